@@ -1,0 +1,110 @@
+"""Configuration of the simulated terminal: accounts, broker behaviour, terminal switches.
+
+Policies as data: frozen dataclasses a test or a config file builds; nothing here reads the
+environment. Points marked UNSURE in ``docs/mt5-api/semantics.md`` are options here, defaulting
+to the documented behaviour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mt5gate.constants import AccountMarginMode, AccountStopoutMode, AccountTradeMode, TradeRetcode
+from mt5gate.sim.symbols import SymbolSpec
+
+__all__ = ["AccountConfig", "BrokerOptions", "SimConfig", "TerminalFlags", "demo_accounts"]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfig:
+    """A trading account the simulated server knows. ``password`` never appears in a repr."""
+
+    login: int
+    password: str = field(repr=False)
+    server: str = "MetaQuotes-Demo"
+    name: str = "Simulated Trader"
+    company: str = "mt5gate Simulated Broker"
+    currency: str = "USD"
+    currency_digits: int = 2
+    leverage: int = 100
+    balance: float = 10_000.0
+    credit: float = 0.0
+    margin_mode: AccountMarginMode = AccountMarginMode.RETAIL_HEDGING
+    trade_mode: AccountTradeMode = AccountTradeMode.DEMO
+    trade_allowed: bool = True
+    trade_expert: bool = True
+    limit_orders: int = 200
+    margin_so_mode: AccountStopoutMode = AccountStopoutMode.PERCENT
+    margin_so_call: float = 50.0
+    margin_so_so: float = 30.0
+    fifo_close: bool = False
+    max_positions: int = 0  # broker limit on open positions, 0 = none (10040)
+    investor_password: str | None = field(default=None, repr=False)
+    otp_required: bool = False  # initialize/login answer -7 (OTP or certificate needed)
+
+
+def demo_accounts() -> tuple[AccountConfig, ...]:
+    """The default accounts: a hedging and a netting USD demo account, and a EUR one."""
+    return (
+        AccountConfig(login=5001, password="sim-pass-5001"),
+        AccountConfig(
+            login=5002,
+            password="sim-pass-5002",
+            name="Netting Trader",
+            margin_mode=AccountMarginMode.RETAIL_NETTING,
+        ),
+        AccountConfig(
+            login=5003,
+            password="sim-pass-5003",
+            server="mt5gate-Sim-EU",
+            name="Euro Trader",
+            currency="EUR",
+            leverage=30,
+            balance=5_000.0,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerOptions:
+    """How the simulated trade server behaves where real servers differ."""
+
+    pending_retcode: TradeRetcode = TradeRetcode.DONE  # some setups answer PLACED (10008)
+    deal_comment_max: int = 31  # MetaQuotes-Demo cuts deal comments to 16 characters
+    overwrite_sltp_comment: bool = False  # brokers may write "[sl 1.08]" on SL/TP closes
+    history_delay_ms: int = 0  # history becomes visible this long after the event
+    requote_retcode: TradeRetcode = TradeRetcode.REQUOTE  # or PRICE_CHANGED (10020)
+    stop_out: bool = True
+
+
+@dataclass(slots=True)
+class TerminalFlags:
+    """Switches of the terminal process the broker and the facade both consult (mutable)."""
+
+    connected: bool = True  # connection to the trade server
+    trade_allowed: bool = True  # the Algo Trading button (10027 when off)
+    tradeapi_disabled: bool = False  # "disable trading via Python API" (-8 when on)
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """Everything a :class:`~mt5gate.sim.SimTerminal` is built from."""
+
+    accounts: tuple[AccountConfig, ...] = field(default_factory=demo_accounts)
+    symbols: tuple[SymbolSpec, ...] | None = None  # None: the default catalogue
+    seed: int = 1
+    history_days: int = 30  # M1 history synthesised before the start time
+    broker: BrokerOptions = field(default_factory=BrokerOptions)
+    # terminal
+    build: int = 6231
+    build_date: str = "27 Sep 2026"
+    maxbars: int = 100_000
+    path: str = "C:\\Program Files\\MetaTrader 5 (simulated)\\terminal64.exe"
+    data_path: str = "C:\\Users\\sim\\AppData\\Roaming\\MetaQuotes\\Terminal\\SIMULATED"
+    company: str = "mt5gate Simulated Broker"
+    language: str = "English"
+    ping_last_us: int = 35_000
+    default_login: int | None = None  # account the terminal is logged into at start
+    select_default: bool = False  # symbol_select(name) without ``enable`` (UNSURE; Book: False)
+    comment_max: int = 31  # longer request comments -> (-2, 'Invalid "comment" argument')
+    initially_selected: tuple[str, ...] = ("EURUSD", "GBPUSD", "USDJPY", "XAUUSD")

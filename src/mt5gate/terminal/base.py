@@ -1,0 +1,171 @@
+"""The Terminal Protocol: the 32 functions of the ``MetaTrader5`` module, typed.
+
+Conventions are the real module's (see ``docs/mt5-api/semantics.md`` §3):
+
+* failures return ``None`` (objects), ``False`` (booleans) and set ``last_error()``;
+  an empty selection is ``()`` or an empty array, never ``None``;
+* functions the real module declares ``METH_VARARGS`` are positional-only here too, and raise
+  ``TypeError`` on keywords or wrongly typed scalars;
+* ``positions_get`` / ``orders_get`` take keywords only;
+* date arguments are ``datetime`` (converted with ``.timestamp()``) or int seconds, on the
+  broker server's time scale.
+
+A terminal is blocking and not thread-safe: callers serialise calls onto one worker.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from mt5gate.records import (
+    AccountInfo,
+    BookInfo,
+    OrderCheckResult,
+    OrderSendResult,
+    SymbolInfo,
+    TerminalInfo,
+    Tick,
+    TradeDeal,
+    TradeOrder,
+    TradePosition,
+)
+
+__all__ = ["TERMINAL_FUNCTIONS", "DateArg", "Terminal"]
+
+#: A date argument: a datetime (``.timestamp()`` is taken) or whole seconds.
+DateArg = datetime | int
+
+#: The 32 functions of the official module, in its order.
+TERMINAL_FUNCTIONS: tuple[str, ...] = (
+    "initialize", "login", "shutdown", "version", "last_error", "account_info",
+    "terminal_info", "symbols_total", "symbols_get", "symbol_info", "symbol_info_tick",
+    "symbol_select", "market_book_add", "market_book_get", "market_book_release",
+    "copy_rates_from", "copy_rates_from_pos", "copy_rates_range", "copy_ticks_from",
+    "copy_ticks_range", "orders_total", "orders_get", "order_calc_margin",
+    "order_calc_profit", "order_check", "order_send", "positions_total", "positions_get",
+    "history_orders_total", "history_orders_get", "history_deals_total", "history_deals_get",
+)  # fmt: skip
+
+Array = npt.NDArray[np.void]
+
+
+@runtime_checkable
+class Terminal(Protocol):
+    """What mt5gate needs of an MT5 terminal: the official module's 32 functions."""
+
+    def initialize(
+        self,
+        path: str | None = None,
+        *,
+        login: int | None = None,
+        password: str | None = None,
+        server: str | None = None,
+        timeout: int = 60000,
+        portable: bool = False,
+    ) -> bool: ...
+
+    def login(
+        self,
+        login: int,
+        password: str | None = None,
+        server: str | None = None,
+        timeout: int = 60000,
+    ) -> bool: ...
+
+    def shutdown(self) -> None: ...
+
+    def version(self) -> tuple[int, int, str] | None: ...
+
+    def last_error(self) -> tuple[int, str]: ...
+
+    def account_info(self) -> AccountInfo | None: ...
+
+    def terminal_info(self) -> TerminalInfo | None: ...
+
+    def symbols_total(self) -> int | None: ...
+
+    def symbols_get(self, group: str | None = None) -> tuple[SymbolInfo, ...] | None: ...
+
+    def symbol_info(self, symbol: str, /) -> SymbolInfo | None: ...
+
+    def symbol_info_tick(self, symbol: str, /) -> Tick | None: ...
+
+    def symbol_select(self, symbol: str, enable: bool = ..., /) -> bool: ...
+
+    def market_book_add(self, symbol: str, /) -> bool: ...
+
+    def market_book_get(self, symbol: str, /) -> tuple[BookInfo, ...] | None: ...
+
+    def market_book_release(self, symbol: str, /) -> bool: ...
+
+    def copy_rates_from(
+        self, symbol: str, timeframe: int, date_from: DateArg, count: int, /
+    ) -> Array | None: ...
+
+    def copy_rates_from_pos(
+        self, symbol: str, timeframe: int, start_pos: int, count: int, /
+    ) -> Array | None: ...
+
+    def copy_rates_range(
+        self, symbol: str, timeframe: int, date_from: DateArg, date_to: DateArg, /
+    ) -> Array | None: ...
+
+    def copy_ticks_from(
+        self, symbol: str, date_from: DateArg, count: int, flags: int, /
+    ) -> Array | None: ...
+
+    def copy_ticks_range(
+        self, symbol: str, date_from: DateArg, date_to: DateArg, flags: int, /
+    ) -> Array | None: ...
+
+    def orders_total(self) -> int | None: ...
+
+    def orders_get(
+        self, *, symbol: str | None = None, group: str | None = None, ticket: int | None = None
+    ) -> tuple[TradeOrder, ...] | None: ...
+
+    def order_calc_margin(
+        self, action: int, symbol: str, volume: float, price: float, /
+    ) -> float | None: ...
+
+    def order_calc_profit(
+        self, action: int, symbol: str, volume: float, price_open: float, price_close: float, /
+    ) -> float | None: ...
+
+    def order_check(self, request: dict[str, Any]) -> OrderCheckResult | None: ...
+
+    def order_send(self, request: dict[str, Any]) -> OrderSendResult | None: ...
+
+    def positions_total(self) -> int | None: ...
+
+    def positions_get(
+        self, *, symbol: str | None = None, group: str | None = None, ticket: int | None = None
+    ) -> tuple[TradePosition, ...] | None: ...
+
+    def history_orders_total(self, date_from: DateArg, date_to: DateArg, /) -> int | None: ...
+
+    def history_orders_get(
+        self,
+        date_from: DateArg | None = None,
+        date_to: DateArg | None = None,
+        *,
+        group: str | None = None,
+        ticket: int | None = None,
+        position: int | None = None,
+    ) -> tuple[TradeOrder, ...] | None: ...
+
+    def history_deals_total(self, date_from: DateArg, date_to: DateArg, /) -> int | None: ...
+
+    def history_deals_get(
+        self,
+        date_from: DateArg | None = None,
+        date_to: DateArg | None = None,
+        *,
+        group: str | None = None,
+        ticket: int | None = None,
+        position: int | None = None,
+    ) -> tuple[TradeDeal, ...] | None: ...

@@ -1,0 +1,90 @@
+"""Shared fixtures: the reference surface, simulated terminals on a virtual clock, and a launcher
+that runs an unmodified ``import MetaTrader5`` script in a real subprocess over the simulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SURFACE_PATH = ROOT / "tests" / "data" / "surface.json"
+
+#: A weekday morning in server time (Tuesday 2026-01-06 10:00): the forex session is open.
+WEEKDAY = (2026, 1, 6, 10)
+
+#: Credentials of the default simulated accounts (``mt5gate.sim.config.demo_accounts``).
+HEDGING = {"login": 5001, "password": "sim-pass-5001", "server": "MetaQuotes-Demo"}
+NETTING = {"login": 5002, "password": "sim-pass-5002", "server": "MetaQuotes-Demo"}
+
+# Runs a script as ``__main__`` over the simulator: no sitecustomize, nothing but the launcher.
+# The terminal runs on a virtual clock at a weekday so output is the same on any day, and
+# ``time.sleep`` in a docs script moves that clock instead of the wall clock.
+_LAUNCHER = """
+import sys, time, dataclasses
+import mt5gate.sim
+from mt5gate.sim import SimConfig, SimTerminal, VirtualClock, server_ms
+from mt5gate.sim.market import default_catalogue
+from mt5gate.constants import SymbolFilling, SymbolTradeExecution
+
+script, profile = sys.argv[1], sys.argv[2]
+config = SimConfig()
+if profile == "instant":
+    # MetaQuotes-Demo as the docs examples saw it: instant execution (RETURN filling allowed).
+    config = SimConfig(symbols=tuple(
+        dataclasses.replace(s, trade_exemode=SymbolTradeExecution.INSTANT,
+                            filling_mode=int(SymbolFilling.FOK))
+        for s in default_catalogue()))
+terminal = SimTerminal(config, clock=VirtualClock(server_ms({y}, {m}, {d}, {h})))
+mt5gate.sim.configure(terminal)
+time.sleep = lambda seconds: terminal.step(seconds)
+mt5gate.sim.install()
+import runpy
+sys.argv = [script]
+runpy.run_path(script, run_name="__main__")
+""".format(y=WEEKDAY[0], m=WEEKDAY[1], d=WEEKDAY[2], h=WEEKDAY[3])
+
+
+@pytest.fixture(scope="session")
+def surface() -> dict[str, Any]:
+    """The official package's surface (functions, records, constants, dtypes)."""
+    data: dict[str, Any] = json.loads(SURFACE_PATH.read_text(encoding="utf-8"))
+    return data
+
+
+def run_script(
+    script: Path, *, profile: str = "default", timeout: float = 90.0
+) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh interpreter with the simulator installed as ``MetaTrader5``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONNOUSERSITE"] = "1"
+    return subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, str(script), profile],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=script.parent,
+        check=False,
+    )
+
+
+@pytest.fixture
+def dropin_reset() -> Iterator[None]:
+    """Leave the drop-in module's terminal and ``sys.modules['MetaTrader5']`` as they were."""
+    from mt5gate.sim import metatrader5
+
+    saved_terminal = metatrader5._State.terminal
+    saved_module = sys.modules.get("MetaTrader5")
+    yield
+    metatrader5._State.terminal = saved_terminal
+    if saved_module is None:
+        sys.modules.pop("MetaTrader5", None)
+    else:
+        sys.modules["MetaTrader5"] = saved_module
