@@ -29,7 +29,7 @@ layers: $(STAMP)
 	$(BIN)/lint-imports
 
 test: $(STAMP)
-	$(BIN)/pytest --cov=mt5gate --cov-report=term
+	$(BIN)/pytest --cov --cov-report=term
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

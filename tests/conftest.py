@@ -58,7 +58,7 @@ def surface() -> dict[str, Any]:
     return data
 
 
-def run_script(
+def _run_script(
     script: Path, *, profile: str = "default", timeout: float = 90.0
 ) -> subprocess.CompletedProcess[str]:
     """Run ``script`` in a fresh interpreter with the simulator installed as ``MetaTrader5``."""
@@ -73,6 +73,32 @@ def run_script(
         cwd=script.parent,
         check=False,
     )
+
+
+@pytest.fixture(scope="session")
+def run_script() -> Any:
+    """``run_script(path, profile="default"|"instant")``: a CompletedProcess of the script."""
+    return _run_script
+
+
+@pytest.fixture(scope="session")
+def hedging() -> dict[str, Any]:
+    """Credentials of the simulated hedging account (5001)."""
+    return dict(HEDGING)
+
+
+@pytest.fixture(scope="session")
+def netting() -> dict[str, Any]:
+    """Credentials of the simulated netting account (5002, semantics 7.5)."""
+    return dict(NETTING)
+
+
+@pytest.fixture(scope="session")
+def weekday_ms() -> int:
+    """Server time of a weekday morning (forex open), epoch milliseconds."""
+    from mt5gate.sim import server_ms
+
+    return int(server_ms(*WEEKDAY))
 
 
 @pytest.fixture

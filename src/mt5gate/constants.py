@@ -53,6 +53,7 @@ __all__ = [
     "MT5_HIDDEN_CONSTANTS",
 ]
 
+
 class Timeframe(IntEnum):
     """Bar timeframes; bit-coded, not minutes (H1 = 16385)."""
 

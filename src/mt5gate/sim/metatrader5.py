@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mt5gate.constants import MT5_CONSTANTS
-from mt5gate.sim.terminal import SimTerminal
-from mt5gate.terminal.base import TERMINAL_FUNCTIONS
+from mt5gate.constants import MT5_CONSTANTS as _CONSTANTS
+from mt5gate.sim.terminal import SimTerminal as _SimTerminal
+from mt5gate.terminal.base import TERMINAL_FUNCTIONS as _FUNCTIONS
 
 __version__ = "5.0.6231"
 __author__ = "MetaQuotes Ltd."
@@ -35,11 +35,11 @@ _POSITIONAL_ONLY = frozenset(
 class _State:
     """The module-wide terminal (one per process, like the real IPC client)."""
 
-    terminal: SimTerminal | None = None
-    factory: Callable[[], SimTerminal] | None = None
+    terminal: _SimTerminal | None = None
+    factory: Callable[[], _SimTerminal] | None = None
 
 
-def _current() -> SimTerminal:
+def _current() -> _SimTerminal:
     if _State.terminal is None:
         if _State.factory is None:
             raise RuntimeError("mt5gate.sim.metatrader5 has no terminal: call configure() first")
@@ -56,16 +56,16 @@ def _make(name: str) -> Callable[..., Any]:
         return getattr(_current(), name)(*args, **kwargs)
 
     function.__name__ = function.__qualname__ = name
-    function.__doc__ = getattr(SimTerminal, name).__doc__
+    function.__doc__ = getattr(_SimTerminal, name).__doc__
     return function
 
 
-for _name in TERMINAL_FUNCTIONS:
+for _name in _FUNCTIONS:
     globals()[_name] = _make(_name)
-globals().update(MT5_CONSTANTS)
+globals().update(_CONSTANTS)
 del _name
 
-_RETRY_RETCODES = (MT5_CONSTANTS["TRADE_RETCODE_REQUOTE"], MT5_CONSTANTS["TRADE_RETCODE_PRICE_OFF"])
+_RETRY_RETCODES = (_CONSTANTS["TRADE_RETCODE_REQUOTE"], _CONSTANTS["TRADE_RETCODE_PRICE_OFF"])
 
 
 def _deal(symbol: str, volume: float, side: int, price: float | None, **extra: Any) -> Any:
@@ -78,9 +78,9 @@ def _deal(symbol: str, volume: float, side: int, price: float | None, **extra: A
             tick = terminal.symbol_info_tick(symbol)
             if tick is None:
                 return None
-            quote = tick.ask if side == MT5_CONSTANTS["ORDER_TYPE_BUY"] else tick.bid
+            quote = tick.ask if side == _CONSTANTS["ORDER_TYPE_BUY"] else tick.bid
         request = {
-            "action": MT5_CONSTANTS["TRADE_ACTION_DEAL"],
+            "action": _CONSTANTS["TRADE_ACTION_DEAL"],
             "symbol": symbol,
             "volume": volume,
             "type": side,
@@ -100,7 +100,7 @@ def Buy(
 ) -> Any:  # fmt: skip
     """Market buy (closing ``ticket`` when given), retried on requote / no prices."""
     return _deal(
-        symbol, volume, MT5_CONSTANTS["ORDER_TYPE_BUY"], price, comment=comment, position=ticket
+        symbol, volume, _CONSTANTS["ORDER_TYPE_BUY"], price, comment=comment, position=ticket
     )
 
 
@@ -110,7 +110,7 @@ def Sell(
 ) -> Any:  # fmt: skip
     """Market sell (closing ``ticket`` when given), retried on requote / no prices."""
     return _deal(
-        symbol, volume, MT5_CONSTANTS["ORDER_TYPE_SELL"], price, comment=comment, position=ticket
+        symbol, volume, _CONSTANTS["ORDER_TYPE_SELL"], price, comment=comment, position=ticket
     )
 
 
@@ -126,11 +126,11 @@ def Close(symbol: str, *, comment: str | None = None, ticket: int | None = None)
         return False
     closed = 0
     for position in found:
-        opposite = Sell if position.type == MT5_CONSTANTS["POSITION_TYPE_BUY"] else Buy
+        opposite = Sell if position.type == _CONSTANTS["POSITION_TYPE_BUY"] else Buy
         result = opposite(position.symbol, position.volume, comment=comment, ticket=position.ticket)
         if result is None:
             return None
-        closed += result.retcode == MT5_CONSTANTS["TRADE_RETCODE_DONE"]
+        closed += result.retcode == _CONSTANTS["TRADE_RETCODE_DONE"]
     if closed == len(found):
         return True
     return "Partially" if closed else False

@@ -1,0 +1,1 @@
+"""mt5gate benchmarks: run with ``make bench`` (or ``python -m bench``); see docs/performance.md."""

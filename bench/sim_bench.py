@@ -1,0 +1,151 @@
+"""Simulator benchmarks: tick reads, market orders, and tick processing under load.
+
+Figures (issue: foundation and simulator):
+- ``symbol_info_tick`` calls per second through ``SimTerminal``, compared with the drop-in
+  ``MetaTrader5`` module (what unmodified scripts call) and with a real-time clock, where every
+  call also lets the market catch up;
+- market ``order_send`` per second (open and close pairs on a hedging account);
+- ticks processed per second by the market and the trade server with 1,000 open positions and
+  1,000 pending orders whose levels are not hit, against an empty account: the ratio shows
+  what the trigger index costs per tick (a scan of every order would be ~2,000x slower).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.report import Row
+from mt5gate.constants import OrderFilling, OrderType, TradeAction
+from mt5gate.sim import RealClock, SimConfig, VirtualClock, server_ms
+from mt5gate.sim.terminal import SimTerminal
+
+__all__ = ["all_rows"]
+
+START = server_ms(2026, 1, 6, 10)
+
+
+def _best_rate(action: Callable[[], Any], count: int, repeat: int) -> float:
+    """Best calls-per-second of ``count`` calls of ``action`` over ``repeat`` runs."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for _ in range(count):
+            action()
+        best = min(best, time.perf_counter() - started)
+    return count / best
+
+
+def _terminal(clock: VirtualClock | RealClock | None = None) -> SimTerminal:
+    terminal = SimTerminal(SimConfig(history_days=2), clock=clock or VirtualClock(START))
+    terminal.initialize()
+    return terminal
+
+
+def tick_rows(repeat: int, quick: bool) -> list[Row]:
+    """symbol_info_tick per second: facade, drop-in module, real-time clock."""
+    import mt5gate.sim
+    from mt5gate.sim import metatrader5 as dropin
+
+    count = 20_000 if quick else 200_000
+    virtual = _terminal()
+    direct = _best_rate(lambda: virtual.symbol_info_tick("EURUSD"), count, repeat)
+    mt5gate.sim.configure(virtual)
+    read = dropin.symbol_info_tick  # type: ignore[attr-defined]
+    module = _best_rate(lambda: read("EURUSD"), count, repeat)
+    live = _terminal(RealClock())
+    live.symbol_select("BTCUSD", True)
+    realtime = _best_rate(lambda: live.symbol_info_tick("BTCUSD"), count, repeat)
+    base = "SimTerminal, virtual clock"
+    name = "symbol_info_tick"
+    return [
+        Row("sim", f"{name}, SimTerminal (virtual clock)", direct, "calls/s"),
+        Row("sim", f"{name}, drop-in module", module, "calls/s", base, module / direct),
+        Row("sim", f"{name}, real-time clock", realtime, "calls/s", base, realtime / direct),
+    ]
+
+
+def _buy_and_close(terminal: SimTerminal) -> None:
+    request = {
+        "action": int(TradeAction.DEAL),
+        "symbol": "EURUSD",
+        "volume": 0.1,
+        "type": int(OrderType.BUY),
+        "type_filling": int(OrderFilling.IOC),
+    }
+    opened = terminal.order_send(request)
+    assert opened is not None
+    assert opened.retcode == 10009, opened
+    close = {**request, "type": int(OrderType.SELL), "position": opened.order}
+    closed = terminal.order_send(close)
+    assert closed is not None
+    assert closed.retcode == 10009, closed
+
+
+def order_rows(repeat: int, quick: bool) -> list[Row]:
+    """Market order_send per second (each pair is an open and a close)."""
+    terminal = _terminal()
+    pairs = 1_000 if quick else 5_000
+    rate = _best_rate(lambda: _buy_and_close(terminal), pairs, repeat) * 2
+    return [Row("sim", "market order_send (hedging, open + close)", rate, "orders/s")]
+
+
+def _load_book(terminal: SimTerminal, positions: int, pendings: int) -> None:
+    """Open positions with far SL/TP and place far pending orders: nothing triggers."""
+    tick = terminal.symbol_info_tick("EURUSD")
+    assert tick is not None
+    base = {"symbol": "EURUSD", "volume": 0.01, "type_filling": int(OrderFilling.IOC)}
+    for _ in range(positions):
+        sent = terminal.order_send(
+            {**base, "action": int(TradeAction.DEAL), "type": int(OrderType.BUY),
+             "sl": round(tick.bid * 0.5, 5), "tp": round(tick.ask * 1.5, 5)}
+        )  # fmt: skip
+        assert sent is not None
+        assert sent.retcode == 10009, sent
+    for i in range(pendings):
+        sent = terminal.order_send(
+            {**base, "action": int(TradeAction.PENDING), "type": int(OrderType.BUY_LIMIT),
+             "price": round(tick.ask * 0.6 - i * 1e-5, 5), "type_filling": int(OrderFilling.RETURN)}
+        )  # fmt: skip
+        assert sent is not None
+        assert sent.retcode == 10009, sent
+
+
+def _tick_throughput(positions: int, pendings: int, hours: float) -> float:
+    config = SimConfig(history_days=1)
+    terminal = SimTerminal(config, clock=VirtualClock(START))
+    terminal.initialize(login=5001, password="sim-pass-5001")
+    if positions or pendings:
+        _load_book(terminal, positions, pendings)
+    seen = [0]
+    terminal.market.add_listener(lambda _symbol, ticks: seen.__setitem__(0, seen[0] + len(ticks)))
+    started = time.perf_counter()
+    terminal.step(hours * 3600)
+    elapsed = time.perf_counter() - started
+    return seen[0] / elapsed
+
+
+def tick_processing_rows(repeat: int, quick: bool) -> list[Row]:
+    """Ticks per second through market + trade server, empty vs 1,000 + 1,000 orders."""
+    hours = 0.5 if quick else 4.0
+    empty = max(_tick_throughput(0, 0, hours) for _ in range(repeat))
+    loaded = max(_tick_throughput(1_000, 1_000, hours) for _ in range(repeat))
+    return [
+        Row("sim", "ticks processed, empty account (13 symbols)", empty, "ticks/s"),
+        Row(
+            "sim",
+            "ticks processed, 1,000 positions + 1,000 pending orders",
+            loaded,
+            "ticks/s",
+            "empty account",
+            loaded / empty,
+        ),
+    ]
+
+
+def all_rows(repeat: int, quick: bool) -> list[Row]:
+    """Every simulator figure, side by side in one run."""
+    return (
+        tick_rows(repeat, quick) + order_rows(repeat, quick) + tick_processing_rows(repeat, quick)
+    )

@@ -1,0 +1,122 @@
+"""The past before the simulation starts: M1 bars, and ticks regenerated from them on demand.
+
+Bars are a geometric random walk run *backwards* from the initial price, so the last history
+bar closes exactly where the live feed begins. Only session minutes get bars. Each bar's ticks
+are a pure function of the bar and a hash of ``(symbol, minute, index)``: the first tick is the
+open, the last the close, the high and low each appear once between them (low first on a rising
+bar), and the rest lie inside the range. So ``copy_ticks_*`` agrees with ``copy_rates_*``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mt5gate.constants import TickFlag
+from mt5gate.sim.market.dtypes import RateArray, TickArray, empty_rates, empty_ticks
+from mt5gate.sim.market.rand import STREAM_HISTORY, hash_uniform, make_rng
+from mt5gate.sim.market.sessions import SessionMask
+from mt5gate.sim.symbols import SymbolSpec
+
+__all__ = ["MIN_TICKS_PER_BAR", "synth_bars", "synth_ticks"]
+
+MIN_TICKS_PER_BAR = 4  # open, high, low, close
+_MINUTES_PER_YEAR = 365.25 * 1440
+
+
+def _session_minutes(mask: SessionMask, end_minute: int, days: int) -> NDArray[np.int64]:
+    """Epoch minutes of the last ``days`` days before ``end_minute`` that are in session."""
+    minutes = np.arange(end_minute - days * 1440, end_minute, dtype=np.int64)
+    return minutes[mask.open_minutes(minutes)]
+
+
+def synth_bars(spec: SymbolSpec, mask: SessionMask, seed: int, end_s: int, days: int) -> RateArray:
+    """M1 bars for the session minutes of ``days`` days before ``end_s`` (a minute boundary)."""
+    minutes = _session_minutes(mask, end_s // 60, days)
+    n = len(minutes)
+    if n == 0:
+        return empty_rates()
+    rng = make_rng(seed, spec.name, STREAM_HISTORY)
+    sigma = spec.annual_volatility / np.sqrt(_MINUTES_PER_YEAR)
+    steps = rng.standard_normal(n) * sigma
+    # steps[i] (i >= 1) moves close i-1 to close i; the last close is the initial price.
+    after = np.concatenate([np.cumsum(steps[:0:-1])[::-1], [0.0]])
+    log_close = np.log(spec.initial_price) - after
+    log_open = np.concatenate([[log_close[0] - steps[0]], log_close[:-1]])
+    return _bars_from_path(spec, minutes, log_open, log_close, rng)
+
+
+def _bars_from_path(
+    spec: SymbolSpec,
+    minutes: NDArray[np.int64],
+    log_open: NDArray[np.float64],
+    log_close: NDArray[np.float64],
+    rng: np.random.Generator,
+) -> RateArray:
+    n = len(minutes)
+    sigma = spec.annual_volatility / np.sqrt(_MINUTES_PER_YEAR)
+    wick = np.abs(rng.standard_normal((n, 2))) * sigma * 0.6
+    bars = empty_rates(n)
+    bars["time"] = minutes * 60
+    bars["open"] = np.round(np.exp(log_open), spec.digits)
+    bars["close"] = np.round(np.exp(log_close), spec.digits)
+    top = np.maximum(bars["open"], bars["close"])
+    bottom = np.minimum(bars["open"], bars["close"])
+    bars["high"] = np.maximum(top, np.round(top * np.exp(wick[:, 0]), spec.digits))
+    bars["low"] = np.minimum(bottom, np.round(bottom * np.exp(-wick[:, 1]), spec.digits))
+    per_minute = 60_000 / spec.mean_tick_interval_ms
+    bars["tick_volume"] = np.maximum(MIN_TICKS_PER_BAR, rng.poisson(per_minute, n))
+    bars["spread"] = max(1, spec.spread_points)
+    return bars
+
+
+def synth_ticks(bars: RateArray, key: int, digits: int, point: float) -> TickArray:
+    """The ticks of history bars: ``max(4, tick_volume)`` per bar, flags BID|ASK."""
+    if len(bars) == 0:
+        return empty_ticks()
+    counts = np.maximum(MIN_TICKS_PER_BAR, bars["tick_volume"].astype(np.int64))
+    row = np.repeat(np.arange(len(bars)), counts)
+    first = np.cumsum(counts) - counts
+    j = np.arange(int(counts.sum()), dtype=np.int64) - first[row]
+    minute = bars["time"][row] // 60
+    ticks = empty_ticks(len(row))
+    offset = np.floor((j + hash_uniform(key, minute, j, 1)) * 60_000 / counts[row])
+    ticks["time_msc"] = bars["time"][row] * 1000 + offset.astype(np.int64)
+    ticks["time"] = ticks["time_msc"] // 1000
+    ticks["bid"] = _tick_prices(bars, counts, row, j, key, digits)
+    ticks["ask"] = np.round(ticks["bid"] + bars["spread"][row] * point, digits)
+    ticks["flags"] = int(TickFlag.BID | TickFlag.ASK)
+    return ticks
+
+
+def _extreme_slots(
+    bars: RateArray, counts: NDArray[np.int64], key: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Per bar, the tick indices (1..n-2) holding the high and the low."""
+    minute = bars["time"] // 60
+    zero = np.zeros(len(bars), dtype=np.int64)
+    a = 1 + np.floor(hash_uniform(key, minute, zero, 3) * (counts - 2)).astype(np.int64)
+    b = 1 + np.floor(hash_uniform(key, minute, zero, 4) * (counts - 3)).astype(np.int64)
+    b = b + (b >= a)
+    early, late = np.minimum(a, b), np.maximum(a, b)
+    rising = bars["close"] >= bars["open"]
+    return np.where(rising, late, early), np.where(rising, early, late)
+
+
+def _tick_prices(
+    bars: RateArray,
+    counts: NDArray[np.int64],
+    row: NDArray[np.int64],
+    j: NDArray[np.int64],
+    key: int,
+    digits: int,
+) -> NDArray[np.float64]:
+    """Bid of each tick: open first, close last, high and low once, the rest in between."""
+    low, high = bars["low"][row], bars["high"][row]
+    u = hash_uniform(key, bars["time"][row] // 60, j, 2)
+    price = np.round(low + u * (high - low), digits)
+    high_at, low_at = _extreme_slots(bars, counts, key)
+    price = np.where(j == high_at[row], high, price)
+    price = np.where(j == low_at[row], low, price)
+    price = np.where(j == 0, bars["open"][row], price)
+    return np.where(j == counts[row] - 1, bars["close"][row], price)

@@ -1,0 +1,350 @@
+"""The market-data engine: live ticks for every symbol, history, bars, book, conversion.
+
+Time comes only from the injected clock. :meth:`Market.sync` generates every tick up to
+``clock.now_ms()``, stores it, then hands it to listeners in chronological batches: one batch per
+symbol and server minute, minutes in time order, symbols in catalogue order within a minute.
+Query methods sync first, so they always see the present (re-entrant calls from a listener do
+not sync again).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from mt5gate.constants import Timeframe
+from mt5gate.records import BookInfo, SymbolInfo, Tick
+from mt5gate.sim.clock import Clock
+from mt5gate.sim.errors import CALL_FAILED, NOT_FOUND, SimError
+from mt5gate.sim.market import copying
+from mt5gate.sim.market.book import build_book
+from mt5gate.sim.market.convert import Converter
+from mt5gate.sim.market.csvio import read_bars_csv, read_ticks_csv
+from mt5gate.sim.market.dtypes import RATES_DTYPE, TICKS_DTYPE, RateArray, TickArray, empty_ticks
+from mt5gate.sim.market.feed import Feed, RandomFeed, ReplayFeed, decode_array, encode_array
+from mt5gate.sim.market.history import synth_bars
+from mt5gate.sim.market.info import TickValues, build_symbol_info, day_stats
+from mt5gate.sim.market.series import Series
+from mt5gate.sim.market.sessions import SessionMask
+from mt5gate.sim.symbols import SymbolSpec
+
+__all__ = ["Listener", "Market"]
+
+Listener = Callable[[str, TickArray], None]
+
+
+class Market:
+    """Quotes and market data of every symbol the simulated server offers."""
+
+    def __init__(
+        self, specs: Sequence[SymbolSpec], clock: Clock, *, seed: int = 1, history_days: int = 30
+    ) -> None:
+        self._specs = tuple(specs)
+        self._by_name = {s.name: s for s in self._specs}
+        self._clock = clock
+        self._seed = seed
+        self._history_days = history_days
+        self._done_ms = clock.now_ms()
+        start_s = self._done_ms // 60_000 * 60
+        self._masks = {s.name: SessionMask(s.sessions) for s in self._specs}
+        self._series = {s.name: Series(s, start_s) for s in self._specs}
+        self._feeds: dict[str, Feed] = {
+            s.name: RandomFeed(s, self._masks[s.name], seed, self._done_ms) for s in self._specs
+        }
+        self._listeners: list[Listener] = []
+        self._syncing = False
+        self._converter = Converter(self._specs, self._quote)
+
+    # -- catalogue -----------------------------------------------------------------------------
+
+    def symbols(self) -> tuple[SymbolSpec, ...]:
+        """The specs, in catalogue order."""
+        return self._specs
+
+    def spec(self, symbol: str) -> SymbolSpec | None:
+        """The spec of ``symbol``, None if unknown."""
+        return self._by_name.get(symbol)
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(symbol, ticks)`` with every batch of new ticks."""
+        self._listeners.append(listener)
+
+    # -- live feed -----------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Generate, store and announce every tick up to the clock's now (idempotent)."""
+        now = self._clock.now_ms()
+        if now <= self._done_ms or self._syncing:
+            return
+        self._syncing = True
+        try:
+            fresh = {name: feed.ticks_until(now) for name, feed in self._feeds.items()}
+            self._done_ms = now
+            for name, ticks in fresh.items():
+                self._series[name].add_ticks(ticks)
+            self._announce(fresh)
+        finally:
+            self._syncing = False
+
+    def _announce(self, fresh: Mapping[str, TickArray]) -> None:
+        """Listeners get minute slices in time order, symbols in catalogue order per minute."""
+        busy = {n: t for n, t in fresh.items() if len(t)}
+        if not self._listeners or not busy:
+            return
+        keys = {n: t["time_msc"] // 60_000 for n, t in busy.items()}
+        minutes = np.unique(np.concatenate(list(keys.values())))
+        bounds = {
+            n: (np.searchsorted(k, minutes, "left"), np.searchsorted(k, minutes, "right"))
+            for n, k in keys.items()
+        }
+        for i in range(len(minutes)):
+            for name, (lo, hi) in bounds.items():
+                if hi[i] > lo[i]:
+                    self._notify(name, busy[name][lo[i] : hi[i]])
+
+    def _notify(self, symbol: str, ticks: TickArray) -> None:
+        for listener in self._listeners:
+            listener(symbol, ticks)
+
+    def push_tick(
+        self,
+        symbol: str,
+        bid: float,
+        ask: float | None = None,
+        *,
+        last: float = 0.0,
+        volume: int = 0,
+    ) -> Tick:
+        """Inject a tick at the clock's now; the random walk continues from its bid."""
+        spec, series = self._need(symbol), self._series[symbol]
+        self.sync()
+        prev = series.last_tick()
+        tick = _make_tick(spec, self._clock.now_ms(), bid, ask, last, volume, prev)
+        series.add_ticks(tick)
+        self._feeds[symbol].moved(tick)
+        self._notify(symbol, tick)
+        return Tick(tick[0].tolist())
+
+    def last_tick(self, symbol: str) -> Tick | None:
+        """The latest tick at or before now; None before any tick exists."""
+        self._need(symbol)
+        self.sync()
+        tick = self._ready(symbol).last_tick()
+        return None if tick is None else Tick(tick[0].tolist())
+
+    def is_open(self, symbol: str, server_ms: int | None = None) -> bool:
+        """Whether ``server_ms`` (default now) lies in one of the symbol's sessions."""
+        self._need(symbol)
+        when = self._clock.now_ms() if server_ms is None else server_ms
+        return self._masks[symbol].is_open(when)
+
+    # -- quotes, conversion, info --------------------------------------------------------------
+
+    def _quote(self, symbol: str) -> tuple[float, float] | None:
+        tick = self._ready(symbol).last_tick()
+        return None if tick is None else (float(tick["bid"][0]), float(tick["ask"][0]))
+
+    def convert(self, amount: float, from_ccy: str, to_ccy: str, *, worse: bool = False) -> float:
+        """``amount`` of ``from_ccy`` in ``to_ccy`` at current quotes (see ``convert.py``)."""
+        self.sync()
+        return amount * self._converter.rate(from_ccy, to_ccy, worse=worse)
+
+    def symbol_info(
+        self, symbol: str, *, select: bool, visible: bool, account_currency: str
+    ) -> SymbolInfo:
+        """All 96 SymbolInfo fields; (-4) for an unknown name."""
+        spec = self._by_name.get(symbol)
+        if spec is None:
+            raise NOT_FOUND()
+        self.sync()
+        series = self._ready(symbol)
+        tick = series.last_tick()
+        stats = day_stats(series, int(tick["time"][0]) if tick is not None else 0)
+        values = self._tick_values(spec, account_currency)
+        return build_symbol_info(spec, tick, stats, values, select=select, visible=visible)
+
+    def _tick_values(self, spec: SymbolSpec, account_currency: str) -> TickValues:
+        """Money per tick-size move of one lot, converted; zeros when no conversion exists."""
+        per_tick = spec.tick_size * spec.trade_contract_size
+        try:
+            profit = per_tick * self._converter.rate(spec.currency_profit, account_currency)
+            loss = per_tick * self._converter.rate(
+                spec.currency_profit, account_currency, worse=True
+            )
+        except SimError:  # no conversion path, or no quote yet
+            return TickValues()
+        return TickValues(value=profit, profit=profit, loss=loss)
+
+    def book(self, symbol: str) -> tuple[BookInfo, ...]:
+        """Depth of market around the current quote; () before any tick."""
+        spec = self._need(symbol)
+        self.sync()
+        series = self._ready(symbol)
+        tick = series.last_tick()
+        if tick is None:
+            return ()
+        t = tick[0]
+        return build_book(spec, series.key, float(t["bid"]), float(t["ask"]), int(t["time_msc"]))
+
+    # -- history -------------------------------------------------------------------------------
+
+    def _need(self, symbol: str) -> SymbolSpec:
+        spec = self._by_name.get(symbol)
+        if spec is None:
+            raise CALL_FAILED()
+        return spec
+
+    def _ready(self, symbol: str) -> Series:
+        """The symbol's series with its history built (lazily, on first need)."""
+        series = self._series[symbol]
+        if not series.history_ready:
+            bars = synth_bars(
+                series.spec, self._masks[symbol], self._seed, series.hist_end_s, self._history_days
+            )
+            series.set_history(bars)
+        return series
+
+    def _bars(self, symbol: str, timeframe: int) -> RateArray:
+        self._need(symbol)
+        copying.check_timeframe(timeframe)
+        self.sync()
+        return self._ready(symbol).bars(timeframe)
+
+    def copy_rates_from(
+        self, symbol: str, timeframe: int, date_from_s: int, count: int, maxbars: int
+    ) -> RateArray:
+        """The last ``count`` bars opening at or before ``date_from_s``."""
+        return copying.rates_from(self._bars(symbol, timeframe), date_from_s, count, maxbars)
+
+    def copy_rates_from_pos(
+        self, symbol: str, timeframe: int, start_pos: int, count: int, maxbars: int
+    ) -> RateArray:
+        """``count`` bars back from position ``start_pos`` (0 = the forming bar)."""
+        return copying.rates_from_pos(self._bars(symbol, timeframe), start_pos, count, maxbars)
+
+    def copy_rates_range(
+        self, symbol: str, timeframe: int, from_s: int, to_s: int, maxbars: int
+    ) -> RateArray:
+        """Bars with ``from_s <= time <= to_s``."""
+        return copying.rates_range(self._bars(symbol, timeframe), from_s, to_s, maxbars)
+
+    def copy_ticks_from(self, symbol: str, from_s: int, count: int, flags: int) -> TickArray:
+        """The first ``count`` ticks with ``time_msc >= from_s * 1000`` matching ``flags``."""
+        self._need(symbol)
+        wanted = copying.tick_filter(flags)
+        if count < 1:
+            return empty_ticks()
+        self.sync()
+        return self._ready(symbol).ticks_from(from_s * 1000, count, wanted)
+
+    def copy_ticks_range(self, symbol: str, from_s: int, to_s: int, flags: int) -> TickArray:
+        """Ticks with ``from_s * 1000 <= time_msc <= to_s * 1000`` (both ends inclusive)."""
+        self._need(symbol)
+        wanted = copying.tick_filter(flags)
+        self.sync()
+        ticks = self._ready(symbol).ticks_range(from_s * 1000, to_s * 1000)
+        return ticks if not wanted else ticks[(ticks["flags"] & np.uint32(wanted)) != 0]
+
+    # -- CSV -----------------------------------------------------------------------------------
+
+    def load_ticks_csv(self, symbol: str, path: str | os.PathLike[str]) -> int:
+        """Make ``symbol`` follow a recorded tick file; returns the number of rows loaded."""
+        self._need(symbol)
+        ticks = read_ticks_csv(path)
+        if len(ticks) == 0:
+            return 0
+        self.sync()
+        series = self._ready(symbol)
+        now = self._clock.now_ms()
+        past = ticks[ticks["time_msc"] <= now]
+        if len(past):
+            series.set_ticks(past)  # the recorded past replaces the symbol's data from its start
+        self._feeds[symbol] = ReplayFeed(ticks, now)
+        return len(ticks)
+
+    def load_bars_csv(
+        self, symbol: str, path: str | os.PathLike[str], timeframe: int = int(Timeframe.M1)
+    ) -> int:
+        """Make a bar export the symbol's history (before the live feed); returns rows loaded."""
+        self._need(symbol)
+        copying.check_timeframe(timeframe)
+        bars = read_bars_csv(path)
+        series = self._ready(symbol)
+        if timeframe == Timeframe.M1:
+            series.set_history(bars)
+        else:
+            series.set_override(timeframe, bars)
+        return len(bars)
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-serialisable state: every stored tick and bar, and each feed's exact state."""
+        self.sync()
+        return {
+            "done_ms": self._done_ms,
+            "symbols": {name: self._series_state(name) for name in self._by_name},
+        }
+
+    def _series_state(self, name: str) -> dict[str, Any]:
+        series = self._ready(name)
+        return {
+            "hist_end_s": series.hist_end_s,
+            "n_hist": series.n_hist,
+            "m1": encode_array(series.m1.view()),
+            "ticks": encode_array(series.ticks.view()),
+            "overrides": {str(tf): encode_array(b) for tf, b in series.overrides.items()},
+            "feed": self._feeds[name].state(),
+        }
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        """Resume from :meth:`snapshot` output (same specs; unknown symbols are ignored)."""
+        self._done_ms = int(data["done_ms"])
+        for name, state in data["symbols"].items():
+            if name in self._series:
+                self._restore_series(name, state)
+
+    def _restore_series(self, name: str, state: Mapping[str, Any]) -> None:
+        spec = self._by_name[name]
+        series = Series(spec, int(state["hist_end_s"]))
+        series.m1.replace(decode_array(state["m1"], RATES_DTYPE))
+        series.ticks.replace(decode_array(state["ticks"], TICKS_DTYPE))
+        series.n_hist, series.history_ready = int(state["n_hist"]), True
+        for tf, text in state["overrides"].items():
+            series.overrides[int(tf)] = decode_array(text, RATES_DTYPE)
+        self._series[name] = series
+        feed: Feed
+        if state["feed"]["kind"] == "replay":
+            feed = ReplayFeed(empty_ticks(), self._done_ms)
+        else:
+            feed = RandomFeed(spec, self._masks[name], self._seed, self._done_ms)
+        feed.load_state(state["feed"])
+        self._feeds[name] = feed
+
+
+def _make_tick(
+    spec: SymbolSpec,
+    now_ms: int,
+    bid: float,
+    ask: float | None,
+    last: float,
+    volume: int,
+    prev: TickArray | None,
+) -> TickArray:
+    """One tick row; flags mark what changed against ``prev``."""
+    tick = empty_ticks(1)
+    ask = round(bid + spec.spread_points * spec.point, spec.digits) if ask is None else ask
+    tick["time_msc"], tick["time"] = now_ms, now_ms // 1000
+    tick["bid"], tick["ask"], tick["last"] = bid, ask, last
+    tick["volume"], tick["volume_real"] = volume, float(volume)
+    old = prev[0] if prev is not None else None
+    flags = 0
+    flags |= 2 if old is None or float(old["bid"]) != bid else 0
+    flags |= 4 if old is None or float(old["ask"]) != ask else 0
+    flags |= 8 if last else 0
+    flags |= 16 if volume else 0
+    tick["flags"] = flags
+    return tick

@@ -1,0 +1,154 @@
+"""Everything recorded for one symbol: history bars, live ticks, M1 bars, bar caches.
+
+Layout invariant: ``m1`` holds the ``n_hist`` history bars (time < ``hist_end_s``) first, then
+the bars built from ``ticks``; every stored tick has ``time_msc >= hist_end_s * 1000``. History
+ticks are not stored: :func:`~mt5gate.sim.market.history.synth_ticks` regenerates them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mt5gate.constants import TickFlag, Timeframe
+from mt5gate.sim.market.bars import BarCache, bucket_start, merge_m1, ticks_to_m1
+from mt5gate.sim.market.dtypes import (
+    RATES_DTYPE,
+    TICKS_DTYPE,
+    GrowArray,
+    RateArray,
+    TickArray,
+    empty_ticks,
+)
+from mt5gate.sim.market.history import synth_ticks
+from mt5gate.sim.market.rand import symbol_key
+from mt5gate.sim.symbols import SymbolSpec
+
+__all__ = ["Series"]
+
+
+class Series:
+    """The recorded data of one symbol, queried by the copy_* functions."""
+
+    def __init__(self, spec: SymbolSpec, hist_end_s: int) -> None:
+        self.spec = spec
+        self.key = symbol_key(spec.name)
+        self.hist_end_s = hist_end_s
+        self.n_hist = 0
+        self.history_ready = False
+        self.m1 = GrowArray(RATES_DTYPE, 4096)
+        self.ticks = GrowArray(TICKS_DTYPE, 4096)
+        self.overrides: dict[int, RateArray] = {}
+        self._caches: dict[int, BarCache] = {}
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def add_ticks(self, ticks: TickArray) -> None:
+        """Append live ticks (time-ordered, not older than the last stored one)."""
+        if len(ticks):
+            self.ticks.extend(ticks)
+            merge_m1(self.m1, ticks_to_m1(ticks, self.spec.point))
+
+    def set_history(self, bars: RateArray) -> None:
+        """Make ``bars`` (M1, time-ordered) the history; only those before ``hist_end_s`` count."""
+        bars = bars[bars["time"] < self.hist_end_s]
+        live = self.m1.view()[self.n_hist :].copy()
+        self.m1.replace(bars)
+        self.m1.extend(live)
+        self.n_hist, self.history_ready = len(bars), True
+        self._caches.clear()
+
+    def set_ticks(self, ticks: TickArray) -> None:
+        """Replace everything from the first of ``ticks`` on (CSV replay); history stops there."""
+        start_ms = int(ticks["time_msc"][0])
+        self.hist_end_s = min(self.hist_end_s, start_ms // 60_000 * 60)
+        hist = self.m1.view()[: self.n_hist]
+        hist = hist[hist["time"] < self.hist_end_s].copy()
+        kept = self.ticks.view()
+        kept = kept[kept["time_msc"] < start_ms].copy()
+        self.ticks.replace(empty_ticks())
+        self.m1.replace(hist)
+        self.n_hist = len(hist)
+        self.add_ticks(np.concatenate([kept, ticks]))
+        self._caches.clear()
+
+    def set_override(self, timeframe: int, bars: RateArray) -> None:
+        """History bars of a timeframe above M1 (a bar CSV), used before the derived bars."""
+        self.overrides[timeframe] = bars[bars["time"] < self.hist_end_s].copy()
+        self._caches.pop(timeframe, None)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def bars(self, timeframe: int) -> RateArray:
+        """All bars of ``timeframe``, oldest first, the last one forming."""
+        if timeframe == Timeframe.M1:
+            return self.m1.view()
+        cache = self._caches.get(timeframe)
+        if cache is None:
+            cache = self._caches[timeframe] = self._new_cache(timeframe)
+        return cache.bars(self.m1.view())
+
+    def _new_cache(self, timeframe: int) -> BarCache:
+        prefix = self.overrides.get(timeframe)
+        if prefix is None or len(prefix) == 0:
+            return BarCache(timeframe)
+        m1 = self.m1.view()
+        keys = bucket_start(m1["time"], timeframe)
+        first = int(np.searchsorted(keys, prefix["time"][-1], side="right"))
+        return BarCache(timeframe, prefix, first)
+
+    def history_ticks(self, lo: int, hi: int) -> TickArray:
+        """Synthesised ticks of history bars ``lo:hi``."""
+        bars = self.m1.view()[lo : min(hi, self.n_hist)]
+        return synth_ticks(bars, self.key, self.spec.digits, self.spec.point)
+
+    def ticks_range(self, from_ms: int, to_ms: int) -> TickArray:
+        """Every tick with ``from_ms <= time_msc <= to_ms``, history and live."""
+        hist = self.m1.view()[: self.n_hist]["time"]
+        lo = int(np.searchsorted(hist, from_ms // 60_000 * 60, side="left"))
+        hi = int(np.searchsorted(hist, to_ms // 1000, side="right"))
+        past = self.history_ticks(lo, hi) if hi > lo else empty_ticks()
+        live = self.ticks.view()
+        a = int(np.searchsorted(live["time_msc"], from_ms, side="left"))
+        b = int(np.searchsorted(live["time_msc"], to_ms, side="right"))
+        ticks = np.concatenate([past, live[a:b]])
+        keep = (ticks["time_msc"] >= from_ms) & (ticks["time_msc"] <= to_ms)
+        return ticks[keep]
+
+    def ticks_from(self, from_ms: int, count: int, wanted: int) -> TickArray:
+        """The first ``count`` ticks from ``from_ms`` on whose flags meet ``wanted`` (0: all)."""
+        out = _select(self._history_from(from_ms, count, wanted), wanted)[:count]
+        if len(out) < count:
+            live = self.ticks.view()
+            a = int(np.searchsorted(live["time_msc"], from_ms, side="left"))
+            out = np.concatenate([out, _select(live[a:], wanted)[: count - len(out)]])
+        return out
+
+    def _history_from(self, from_ms: int, count: int, wanted: int) -> TickArray:
+        """History ticks from ``from_ms`` on, enough to hold ``count`` of them."""
+        hist = self.m1.view()[: self.n_hist]
+        lo = int(np.searchsorted(hist["time"], from_ms // 60_000 * 60, side="left"))
+        if lo >= len(hist) or (wanted and not wanted & _HISTORY_FLAGS):
+            return empty_ticks()
+        per_bar = np.maximum(4, hist["tick_volume"][lo:].astype(np.int64))
+        hi = lo + int(np.searchsorted(np.cumsum(per_bar), count + per_bar[0], side="left")) + 1
+        ticks = self.history_ticks(lo, hi)
+        return ticks[ticks["time_msc"] >= from_ms]
+
+    def last_tick(self) -> TickArray | None:
+        """The newest tick (one-row array): live if any, else the close of the last history bar."""
+        if len(self.ticks):
+            return self.ticks.view()[-1:].copy()
+        if self.n_hist:
+            return self.history_ticks(self.n_hist - 1, self.n_hist)[-1:]
+        return None
+
+
+_HISTORY_FLAGS = int(TickFlag.BID | TickFlag.ASK)  # every history tick is a quote tick
+
+
+def _select(ticks: TickArray, wanted: int) -> TickArray:
+    """Ticks matching a COPY_TICKS filter mask (0: all)."""
+    if not wanted:
+        return ticks
+    keep: TickArray = ticks[(ticks["flags"] & np.uint32(wanted)) != 0]
+    return keep
