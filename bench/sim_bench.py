@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.report import Row
 from mt5gate.constants import OrderFilling, OrderType, TradeAction
-from mt5gate.sim import RealClock, SimConfig, VirtualClock, server_ms
+from mt5gate.sim import AccountConfig, RealClock, SimConfig, VirtualClock, server_ms
 from mt5gate.sim.terminal import SimTerminal
 
 __all__ = ["all_rows"]
@@ -37,8 +37,13 @@ def _best_rate(action: Callable[[], Any], count: int, repeat: int) -> float:
     return count / best
 
 
+#: A large account, so thousands of round trips (each losing the spread) never run out of money.
+RICH = AccountConfig(login=9001, password="bench", balance=1e9, limit_orders=5_000)
+
+
 def _terminal(clock: VirtualClock | RealClock | None = None) -> SimTerminal:
-    terminal = SimTerminal(SimConfig(history_days=2), clock=clock or VirtualClock(START))
+    config = SimConfig(accounts=(RICH,), history_days=1)
+    terminal = SimTerminal(config, clock=clock or VirtualClock(START))
     terminal.initialize()
     return terminal
 
@@ -113,9 +118,7 @@ def _load_book(terminal: SimTerminal, positions: int, pendings: int) -> None:
 
 
 def _tick_throughput(positions: int, pendings: int, hours: float) -> float:
-    config = SimConfig(history_days=1)
-    terminal = SimTerminal(config, clock=VirtualClock(START))
-    terminal.initialize(login=5001, password="sim-pass-5001")
+    terminal = _terminal()
     if positions or pendings:
         _load_book(terminal, positions, pendings)
     seen = [0]

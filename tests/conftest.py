@@ -26,7 +26,7 @@ NETTING = {"login": 5002, "password": "sim-pass-5002", "server": "MetaQuotes-Dem
 # Runs a script as ``__main__`` over the simulator: no sitecustomize, nothing but the launcher.
 # The terminal runs on a virtual clock at a weekday so output is the same on any day, and
 # ``time.sleep`` in a docs script moves that clock instead of the wall clock.
-_LAUNCHER = """
+_LAUNCHER = f"""
 import sys, time, dataclasses
 import mt5gate.sim
 from mt5gate.sim import SimConfig, SimTerminal, VirtualClock, server_ms
@@ -41,14 +41,27 @@ if profile == "instant":
         dataclasses.replace(s, trade_exemode=SymbolTradeExecution.INSTANT,
                             filling_mode=int(SymbolFilling.FOK))
         for s in default_catalogue()))
-terminal = SimTerminal(config, clock=VirtualClock(server_ms({y}, {m}, {d}, {h})))
+terminal = SimTerminal(config, clock=VirtualClock(server_ms(*{WEEKDAY!r})))
+if profile == "positions":
+    # An account with open positions, a pending order and some history, as in the docs.
+    terminal.initialize()
+    for symbol, side in (("USDCHF", 0), ("EURUSD", 0), ("USDJPY", 1), ("GBPUSD", 0)):
+        sent = terminal.order_send({{"action": 1, "symbol": symbol, "volume": 0.1, "type": side,
+                                    "type_filling": 1, "magic": 234000, "comment": "setup"}})
+        assert sent is not None and sent.retcode == 10009, (sent, terminal.last_error())
+    ask = terminal.symbol_info_tick("GBPUSD").ask
+    placed = terminal.order_send({{"action": 5, "symbol": "GBPUSD", "volume": 0.1, "type": 2,
+                                  "price": round(ask - 0.01, 5), "type_filling": 2}})
+    assert placed is not None and placed.retcode == 10009, (placed, terminal.last_error())
+    terminal.step(60)
+    terminal.shutdown()
 mt5gate.sim.configure(terminal)
 time.sleep = lambda seconds: terminal.step(seconds)
 mt5gate.sim.install()
 import runpy
 sys.argv = [script]
 runpy.run_path(script, run_name="__main__")
-""".format(y=WEEKDAY[0], m=WEEKDAY[1], d=WEEKDAY[2], h=WEEKDAY[3])
+"""
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +78,7 @@ def _run_script(
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["PYTHONNOUSERSITE"] = "1"
     return subprocess.run(
-        [sys.executable, "-c", _LAUNCHER, str(script), profile],
+        [sys.executable, "-c", _LAUNCHER, str(script.resolve()), profile],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -77,7 +90,11 @@ def _run_script(
 
 @pytest.fixture(scope="session")
 def run_script() -> Any:
-    """``run_script(path, profile="default"|"instant")``: a CompletedProcess of the script."""
+    """``run_script(path, profile=...)``: the CompletedProcess of a docs script.
+
+    Profiles: ``default`` (the default simulator), ``instant`` (every symbol instant
+    execution, as on the docs' demo server), ``positions`` (open positions, a pending order).
+    """
     return _run_script
 
 

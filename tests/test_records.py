@@ -26,8 +26,25 @@ def _tick() -> Tick:
 
 def _request() -> TradeRequest:
     return TradeRequest(
-        (1, 234000, 0, "USDJPY", 0.1, 108.023, 0.0, 107.923, 108.123, 20, 0, 2, 0, 0)
-        + ("python script open", 0, 0)
+        (
+            1,
+            234000,
+            0,
+            "USDJPY",
+            0.1,
+            108.023,
+            0.0,
+            107.923,
+            108.123,
+            20,
+            0,
+            2,
+            0,
+            0,
+            "python script open",
+            0,
+            0,
+        )
     )
 
 
@@ -41,9 +58,7 @@ def _sample(name: str, surface: dict[str, Any]) -> Any:
     """A record of type ``name`` filled with values of the documented field types."""
     types = surface["namedtuple_field_types"][name]
     fill = {"int": 7, "float": 1.5, "bool": True, "str": "x"}
-    values = [
-        _request() if t == "TradeRequest" else fill.get(t, f"<{t}>") for t in types.values()
-    ]
+    values = [_request() if t == "TradeRequest" else fill.get(t, f"<{t}>") for t in types.values()]
     return RECORD_TYPES[name](values)
 
 
@@ -60,7 +75,9 @@ def test_indexing_matches_attributes(surface: dict[str, Any]) -> None:
     for name, fields in surface["namedtuples"].items():
         record = _sample(name, surface)
         for index, field in enumerate(fields):
-            assert getattr(record, field) is record[index] or getattr(record, field) == record[index]
+            assert (
+                getattr(record, field) is record[index] or getattr(record, field) == record[index]
+            )
 
 
 def test_tick_fields_by_name_and_index() -> None:
@@ -143,7 +160,7 @@ def test_fields_are_read_only() -> None:
 def test_equal_to_the_plain_tuple() -> None:
     """D1: records compare equal to tuples of the same values, and hash like them."""
     assert _tick() == TICK_VALUES
-    assert TICK_VALUES == _tick()
+    assert _tick() == TICK_VALUES
     assert hash(_tick()) == hash(TICK_VALUES)
     assert _tick() != (*TICK_VALUES[:-1], 1.0)
 

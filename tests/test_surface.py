@@ -18,7 +18,7 @@ PY_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
 
 #: Public names the drop-in module may carry beyond the official surface: only imports used by
 #: its implementation that cannot be mistaken for MT5 names (no ALL_CAPS, no function names).
-ALLOWED_DROPIN_EXTRAS = frozenset({"annotations", "Any", "Callable", "SimTerminal"})
+ALLOWED_DROPIN_EXTRAS = frozenset({"annotations", "Any", "Callable"})
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +72,10 @@ def test_filling_flags_differ_from_order_filling(surface: dict[str, Any]) -> Non
     """Pitfall C2: SYMBOL_FILLING_* bit flags are not the ORDER_FILLING_* enum values."""
     assert constants.MT5_HIDDEN_CONSTANTS["SYMBOL_FILLING_FOK"] == 1
     assert constants.MT5_CONSTANTS["ORDER_FILLING_FOK"] == 0
-    assert constants.SymbolFilling.IOC == surface["constants_not_exported_but_needed"][
-        "SYMBOL_FILLING_IOC"
-    ]
+    assert (
+        surface["constants_not_exported_but_needed"]["SYMBOL_FILLING_IOC"]
+        == constants.SymbolFilling.IOC
+    )
 
 
 # ------------------------------------------------------------------ functions

@@ -67,9 +67,7 @@ WRONG_COUNTS: list[tuple[str, tuple[Any, ...]]] = [
 
 
 @pytest.mark.parametrize(("name", "args"), WRONG_COUNTS)
-def test_wrong_argument_count_raises_type_error(
-    mt5: Any, name: str, args: tuple[Any, ...]
-) -> None:
+def test_wrong_argument_count_raises_type_error(mt5: Any, name: str, args: tuple[Any, ...]) -> None:
     """semantics 3: a wrong count of positional arguments raises TypeError."""
     with pytest.raises(TypeError):
         getattr(mt5, name)(*args)

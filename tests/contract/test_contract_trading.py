@@ -529,3 +529,29 @@ def test_order_calc_profit_usdjpy_uses_the_close_price(mt5: Any) -> None:
     """semantics 9.2: USDJPY 1 lot over 300 points = 30000 JPY / close price in USD."""
     profit = mt5.order_calc_profit(BUY, "USDJPY", 1.0, 108.18, 108.48)
     assert profit == pytest.approx(30000 / 108.48, rel=1e-3)
+
+
+def test_trading_records_have_plain_field_types(
+    env: Any, mt5: Any, surface: dict[str, Any]
+) -> None:
+    """surface.json namedtuple_field_types, semantics 12 (5): positions, orders, deals and
+    results carry plain int/float/str values (an IntEnum would print ``<DealEntry.IN: 0>``)."""
+    plain = {"int": int, "float": float, "bool": bool, "str": str}
+    opened = open_position(mt5)
+    placed = mt5.order_send(_buy_limit(mt5))
+    records = [
+        opened,
+        placed,
+        *mt5.positions_get(),
+        *mt5.orders_get(),
+        *mt5.history_orders_get(ticket=opened.order),
+        *mt5.history_deals_get(ticket=opened.order),
+    ]
+    wrong = set()
+    for record in records:
+        name = type(record).__name__
+        for field, kind in surface["namedtuple_field_types"][name].items():
+            value = getattr(record, field)
+            if kind in plain and type(value) is not plain[kind]:
+                wrong.add(f"{name}.{field}: {type(value).__name__}")
+    assert sorted(wrong) == []

@@ -18,7 +18,7 @@ from mt5gate.sim.market import Market, default_catalogue
 from mt5gate.sim.symbols import SymbolSpec
 
 FIELDS = TradeRequest.__match_args__
-DEFAULTS: dict[str, Any] = {name: 0 for name in FIELDS} | {
+DEFAULTS: dict[str, Any] = dict.fromkeys(FIELDS, 0) | {
     "symbol": "",
     "comment": "",
     "volume": 0.0,
@@ -46,7 +46,11 @@ def pending(symbol: str, kind: int, volume: float, price: float, **fields: Any) 
     """A PENDING request with RETURN filling."""
     base = {"type_filling": OrderFilling.RETURN}
     return req(
-        action=TradeAction.PENDING, symbol=symbol, volume=volume, type=kind, price=price,
+        action=TradeAction.PENDING,
+        symbol=symbol,
+        volume=volume,
+        type=kind,
+        price=price,
         **(base | fields),
     )
 

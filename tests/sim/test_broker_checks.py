@@ -94,9 +94,7 @@ def test_filling() -> None:
     assert w.send(deal("EURUSD", 0.1, type_filling=OrderFilling.FOK)).retcode == 10009
     gbp = world()
     rejected(gbp.send(deal("GBPUSD", 0.1, type_filling=OrderFilling.FOK)), 10030)
-    rejected(
-        w.send(pending("GBPUSD", BUY_LIMIT, 0.1, 1.2, type_filling=OrderFilling.FOK)), 10030
-    )
+    rejected(w.send(pending("GBPUSD", BUY_LIMIT, 0.1, 1.2, type_filling=OrderFilling.FOK)), 10030)
     ok = w.send(pending("EURUSD", BUY_LIMIT, 0.1, 1.0, type_filling=OrderFilling.IOC))
     assert ok.retcode == 10009
     ex = world(specs=catalogue(EURUSD={"trade_exemode": SymbolTradeExecution.EXCHANGE}))
@@ -211,10 +209,3 @@ def test_references() -> None:
     rejected(w.send(same), 10013)
     c = w.send(deal("EURUSD", 0.1))
     rejected(w.send(req(action=TradeAction.CLOSE_BY, position=a.order, position_by=c.order)), 10013)
-
-
-def test_no_prices() -> None:
-    w = world()
-    rejected(w.send(deal("EURGBP", 0.1, type_filling=OrderFilling.FOK, price=0.85)), 10021) if (
-        w.market.last_tick("EURGBP") is None
-    ) else None

@@ -86,7 +86,16 @@ def test_expiration_specified_and_day() -> None:
     spec = {"type_time": OrderTime.SPECIFIED, "expiration": now_s + 60}
     a = w.send(pending("EURUSD", OrderType.BUY_LIMIT, 0.1, 1.0, **spec))
     b = w.send(pending("EURUSD", OrderType.BUY_LIMIT, 0.1, 1.0, type_time=OrderTime.DAY))
-    c = w.send(pending("EURUSD", OrderType.BUY_LIMIT, 0.1, 1.0, type_time=OrderTime.SPECIFIED_DAY, expiration=now_s))
+    c = w.send(
+        pending(
+            "EURUSD",
+            OrderType.BUY_LIMIT,
+            0.1,
+            1.0,
+            type_time=OrderTime.SPECIFIED_DAY,
+            expiration=now_s,
+        )
+    )
     assert w.broker.orders()[0].time_expiration == now_s + 60
     w.clock.advance(61)
     assert [o.ticket for o in w.broker.orders()] == [b.order, c.order]
@@ -129,7 +138,9 @@ def test_stop_out_closes_biggest_loser() -> None:
 def test_stop_out_money_mode() -> None:
     from mt5gate.constants import AccountStopoutMode
 
-    w = world(balance=200.0, leverage=1000, margin_so_mode=AccountStopoutMode.MONEY, margin_so_so=150)
+    w = world(
+        balance=200.0, leverage=1000, margin_so_mode=AccountStopoutMode.MONEY, margin_so_so=150
+    )
     w.send(deal("EURUSD", 0.5))
     w.tick("EURUSD", 1.0990, 1.0991)
     assert w.broker.positions_total() == 0

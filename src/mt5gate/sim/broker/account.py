@@ -129,11 +129,12 @@ class Books:
     def figures(self, balance: float, credit: float) -> Figures:
         """The account figures now."""
         symbols = self.ledger.position_symbols()
-        profit = sum(self.symbol_profit(s) for s in symbols)
-        margin = sum(self.symbol_margin(s) for s in symbols)
+        profit = sum((self.symbol_profit(s) for s in symbols), 0.0)
+        margin = sum((self.symbol_margin(s) for s in symbols), 0.0)
         return Figures(balance, credit, profit, margin)
 
     def margin_with(self, symbol: str, buy: float, sell: float) -> float:
         """Total account margin if ``symbol``'s volumes were ``buy`` and ``sell``."""
-        others = sum(self.symbol_margin(s) for s in self.ledger.position_symbols() if s != symbol)
+        symbols = [s for s in self.ledger.position_symbols() if s != symbol]
+        others = sum((self.symbol_margin(s) for s in symbols), 0.0)
         return others + self.symbol_margin(symbol, buy, sell)

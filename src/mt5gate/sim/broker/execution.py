@@ -97,8 +97,8 @@ class Engine:
     def deposit(self, amount: float, time_msc: int, comment: str) -> int:
         """A BALANCE deal (type 2, no symbol/order/position) moving the balance."""
         deal = TradeDeal(
-            (self.tickets.next(), 0, time_msc // 1000, time_msc, 2, DealEntry.IN, 0, 0,
-             DealReason.CLIENT, 0.0, 0.0, 0.0, 0.0, amount, 0.0, "", comment, "")
+            (self.tickets.next(), 0, time_msc // 1000, time_msc, 2, int(DealEntry.IN), 0, 0,
+             int(DealReason.CLIENT), 0.0, 0.0, 0.0, 0.0, amount, 0.0, "", comment, "")
         )  # fmt: skip
         self.ledger.add_deal(deal)
         self.balance += amount
@@ -112,7 +112,7 @@ class Engine:
         profit = round(profit, self.account.currency_digits)
         deal = TradeDeal(
             (self.tickets.next(), order.ticket, fill.time_msc // 1000, fill.time_msc,
-             0 if buys else 1, entry, order.magic, position_id, fill.deal_reason, volume,
+             0 if buys else 1, int(entry), order.magic, position_id, int(fill.deal_reason), volume,
              fill.price, 0.0, 0.0, profit, 0.0, order.symbol,
              comment[: self.options.deal_comment_max], "")
         )  # fmt: skip

@@ -55,8 +55,8 @@ class Position:
         return TradePosition(
             (
                 self.ticket, self.time_msc // 1000, self.time_msc,
-                self.time_update_msc // 1000, self.time_update_msc, self.type, self.magic,
-                self.identifier, self.reason, self.volume, self.price_open, self.sl, self.tp,
+                self.time_update_msc // 1000, self.time_update_msc, int(self.type), self.magic,
+                self.identifier, int(self.reason), self.volume, self.price_open, self.sl, self.tp,
                 price_current, self.swap, profit, self.symbol, self.comment, "",
             )
         )  # fmt: skip
@@ -100,9 +100,9 @@ class Order:
         return TradeOrder(
             (
                 self.ticket, self.time_setup_msc // 1000, self.time_setup_msc,
-                time_done_msc // 1000, time_done_msc, self.time_expiration, self.type,
-                self.type_time, self.type_filling, state, self.magic, self.position_id,
-                self.position_by_id, self.reason, self.volume_initial, self.volume_current,
+                time_done_msc // 1000, time_done_msc, self.time_expiration, int(self.type),
+                int(self.type_time), int(self.type_filling), int(state), self.magic,
+                self.position_id, self.position_by_id, int(self.reason), self.volume_initial, self.volume_current,
                 self.price_open, self.sl, self.tp, price_current, self.price_stoplimit,
                 self.symbol, self.comment, "",
             )

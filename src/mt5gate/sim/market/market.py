@@ -132,8 +132,7 @@ class Market:
         """The latest tick at or before now; None before any tick exists."""
         self._need(symbol)
         self.sync()
-        tick = self._ready(symbol).last_tick()
-        return None if tick is None else Tick(tick[0].tolist())
+        return self._ready(symbol).last_record()
 
     def is_open(self, symbol: str, server_ms: int | None = None) -> bool:
         """Whether ``server_ms`` (default now) lies in one of the symbol's sessions."""

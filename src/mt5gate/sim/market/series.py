@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from mt5gate.constants import TickFlag, Timeframe
+from mt5gate.records import Tick
 from mt5gate.sim.market.bars import BarCache, bucket_start, merge_m1, ticks_to_m1
 from mt5gate.sim.market.dtypes import (
     RATES_DTYPE,
@@ -39,6 +40,7 @@ class Series:
         self.ticks = GrowArray(TICKS_DTYPE, 4096)
         self.overrides: dict[int, RateArray] = {}
         self._caches: dict[int, BarCache] = {}
+        self._last: Tick | None = None  # cached newest tick record; None = recompute
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -47,6 +49,7 @@ class Series:
         if len(ticks):
             self.ticks.extend(ticks)
             merge_m1(self.m1, ticks_to_m1(ticks, self.spec.point))
+            self._last = None
 
     def set_history(self, bars: RateArray) -> None:
         """Make ``bars`` (M1, time-ordered) the history; only those before ``hist_end_s`` count."""
@@ -56,6 +59,7 @@ class Series:
         self.m1.extend(live)
         self.n_hist, self.history_ready = len(bars), True
         self._caches.clear()
+        self._last = None
 
     def set_ticks(self, ticks: TickArray) -> None:
         """Replace everything from the first of ``ticks`` on (CSV replay); history stops there."""
@@ -70,6 +74,7 @@ class Series:
         self.n_hist = len(hist)
         self.add_ticks(np.concatenate([kept, ticks]))
         self._caches.clear()
+        self._last = None
 
     def set_override(self, timeframe: int, bars: RateArray) -> None:
         """History bars of a timeframe above M1 (a bar CSV), used before the derived bars."""
@@ -133,6 +138,13 @@ class Series:
         hi = lo + int(np.searchsorted(np.cumsum(per_bar), count + per_bar[0], side="left")) + 1
         ticks = self.history_ticks(lo, hi)
         return ticks[ticks["time_msc"] >= from_ms]
+
+    def last_record(self) -> Tick | None:
+        """The newest tick as a ``Tick`` record, cached until the series changes (hot path)."""
+        if self._last is None:
+            row = self.last_tick()
+            self._last = None if row is None else Tick(row[0].tolist())
+        return self._last
 
     def last_tick(self) -> TickArray | None:
         """The newest tick (one-row array): live if any, else the close of the last history bar."""
