@@ -605,13 +605,9 @@ class SimTerminal:
     ) -> tuple[TradeOrder, ...] | None:
         """History orders: ``(from, to[, group=])``, or ``ticket=``, or ``position=``."""
         broker = self._logged_in()
-        form = _history_form(date_from, date_to, group, ticket, position)
-        if form == "ticket":
-            return broker.history_orders_by_ticket(int(ticket or 0))
-        if form == "position":
-            return broker.history_orders_by_position(int(position or 0))
-        start, end = date_seconds(date_from, "date_from"), date_seconds(date_to, "date_to")
-        return broker.history_orders(start, end, group)
+        queries = (broker.history_orders, broker.history_orders_by_ticket)
+        return _history(queries, broker.history_orders_by_position, date_from, date_to, group,
+                        ticket, position)  # fmt: skip
 
     @_api(None)
     def history_deals_total(self, date_from: Any, date_to: Any, /) -> int | None:
@@ -632,13 +628,9 @@ class SimTerminal:
     ) -> tuple[TradeDeal, ...] | None:
         """Deals: ``(from, to[, group=])``, or ``ticket=`` (the ORDER ticket), or ``position=``."""
         broker = self._logged_in()
-        form = _history_form(date_from, date_to, group, ticket, position)
-        if form == "ticket":
-            return broker.history_deals_by_ticket(int(ticket or 0))
-        if form == "position":
-            return broker.history_deals_by_position(int(position or 0))
-        start, end = date_seconds(date_from, "date_from"), date_seconds(date_to, "date_to")
-        return broker.history_deals(start, end, group)
+        queries = (broker.history_deals, broker.history_deals_by_ticket)
+        return _history(queries, broker.history_deals_by_position, date_from, date_to, group,
+                        ticket, position)  # fmt: skip
 
     # ------------------------------------------------------------------ state
 
@@ -708,6 +700,26 @@ def _check_selectors(
     ):
         if value is not None and not isinstance(value, kind):
             raise SimError(ResultCode.E_INVALID_PARAMS, f'Invalid "{name}" argument')
+
+
+def _history(
+    queries: tuple[Callable[[int, int, str | None], tuple[R, ...]], Callable[[int], tuple[R, ...]]],
+    by_position: Callable[[int], tuple[R, ...]],
+    date_from: object,
+    date_to: object,
+    group: str | None,
+    ticket: int | None,
+    position: int | None,
+) -> tuple[R, ...]:
+    """Dispatch one of the three call forms of history_*_get to the broker query it names."""
+    by_dates, by_ticket = queries
+    form = _history_form(date_from, date_to, group, ticket, position)
+    if form == "ticket":
+        return by_ticket(int(ticket or 0))
+    if form == "position":
+        return by_position(int(position or 0))
+    start, end = date_seconds(date_from, "date_from"), date_seconds(date_to, "date_to")
+    return by_dates(start, end, group)
 
 
 def _history_form(

@@ -102,9 +102,9 @@ class Order:
                 self.ticket, self.time_setup_msc // 1000, self.time_setup_msc,
                 time_done_msc // 1000, time_done_msc, self.time_expiration, int(self.type),
                 int(self.type_time), int(self.type_filling), int(state), self.magic,
-                self.position_id, self.position_by_id, int(self.reason), self.volume_initial, self.volume_current,
-                self.price_open, self.sl, self.tp, price_current, self.price_stoplimit,
-                self.symbol, self.comment, "",
+                self.position_id, self.position_by_id, int(self.reason), self.volume_initial,
+                self.volume_current, self.price_open, self.sl, self.tp, price_current,
+                self.price_stoplimit, self.symbol, self.comment, "",
             )
         )  # fmt: skip
 
