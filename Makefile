@@ -4,13 +4,19 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# Third-party libraries written for the official MetaTrader5 package, which the tests run
+# unchanged on the simulator. They declare MetaTrader5 (Windows-only wheels) as a dependency,
+# so they are installed without dependencies, with their pure dependencies pinned here.
+THIRD_PARTY := pdmt5==1.2.3 pydantic==2.14.3 pydantic-core==2.50.4 annotated-types==0.8.0 \
+               typing-inspection==0.4.5 pymt5adapter==0.4.4
 
 .PHONY: demo check lint typecheck layers test bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps $(THIRD_PARTY)
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -1,79 +1,123 @@
-"""A third-party library written for the official package, unchanged, over the simulator:
-pymt5adapter 0.4.4 (installed with ``pip install --no-deps``: its declared dependency
-``MetaTrader5`` has Windows wheels only)."""
+"""A current third-party library written for the official package, run unchanged over the
+drop-in: pdmt5 1.2.3 (2026), its README Quick Start plus a market order opened and closed.
+
+The library is installed with ``pip install --no-deps`` (its ``MetaTrader5`` requirement is
+``sys_platform == 'win32'`` only, and the Makefile pins its pure dependencies). The script runs
+in a real subprocess through the ``run_script`` launcher (conftest.py): a SimTerminal on a
+virtual clock at a weekday, ``mt5gate.sim.install()``, nothing else added.
+
+A second, older library runs too: pymt5adapter 0.4.4 (2020). It reads ``MetaTrader5.Tick``
+(and the other 10 record types) and ``MetaTrader5._RawOrder`` at import; the real module has
+them (``_core`` adds the record types with PyModule_AddObject and ``from ._core import *``
+re-exports them; ``_RawOrder`` is defined in ``__init__.py``), and so does the drop-in now.
+
+Not run here: aiomql 4.1.2 needs Python >= 3.13 and imports mplfinance (matplotlib) at import.
+It copies the API functions into a class and calls them through ``self``; the real functions
+are C builtins that do not bind, and the drop-in's functions behave the same way
+(``tests/test_surface.py::test_functions_do_not_bind_as_methods``).
+"""
 
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
-import sys
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("pymt5adapter") is None,
-    reason="pymt5adapter not installed (pip install --no-deps pymt5adapter==0.4.4)",
+VERSION = "1.2.3"
+SCRIPT = Path(__file__).resolve().parent / "docs_scripts" / "thirdparty_pdmt5.py"
+INSTALL = (
+    f"pip install --no-deps pdmt5=={VERSION} pydantic==2.14.3 pydantic-core==2.50.4 "
+    "annotated-types==0.8.0 typing-inspection==0.4.5"
 )
 
-SCRIPT = Path(__file__).resolve().parent / "docs_scripts" / "thirdparty_pymt5adapter.py"
 
-# pymt5adapter reads names at import time that the 2020-era package exported but that are not
-# in surface.json (MetaTrader5 5.0.6231): the record types (types.py) and _RawOrder (oem.py).
-_SHIM = """
-from mt5gate import records
-from mt5gate.sim import metatrader5
-for name in ("Tick", "AccountInfo", "SymbolInfo", "TerminalInfo", "OrderCheckResult",
-             "OrderSendResult", "TradeOrder", "TradeDeal", "TradeRequest", "TradePosition"):
-    setattr(metatrader5, name, getattr(records, name))
-metatrader5._RawOrder = lambda *args, **kwargs: None
-"""
-
-_LAUNCHER = """
-import sys, runpy
-import mt5gate.sim
-from mt5gate.sim import SimTerminal, VirtualClock, server_ms
-mt5gate.sim.configure(SimTerminal(clock=VirtualClock(server_ms(2026, 1, 6, 10))))
-mt5gate.sim.install()
-{shim}
-runpy.run_path(sys.argv[1], run_name="__main__")
-"""
-
-
-def _run(shim: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    return subprocess.run(
-        [sys.executable, "-c", _LAUNCHER.format(shim=shim), str(SCRIPT)],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        env=env,
-        check=False,
-    )
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="the drop-in lacks MetaTrader5.Tick/AccountInfo/... and _RawOrder, which "
-    "pymt5adapter 0.4.4 reads at import (types.py:16-25, oem.py:9)",
-)
-def test_pymt5adapter_imports_over_the_dropin_unchanged() -> None:
-    """pymt5adapter imports and works over install() with nothing added."""
-    done = _run("")
+@pytest.fixture(scope="module")
+def pdmt5_run(run_script: Any) -> dict[str, Any]:
+    """What pdmt5 returned in the subprocess, as one JSON object."""
+    if importlib.util.find_spec("pdmt5") is None:
+        pytest.fail(f"pdmt5 is not installed; `make` installs it: {INSTALL}")
+    done = run_script(SCRIPT)
     assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1, done.stdout
+    result: dict[str, Any] = json.loads(lines[0])
+    assert result["pdmt5"] == VERSION
+    return result
 
 
-def test_pymt5adapter_works_once_its_import_time_names_exist() -> None:
-    """With only the import-time names added, pymt5adapter's connected() context manager,
-    symbol_info, symbol_info_tick, copy_rates_from_pos and order_send work unchanged."""
-    done = _run(_SHIM)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == [
-        "account 5001",
-        "symbol EURUSD 5",
-        "tick True",
-        "rates 10 ('time', 'open', 'high', 'low', 'close', 'tick_volume', 'spread', 'real_volume')",
-        "order 10009",
-        "positions 1",
+def test_connects_and_logs_in_with_its_config(
+    pdmt5_run: dict[str, Any], hedging: dict[str, Any]
+) -> None:
+    """Mt5DataClient(config=Mt5Config(...)) as a context manager: initialize, then the account."""
+    assert pdmt5_run["account"]["login"] == hedging["login"]
+    assert pdmt5_run["account"]["server"] == hedging["server"]
+    assert pdmt5_run["account"]["currency"] == "USD"
+    assert pdmt5_run["version"]["mt5_terminal_version"] == 500
+    assert pdmt5_run["last_error"] == [1, "Success"]
+
+
+def test_tick_as_dict(pdmt5_run: dict[str, Any]) -> None:
+    """symbol_info_tick_as_dict: the eight Tick fields, bid < ask, time == time_msc // 1000."""
+    tick = pdmt5_run["tick"]
+    assert list(tick) == [
+        "time",
+        "bid",
+        "ask",
+        "last",
+        "volume",
+        "time_msc",
+        "flags",
+        "volume_real",
     ]
+    assert 0 < tick["bid"] < tick["ask"]
+    assert tick["time"] == tick["time_msc"] // 1000
+
+
+def test_rates_have_the_real_dtype(pdmt5_run: dict[str, Any], surface: dict[str, Any]) -> None:
+    """copy_rates_from_pos gives the official structured dtype; the DataFrame keeps its columns."""
+    expected = [list(field) for field in surface["numpy_dtypes"]["RATES_DTYPE"]]
+    assert pdmt5_run["rates_dtype"] == expected
+    frame = pdmt5_run["rates_df"]
+    assert frame["rows"] == 10
+    assert frame["columns"] == [name for name, _ in expected]
+    assert frame["time"].startswith("datetime64")
+
+
+def test_market_order_filled_and_closed(pdmt5_run: dict[str, Any]) -> None:
+    """order_send_as_dict opens a BUY (10009 DONE), then a SELL on that position closes it."""
+    opened, closed = pdmt5_run["open"], pdmt5_run["close"]
+    assert opened["retcode"] == 10009
+    assert opened["deal"] > 0
+    assert opened["volume"] == 0.1
+    assert opened["price"] == pdmt5_run["tick"]["ask"]
+    [position] = pdmt5_run["positions_after_open"]
+    assert position == {"ticket": opened["order"], "type": 0, "volume": 0.1, "magic": 42}
+    assert closed["retcode"] == 10009
+    assert closed["deal"] > opened["deal"]
+    assert pdmt5_run["positions_after_close"] == 0
+    entries = [(d["order"], d["position_id"], d["type"], d["entry"]) for d in pdmt5_run["deals"]]
+    assert entries == [
+        (opened["order"], position["ticket"], 0, 0),  # DEAL_TYPE_BUY, DEAL_ENTRY_IN
+        (closed["order"], position["ticket"], 1, 1),  # DEAL_TYPE_SELL, DEAL_ENTRY_OUT
+    ]
+
+
+PYMT5ADAPTER = Path(__file__).resolve().parent / "docs_scripts" / "thirdparty_pymt5adapter.py"
+
+
+def test_pymt5adapter_readme_flow(run_script: Any) -> None:
+    """pymt5adapter 0.4.4 unchanged: connected(), symbol, tick, rates, a filled order."""
+    if importlib.util.find_spec("pymt5adapter") is None:
+        pytest.fail("pymt5adapter is not installed; `make` installs it (pymt5adapter==0.4.4)")
+    done = run_script(PYMT5ADAPTER)
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.split(" ", 1) for line in done.stdout.strip().splitlines())
+    assert lines["account"] == "5001"
+    assert lines["symbol"] == "EURUSD 5"
+    assert lines["tick"] == "True"
+    assert lines["rates"].startswith("10 ('time', 'open', 'high', 'low', 'close', 'tick_volume'")
+    assert lines["order"] == "10009"
+    assert lines["positions"] == "1"
