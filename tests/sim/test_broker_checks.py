@@ -14,7 +14,7 @@ from mt5gate.constants import (
 from mt5gate.sim.clock import server_ms
 from mt5gate.sim.config import BrokerOptions
 
-from .broker_fakes import catalogue, deal, pending, req, world
+from .broker_world import catalogue, deal, pending, req, world
 
 BUY_LIMIT, SELL_LIMIT = OrderType.BUY_LIMIT, OrderType.SELL_LIMIT
 

@@ -7,7 +7,7 @@ import pytest
 from mt5gate.constants import DealEntry, DealReason, OrderState, OrderType, TradeAction
 from mt5gate.sim.config import BrokerOptions
 
-from .broker_fakes import deal, pending, req, world
+from .broker_world import deal, pending, req, world
 
 
 def test_initial_deposit_is_a_balance_deal() -> None:

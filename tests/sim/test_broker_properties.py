@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from mt5gate.constants import OrderType
 
-from .broker_fakes import World, deal, pending, world
+from .broker_world import World, deal, pending, world
 
 steps = st.lists(
     st.one_of(

@@ -7,7 +7,7 @@ import json
 from mt5gate.constants import OrderTime, OrderType
 from mt5gate.sim.broker import TicketSource
 
-from .broker_fakes import deal, pending, world
+from .broker_world import deal, pending, world
 
 
 def test_round_trip() -> None:

@@ -9,7 +9,7 @@ from mt5gate.constants import DealEntry, DealReason, OrderState, OrderTime, Orde
 from mt5gate.sim.config import BrokerOptions
 from mt5gate.sim.market import TICKS_DTYPE
 
-from .broker_fakes import deal, pending, world
+from .broker_world import deal, pending, world
 
 
 def test_buy_limit_fills_at_the_tick_price() -> None:

@@ -1,7 +1,4 @@
-"""Helpers for the broker tests: a real Market on a virtual clock, and request builders.
-
-(The market package exists, so no fake market is needed; the name is kept for the brief.)
-"""
+"""Helpers for the broker tests: a real Market and Broker on a virtual clock, request builders."""
 
 from __future__ import annotations
 
