@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench import session_bench, sim_bench
 from bench.report import Row, render, write_page
-from bench.sim_bench import all_rows
 
 __all__ = ["main"]
 
@@ -24,7 +24,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     parser.add_argument("--write", type=Path, help="update this markdown page with the figures")
     args = parser.parse_args(argv)
-    rows: list[Row] = all_rows(repeat=args.repeat, quick=args.quick)
+    rows: list[Row] = sim_bench.all_rows(repeat=args.repeat, quick=args.quick)
+    rows += session_bench.all_rows(repeat=args.repeat, quick=args.quick)
     table = render(rows)
     print(table)
     if args.write is not None:

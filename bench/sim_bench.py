@@ -151,8 +151,32 @@ def tick_processing_rows(repeat: int, quick: bool) -> list[Row]:
     ]  # fmt: skip
 
 
+def market_rows(repeat: int, quick: bool) -> list[Row]:
+    """Market data: an idle sync, a two-day catch-up, and 1,000 bars of M1 and H1."""
+    market = _terminal().market
+    idle = 1e6 / _best_rate(market.sync, 10_000 if quick else 100_000, repeat)
+    bars = {
+        name: 1e6
+        / _best_rate(
+            lambda tf=tf: market.copy_rates_from_pos("EURUSD", tf, 0, 1000, 100_000), 200, repeat
+        )
+        for name, tf in (("M1", 1), ("H1", 16385))
+    }
+    catch_up = []
+    for _ in range(repeat):
+        fresh = _terminal()
+        started = time.perf_counter()
+        fresh.step(2 * 86_400)
+        catch_up.append(time.perf_counter() - started)
+    return [
+        Row("sim", "market.sync() with nothing due", idle, "us/call"),
+        Row("sim", "catch up 2 days of 13 symbols (one step)", min(catch_up), "s"),
+        Row("sim", "copy_rates_from_pos 1,000 M1 bars", bars["M1"], "us/call"),
+        Row("sim", "copy_rates_from_pos 1,000 H1 bars", bars["H1"], "us/call"),
+    ]
+
+
 def all_rows(repeat: int, quick: bool) -> list[Row]:
     """Every simulator figure, side by side in one run."""
-    return (
-        tick_rows(repeat, quick) + order_rows(repeat, quick) + tick_processing_rows(repeat, quick)
-    )
+    rows = tick_rows(repeat, quick) + order_rows(repeat, quick) + market_rows(repeat, quick)
+    return rows + tick_processing_rows(repeat, quick)

@@ -1,0 +1,25 @@
+"""The async session to one MT5 account: ``MT5SessionManager`` and its policies."""
+
+from mt5gate.session.manager import MT5SessionManager
+from mt5gate.session.observer import LoggingObserver, SessionObserver
+from mt5gate.session.policies import (
+    AsyncClock,
+    ReadRetryPolicy,
+    RealAsyncClock,
+    ReconnectPolicy,
+    Timeouts,
+)
+from mt5gate.session.state import SessionState, StateChange
+
+__all__ = [
+    "AsyncClock",
+    "LoggingObserver",
+    "MT5SessionManager",
+    "ReadRetryPolicy",
+    "RealAsyncClock",
+    "ReconnectPolicy",
+    "SessionObserver",
+    "SessionState",
+    "StateChange",
+    "Timeouts",
+]

@@ -1,0 +1,419 @@
+"""``MT5SessionManager``: the async, self-healing session to one MT5 account.
+
+A facade: the state machine (:mod:`~mt5gate.session.state`), the call path
+(:mod:`~mt5gate.session.calls`), connection management (:mod:`~mt5gate.session.connection`),
+trading (:mod:`~mt5gate.session.trading`) and streams (:mod:`~mt5gate.session.streams`) each live
+in their own module; this class wires them together and exposes typed methods.
+
+    async with MT5SessionManager(login=5001, password="...", server="MetaQuotes-Demo",
+                                 terminal=SimTerminal()) as session:
+        price = await session.get_price("EURUSD")
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import SecretStr
+
+from mt5gate.circuit_breaker import BreakerPolicy, CircuitBreaker
+from mt5gate.errors import (
+    MT5ConnectionError,
+    MT5DataError,
+    MT5Error,
+    MT5StateError,
+)
+from mt5gate.models import (
+    Account,
+    BookLevel,
+    Deal,
+    Order,
+    OrderCheck,
+    OrderRequest,
+    OrderResult,
+    Position,
+    Price,
+    Side,
+    Symbol,
+    TerminalStatus,
+)
+from mt5gate.session.calls import TerminalCaller
+from mt5gate.session.connection import ConnectionManager, Credentials
+from mt5gate.session.observer import LoggingObserver, SessionObserver
+from mt5gate.session.policies import (
+    AsyncClock,
+    ReadRetryPolicy,
+    RealAsyncClock,
+    ReconnectPolicy,
+    Timeouts,
+)
+from mt5gate.session.resolve import resolve_terminal
+from mt5gate.session.state import SessionState, StateMachine
+from mt5gate.session.validation import require_symbol_name
+from mt5gate.terminal.base import Terminal
+from mt5gate.terminal.worker import TerminalWorker
+
+if TYPE_CHECKING:
+    from mt5gate.session.streams import Streams, TradeEvent
+    from mt5gate.session.trading import Trading
+
+__all__ = ["MT5SessionManager"]
+
+S = SessionState
+Array = npt.NDArray[np.void]
+DateArg = datetime | int
+_USABLE = (S.CONNECTED, S.DEGRADED)
+
+
+class MT5SessionManager:
+    """An async session to one MT5 account on one terminal.
+
+    ``terminal`` is a Terminal object (``mt5gate.sim.SimTerminal()``, the ``MetaTrader5``
+    module) or a name: ``"official"`` imports the official package, ``"sim"`` builds a
+    real-time simulator and says so in the log. There is no silent fallback to the simulator.
+    """
+
+    def __init__(
+        self,
+        *,
+        terminal: Terminal | str,
+        login: int | None = None,
+        password: SecretStr | str | None = None,
+        server: str | None = None,
+        path: str | None = None,
+        timeouts: Timeouts | None = None,
+        reconnect: ReconnectPolicy | None = None,
+        breaker: BreakerPolicy | None = None,
+        read_retry: ReadRetryPolicy | None = None,
+        clock: AsyncClock | None = None,
+        observer: SessionObserver | None = None,
+        name: str = "mt5gate",
+        random_source: Callable[[], float] = random.random,
+    ) -> None:
+        secret = SecretStr(password) if isinstance(password, str) else password
+        self.credentials = Credentials(login, secret, server, path)
+        self.terminal = resolve_terminal(terminal)
+        self.timeouts = timeouts or Timeouts()
+        self.read_retry = read_retry or ReadRetryPolicy()
+        self.clock = clock or RealAsyncClock()
+        self.observer = observer or LoggingObserver()
+        self.name = name
+        self._random = random_source
+        self.machine = StateMachine()
+        self.machine.subscribe(self.observer.state_changed)
+        self.breaker = CircuitBreaker(breaker or BreakerPolicy(), name=name)
+        self.breaker.subscribe(self.observer.breaker_changed)
+        self.worker = TerminalWorker(f"{name}-terminal")
+        self.caller = TerminalCaller(
+            self.terminal, self.worker, self.breaker, self.clock, self.observer,
+            self._call_failed, self._call_succeeded,
+        )  # fmt: skip
+        self.connection = ConnectionManager(
+            self.caller, self.machine, self.credentials, self.timeouts,
+            reconnect or ReconnectPolicy(), self.clock, self.observer, random_source,
+        )  # fmt: skip
+        self._trading: Trading | None = None
+        self._streams: Streams | None = None
+
+    def __repr__(self) -> str:
+        login = self.credentials.login
+        return (
+            f"<MT5SessionManager {self.name!r} state={self.state} login={login} "
+            f"breaker={self.breaker.state}>"
+        )
+
+    @property
+    def state(self) -> SessionState:
+        """Where the session is: disconnected, connecting, connected, degraded, ..."""
+        return self.machine.state
+
+    def _call_failed(self, error: MT5Error) -> None:
+        self.connection.call_failed(error)
+
+    def _call_succeeded(self) -> None:
+        self.connection.call_succeeded()
+
+    # -------------------------------------------------------------- life cycle
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def connect(self) -> None:
+        """Attach to the terminal, verify the account and server, replay subscriptions."""
+        if self.state == S.CLOSED:
+            raise MT5StateError("the session is closed; create a new MT5SessionManager")
+        self.worker.start()
+        await self.connection.connect()
+
+    async def disconnect(self) -> None:
+        """Detach from the terminal (the session can connect again)."""
+        await self.connection.disconnect()
+
+    async def reconnect(self) -> None:
+        """Detach and connect again now."""
+        await self.connection.reconnect()
+
+    async def close(self) -> None:
+        """Detach for good, stop streams and the worker thread."""
+        if self._streams is not None:
+            await self._streams.close()
+        await self.connection.disconnect(final=True)
+        self.worker.close(timeout_s=1.0)
+
+    # ------------------------------------------------------------------ calls
+
+    def _check_usable(self) -> None:
+        state = self.machine.state
+        if state in _USABLE:
+            return
+        if state == S.RECONNECTING:
+            raise MT5ConnectionError(
+                "the terminal connection was lost and mt5gate is reconnecting. Retry shortly, "
+                "or await session.connection.wait_reconnected()."
+            )
+        raise MT5StateError(f"the session is {state}; call connect() first")
+
+    async def call(self, function: str, *args: Any, **kwargs: Any) -> Any:
+        """A raw terminal call through the session's path (breaker, worker, deadline).
+
+        For what the typed methods do not cover; returns the MT5 record as it is.
+        """
+        self._check_usable()
+        deadline = kwargs.pop("deadline_s", self.timeouts.call_s)
+        return await self.caller.call(function, *args, deadline_s=deadline, **kwargs)
+
+    async def read(self, function: str, *args: Any, shared: bool = False, **kwargs: Any) -> Any:
+        """An idempotent read, retried on infrastructure failures within the read policy."""
+        policy, started = self.read_retry, self.clock.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            self._check_usable()
+            try:
+                return await self.caller.call(
+                    function, *args, deadline_s=self.timeouts.call_s, shared=shared, **kwargs
+                )
+            except MT5Error as error:
+                spent = self.clock.monotonic() - started
+                retry = _transient(error) and attempt < policy.attempts
+                if not retry or spent >= policy.deadline_s or self.machine.state not in _USABLE:
+                    raise
+                await self.clock.sleep(policy.delay_s(attempt, self._random))
+
+    # ------------------------------------------------------------------ reads
+
+    async def get_account_info(self) -> Account:
+        """The logged-in account and its money figures."""
+        return Account.from_record(await self.read("account_info", shared=True))
+
+    async def get_terminal_info(self) -> TerminalStatus:
+        """The terminal's switches and link quality."""
+        return TerminalStatus.from_record(await self.read("terminal_info", shared=True))
+
+    async def get_price(self, symbol: str) -> Price:
+        """The latest tick of ``symbol`` (selected in Market Watch on first use)."""
+        self._require_symbol(symbol)
+        try:
+            tick = await self.read("symbol_info_tick", symbol, shared=True)
+        except MT5DataError:
+            await self.select_symbol(symbol)
+            tick = await self.read("symbol_info_tick", symbol, shared=True)
+        return Price.from_tick(symbol, tick)
+
+    async def select_symbol(self, symbol: str, enable: bool = True) -> None:
+        """Add ``symbol`` to Market Watch (kept across reconnects), or remove it."""
+        self._require_symbol(symbol)
+        await self.read("symbol_select", symbol, enable)
+        subscriptions = self.connection.subscriptions.symbols
+        if enable:
+            subscriptions.add(symbol)
+        else:
+            subscriptions.discard(symbol)
+
+    async def subscribe_book(self, symbol: str) -> None:
+        """Subscribe to ``symbol``'s depth of market (kept across reconnects)."""
+        self._require_symbol(symbol)
+        await self.read("market_book_add", symbol)
+        self.connection.subscriptions.books.add(symbol)
+
+    async def get_book(self, symbol: str) -> list[BookLevel]:
+        """The depth of market of a subscribed symbol: sell levels, then buy levels."""
+        self._require_symbol(symbol)
+        return [BookLevel.from_record(b) for b in await self.read("market_book_get", symbol)]
+
+    async def unsubscribe_book(self, symbol: str) -> None:
+        """End a depth-of-market subscription."""
+        self._require_symbol(symbol)
+        self.connection.subscriptions.books.discard(symbol)
+        await self.read("market_book_release", symbol)
+
+    async def get_symbol_info(self, symbol: str) -> Symbol:
+        """The specification and quote of ``symbol``."""
+        self._require_symbol(symbol)
+        return Symbol.from_record(await self.read("symbol_info", symbol, shared=True))
+
+    async def list_symbols(self, group: str | None = None) -> list[Symbol]:
+        """All symbols, or those matching an MT5 group mask such as ``"*USD*,!*JPY*"``."""
+        records = await self.read("symbols_get", group) if group else await self.read("symbols_get")
+        return [Symbol.from_record(r) for r in records]
+
+    async def get_rates(
+        self, symbol: str, timeframe: int, *, count: int = 100, start_pos: int = 0,
+        date_from: DateArg | None = None, date_to: DateArg | None = None,
+    ) -> Array:  # fmt: skip
+        """Bars as MT5's numpy array, oldest first: ``count`` back from ``start_pos`` (0 = the
+        forming bar), or ``date_from``..``date_to`` when both are given."""
+        self._require_symbol(symbol)
+        if date_from is not None and date_to is not None:
+            return await self.read("copy_rates_range", symbol, timeframe, date_from, date_to)  # type: ignore[no-any-return]
+        if date_from is not None:
+            return await self.read("copy_rates_from", symbol, timeframe, date_from, count)  # type: ignore[no-any-return]
+        return await self.read("copy_rates_from_pos", symbol, timeframe, start_pos, count)  # type: ignore[no-any-return]
+
+    async def get_ticks(
+        self, symbol: str, date_from: DateArg, *, count: int | None = None,
+        date_to: DateArg | None = None, flags: int = -1,
+    ) -> Array:  # fmt: skip
+        """Ticks as MT5's numpy array: ``count`` from ``date_from``, or up to ``date_to``."""
+        self._require_symbol(symbol)
+        if date_to is not None:
+            return await self.read("copy_ticks_range", symbol, date_from, date_to, flags)  # type: ignore[no-any-return]
+        return await self.read("copy_ticks_from", symbol, date_from, count or 1000, flags)  # type: ignore[no-any-return]
+
+    async def positions(
+        self, *, symbol: str | None = None, group: str | None = None, ticket: int | None = None
+    ) -> list[Position]:
+        """Open positions, optionally by symbol, group mask or ticket."""
+        kwargs = _selectors(symbol=symbol, group=group, ticket=ticket)
+        return [Position.from_record(p) for p in await self.read("positions_get", **kwargs)]
+
+    async def orders(
+        self, *, symbol: str | None = None, group: str | None = None, ticket: int | None = None
+    ) -> list[Order]:
+        """Active pending orders, optionally by symbol, group mask or ticket."""
+        kwargs = _selectors(symbol=symbol, group=group, ticket=ticket)
+        return [Order.from_record(o) for o in await self.read("orders_get", **kwargs)]
+
+    async def history_orders(
+        self, date_from: DateArg, date_to: DateArg, *, group: str | None = None
+    ) -> list[Order]:
+        """Orders in the history between two dates (broker server time: pad the window)."""
+        kwargs = _selectors(group=group)
+        records = await self.read("history_orders_get", date_from, date_to, **kwargs)
+        return [Order.from_record(o) for o in records]
+
+    async def history_deals(
+        self, date_from: DateArg, date_to: DateArg, *, group: str | None = None
+    ) -> list[Deal]:
+        """Deals between two dates (broker server time: pad the window)."""
+        kwargs = _selectors(group=group)
+        records = await self.read("history_deals_get", date_from, date_to, **kwargs)
+        return [Deal.from_record(d) for d in records]
+
+    @staticmethod
+    def _require_symbol(symbol: object) -> None:
+        require_symbol_name(symbol)
+
+    # --------------------------------------------------------- trading, streams
+
+    @property
+    def trading(self) -> Trading:
+        """Order placement and management (see :class:`~mt5gate.session.trading.Trading`)."""
+        if self._trading is None:
+            from mt5gate.session.trading import Trading
+
+            self._trading = Trading(self)
+        return self._trading
+
+    @property
+    def streams(self) -> Streams:
+        """Tick and trade-event streams (see :class:`~mt5gate.session.streams.Streams`)."""
+        if self._streams is None:
+            from mt5gate.session.streams import Streams
+
+            self._streams = Streams(self)
+        return self._streams
+
+    async def check_order(self, request: OrderRequest) -> OrderCheck:
+        """``order_check``: the account as it would be after ``request`` (nothing is sent)."""
+        return await self.trading.check_order(request)
+
+    async def calc_margin(
+        self, symbol: str, side: Side, volume: float, price: float | None = None
+    ) -> float:
+        """Margin ``volume`` lots would need, in the account currency."""
+        return await self.trading.calc_margin(symbol, side, volume, price)
+
+    async def calc_profit(
+        self, symbol: str, side: Side, volume: float, price_open: float, price_close: float
+    ) -> float:
+        """Profit of a trade between two prices, in the account currency."""
+        return await self.trading.calc_profit(symbol, side, volume, price_open, price_close)
+
+    async def place_order(self, request: OrderRequest) -> OrderResult:
+        """Validate and send a market or pending order, once (never retried blindly)."""
+        return await self.trading.place_order(request)
+
+    async def modify_position(
+        self, ticket: int, *, sl: float | None = None, tp: float | None = None
+    ) -> OrderResult:
+        """Set a position's stop loss and take profit (None keeps the current level)."""
+        return await self.trading.modify_position(ticket, sl=sl, tp=tp)
+
+    async def close_position(
+        self, ticket: int, *, volume: float | None = None, deviation: int = 20, comment: str = ""
+    ) -> OrderResult:
+        """Close a position fully, or partly with ``volume`` (hedging and netting)."""
+        return await self.trading.close_position(
+            ticket, volume=volume, deviation=deviation, comment=comment
+        )
+
+    async def cancel_order(self, ticket: int) -> OrderResult:
+        """Delete a pending order."""
+        return await self.trading.cancel_order(ticket)
+
+    async def modify_order(
+        self, ticket: int, *, price: float | None = None, sl: float | None = None,
+        tp: float | None = None, stop_limit: float | None = None,
+        expiration_msc: int | None = None,
+    ) -> OrderResult:  # fmt: skip
+        """Change a pending order's price, stops or expiration (None keeps the current value)."""
+        return await self.trading.modify_order(
+            ticket, price=price, sl=sl, tp=tp, stop_limit=stop_limit,
+            expiration_msc=expiration_msc,
+        )  # fmt: skip
+
+    def stream_ticks(self, symbols: Sequence[str], **options: Any) -> AsyncIterator[Price]:
+        """``async for price in session.stream_ticks(["EURUSD"])``: new ticks only."""
+        return self.streams.ticks(symbols, **options)
+
+    def trade_events(self, **options: Any) -> AsyncIterator[TradeEvent]:
+        """Position, order and deal changes with sequence numbers."""
+        return self.streams.trade_events(**options)
+
+
+_TRANSIENT_CODES = frozenset({-10000, -10001, -10002})
+
+
+def _transient(error: MT5Error) -> bool:
+    """IPC send/receive failures, worth a retry (see ReadRetryPolicy)."""
+    return isinstance(error, MT5ConnectionError) and error.code in _TRANSIENT_CODES
+
+
+def _selectors(**given: Any) -> dict[str, Any]:
+    return {k: v for k, v in given.items() if v is not None}

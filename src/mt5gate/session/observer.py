@@ -1,0 +1,68 @@
+"""The observer interface: how metrics and logs learn what the session does.
+
+The core has no metrics library. A ``SessionObserver`` subclass overrides the hooks it cares
+about (the service's Prometheus exporter, a log writer, a test recorder); every hook is a no-op
+by default and must be cheap, because ``call_finished`` runs on every terminal call.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mt5gate.circuit_breaker import BreakerTransition
+    from mt5gate.session.state import StateChange
+
+__all__ = ["LoggingObserver", "SessionObserver"]
+
+
+class SessionObserver:
+    """No-op hooks; override what you need. Exceptions raised by hooks are not caught."""
+
+    def call_finished(self, function: str, outcome: str, duration_s: float) -> None:
+        """A terminal call ended: ``outcome`` is 'ok' or the error class name."""
+
+    def state_changed(self, change: StateChange) -> None:
+        """The session moved between states."""
+
+    def breaker_changed(self, transition: BreakerTransition) -> None:
+        """The circuit breaker moved between states."""
+
+    def reconnect_attempted(self, attempt: int, ok: bool, error: str | None) -> None:
+        """A reconnection attempt ended."""
+
+    def stream_dropped(self, stream: str, dropped: int) -> None:
+        """A slow subscriber lost ``dropped`` items (total so far) on ``stream``."""
+
+
+class LoggingObserver(SessionObserver):
+    """The default observer: state and breaker transitions and reconnects as log lines.
+
+    Lines carry states, function names and error class names only: never arguments, which is
+    where a password would be (stamina's retry hooks leak exactly that, RELIABILITY §2).
+    """
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self.log = logger or logging.getLogger("mt5gate.session")
+
+    def state_changed(self, change: StateChange) -> None:
+        self.log.info("session %s -> %s (%s)", change.old, change.new, change.reason)
+
+    def breaker_changed(self, transition: BreakerTransition) -> None:
+        self.log.warning(
+            "circuit breaker %s: %s -> %s (%s)",
+            transition.name,
+            transition.old,
+            transition.new,
+            transition.reason,
+        )
+
+    def reconnect_attempted(self, attempt: int, ok: bool, error: str | None) -> None:
+        if ok:
+            self.log.info("reconnected on attempt %d", attempt)
+        else:
+            self.log.warning("reconnect attempt %d failed: %s", attempt, error)
+
+    def stream_dropped(self, stream: str, dropped: int) -> None:
+        self.log.warning("stream %s: slow subscriber, %d items dropped so far", stream, dropped)
