@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import session_bench, sim_bench
+from bench import session_bench, sim_bench, terminal_paths
 from bench.report import Row, render, write_page
 
 __all__ = ["main"]
@@ -26,6 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows: list[Row] = sim_bench.all_rows(repeat=args.repeat, quick=args.quick)
     rows += session_bench.all_rows(repeat=args.repeat, quick=args.quick)
+    rows += terminal_paths.rows(repeat=args.repeat, quick=args.quick)
     table = render(rows)
     print(table)
     if args.write is not None:

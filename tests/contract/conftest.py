@@ -99,10 +99,51 @@ def _sim_dropin(start_ms: int) -> Iterator[tuple[Any, Driver]]:
         metatrader5._State.terminal = saved
 
 
+@contextmanager
+def _official_over_dropin(start_ms: int) -> Iterator[tuple[Any, Driver]]:
+    """The official-package adapter, with the drop-in installed as ``MetaTrader5``."""
+    import sys
+
+    import mt5gate.sim
+    from mt5gate.terminal.official import official_terminal
+
+    saved = sys.modules.get("MetaTrader5")
+    sim = _new_sim(start_ms)
+    mt5gate.sim.install(sim)
+    try:
+        yield official_terminal(), SimDriver(sim)
+    finally:
+        mt5gate.sim.uninstall()
+        if saved is not None:
+            sys.modules["MetaTrader5"] = saved
+
+
+@contextmanager
+def _bridge(start_ms: int) -> Iterator[tuple[Any, Driver]]:
+    """mt5gate's bridge over real TCP on loopback, serving a SimTerminal from a thread."""
+    from tests.bridge.conftest import ServedBridge
+
+    sim = _new_sim(start_ms)
+    served = ServedBridge(sim)
+    client = served.client()
+    try:
+        yield client, SimDriver(sim)
+    finally:
+        client.close()
+        served.close()
+
+
+from tests.process.contract_path import process_factory  # noqa: E402  (after the local ones)
+from tests.rpyc.contract_path import rpyc_factory  # noqa: E402
+
 #: Every Terminal implementation the contract runs against; one line each.
 IMPLEMENTATIONS: dict[str, Factory] = {
     "sim": _sim_direct,
     "dropin": _sim_dropin,
+    "official": _official_over_dropin,
+    "bridge": _bridge,
+    "rpyc": rpyc_factory,
+    "process": process_factory,
 }
 
 

@@ -428,3 +428,18 @@ def test_kill_switch_refuses_until_released(harness: Harness) -> None:
     assert "inf" not in str(caught.value)
     harness.session.breaker.release()
     assert harness.run(harness.session.get_price("EURUSD")).bid > 0
+
+
+def test_network_urls_resolve_and_need_what_they_need() -> None:
+    from mt5gate.terminal.bridge import BridgeTerminal
+    from mt5gate.terminal.rpyc_client import RPyCTerminal
+
+    with pytest.raises(MT5InitError, match="token"):
+        MT5SessionManager(terminal="bridge://127.0.0.1:18812")
+    bridged = MT5SessionManager(terminal="bridge://127.0.0.1:18999", terminal_token="s3cret-token")
+    assert isinstance(bridged.terminal, BridgeTerminal)
+    assert "s3cret-token" not in repr(bridged.terminal)
+    assert "s3cret-token" not in repr(bridged)
+    assert isinstance(MT5SessionManager(terminal="rpyc://127.0.0.1:18812").terminal, RPyCTerminal)
+    with pytest.raises(MT5InitError, match="bad bridge URL"):
+        MT5SessionManager(terminal="bridge://", terminal_token="x")

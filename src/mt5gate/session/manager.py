@@ -76,7 +76,13 @@ class MT5SessionManager:
 
     ``terminal`` is a Terminal object (``mt5gate.sim.SimTerminal()``, the ``MetaTrader5``
     module) or a name: ``"official"`` imports the official package, ``"sim"`` builds a
-    real-time simulator and says so in the log. There is no silent fallback to the simulator.
+    real-time simulator and says so in the log, ``"bridge://host:port"`` reaches an mt5gate
+    bridge (with ``terminal_token``), ``"rpyc://host:port"`` an RPyC classic server such as
+    mt5linux's. There is no silent fallback to the simulator.
+
+    Without ``password`` the session attaches to the terminal as it is and verifies that it is
+    logged into ``login`` (and ``server``), refusing a cross-wired terminal; with a password it
+    logs in.
     """
 
     def __init__(
@@ -87,6 +93,7 @@ class MT5SessionManager:
         password: SecretStr | str | None = None,
         server: str | None = None,
         path: str | None = None,
+        terminal_token: SecretStr | str | None = None,
         timeouts: Timeouts | None = None,
         reconnect: ReconnectPolicy | None = None,
         breaker: BreakerPolicy | None = None,
@@ -98,7 +105,8 @@ class MT5SessionManager:
     ) -> None:
         secret = SecretStr(password) if isinstance(password, str) else password
         self.credentials = Credentials(login, secret, server, path)
-        self.terminal = resolve_terminal(terminal)
+        token = SecretStr(terminal_token) if isinstance(terminal_token, str) else terminal_token
+        self.terminal = resolve_terminal(terminal, token=token)
         self.timeouts = timeouts or Timeouts()
         self.read_retry = read_retry or ReadRetryPolicy()
         self.clock = clock or RealAsyncClock()

@@ -2,14 +2,16 @@
 
 A Terminal object is used as it is. Names: ``"official"`` imports the official ``MetaTrader5``
 package (Windows only; a clear error elsewhere), ``"sim"`` builds a real-time simulated terminal
-and logs a warning that it is simulated. Network URLs (``bridge://``, ``rpyc://``) arrive with
-the bridge issue and are refused with a clear error until then.
+and logs a warning that it is simulated. URLs: ``bridge://host:port`` is mt5gate's bridge (the
+token is passed separately, never in the URL), ``rpyc://host:port`` an RPyC classic server such
+as mt5linux's.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
+
+from pydantic import SecretStr
 
 from mt5gate.errors import MT5InitError
 from mt5gate.terminal.base import Terminal
@@ -19,7 +21,7 @@ __all__ = ["resolve_terminal"]
 log = logging.getLogger("mt5gate.session")
 
 
-def resolve_terminal(spec: Terminal | str) -> Terminal:
+def resolve_terminal(spec: Terminal | str, *, token: SecretStr | None = None) -> Terminal:
     """The Terminal that ``spec`` names (see the module docstring)."""
     if not isinstance(spec, str):
         return spec
@@ -28,22 +30,43 @@ def resolve_terminal(spec: Terminal | str) -> Terminal:
         return _official()
     if name in ("sim", "sim://", "simulator"):
         return _simulator()
+    if name.startswith("bridge://"):
+        return _bridge(spec.strip(), token)
+    if name.startswith("rpyc://"):
+        return _rpyc(spec.strip())
     raise MT5InitError(
         f"unknown terminal {spec!r}. Pass a Terminal object, 'official' (the MetaTrader5 "
-        "package, Windows) or 'sim' (the simulator)."
+        "package, Windows), 'sim' (the simulator), 'bridge://host:port' or 'rpyc://host:port'."
     )
 
 
-def _official() -> Terminal:
-    try:
-        module = importlib.import_module("MetaTrader5")
-    except ImportError:
+def _bridge(url: str, token: SecretStr | None) -> Terminal:
+    from mt5gate.terminal.bridge import BridgeTerminal
+
+    if token is None:
         raise MT5InitError(
-            "terminal='official' needs the MetaTrader5 package, which exists for Windows only "
-            "(pip install MetaTrader5). On Linux use a bridge to a Windows or Wine terminal, or "
-            "terminal='sim' for the simulator."
-        ) from None
-    return module  # the module is the Terminal seam itself
+            "a bridge:// terminal needs the bridge token: MT5SessionManager(..., "
+            "terminal_token=...), read from the same token file the bridge uses"
+        )
+    try:
+        return BridgeTerminal.from_url(url, token=token.get_secret_value())
+    except ValueError as wrong:
+        raise MT5InitError(f"bad bridge URL: {wrong}") from None
+
+
+def _rpyc(url: str) -> Terminal:
+    from mt5gate.terminal.rpyc_client import RPyCTerminal
+
+    try:
+        return RPyCTerminal.from_url(url)
+    except ValueError as wrong:
+        raise MT5InitError(f"bad rpyc URL: {wrong}") from None
+
+
+def _official() -> Terminal:
+    from mt5gate.terminal.official import official_terminal
+
+    return official_terminal()
 
 
 def _simulator() -> Terminal:

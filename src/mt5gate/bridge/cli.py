@@ -1,0 +1,160 @@
+"""``mt5gate bridge``: serve one terminal (the official package, or the simulator) over TCP.
+
+::
+
+    mt5gate bridge --terminal official --host 127.0.0.1 --port 18812 --token-file token.txt \\
+        [--tls-cert cert.pem --tls-key key.pem] [--state-file sim.json]
+
+Also runnable as ``python -m mt5gate.bridge.cli``. Once listening it prints one line,
+``mt5gate bridge listening on HOST:PORT ...``, on stdout (port 0 picks a free port, which that
+line names), then serves until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import ssl
+import stat
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mt5gate.bridge.server import BridgeServer
+from mt5gate.terminal.base import Terminal
+from mt5gate.terminal.wire import DEFAULT_PORT
+
+__all__ = ["CliError", "build_parser", "build_terminal", "main", "read_token", "tls_context"]
+
+
+class CliError(Exception):
+    """A problem with the command line or its files, reported as one line on stderr."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``mt5gate bridge`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="mt5gate bridge", description="Serve an MT5 terminal to mt5gate clients over TCP."
+    )
+    parser.add_argument("--terminal", choices=("official", "sim"), required=True,
+                        help="the MetaTrader5 package (Windows) or the simulator")  # fmt: skip
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: loopback only)")  # fmt: skip
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"TCP port (default {DEFAULT_PORT}; 0 picks a free one)")  # fmt: skip
+    parser.add_argument("--token-file", type=Path, required=True,
+                        help="file holding the shared token clients must present")  # fmt: skip
+    parser.add_argument("--tls-cert", type=Path, help="PEM certificate: serve TLS")
+    parser.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+    parser.add_argument("--state-file", type=Path, help="simulator only: persist its state here")
+    parser.add_argument("--max-connections", type=int, default=16)
+    parser.add_argument("--log-level", default="INFO")
+    return parser
+
+
+def read_token(path: Path) -> str:
+    """The token in ``path``, stripped; refuses a missing, empty or world-readable file."""
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise CliError(f"cannot read the token file {path}: {error.strerror}") from None
+    if not token:
+        raise CliError(f"the token file {path} is empty; put a long random secret in it")
+    if os.name == "posix" and path.stat().st_mode & stat.S_IROTH:
+        raise CliError(f"the token file {path} is readable by every user; chmod 600 it")
+    return token
+
+
+def tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    """A server TLS context from ``--tls-cert``/``--tls-key`` (both or neither)."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise CliError("TLS needs both --tls-cert and --tls-key")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as error:
+        raise CliError(f"cannot load the TLS certificate or key: {error}") from None
+    return context
+
+
+def build_terminal(kind: str, state_file: Path | None) -> Terminal:
+    """The terminal to serve: the official package (imported only here) or a simulator."""
+    if kind == "sim":
+        from mt5gate.sim.clock import RealClock
+        from mt5gate.sim.terminal import SimTerminal
+
+        print("mt5gate bridge: serving the SIMULATED terminal (mt5gate.sim), not a real MT5",
+              file=sys.stderr)  # fmt: skip
+        return SimTerminal(clock=RealClock(), state_file=state_file)
+    if state_file is not None:
+        raise CliError("--state-file is for --terminal sim only")
+    try:
+        module = importlib.import_module("MetaTrader5")
+    except ImportError:
+        raise CliError(
+            "--terminal official needs the MetaTrader5 package, which exists for Windows only "
+            "(pip install MetaTrader5). On Linux run the bridge with a Windows Python inside "
+            "the Wine prefix of the terminal; see docs/bridge.md."
+        ) from None
+    terminal: Terminal = module
+    return terminal
+
+
+async def serve(server: BridgeServer) -> None:
+    """Run ``server`` until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except NotImplementedError:  # pragma: no cover - Windows: no loop signal handlers
+            signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop.set))
+    await server.start()
+    tls = "TLS" if server.ssl_context is not None else "no TLS"
+    print(f"mt5gate bridge listening on {server.host}:{server.port} "
+          f"({server.terminal_kind} terminal, {tls})", flush=True)  # fmt: skip
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``mt5gate bridge``: 0 after a clean stop, 2 on a usage problem."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    try:
+        token = read_token(args.token_file)
+        context = tls_context(args.tls_cert, args.tls_key)
+        terminal = build_terminal(args.terminal, args.state_file)
+    except CliError as error:
+        print(f"mt5gate bridge: {error}", file=sys.stderr)
+        return 2
+    server = BridgeServer(
+        terminal, token=token, host=args.host, port=args.port, ssl_context=context,
+        max_connections=args.max_connections, terminal_kind=args.terminal,
+    )  # fmt: skip
+    try:
+        asyncio.run(serve(server))
+    except KeyboardInterrupt:  # pragma: no cover - Ctrl+C where loop signal handlers are missing
+        return 0
+    except OSError as error:
+        print(f"mt5gate bridge: cannot listen on {args.host}:{args.port}: {error}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,321 @@
+"""The bridge server: one terminal, served over TCP to authenticated clients, call by call.
+
+Safety comes from what the server does *not* do: it evaluates nothing, resolves no attributes
+from the wire beyond the 32 names of :data:`~mt5gate.terminal.base.TERMINAL_FUNCTIONS`, unpickles
+nothing and copies every value. Each connection must present the token (compared in constant
+time) before its first call; frames are size-limited; connections are counted and time out.
+
+Every call, from every client, runs on the one :class:`TerminalWorker` the server owns, so the
+terminal sees one thread and one call at a time. ``last_error()`` is read in the same worker job
+right after the call and travels with the reply, so no other client's call can slip in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import importlib.metadata
+import ipaddress
+import logging
+import ssl
+from typing import Any, Final
+
+from mt5gate.terminal.base import TERMINAL_FUNCTIONS, Terminal
+from mt5gate.terminal.wire import (
+    MAX_HELLO_FRAME,
+    MAX_REPLY_FRAME,
+    MAX_REQUEST_FRAME,
+    PROTOCOL_NAME,
+    PROTOCOL_VERSION,
+    ProtocolError,
+    Request,
+    call_deadline,
+    decode_mapping,
+    decode_request,
+    encode_error,
+    encode_frame,
+    encode_mapping,
+    encode_reply,
+    frame_length,
+    request_id_of,
+)
+from mt5gate.terminal.worker import (
+    DeadlineExceededError,
+    TerminalWorker,
+    WorkerClosedError,
+    WorkerStuckError,
+)
+
+__all__ = ["BridgeServer"]
+
+log = logging.getLogger("mt5gate.bridge")
+
+_ALLOWED: Final = frozenset(TERMINAL_FUNCTIONS)
+_DISCONNECTS: Final = (ConnectionError, asyncio.IncompleteReadError, TimeoutError, ssl.SSLError)
+
+
+def _mt5gate_version() -> str:
+    try:
+        return importlib.metadata.version("mt5gate")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running from a tree
+        return "unknown"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address or ``localhost`` (no DNS lookup)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class BridgeServer:
+    """Serves one :class:`Terminal` to ``BridgeTerminal`` clients (``await start()``/``close()``).
+
+    ``terminal_kind`` ("sim", "official", ...) is announced to clients in the handshake.
+    """
+
+    def __init__(
+        self,
+        terminal: Terminal,
+        *,
+        token: str,
+        host: str = "127.0.0.1",
+        port: int = 18812,
+        ssl_context: ssl.SSLContext | None = None,
+        max_connections: int = 16,
+        max_frame: int = MAX_REQUEST_FRAME,
+        max_reply_frame: int = MAX_REPLY_FRAME,
+        handshake_timeout_s: float = 5.0,
+        call_timeout_s: float = 65.0,
+        idle_timeout_s: float = 900.0,
+        terminal_kind: str = "custom",
+    ) -> None:
+        if not token:
+            raise ValueError("the bridge needs a non-empty token")
+        self.terminal = terminal
+        self._token = token.encode()
+        self.host = host
+        self.requested_port = port
+        self.ssl_context = ssl_context
+        self.max_connections = max_connections
+        self.max_frame = max_frame
+        self.max_reply_frame = max_reply_frame
+        self.handshake_timeout_s = handshake_timeout_s
+        self.call_timeout_s = call_timeout_s
+        self.idle_timeout_s = idle_timeout_s
+        self.terminal_kind = terminal_kind
+        self.worker = TerminalWorker("mt5gate-bridge-terminal")
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[Any]] = set()
+        self.calls = 0  # calls handed to the terminal, for tests and metrics
+
+    def __repr__(self) -> str:
+        state = "serving" if self._server is not None else "stopped"
+        tls = "tls" if self.ssl_context is not None else "plain"
+        return f"<BridgeServer {self.host}:{self.port} {tls} {state} kind={self.terminal_kind}>"
+
+    # ------------------------------------------------------------------ life cycle
+
+    @property
+    def port(self) -> int:
+        """The bound port (the requested one until started; useful with port 0)."""
+        if self._server is None or not self._server.sockets:
+            return self.requested_port
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        """Bind and start accepting connections; the worker thread starts with it."""
+        self._server = await asyncio.start_server(
+            self._serve,
+            self.host,
+            self.requested_port,
+            ssl=self.ssl_context,
+            ssl_handshake_timeout=self.handshake_timeout_s if self.ssl_context else None,
+        )
+        self.worker.start()
+        tls = "TLS" if self.ssl_context is not None else "plain TCP, no TLS"
+        log.info("bridge serving the %s terminal on %s:%s (%s)", self.terminal_kind,
+                 self.host, self.port, tls)  # fmt: skip
+        if not is_loopback(self.host):
+            log.warning(
+                "bridge listens on %s, which is not loopback: anyone who can reach port %s and "
+                "holds the token can trade on this terminal%s",
+                self.host, self.port, "" if self.ssl_context else "; traffic is NOT encrypted",
+            )  # fmt: skip
+
+    async def close(self) -> None:
+        """Stop accepting, drop every connection, and join the worker thread."""
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        if self._connections:
+            await asyncio.gather(*self._connections, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        self.worker.close(timeout_s=1.0)
+
+    async def __aenter__(self) -> BridgeServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ----------------------------------------------------------------- connections
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One connection: limit, handshake, then requests until the peer goes away."""
+        peer = writer.get_extra_info("peername")
+        task = asyncio.current_task()
+        assert task is not None
+        try:
+            if len(self._connections) >= self.max_connections:
+                log.warning(
+                    "bridge: refused %s: %d connections already", peer, self.max_connections
+                )
+                await self._refuse(writer, "busy", f"the bridge serves at most "
+                                   f"{self.max_connections} connections")  # fmt: skip
+                return
+            self._connections.add(task)
+            if await self._handshake(reader, writer, peer):
+                log.info("bridge: %s connected", peer)
+                await self._requests(reader, writer)
+        except ProtocolError as error:
+            log.warning("bridge: closing %s: %s", peer, error)
+        except _DISCONNECTS as error:
+            log.debug("bridge: %s went away: %r", peer, error)
+        except asyncio.CancelledError:
+            log.debug("bridge: closing %s (server closing)", peer)
+        except Exception:  # a bug here must cost one connection, never the server
+            log.exception("bridge: internal error on the connection of %s", peer)
+        finally:
+            self._connections.discard(task)
+            await _close_writer(writer)
+            log.debug("bridge: %s closed", peer)
+
+    async def _read_frame(self, reader: asyncio.StreamReader, limit: int, timeout: float) -> bytes:
+        async with asyncio.timeout(timeout):
+            length = frame_length(await reader.readexactly(4), limit)
+            return await reader.readexactly(length)
+
+    @staticmethod
+    async def _send(writer: asyncio.StreamWriter, body: bytes) -> None:
+        writer.write(encode_frame(body))
+        await writer.drain()
+
+    async def _refuse(self, writer: asyncio.StreamWriter, kind: str, message: str) -> None:
+        await self._send(writer, encode_mapping({"ok": False, "kind": kind, "message": message}))
+
+    async def _handshake(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object
+    ) -> bool:
+        """Check the hello frame; True when the client may call."""
+        body = await self._read_frame(reader, MAX_HELLO_FRAME, self.handshake_timeout_s)
+        try:
+            refusal = self._check_hello(decode_mapping(body))
+        except ProtocolError as error:
+            refusal = ("malformed", f"bad handshake: {error}")
+        if refusal is not None:
+            log.warning("bridge: handshake of %s refused: %s", peer, refusal[1])
+            await self._refuse(writer, *refusal)
+            return False
+        await self._send(writer, encode_mapping(self.server_info()))
+        return True
+
+    def _check_hello(self, hello: dict[str, Any]) -> tuple[str, str] | None:
+        """``(kind, message)`` of the refusal, or None when the hello is good."""
+        if hello.get("protocol") != PROTOCOL_NAME:
+            return "malformed", f"not an {PROTOCOL_NAME} client"
+        version = hello.get("version")
+        if version != PROTOCOL_VERSION or type(version) is not int:
+            return ("version", f"client speaks bridge protocol {version!r}, "
+                    f"server speaks {PROTOCOL_VERSION}")  # fmt: skip
+        token = hello.get("token")
+        if type(token) is not str or not hmac.compare_digest(token.encode(), self._token):
+            return "denied", "invalid token"
+        return None
+
+    def server_info(self) -> dict[str, Any]:
+        """What the welcome frame tells a client."""
+        return {
+            "ok": True,
+            "protocol": PROTOCOL_NAME,
+            "version": PROTOCOL_VERSION,
+            "terminal": self.terminal_kind,
+            "mt5gate": _mt5gate_version(),
+        }
+
+    # -------------------------------------------------------------------- requests
+
+    async def _requests(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            body = await self._read_frame(reader, self.max_frame, self.idle_timeout_s)
+            await self._send(writer, await self.answer(body))
+
+    async def answer(self, body: bytes) -> bytes:
+        """The reply frame body for one request frame body (never raises)."""
+        try:
+            request = decode_request(body)
+        except ProtocolError as error:
+            return encode_error(request_id_of(body), "malformed", str(error))
+        if request.function not in _ALLOWED:
+            name = request.function[:64]
+            return encode_error(request.request_id, "denied",
+                                f"{name!r} is not one of the 32 terminal functions")  # fmt: skip
+        return await self._call(request)
+
+    async def _call(self, request: Request) -> bytes:
+        rid = request.request_id
+        try:
+            result, last_error = await self.worker.run(
+                request.function,
+                self._job(request),
+                call_deadline(request.function, request.args, request.kwargs, self.call_timeout_s),
+            )
+        except TypeError as error:  # the terminal's own argument convention
+            return encode_error(rid, "TypeError", str(error))
+        except DeadlineExceededError as error:
+            return encode_error(rid, "timeout", str(error))
+        except (WorkerStuckError, WorkerClosedError) as error:
+            return encode_error(rid, "busy", str(error))
+        except Exception as error:
+            log.exception("bridge: %s() raised", request.function)
+            return encode_error(rid, "internal", f"{type(error).__name__}: {error}")
+        return self._encode_result(rid, request.function, result, last_error)
+
+    def _job(self, request: Request) -> Any:
+        """The worker job: the call and, in the same job, its ``last_error()``."""
+        terminal, function = self.terminal, request.function
+        args, kwargs = request.args, request.kwargs
+
+        def job() -> tuple[Any, tuple[int, str]]:
+            self.calls += 1
+            result = getattr(terminal, function)(*args, **kwargs)
+            return result, tuple(terminal.last_error())  # type: ignore[return-value]
+
+        return job
+
+    def _encode_result(self, rid: int, function: str, result: Any, last_error: Any) -> bytes:
+        try:
+            body = encode_reply(rid, result, last_error)
+        except (TypeError, ValueError) as error:
+            log.error("bridge: cannot send the result of %s(): %s", function, error)
+            return encode_error(rid, "internal", f"unsendable result: {error}")
+        if len(body) + 4 > self.max_reply_frame:
+            log.warning("bridge: the reply of %s() is %d bytes, over the %d-byte limit",
+                        function, len(body), self.max_reply_frame)  # fmt: skip
+            return encode_error(rid, "too_large", f"the reply of {function}() is {len(body)} "
+                                f"bytes, over the {self.max_reply_frame}-byte limit")  # fmt: skip
+        return body
+
+
+async def _close_writer(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()

@@ -1,0 +1,425 @@
+"""``BridgeTerminal``: a Terminal that forwards each call to an mt5gate bridge over TCP.
+
+It behaves like the ``MetaTrader5`` module in one process, with the bridge in place of the
+terminal's named pipe:
+
+* ``initialize()`` connects (lazily, and again after a loss), shakes hands, then forwards;
+  a refused connection or handshake gives ``False`` with ``(-10003, 'IPC initialize failed, ...')``;
+* every other call is one round trip; its ``last_error()`` comes back with the reply and is kept
+  here, so ``last_error()`` costs nothing and is exactly the terminal's;
+* before ``initialize()`` or after a loss, calls return their failure value (``None`` /
+  ``False``) with ``(-10004, 'No IPC connection')``; a socket that breaks mid-call gives
+  ``(-10001, 'IPC send failed')`` or ``(-10002, 'IPC recv failed')``, a call past its deadline
+  ``(-10005, 'IPC timeout')``, and the connection is dropped (a late reply must not be taken
+  for the next call's);
+* ``shutdown()`` closes this client's connection only, as a process closing its pipe: the
+  terminal behind the bridge stays attached for its other clients;
+* positional-only and no-argument functions raise ``TypeError`` on keywords or arguments here,
+  with the real module's messages; the terminal's own ``TypeError`` is raised here too.
+
+Blocking and not thread-safe by contract (one session worker calls it); a lock makes misuse
+from two threads merely slow, never a crossed reply.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from mt5gate.terminal.wire import (
+    DEFAULT_PORT,
+    MAX_REPLY_FRAME,
+    MAX_REQUEST_FRAME,
+    PROTOCOL_NAME,
+    PROTOCOL_VERSION,
+    ProtocolError,
+    call_deadline,
+    decode_mapping,
+    decode_reply,
+    encode_frame,
+    encode_request,
+    frame_length,
+    hello,
+)
+
+__all__ = ["BridgeTerminal"]
+
+NO_IPC: Final = (-10004, "No IPC connection")
+SEND_FAILED: Final = (-10001, "IPC send failed")
+RECV_FAILED: Final = (-10002, "IPC recv failed")
+IPC_TIMEOUT: Final = (-10005, "IPC timeout")
+CALL_FAILED: Final = (-10000, "IPC call failed")
+NO_MEMORY: Final = (-3, "Terminal: Out of memory")
+SUCCESS: Final = (1, "Success")
+
+_BOOLEAN: Final = frozenset(
+    {"initialize", "login", "symbol_select", "market_book_add", "market_book_release"}
+)
+# Calling conventions of the compiled module (semantics §3), as mt5gate.sim.metatrader5 has them.
+_NO_ARGS: Final = frozenset(
+    {"shutdown", "version", "terminal_info", "account_info", "positions_total"}
+    | {"orders_total", "symbols_total", "last_error"}
+)
+_POSITIONAL_ONLY: Final = frozenset(
+    {"copy_rates_from", "copy_rates_from_pos", "copy_rates_range", "copy_ticks_from"}
+    | {"copy_ticks_range", "order_calc_margin", "order_calc_profit", "symbol_info"}
+    | {"symbol_info_tick", "symbol_select", "market_book_add", "market_book_get"}
+    | {"market_book_release", "history_orders_total", "history_deals_total"}
+)
+
+
+class _IPCError(Exception):
+    """A round trip failed; ``error`` is the ``last_error()`` the real module would give."""
+
+    def __init__(self, error: tuple[int, str]) -> None:
+        super().__init__(error[1])
+        self.error = error
+
+
+def _check_convention(function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """``TypeError`` where the real module raises one before doing anything."""
+    if function in _NO_ARGS and (args or kwargs):
+        raise TypeError(f"{function}() takes no arguments ({len(args) + len(kwargs)} given)")
+    if function in _POSITIONAL_ONLY and kwargs:
+        raise TypeError(f"{function}() takes no keyword arguments")
+
+
+class _Connection:
+    """One socket to the bridge: framed send, framed receive within a deadline."""
+
+    def __init__(self, sock: socket.socket, max_reply_frame: int) -> None:
+        self.sock = sock
+        self.max_reply_frame = max_reply_frame
+        self._buffer = bytearray()
+
+    def send(self, body: bytes, deadline: float) -> None:
+        self._set_timeout(deadline)
+        try:
+            self.sock.sendall(encode_frame(body))
+        except TimeoutError:
+            raise _IPCError(IPC_TIMEOUT) from None
+        except OSError:
+            raise _IPCError(SEND_FAILED) from None
+
+    def receive(self, deadline: float, limit: int | None = None) -> bytes:
+        length = frame_length(self._read(4, deadline), limit or self.max_reply_frame)
+        return self._read(length, deadline)
+
+    def _read(self, n: int, deadline: float) -> bytes:
+        buffer = self._buffer
+        while len(buffer) < n:
+            self._set_timeout(deadline)
+            try:
+                chunk = self.sock.recv(max(65536, n - len(buffer)))
+            except TimeoutError:
+                raise _IPCError(IPC_TIMEOUT) from None
+            except OSError:
+                raise _IPCError(RECV_FAILED) from None
+            if not chunk:
+                raise _IPCError(RECV_FAILED)
+            buffer += chunk
+        data = bytes(buffer[:n])
+        del buffer[:n]
+        return data
+
+    def _set_timeout(self, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _IPCError(IPC_TIMEOUT)
+        self.sock.settimeout(remaining)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class BridgeTerminal:
+    """The Terminal seam over an mt5gate bridge (``bridge://host:port``)."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        *,
+        token: str,
+        ssl_context: ssl.SSLContext | None = None,
+        connect_timeout_s: float = 5.0,
+        call_timeout_s: float = 65.0,
+        max_reply_frame: int = MAX_REPLY_FRAME,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self._token = token
+        self.ssl_context = ssl_context
+        self.connect_timeout_s = connect_timeout_s
+        self.call_timeout_s = call_timeout_s
+        self.max_reply_frame = max_reply_frame
+        self.server_info: dict[str, Any] | None = None
+        self._connection: _Connection | None = None
+        self._error: tuple[int, str] = SUCCESS
+        self._next_id = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, *, token: str, **options: Any) -> BridgeTerminal:
+        """A client for ``bridge://host[:port]`` (port 18812 by default; no token in the URL)."""
+        parts = urlsplit(url)
+        if parts.scheme != "bridge" or not parts.hostname:
+            raise ValueError(f"not a bridge URL: {url!r} (expected bridge://host:port)")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("put the bridge token in token=, never in the URL")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError(f"a bridge URL is bridge://host:port, got {url!r}")
+        return cls(parts.hostname, parts.port or DEFAULT_PORT, token=token, **options)
+
+    def __repr__(self) -> str:
+        state = "connected" if self._connection is not None else "disconnected"
+        tls = " tls" if self.ssl_context is not None else ""
+        return f"<BridgeTerminal bridge://{self.host}:{self.port}{tls} {state}>"
+
+    @property
+    def connected(self) -> bool:
+        """Whether a handshaken connection is open (it may still turn out to be broken)."""
+        return self._connection is not None
+
+    def close(self) -> None:
+        """Close the connection (``initialize()`` opens a new one)."""
+        with self._lock:
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    # ------------------------------------------------------------------ connecting
+
+    def _connect(self) -> tuple[int, str] | None:
+        """Open and handshake a connection; the ``last_error`` of a failure, else None."""
+        where = f"bridge {self.host}:{self.port}"
+        try:
+            sock = socket.create_connection((self.host, self.port), self.connect_timeout_s)
+        except OSError as error:
+            return -10003, f"IPC initialize failed, {where} unreachable: {error}"
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.ssl_context is not None:
+                sock.settimeout(self.connect_timeout_s)
+                sock = self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+            connection = _Connection(sock, self.max_reply_frame)
+            self.server_info = self._handshake(connection)
+        except (OSError, ProtocolError, _IPCError, _HandshakeRefusedError) as error:
+            sock.close()
+            return -10003, f"IPC initialize failed, {where}: {_describe(error)}"
+        self._connection = connection
+        return None
+
+    def _handshake(self, connection: _Connection) -> dict[str, Any]:
+        deadline = time.monotonic() + self.connect_timeout_s
+        connection.send(hello(self._token), deadline)
+        welcome = decode_mapping(connection.receive(deadline, MAX_REQUEST_FRAME))
+        if welcome.get("ok") is not True:
+            raise _HandshakeRefusedError(str(welcome.get("message", "refused")))
+        if welcome.get("protocol") != PROTOCOL_NAME or welcome.get("version") != PROTOCOL_VERSION:
+            raise _HandshakeRefusedError(f"client speaks bridge protocol {PROTOCOL_VERSION}, "
+                                    f"server speaks {welcome.get('version')!r}")  # fmt: skip
+        return welcome
+
+    # --------------------------------------------------------------------- calling
+
+    def _call(self, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """One round trip; the failure value with an IPC error when the link fails."""
+        _check_convention(function, args, kwargs)
+        with self._lock:
+            if self._connection is None:
+                return self._fail(function, NO_IPC)
+            try:
+                return self._round_trip(self._connection, function, args, kwargs)
+            except _IPCError as error:
+                self._drop()
+                return self._fail(function, error.error)
+
+    def _fail(self, function: str, error: tuple[int, str]) -> Any:
+        self._error = error
+        return False if function in _BOOLEAN else None
+
+    def _round_trip(
+        self, connection: _Connection, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        self._next_id += 1
+        rid = self._next_id
+        body = _encode(rid, function, args, kwargs)
+        deadline = time.monotonic() + call_deadline(function, args, kwargs, self.call_timeout_s)
+        connection.send(body, deadline)
+        try:
+            reply_id, ok, payload = decode_reply(connection.receive(deadline))
+        except ProtocolError:
+            raise _IPCError(RECV_FAILED) from None
+        if reply_id != rid:
+            raise _IPCError(RECV_FAILED)
+        if ok:
+            result, self._error = payload
+            return result
+        return self._remote_error(function, *payload)
+
+    def _remote_error(self, function: str, kind: str, message: str) -> Any:
+        """A reply saying the call did not produce a result: raise or fail as the module would."""
+        if kind == "TypeError":
+            raise TypeError(message)
+        if kind in ("timeout", "busy"):
+            return self._fail(function, IPC_TIMEOUT)
+        if kind == "too_large":
+            return self._fail(function, NO_MEMORY)
+        if kind == "internal":
+            return self._fail(function, CALL_FAILED)
+        raise ProtocolError(f"the bridge refused {function}(): {kind}: {message}")
+
+    # ------------------------------------------------------- the 32 functions: lifecycle
+
+    def initialize(self, *args: Any, **kwargs: Any) -> Any:
+        """Connect (if not connected), then ``initialize`` the terminal behind the bridge.
+
+        A connection found broken is replaced once, so a restarted bridge is picked up here.
+        """
+        if self._connection is None:
+            failure = self._connect()
+            if failure is not None:
+                return self._fail("initialize", failure)
+        result = self._call("initialize", args, kwargs)
+        if result is False and self._error[0] in (SEND_FAILED[0], RECV_FAILED[0]):
+            failure = self._connect()
+            if failure is not None:
+                return self._fail("initialize", failure)
+            result = self._call("initialize", args, kwargs)
+        return result
+
+    def login(self, *args: Any, **kwargs: Any) -> Any:
+        """Switch the terminal behind the bridge to another account (all its clients move)."""
+        return self._call("login", args, kwargs)
+
+    def shutdown(self, *args: Any, **kwargs: Any) -> None:
+        """Close this client's connection; the terminal stays attached for other clients."""
+        _check_convention("shutdown", args, kwargs)
+        self.close()
+
+    def last_error(self, *args: Any, **kwargs: Any) -> tuple[int, str]:
+        """The outcome of this client's last call (kept locally; no round trip)."""
+        _check_convention("last_error", args, kwargs)
+        return self._error
+
+    def version(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("version", args, kwargs)
+
+    # ---------------------------------------------------------------- information
+
+    def account_info(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("account_info", args, kwargs)
+
+    def terminal_info(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("terminal_info", args, kwargs)
+
+    def symbols_total(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("symbols_total", args, kwargs)
+
+    def symbols_get(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("symbols_get", args, kwargs)
+
+    def symbol_info(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("symbol_info", args, kwargs)
+
+    def symbol_info_tick(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("symbol_info_tick", args, kwargs)
+
+    def symbol_select(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("symbol_select", args, kwargs)
+
+    def market_book_add(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("market_book_add", args, kwargs)
+
+    def market_book_get(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("market_book_get", args, kwargs)
+
+    def market_book_release(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("market_book_release", args, kwargs)
+
+    # ---------------------------------------------------------------- market data
+
+    def copy_rates_from(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("copy_rates_from", args, kwargs)
+
+    def copy_rates_from_pos(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("copy_rates_from_pos", args, kwargs)
+
+    def copy_rates_range(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("copy_rates_range", args, kwargs)
+
+    def copy_ticks_from(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("copy_ticks_from", args, kwargs)
+
+    def copy_ticks_range(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("copy_ticks_range", args, kwargs)
+
+    # -------------------------------------------------------------------- trading
+
+    def orders_total(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("orders_total", args, kwargs)
+
+    def orders_get(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("orders_get", args, kwargs)
+
+    def order_calc_margin(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("order_calc_margin", args, kwargs)
+
+    def order_calc_profit(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("order_calc_profit", args, kwargs)
+
+    def order_check(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("order_check", args, kwargs)
+
+    def order_send(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("order_send", args, kwargs)
+
+    def positions_total(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("positions_total", args, kwargs)
+
+    def positions_get(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("positions_get", args, kwargs)
+
+    # -------------------------------------------------------------------- history
+
+    def history_orders_total(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("history_orders_total", args, kwargs)
+
+    def history_orders_get(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("history_orders_get", args, kwargs)
+
+    def history_deals_total(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("history_deals_total", args, kwargs)
+
+    def history_deals_get(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("history_deals_get", args, kwargs)
+
+
+class _HandshakeRefusedError(Exception):
+    """The bridge answered the hello with a refusal (token, version, busy)."""
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, _IPCError):
+        return f"no answer to the handshake ({error.error[1]})"
+    return str(error) or type(error).__name__
+
+
+def _encode(rid: int, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+    """The request body; TypeError (as the real module would raise) for what cannot travel."""
+    try:
+        body = encode_request(rid, function, args, kwargs)
+    except TypeError as error:
+        raise TypeError(f"{function}(): {error}") from None
+    if len(body) + 4 > MAX_REQUEST_FRAME:
+        raise ValueError(f"{function}() arguments are {len(body)} bytes, over the bridge's "
+                         f"{MAX_REQUEST_FRAME}-byte request limit")  # fmt: skip
+    return body

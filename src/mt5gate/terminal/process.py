@@ -1,0 +1,636 @@
+"""A terminal hosted in a child process: killable when a call hangs, one process per terminal.
+
+The ``MetaTrader5`` module keeps one IPC connection per process (semantics §1), and a call into
+it can block for good (a terminal busy with an update, a dead pipe). A thread cannot be killed; a
+process can. :class:`ProcessTerminal` builds the terminal inside a child process of its own and
+forwards each Terminal call to it over a private pipe (DESIGN §2, RELIABILITY §2):
+
+* **One child per terminal.** Two ProcessTerminals (two accounts, two installations) never share
+  a process, so they cannot cross-wire. The child builds the terminal itself, with the factory it
+  was given, and must call ``initialize()`` itself like any process (semantics §1).
+* **Every call has a deadline.** A call that outlives it gets the child killed (terminate, then
+  kill after a grace period) and a fresh child started at once, booting while the caller backs
+  off. The hung call returns the module's failure value with ``(-10005, 'IPC timeout')``.
+* **A fresh child is detached**, like a terminal process that restarted: its calls fail with
+  ``(-10004, 'No IPC connection')`` until ``initialize()``. That is the signal the session's
+  reconnection acts on (shutdown, initialize, verify the account), so a session over a
+  ProcessTerminal recovers from a hung terminal without any change to the session.
+* **A child that dies on its own** (crash, killed from outside) is noticed by the next call,
+  which fails the same way (-10004), and is replaced.
+
+Deadlines, and how they fit the session's :class:`~mt5gate.session.Timeouts`:
+
+* reads and trading calls wait ``call_timeout_s``. Keep it *below* ``Timeouts.call_s`` and
+  ``Timeouts.order_s``: the child is then killed and the call answered (-10005) before the
+  session's worker deadline passes, so the session's worker never sits stuck behind a hung call,
+  and its next call meets the fresh child (-10004) and reconnects;
+* ``initialize`` and ``login`` wait their own ``timeout`` argument (the terminal's wait for its
+  trade server, milliseconds) plus :attr:`ProcessTerminal.connect_margin_s`, or
+  ``call_timeout_s`` if longer. The session passes ``Timeouts.connect_s - 5 s`` as that timeout,
+  so these too end before the session gives up;
+* starting a child may take up to ``start_timeout_s`` (importing numpy and the terminal's
+  package, building it); that wait happens before the first call to a new child and counts
+  against the caller's deadline of that call.
+
+Wire format: ``pickle`` over a ``multiprocessing`` pipe. Both ends are this module's code and the
+pipe is private to one parent and its child (never a socket, never shared), so unpickling only
+reads what our own code wrote. Records and numpy arrays travel by value. Do not put this pipe on
+a network: that is what the bridge (a fixed binary protocol, a token, no pickle) is for.
+
+Children are started with ``spawn`` on every platform (the same behaviour as on Windows, and no
+fork of a process that holds threads and sockets). As with any ``spawn`` user, a program's main
+module must not create ProcessTerminals at import time: keep that under
+``if __name__ == "__main__":``. A child imports ``mt5gate`` and the factory's module; it starts
+in about 0.35 s, most of it ``import mt5gate``.
+
+The parent runs no threads of its own: a call blocks the calling thread (the session's terminal
+worker) on the pipe, with a poll timeout as its deadline. Like every terminal, a ProcessTerminal
+is not thread-safe: one thread makes its calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import pickle
+import signal
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from mt5gate.constants import ResultCode
+from mt5gate.records import (
+    AccountInfo,
+    BookInfo,
+    OrderCheckResult,
+    OrderSendResult,
+    SymbolInfo,
+    TerminalInfo,
+    Tick,
+    TradeDeal,
+    TradeOrder,
+    TradePosition,
+)
+from mt5gate.terminal.base import TERMINAL_FUNCTIONS, Terminal
+
+__all__ = ["ProcessTerminal"]
+
+log = logging.getLogger("mt5gate.terminal")
+
+Array = npt.NDArray[np.void]
+LastError = tuple[int, str]
+
+_SUCCESS: LastError = (int(ResultCode.S_OK), "Success")
+_NO_IPC: LastError = (int(ResultCode.E_INTERNAL_FAIL_CONNECT), "No IPC connection")
+_IPC_TIMEOUT: LastError = (int(ResultCode.E_INTERNAL_FAIL_TIMEOUT), "IPC timeout")
+_INIT_FAILED = int(ResultCode.E_INTERNAL_FAIL_INIT)
+
+#: Functions whose failure value is ``False``; every other function fails with ``None``.
+_BOOLEAN_FUNCTIONS = frozenset(
+    {"initialize", "login", "symbol_select", "market_book_add", "market_book_release"}
+)
+#: Functions that carry the terminal's own ``timeout`` (ms), and its default.
+_CONNECT_FUNCTIONS = frozenset({"initialize", "login"})
+_DEFAULT_CONNECT_MS = 60_000
+_LOGIN_TIMEOUT_POSITION = 3  # login(login, password, server, timeout)
+
+# Message tags. Requests: (_CALL | _HOST, name, args, kwargs) or (_STOP,).
+# Replies: (_RETURNED | _RAISED, value, last_error or None). Start-up: (_READY,) | (_FAILED, why).
+_CALL, _HOST, _STOP = "call", "host", "stop"
+_RETURNED, _RAISED = "returned", "raised"
+_READY, _FAILED = "ready", "failed"
+
+Reply = tuple[str, Any, LastError | None]
+
+
+class _LostError(Exception):
+    """Parent side, internal: a request got no answer; ``last_error`` is what the caller sees."""
+
+    def __init__(self, last_error: LastError, reason: str) -> None:
+        super().__init__(reason)
+        self.last_error = last_error
+        self.reason = reason
+
+
+@dataclass(eq=False, slots=True)
+class _Child:
+    """One child process and the parent's end of its pipe."""
+
+    process: BaseProcess
+    conn: Connection
+    pid: int
+    started: float  # time.monotonic() when it was spawned
+    ready: bool = False  # it built its terminal and said so
+    busy: bool = False  # a request is out and unanswered
+
+
+class ProcessTerminal:
+    """A :class:`~mt5gate.terminal.Terminal` whose terminal lives in a child process.
+
+    ``factory`` builds the terminal *in the child*; it must be picklable (a module-level
+    function, a class, or a ``functools.partial`` of one) because the ``spawn`` start method,
+    used on every platform, sends it to a fresh interpreter. See the module docstring for
+    deadlines, restarts and the wire format.
+
+    The 32 functions take exactly the hosted terminal's arguments: they are forwarded as given,
+    and the hosted terminal checks them (its ``TypeError`` is raised here). ``last_error()`` is
+    read in the child right after each call and answered locally.
+
+    ``restarts`` counts the children replaced after a hang or a death.
+
+    ``host_methods`` lists the extra attribute paths of the hosted object that
+    :meth:`host_call` may call, such as ``"step"`` or ``"market.push_tick"`` on a simulator;
+    nothing else can be reached.
+    """
+
+    #: Seconds between asking a child to end (SIGTERM) and killing it (SIGKILL).
+    kill_grace_s: float = 1.0
+    #: Seconds :meth:`close` waits for an idle child to leave by itself.
+    stop_timeout_s: float = 5.0
+    #: Seconds added to the ``timeout`` of initialize/login for the IPC around it.
+    connect_margin_s: float = 2.0
+
+    def __init__(
+        self,
+        factory: Callable[[], Terminal],
+        *,
+        name: str = "mt5gate-terminal",
+        call_timeout_s: float = 8.0,
+        start_timeout_s: float = 30.0,
+        host_methods: Iterable[str] = frozenset(),
+    ) -> None:
+        _require_picklable(factory)
+        if call_timeout_s <= 0 or start_timeout_s <= 0:
+            raise ValueError("ProcessTerminal: call_timeout_s and start_timeout_s must be > 0")
+        self.factory = factory
+        self.name = name
+        self.call_timeout_s = call_timeout_s
+        self.start_timeout_s = start_timeout_s
+        self.host_methods = _checked_paths(host_methods)
+        self.restarts = 0  # children replaced after a hang or a death
+        self._context = multiprocessing.get_context("spawn")
+        self._child: _Child | None = None
+        self._error: LastError = _SUCCESS
+        self._closed = False
+
+    def __repr__(self) -> str:
+        if self._closed:
+            state = "closed"
+        elif self._child is None:
+            state = "not started"
+        else:
+            state = f"pid={self._child.pid} {'alive' if self.alive else 'dead'}"
+        return f"<ProcessTerminal {self.name!r} {state}>"
+
+    # ---------------------------------------------------------------- life cycle
+
+    @property
+    def pid(self) -> int | None:
+        """The current child's process id; None before the first call and after close."""
+        child = self._child
+        return None if child is None else child.pid
+
+    @property
+    def alive(self) -> bool:
+        """Whether a child process is running now."""
+        child = self._child
+        return child is not None and child.process.is_alive()
+
+    def start(self) -> None:
+        """Start the child now instead of at the first call (idempotent; does not wait)."""
+        if self._closed:
+            raise ValueError(f"{self!r} is closed")
+        if self._child is None:
+            self._child = self._spawn()
+
+    def close(self) -> None:
+        """Stop the child and join it; final (later calls fail with -10004).
+
+        An idle child is asked to leave and given ``stop_timeout_s``; a busy one (a call in
+        flight, perhaps hung) or one still starting is killed at once. Idempotent.
+        """
+        self._closed = True
+        child, self._child = self._child, None
+        if child is None:
+            return
+        if child.ready and not child.busy:
+            with contextlib.suppress(OSError):  # already gone: nothing to ask
+                child.conn.send((_STOP,))
+            child.process.join(self.stop_timeout_s)
+        _kill(child, self.kill_grace_s)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _spawn(self) -> _Child:
+        parent_end, child_end = self._context.Pipe(duplex=True)
+        process = self._context.Process(
+            target=_child_main,
+            args=(child_end, self.factory, self.host_methods),
+            name=self.name,
+            daemon=True,  # never outlives the parent
+        )
+        try:
+            process.start()
+        except BaseException:
+            parent_end.close()
+            raise
+        finally:
+            # Only the child may hold its end: when the child dies, our end reads EOF.
+            child_end.close()
+        assert process.pid is not None  # set by start()
+        return _Child(process, parent_end, process.pid, time.monotonic())
+
+    def _discard(self, child: _Child) -> None:
+        """Kill ``child``; the next request starts a new one."""
+        if self._child is child:
+            self._child = None
+        _kill(child, self.kill_grace_s)
+
+    def _replace(self, child: _Child, why: str) -> None:
+        """Kill ``child`` and start its successor at once (it boots while the caller backs off)."""
+        self._discard(child)
+        if self._closed:  # close() ended it: nothing to report, nothing to restart
+            return
+        log.warning("terminal %r: %s; killed pid %d", self.name, why, child.pid)
+        try:
+            self._child = self._spawn()
+        except OSError as error:  # the next request tries again
+            log.warning("terminal %r: cannot start a new child: %s", self.name, error)
+            return
+        self.restarts += 1
+
+    # ------------------------------------------------------------------- requests
+
+    def _call(self, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Forward one Terminal call; the module's failure value when no answer came."""
+        child = self._child
+        if function == "shutdown" and (child is None or not child.ready):
+            return None  # no child, or a fresh one: its terminal is detached already
+        try:
+            reply = self._request(
+                _CALL, function, args, kwargs, self._deadline_s(function, args, kwargs)
+            )
+        except _LostError as lost:
+            self._error = lost.last_error
+            return False if function in _BOOLEAN_FUNCTIONS else None
+        status, value, error = reply
+        assert error is not None  # the child reads last_error() after every call
+        self._error = error
+        if status == _RAISED:
+            raise value
+        return value
+
+    def host_call(self, path: str, *args: Any, **kwargs: Any) -> Any:
+        """``hosted.<path>(*args, **kwargs)`` in the child, for simulator and test controls.
+
+        Only paths listed in ``host_methods`` may be called (checked here and again in the
+        child): anything else raises ``PermissionError``. An exception raised in the child is
+        raised here. A child that hangs past ``call_timeout_s`` or is gone raises
+        ``ConnectionError`` and is replaced, as for a terminal call.
+        """
+        if path not in self.host_methods:
+            raise PermissionError(f"{path!r} is not in host_methods of {self!r}")
+        try:
+            status, value, _ = self._request(_HOST, path, args, kwargs, self.call_timeout_s)
+        except _LostError as lost:
+            raise ConnectionError(f"host_call({path!r}): {lost.reason}") from None
+        if status == _RAISED:
+            raise value
+        return value
+
+    def _request(
+        self, kind: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], deadline_s: float
+    ) -> Reply:
+        payload = _encode_request((kind, name, args, kwargs), name)
+        child = self._ready_child(initializing=kind == _CALL and name == "initialize")
+        return self._round_trip(child, name, payload, deadline_s)
+
+    def _ready_child(self, *, initializing: bool) -> _Child:
+        """The child, started and ready to answer; raises _LostError when there is none."""
+        if self._closed:
+            raise _LostError(_NO_IPC, f"{self!r} is closed")
+        child = self._child
+        if child is None:
+            try:
+                child = self._child = self._spawn()
+            except OSError as error:
+                raise _LostError(
+                    _start_error(initializing, f"cannot start: {error}"), str(error)
+                ) from None
+        if not child.ready:
+            self._await_ready(child, initializing=initializing)
+        return child
+
+    def _await_ready(self, child: _Child, *, initializing: bool) -> None:
+        """Wait (up to ``start_timeout_s`` since the spawn) for the child to build its terminal.
+
+        A child that does not come up is killed and *not* restarted at once: a factory that
+        fails would otherwise spin. The next request tries again.
+        """
+        wait_s = max(child.started + self.start_timeout_s - time.monotonic(), 0.0)
+        try:
+            message = child.conn.recv() if child.conn.poll(wait_s) else None
+        except (EOFError, OSError):
+            message = (_FAILED, "exited while starting")
+        if message is not None and message[0] == _READY:
+            child.ready = True
+            return
+        why = f"did not start within {self.start_timeout_s:g} s" if message is None else message[1]
+        self._discard(child)
+        reason = f"terminal child process {why}"
+        log.warning("terminal %r: %s", self.name, reason)
+        raise _LostError(_start_error(initializing, reason), reason)
+
+    def _round_trip(self, child: _Child, name: str, payload: bytes, deadline_s: float) -> Reply:
+        """Send one request and wait for its reply until ``deadline_s``.
+
+        Invariant: a reply is never left unread in the pipe. Any way out without the reply
+        (deadline, death, an interrupt) kills the child, so a later request cannot read a stale
+        answer.
+        """
+        child.busy = True
+        try:
+            child.conn.send_bytes(payload)
+            reply: Reply | None = child.conn.recv() if child.conn.poll(deadline_s) else None
+        except (EOFError, OSError):
+            self._replace(child, f"the child exited during {name}()")
+            raise _LostError(_NO_IPC, "the terminal's child process exited") from None
+        except BaseException:
+            self._discard(child)
+            raise
+        finally:
+            child.busy = False
+        if reply is None:
+            self._replace(child, f"{name}() did not answer within {deadline_s:g} s")
+            raise _LostError(_IPC_TIMEOUT, f"{name}() did not answer within {deadline_s:g} s")
+        return reply
+
+    def _deadline_s(self, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> float:
+        """``call_timeout_s``; for initialize/login at least their own timeout plus a margin."""
+        if function not in _CONNECT_FUNCTIONS:
+            return self.call_timeout_s
+        positional = function == "login" and len(args) > _LOGIN_TIMEOUT_POSITION
+        timeout = kwargs.get(
+            "timeout", args[_LOGIN_TIMEOUT_POSITION] if positional else _DEFAULT_CONNECT_MS
+        )
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
+            timeout = _DEFAULT_CONNECT_MS  # the terminal refuses it; the deadline stays sane
+        return max(self.call_timeout_s, timeout / 1000 + self.connect_margin_s)
+
+    # ------------------------------------------------------- the Terminal Protocol
+
+    def initialize(self, *args: Any, **kwargs: Any) -> bool:
+        return cast("bool", self._call("initialize", args, kwargs))
+
+    def login(self, *args: Any, **kwargs: Any) -> bool:
+        return cast("bool", self._call("login", args, kwargs))
+
+    def shutdown(self, *args: Any, **kwargs: Any) -> None:
+        self._call("shutdown", args, kwargs)
+
+    def version(self, *args: Any, **kwargs: Any) -> tuple[int, int, str] | None:
+        return cast("tuple[int, int, str] | None", self._call("version", args, kwargs))
+
+    def last_error(self) -> tuple[int, str]:
+        """``(code, text)`` of the last call, read in the child right after it (no round trip)."""
+        return self._error
+
+    def account_info(self, *args: Any, **kwargs: Any) -> AccountInfo | None:
+        return cast("AccountInfo | None", self._call("account_info", args, kwargs))
+
+    def terminal_info(self, *args: Any, **kwargs: Any) -> TerminalInfo | None:
+        return cast("TerminalInfo | None", self._call("terminal_info", args, kwargs))
+
+    def symbols_total(self, *args: Any, **kwargs: Any) -> int | None:
+        return cast("int | None", self._call("symbols_total", args, kwargs))
+
+    def symbols_get(self, *args: Any, **kwargs: Any) -> tuple[SymbolInfo, ...] | None:
+        return cast("tuple[SymbolInfo, ...] | None", self._call("symbols_get", args, kwargs))
+
+    def symbol_info(self, *args: Any, **kwargs: Any) -> SymbolInfo | None:
+        return cast("SymbolInfo | None", self._call("symbol_info", args, kwargs))
+
+    def symbol_info_tick(self, *args: Any, **kwargs: Any) -> Tick | None:
+        return cast("Tick | None", self._call("symbol_info_tick", args, kwargs))
+
+    def symbol_select(self, *args: Any, **kwargs: Any) -> bool:
+        return cast("bool", self._call("symbol_select", args, kwargs))
+
+    def market_book_add(self, *args: Any, **kwargs: Any) -> bool:
+        return cast("bool", self._call("market_book_add", args, kwargs))
+
+    def market_book_get(self, *args: Any, **kwargs: Any) -> tuple[BookInfo, ...] | None:
+        return cast("tuple[BookInfo, ...] | None", self._call("market_book_get", args, kwargs))
+
+    def market_book_release(self, *args: Any, **kwargs: Any) -> bool:
+        return cast("bool", self._call("market_book_release", args, kwargs))
+
+    def copy_rates_from(self, *args: Any, **kwargs: Any) -> Array | None:
+        return cast("Array | None", self._call("copy_rates_from", args, kwargs))
+
+    def copy_rates_from_pos(self, *args: Any, **kwargs: Any) -> Array | None:
+        return cast("Array | None", self._call("copy_rates_from_pos", args, kwargs))
+
+    def copy_rates_range(self, *args: Any, **kwargs: Any) -> Array | None:
+        return cast("Array | None", self._call("copy_rates_range", args, kwargs))
+
+    def copy_ticks_from(self, *args: Any, **kwargs: Any) -> Array | None:
+        return cast("Array | None", self._call("copy_ticks_from", args, kwargs))
+
+    def copy_ticks_range(self, *args: Any, **kwargs: Any) -> Array | None:
+        return cast("Array | None", self._call("copy_ticks_range", args, kwargs))
+
+    def orders_total(self, *args: Any, **kwargs: Any) -> int | None:
+        return cast("int | None", self._call("orders_total", args, kwargs))
+
+    def orders_get(self, *args: Any, **kwargs: Any) -> tuple[TradeOrder, ...] | None:
+        return cast("tuple[TradeOrder, ...] | None", self._call("orders_get", args, kwargs))
+
+    def order_calc_margin(self, *args: Any, **kwargs: Any) -> float | None:
+        return cast("float | None", self._call("order_calc_margin", args, kwargs))
+
+    def order_calc_profit(self, *args: Any, **kwargs: Any) -> float | None:
+        return cast("float | None", self._call("order_calc_profit", args, kwargs))
+
+    def order_check(self, *args: Any, **kwargs: Any) -> OrderCheckResult | None:
+        return cast("OrderCheckResult | None", self._call("order_check", args, kwargs))
+
+    def order_send(self, *args: Any, **kwargs: Any) -> OrderSendResult | None:
+        return cast("OrderSendResult | None", self._call("order_send", args, kwargs))
+
+    def positions_total(self, *args: Any, **kwargs: Any) -> int | None:
+        return cast("int | None", self._call("positions_total", args, kwargs))
+
+    def positions_get(self, *args: Any, **kwargs: Any) -> tuple[TradePosition, ...] | None:
+        return cast("tuple[TradePosition, ...] | None", self._call("positions_get", args, kwargs))
+
+    def history_orders_total(self, *args: Any, **kwargs: Any) -> int | None:
+        return cast("int | None", self._call("history_orders_total", args, kwargs))
+
+    def history_orders_get(self, *args: Any, **kwargs: Any) -> tuple[TradeOrder, ...] | None:
+        return cast("tuple[TradeOrder, ...] | None", self._call("history_orders_get", args, kwargs))
+
+    def history_deals_total(self, *args: Any, **kwargs: Any) -> int | None:
+        return cast("int | None", self._call("history_deals_total", args, kwargs))
+
+    def history_deals_get(self, *args: Any, **kwargs: Any) -> tuple[TradeDeal, ...] | None:
+        return cast("tuple[TradeDeal, ...] | None", self._call("history_deals_get", args, kwargs))
+
+
+if TYPE_CHECKING:
+
+    def _conforms(terminal: ProcessTerminal) -> Terminal:
+        return terminal  # mypy proves ProcessTerminal satisfies the Terminal Protocol
+
+
+# ------------------------------------------------------------------ parent helpers
+
+
+def _require_picklable(factory: object) -> None:
+    if not callable(factory):
+        raise TypeError(f"ProcessTerminal: factory must be callable, got {factory!r}")
+    try:
+        pickle.dumps(factory)
+    except Exception as error:
+        raise TypeError(
+            "ProcessTerminal: factory must be picklable (a module-level function or class, or "
+            f"a functools.partial of one): the child process is spawned. {error}"
+        ) from None
+
+
+def _checked_paths(paths: Iterable[str]) -> frozenset[str]:
+    """Host method paths: dotted public names only (no ``_private``, no dunders)."""
+    checked = frozenset(paths)
+    for path in checked:
+        parts = path.split(".") if isinstance(path, str) else [""]
+        if not all(p.isidentifier() and not p.startswith("_") for p in parts):
+            raise ValueError(f"host_methods: {path!r} is not a dotted path of public names")
+    return checked
+
+
+def _encode_request(message: tuple[Any, ...], name: str) -> bytes:
+    """Pickle a request before anything is sent: an unpicklable argument sends nothing."""
+    try:
+        return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as error:
+        raise TypeError(f"{name}(): an argument cannot be sent to the child: {error}") from None
+
+
+def _start_error(initializing: bool, reason: str) -> LastError:
+    """What a call sees when no child could be started: initialize() says why, as the module
+    does when it cannot start a terminal (-10003); other calls see no connection (-10004)."""
+    return (_INIT_FAILED, f"IPC initialize failed, {reason}") if initializing else _NO_IPC
+
+
+def _kill(child: _Child, grace_s: float) -> None:
+    """Terminate ``child``, kill it if it outlives ``grace_s``, reap it, release its pipe.
+
+    Idempotent, and safe while another thread waits on the pipe (``close()`` during a hung
+    call): the child dies *before* the pipe is closed, so the waiter wakes on EOF first.
+    """
+    process = child.process
+    if process.is_alive():
+        process.terminate()
+        process.join(grace_s)
+    if process.is_alive():
+        process.kill()
+    process.join(10.0)  # reaped: its pid is gone
+    child.conn.close()
+
+
+# -------------------------------------------------------------------- child side
+
+
+def _child_main(conn: Connection, factory: Callable[[], Any], host_methods: frozenset[str]) -> None:
+    """Entry point of the child process."""
+    # Ctrl-C reaches the whole process group; stopping the child is the parent's decision.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _host(conn, factory, host_methods)
+
+
+def _host(conn: Connection, factory: Callable[[], Any], host_methods: frozenset[str]) -> None:
+    """Build the terminal (one connection per process: it is ours alone), then serve."""
+    try:
+        terminal = factory()
+    except Exception as error:
+        conn.send((_FAILED, f"could not build its terminal: {type(error).__name__}: {error}"))
+        return
+    conn.send((_READY,))
+    _serve(conn, terminal, host_methods)
+
+
+def _serve(conn: Connection, terminal: Any, host_methods: frozenset[str]) -> None:
+    """Answer requests one at a time until told to stop or the parent goes away."""
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:  # the parent closed its end or died: nobody is left to answer
+            return
+        if message[0] == _STOP:
+            return
+        conn.send_bytes(_encode_reply(_answer(terminal, host_methods, message), message[1]))
+
+
+def _answer(terminal: Any, host_methods: frozenset[str], message: tuple[Any, ...]) -> Reply:
+    """Run one request; for terminal calls also ``last_error()``, read at once (semantics §2.5)."""
+    kind, name, args, kwargs = message
+    try:
+        value = _target(terminal, kind, name, host_methods)(*args, **kwargs)
+        status = _RETURNED
+    except Exception as error:
+        value, status = _portable(error), _RAISED
+    return (status, value, terminal.last_error() if kind == _CALL else None)
+
+
+def _target(
+    terminal: Any, kind: str, name: str, host_methods: frozenset[str]
+) -> Callable[..., Any]:
+    """The callable a request names: a Terminal function, or a listed host method path."""
+    if kind == _CALL and name in TERMINAL_FUNCTIONS:
+        return cast("Callable[..., Any]", getattr(terminal, name))
+    if kind == _HOST and name in host_methods:
+        target = terminal
+        for part in name.split("."):
+            target = getattr(target, part)
+        return cast("Callable[..., Any]", target)
+    raise PermissionError(f"{name!r} may not be called in the terminal's child process")
+
+
+def _portable(error: Exception) -> Exception:
+    """``error`` if it survives pickling both ways, else a RuntimeError naming it.
+
+    The child's traceback goes along as a note: the parent's traceback ends at the pipe.
+    """
+    error.add_note("".join(traceback.format_exception(error)).rstrip())
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:
+        return RuntimeError(f"{type(error).__name__}: {error}")
+    return error
+
+
+def _encode_reply(reply: Reply, name: str) -> bytes:
+    """Pickle a reply; a value that cannot be pickled becomes a TypeError for the caller."""
+    try:
+        return pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as error:
+        failed = TypeError(f"the result of {name}() cannot be sent from the child: {error}")
+        return pickle.dumps((_RAISED, failed, reply[2]), protocol=pickle.HIGHEST_PROTOCOL)

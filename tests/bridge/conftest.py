@@ -1,0 +1,160 @@
+"""Bridge test harness: a real BridgeServer on 127.0.0.1 (port 0), served by an event loop on a
+test thread, real sockets for clients, and a terminal wrapper that counts and can hang calls.
+
+No mocks: the terminal behind the bridge is a real SimTerminal on a virtual clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import pytest
+
+from mt5gate.bridge.server import BridgeServer
+from mt5gate.sim import SimConfig, SimTerminal, VirtualClock, server_ms
+from mt5gate.terminal.bridge import BridgeTerminal
+from mt5gate.terminal.wire import HEADER, encode_frame, hello
+
+TOKEN = "correct horse battery staple"
+HEDGING = {"login": 5001, "password": "sim-pass-5001", "server": "MetaQuotes-Demo"}
+TUESDAY_10 = server_ms(2026, 1, 6, 10)
+
+#: Clients the harness handed out in the running test, closed after it (no leaked sockets).
+OPENED: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    for opened in OPENED:
+        opened.close()
+    OPENED.clear()
+
+
+class CountingTerminal:
+    """A SimTerminal seen through a wrapper that counts every call and can hang one function."""
+
+    def __init__(self, sim: SimTerminal) -> None:
+        self.sim = sim
+        self.calls: list[str] = []
+        self.hang: str | None = None
+        self.release = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self.sim, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append(name)
+            if name == self.hang:
+                self.release.wait(10.0)
+            return target(*args, **kwargs)
+
+        return call
+
+
+def new_sim() -> SimTerminal:
+    return SimTerminal(SimConfig(history_days=1), clock=VirtualClock(TUESDAY_10))
+
+
+class ServedBridge:
+    """A BridgeServer running on its own event loop thread, for synchronous tests."""
+
+    def __init__(self, terminal: Any, **options: Any) -> None:
+        options.setdefault("port", 0)
+        self.terminal = terminal
+        self.loop = asyncio.new_event_loop()
+        self.server = BridgeServer(terminal, token=TOKEN, **options)
+        self.loop.run_until_complete(self.server.start())
+        self.thread = threading.Thread(target=self.loop.run_forever, name="test-bridge-loop")
+        self.thread.start()
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def client(self, **options: Any) -> BridgeTerminal:
+        options.setdefault("token", TOKEN)
+        terminal = BridgeTerminal("127.0.0.1", self.port, **options)
+        OPENED.append(terminal)
+        return terminal
+
+    def raw(self) -> RawClient:
+        raw = RawClient(self.port)
+        OPENED.append(raw)
+        return raw
+
+    def close(self) -> None:
+        if self.thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(10)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
+
+
+class RawClient:
+    """A bare socket speaking (or abusing) the frame format."""
+
+    def __init__(self, port: int, timeout: float = 5.0) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def send_frame(self, body: bytes) -> None:
+        self.sock.sendall(encode_frame(body))
+
+    def recv_exact(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("closed")
+            data += chunk
+        return data
+
+    def recv_frame(self) -> Any:
+        (length,) = HEADER.unpack(self.recv_exact(4))
+        return msgspec.msgpack.decode(self.recv_exact(length))
+
+    def closed_by_peer(self) -> bool:
+        """True when the server has closed its end (EOF or reset)."""
+        try:
+            return self.sock.recv(1) == b""
+        except ConnectionResetError:
+            return True
+
+    def handshake(self, token: str = TOKEN) -> Any:
+        self.send_frame(hello(token))
+        return self.recv_frame()
+
+    def call(self, request: list[Any]) -> Any:
+        self.send_frame(msgspec.msgpack.encode(request))
+        return self.recv_frame()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def counting() -> CountingTerminal:
+    return CountingTerminal(new_sim())
+
+
+@pytest.fixture
+def bridge(counting: CountingTerminal) -> Iterator[ServedBridge]:
+    served = ServedBridge(counting, terminal_kind="sim")
+    yield served
+    counting.release.set()
+    served.close()
+
+
+@pytest.fixture
+def client(bridge: ServedBridge) -> Iterator[BridgeTerminal]:
+    terminal = bridge.client(call_timeout_s=5.0)
+    yield terminal
+    terminal.close()
