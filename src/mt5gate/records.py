@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from operator import itemgetter
 from typing import Any, ClassVar, Self
 
+import numpy as np
+
 __all__ = [
     "Record",
     "AccountInfo",
@@ -29,6 +31,8 @@ __all__ = [
     "BookInfo",
     "TradeRequest",
     "RECORD_TYPES",
+    "RATES_DTYPE",
+    "TICKS_DTYPE",
 ]
 
 
@@ -416,3 +420,32 @@ RECORD_TYPES: dict[str, type[Record]] = {
     "BookInfo": BookInfo,
     "TradeRequest": TradeRequest,
 }
+
+
+#: Rows of ``copy_ticks_*`` arrays, field for field as the real module returns them.
+TICKS_DTYPE = np.dtype(
+    [
+        ("time", "<i8"),
+        ("bid", "<f8"),
+        ("ask", "<f8"),
+        ("last", "<f8"),
+        ("volume", "<u8"),
+        ("time_msc", "<i8"),
+        ("flags", "<u4"),
+        ("volume_real", "<f8"),
+    ]
+)
+
+#: Rows of ``copy_rates_*`` arrays, field for field as the real module returns them.
+RATES_DTYPE = np.dtype(
+    [
+        ("time", "<i8"),
+        ("open", "<f8"),
+        ("high", "<f8"),
+        ("low", "<f8"),
+        ("close", "<f8"),
+        ("tick_volume", "<u8"),
+        ("spread", "<i4"),
+        ("real_volume", "<u8"),
+    ]
+)

@@ -34,6 +34,8 @@ import numpy as np
 import numpy.typing as npt
 
 from mt5gate.records import (
+    RATES_DTYPE,
+    TICKS_DTYPE,
     AccountInfo,
     BookInfo,
     OrderCheckResult,
@@ -111,32 +113,6 @@ RECORD_CLASSES: Final[tuple[type[Record], ...]] = (
 )
 _RECORD_CODES: Final = {cls: code for code, cls in enumerate(RECORD_CLASSES)}
 
-#: ``copy_ticks_*`` rows, field for field as in ``surface.json`` (little-endian, packed).
-TICKS_DTYPE: Final = np.dtype(
-    [
-        ("time", "<i8"),
-        ("bid", "<f8"),
-        ("ask", "<f8"),
-        ("last", "<f8"),
-        ("volume", "<u8"),
-        ("time_msc", "<i8"),
-        ("flags", "<u4"),
-        ("volume_real", "<f8"),
-    ]
-)
-#: ``copy_rates_*`` rows, field for field as in ``surface.json`` (little-endian, packed).
-RATES_DTYPE: Final = np.dtype(
-    [
-        ("time", "<i8"),
-        ("open", "<f8"),
-        ("high", "<f8"),
-        ("low", "<f8"),
-        ("close", "<f8"),
-        ("tick_volume", "<u8"),
-        ("spread", "<i4"),
-        ("real_volume", "<u8"),
-    ]
-)
 #: The only dtypes an array may have on the wire, by code. Append only.
 ARRAY_DTYPES: Final[tuple[np.dtype[Any], ...]] = (
     RATES_DTYPE,

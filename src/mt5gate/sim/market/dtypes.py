@@ -10,6 +10,8 @@ from typing import TypeAlias
 import numpy as np
 from numpy.typing import NDArray
 
+from mt5gate.records import RATES_DTYPE, TICKS_DTYPE
+
 __all__ = [
     "RATES_DTYPE",
     "TICKS_DTYPE",
@@ -20,30 +22,6 @@ __all__ = [
     "empty_ticks",
 ]
 
-TICKS_DTYPE = np.dtype(
-    [
-        ("time", "<i8"),
-        ("bid", "<f8"),
-        ("ask", "<f8"),
-        ("last", "<f8"),
-        ("volume", "<u8"),
-        ("time_msc", "<i8"),
-        ("flags", "<u4"),
-        ("volume_real", "<f8"),
-    ]
-)
-RATES_DTYPE = np.dtype(
-    [
-        ("time", "<i8"),
-        ("open", "<f8"),
-        ("high", "<f8"),
-        ("low", "<f8"),
-        ("close", "<f8"),
-        ("tick_volume", "<u8"),
-        ("spread", "<i4"),
-        ("real_volume", "<u8"),
-    ]
-)
 
 TickArray: TypeAlias = NDArray[np.void]
 RateArray: TypeAlias = NDArray[np.void]
