@@ -18,21 +18,10 @@ from mt5gate.constants import MT5_CONSTANTS as _CONSTANTS
 from mt5gate.records import RECORD_TYPES as _RECORD_TYPES
 from mt5gate.sim.terminal import SimTerminal as _SimTerminal
 from mt5gate.terminal.base import TERMINAL_FUNCTIONS as _FUNCTIONS
+from mt5gate.terminal.base import check_call_convention as _check_call_convention
 
 __version__ = "5.0.6231"
 __author__ = "MetaQuotes Ltd."
-
-# Calling conventions of the compiled module (PyMethodDef flags, semantics §3).
-_NO_ARGS = frozenset(
-    {"shutdown", "version", "terminal_info", "account_info", "positions_total"}
-    | {"orders_total", "symbols_total", "last_error"}
-)
-_POSITIONAL_ONLY = frozenset(
-    {"copy_rates_from", "copy_rates_from_pos", "copy_rates_range", "copy_ticks_from"}
-    | {"copy_ticks_range", "order_calc_margin", "order_calc_profit", "symbol_info"}
-    | {"symbol_info_tick", "symbol_select", "market_book_add", "market_book_get"}
-    | {"market_book_release", "history_orders_total", "history_deals_total"}
-)
 
 
 class _State:
@@ -63,10 +52,7 @@ class _Builtin:
 
     def __call__(self, *args: _typing.Any, **kwargs: _typing.Any) -> _typing.Any:
         name = self.__name__
-        if name in _NO_ARGS and (args or kwargs):
-            raise TypeError(f"{name}() takes no arguments ({len(args) + len(kwargs)} given)")
-        if name in _POSITIONAL_ONLY and kwargs:
-            raise TypeError(f"{name}() takes no keyword arguments")
+        _check_call_convention(name, args, kwargs)
         return getattr(_current(), name)(*args, **kwargs)
 
     def __repr__(self) -> str:

@@ -34,7 +34,16 @@ from mt5gate.records import (
     TradePosition,
 )
 
-__all__ = ["TERMINAL_FUNCTIONS", "DateArg", "Terminal"]
+__all__ = [
+    "BOOLEAN_FUNCTIONS",
+    "NO_ARGS_FUNCTIONS",
+    "POSITIONAL_ONLY_FUNCTIONS",
+    "TERMINAL_FUNCTIONS",
+    "DateArg",
+    "Terminal",
+    "check_call_convention",
+    "failure_value",
+]
 
 #: A date argument: a datetime (``.timestamp()`` is taken) or whole seconds.
 DateArg = datetime | int
@@ -49,6 +58,37 @@ TERMINAL_FUNCTIONS: tuple[str, ...] = (
     "order_calc_profit", "order_check", "order_send", "positions_total", "positions_get",
     "history_orders_total", "history_orders_get", "history_deals_total", "history_deals_get",
 )  # fmt: skip
+
+#: Functions the compiled module declares METH_NOARGS (semantics §3).
+NO_ARGS_FUNCTIONS = frozenset(
+    {"shutdown", "version", "terminal_info", "account_info", "positions_total"}
+    | {"orders_total", "symbols_total", "last_error"}
+)
+#: Functions declared METH_VARARGS: positional only, keywords raise TypeError (semantics §3).
+POSITIONAL_ONLY_FUNCTIONS = frozenset(
+    {"copy_rates_from", "copy_rates_from_pos", "copy_rates_range", "copy_ticks_from"}
+    | {"copy_ticks_range", "order_calc_margin", "order_calc_profit", "symbol_info"}
+    | {"symbol_info_tick", "symbol_select", "market_book_add", "market_book_get"}
+    | {"market_book_release", "history_orders_total", "history_deals_total"}
+)
+#: Functions whose failure value is ``False``; every other function fails with ``None``.
+BOOLEAN_FUNCTIONS = frozenset(
+    {"initialize", "login", "symbol_select", "market_book_add", "market_book_release"}
+)
+
+
+def check_call_convention(function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Raise the ``TypeError`` the real module raises before doing anything."""
+    if function in NO_ARGS_FUNCTIONS and (args or kwargs):
+        raise TypeError(f"{function}() takes no arguments ({len(args) + len(kwargs)} given)")
+    if function in POSITIONAL_ONLY_FUNCTIONS and kwargs:
+        raise TypeError(f"{function}() takes no keyword arguments")
+
+
+def failure_value(function: str) -> bool | None:
+    """What ``function`` returns when it fails: ``False`` or ``None``."""
+    return False if function in BOOLEAN_FUNCTIONS else None
+
 
 Array = npt.NDArray[np.void]
 

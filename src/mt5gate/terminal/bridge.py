@@ -30,6 +30,7 @@ import time
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from mt5gate.terminal.base import check_call_convention, failure_value
 from mt5gate.terminal.wire import (
     DEFAULT_PORT,
     MAX_REPLY_FRAME,
@@ -56,21 +57,6 @@ CALL_FAILED: Final = (-10000, "IPC call failed")
 NO_MEMORY: Final = (-3, "Terminal: Out of memory")
 SUCCESS: Final = (1, "Success")
 
-_BOOLEAN: Final = frozenset(
-    {"initialize", "login", "symbol_select", "market_book_add", "market_book_release"}
-)
-# Calling conventions of the compiled module (semantics §3), as mt5gate.sim.metatrader5 has them.
-_NO_ARGS: Final = frozenset(
-    {"shutdown", "version", "terminal_info", "account_info", "positions_total"}
-    | {"orders_total", "symbols_total", "last_error"}
-)
-_POSITIONAL_ONLY: Final = frozenset(
-    {"copy_rates_from", "copy_rates_from_pos", "copy_rates_range", "copy_ticks_from"}
-    | {"copy_ticks_range", "order_calc_margin", "order_calc_profit", "symbol_info"}
-    | {"symbol_info_tick", "symbol_select", "market_book_add", "market_book_get"}
-    | {"market_book_release", "history_orders_total", "history_deals_total"}
-)
-
 
 class _IPCError(Exception):
     """A round trip failed; ``error`` is the ``last_error()`` the real module would give."""
@@ -78,14 +64,6 @@ class _IPCError(Exception):
     def __init__(self, error: tuple[int, str]) -> None:
         super().__init__(error[1])
         self.error = error
-
-
-def _check_convention(function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """``TypeError`` where the real module raises one before doing anything."""
-    if function in _NO_ARGS and (args or kwargs):
-        raise TypeError(f"{function}() takes no arguments ({len(args) + len(kwargs)} given)")
-    if function in _POSITIONAL_ONLY and kwargs:
-        raise TypeError(f"{function}() takes no keyword arguments")
 
 
 class _Connection:
@@ -232,7 +210,7 @@ class BridgeTerminal:
 
     def _call(self, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """One round trip; the failure value with an IPC error when the link fails."""
-        _check_convention(function, args, kwargs)
+        check_call_convention(function, args, kwargs)
         with self._lock:
             if self._connection is None:
                 return self._fail(function, NO_IPC)
@@ -244,7 +222,7 @@ class BridgeTerminal:
 
     def _fail(self, function: str, error: tuple[int, str]) -> Any:
         self._error = error
-        return False if function in _BOOLEAN else None
+        return failure_value(function)
 
     def _round_trip(
         self, connection: _Connection, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -302,12 +280,12 @@ class BridgeTerminal:
 
     def shutdown(self, *args: Any, **kwargs: Any) -> None:
         """Close this client's connection; the terminal stays attached for other clients."""
-        _check_convention("shutdown", args, kwargs)
+        check_call_convention("shutdown", args, kwargs)
         self.close()
 
     def last_error(self, *args: Any, **kwargs: Any) -> tuple[int, str]:
         """The outcome of this client's last call (kept locally; no round trip)."""
-        _check_convention("last_error", args, kwargs)
+        check_call_convention("last_error", args, kwargs)
         return self._error
 
     def version(self, *args: Any, **kwargs: Any) -> Any:

@@ -80,7 +80,7 @@ from mt5gate.records import (
     TradeOrder,
     TradePosition,
 )
-from mt5gate.terminal.base import TERMINAL_FUNCTIONS, Terminal
+from mt5gate.terminal.base import TERMINAL_FUNCTIONS, Terminal, failure_value
 
 __all__ = ["ProcessTerminal"]
 
@@ -94,10 +94,6 @@ _NO_IPC: LastError = (int(ResultCode.E_INTERNAL_FAIL_CONNECT), "No IPC connectio
 _IPC_TIMEOUT: LastError = (int(ResultCode.E_INTERNAL_FAIL_TIMEOUT), "IPC timeout")
 _INIT_FAILED = int(ResultCode.E_INTERNAL_FAIL_INIT)
 
-#: Functions whose failure value is ``False``; every other function fails with ``None``.
-_BOOLEAN_FUNCTIONS = frozenset(
-    {"initialize", "login", "symbol_select", "market_book_add", "market_book_release"}
-)
 #: Functions that carry the terminal's own ``timeout`` (ms), and its default.
 _CONNECT_FUNCTIONS = frozenset({"initialize", "login"})
 _DEFAULT_CONNECT_MS = 60_000
@@ -290,7 +286,7 @@ class ProcessTerminal:
             )
         except _LostError as lost:
             self._error = lost.last_error
-            return False if function in _BOOLEAN_FUNCTIONS else None
+            return failure_value(function)
         status, value, error = reply
         assert error is not None  # the child reads last_error() after every call
         self._error = error
