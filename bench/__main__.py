@@ -8,11 +8,12 @@ with ``time.perf_counter`` on this machine; no figure is asserted anywhere.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import session_bench, sim_bench, terminal_paths
+from bench import orders_bench, session_bench, sim_bench, terminal_paths
 from bench.report import Row, render, write_page
 
 __all__ = ["main"]
@@ -24,9 +25,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     parser.add_argument("--write", type=Path, help="update this markdown page with the figures")
     args = parser.parse_args(argv)
+    # sessions built without a journal say so once each; here that is expected, not news
+    logging.getLogger("mt5gate.orders").setLevel(logging.ERROR)
     rows: list[Row] = sim_bench.all_rows(repeat=args.repeat, quick=args.quick)
     rows += session_bench.all_rows(repeat=args.repeat, quick=args.quick)
     rows += terminal_paths.rows(repeat=args.repeat, quick=args.quick)
+    rows += orders_bench.all_rows(repeat=args.repeat, quick=args.quick)
     table = render(rows)
     print(table)
     if args.write is not None:

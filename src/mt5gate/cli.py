@@ -16,9 +16,10 @@ __all__ = ["main"]
 COMMANDS = {
     "demo": "mt5gate.demo",
     "bridge": "mt5gate.bridge.cli",
+    "journal": "mt5gate.orders.cli",
 }
 
-USAGE = "usage: mt5gate {demo,bridge} [options]   (mt5gate <command> --help for details)"
+USAGE = "usage: mt5gate {demo,bridge,journal} [options]   (mt5gate <command> --help for details)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

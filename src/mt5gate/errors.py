@@ -10,6 +10,9 @@
     ├── MT5CircuitBreakerOpen       the breaker refused the call
     ├── MT5DataError                no data / not found (-1 -3 -4 -5, None for a record)
     ├── MT5ValidationError          invalid input: ours, or the module's (-2)
+    │   └── MT5IdempotencyError     an idempotency key reused for a different request
+    ├── MT5RiskLimitError           a pre-trade risk limit refused the order (nothing sent)
+    │   └── MT5TradingHalted        the trading halt switch is on
     ├── MT5StateError               the session is in the wrong state for the call
     ├── MT5TradingDisabledError     a gate: trading switched off (-8, 10017, 10026, 10027)
     └── MT5TradeError               order_send came back without success: retcode, comment,
@@ -51,6 +54,9 @@ __all__ = [
     "MT5CircuitBreakerOpen",
     "MT5DataError",
     "MT5ValidationError",
+    "MT5IdempotencyError",
+    "MT5RiskLimitError",
+    "MT5TradingHalted",
     "MT5StateError",
     "MT5TradingDisabledError",
     "MT5TradeError",
@@ -267,6 +273,46 @@ def _describe_invalid(field: str | None, rule: str | None) -> str:
     return f"{what}: {rule}" if rule else what
 
 
+class MT5IdempotencyError(MT5ValidationError):
+    """An idempotency key came back with a different request than the one it was first used
+    for. Neither order is sent: the caller has a bug, and either order could be the wrong one.
+    ``client_id`` is the order the key belongs to."""
+
+    default_hint = "Use a new idempotency key for a new order."
+
+    def __init__(self, message: str, *, client_id: int, **options: Unpack[ErrorOptions]) -> None:
+        self.client_id = client_id
+        super().__init__(message, field="idempotency_key", rule="one key, one request", **options)
+
+
+class MT5RiskLimitError(MT5Error):
+    """A pre-trade risk limit refused the order; nothing was sent. ``limit`` names the limit
+    (``max_volume_per_order``...), ``value`` what the order would have made it, ``allowed``
+    the configured bound. Never retried, never a breaker failure."""
+
+    default_hint = "Reduce the order, wait, or change the session's RiskLimits."
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: str,
+        value: object = None,
+        allowed: object = None,
+        **options: Unpack[ErrorOptions],
+    ) -> None:
+        self.limit = limit
+        self.value = value
+        self.allowed = allowed
+        super().__init__(message, **options)
+
+
+class MT5TradingHalted(MT5RiskLimitError):  # noqa: N818 (reads as a state, like the others)
+    """The trading halt switch is on: new orders are refused before anything is sent."""
+
+    default_hint = "Resume trading (session.resume_trading()) when it is safe to."
+
+
 class MT5StateError(MT5Error):
     """The session is in the wrong state for the call (closed, not connected yet)."""
 
@@ -305,7 +351,8 @@ class MT5TradingDisabledError(MT5Error):
 class MT5TradeError(MT5Error):
     """A trade request failed. ``retcode`` is the trade server's answer (``None`` when
     order_send itself returned ``None``: the reason is then in ``code``), ``comment`` its text,
-    ``request`` the echoed request as a dict, ``outcome`` what it means for the order."""
+    ``request`` the echoed request as a dict, ``outcome`` what it means for the order and
+    ``client_id`` the order's client order id (sequence) when the journal gave it one."""
 
     default_outcome: ClassVar[Outcome] = Outcome.REJECTED
 
@@ -317,12 +364,14 @@ class MT5TradeError(MT5Error):
         comment: str = "",
         request: Mapping[str, Any] | None = None,
         outcome: Outcome | None = None,
+        client_id: int | None = None,
         **options: Unpack[ErrorOptions],
     ) -> None:
         self.retcode = retcode
         self.comment = comment
         self.request = None if request is None else dict(request)
         self.outcome = outcome if outcome is not None else self.default_outcome
+        self.client_id = client_id
         options.setdefault("code", retcode)
         super().__init__(message, **options)
 

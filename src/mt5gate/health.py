@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from mt5gate.circuit_breaker import BreakerState
 from mt5gate.errors import MT5DataError, MT5Error
 from mt5gate.models import Account, Price, TerminalStatus
+from mt5gate.orders.journal import JournalError
 from mt5gate.redaction import redact_text
 from mt5gate.session.state import SessionState
 
@@ -351,6 +352,7 @@ class _Probe:
         else:
             checks += self.skipped(f"not checked: {terminal.reason}")
         checks.append(self.breaker_check())
+        checks += await self.order_checks()
         return HealthStatus.of(checks, self.utc_ms)
 
     # -- calls ---------------------------------------------------------------------------
@@ -522,6 +524,38 @@ class _Probe:
         component = (stats.name, "component")
         value = str(stats.state)
         return self.check("circuitBreaker:state", component, status, value, None, output)
+
+    async def order_checks(self) -> list[Check]:
+        """The order pipeline: unresolved orders, the last sweep's findings, the halt switch.
+
+        Read from the journal (never the terminal). Before the first connect there is no
+        account to read them for, and no check."""
+        pipeline = self.session.pipeline
+        try:
+            unresolved = await pipeline.unresolved()
+        except MT5Error:  # not connected yet, or closed: no account to speak for
+            return []
+        except JournalError as broken:
+            component = ("order journal", "datastore")
+            return [self.check("orders:journal", component, Status.FAIL, None, None, str(broken))]
+        component = (f"account {pipeline.login}", "datastore")
+        tags = ", ".join(c.comment_tag for c in unresolved[:5])
+        status = Status.WARN if unresolved else Status.PASS
+        output = f"orders with an unknown outcome, being reconciled: {tags}" if unresolved else ""
+        checks = [self.check("orders:unresolved", component, status, len(unresolved), None, output)]
+        found = len(pipeline.last_audit_unexpected) + len(pipeline.last_audit_duplicates)
+        output = (
+            f"the last sweep found orders the journal cannot account for (unexpected "
+            f"{list(pipeline.last_audit_unexpected)}, duplicate "
+            f"{list(pipeline.last_audit_duplicates)}); see `mt5gate journal list`"
+        )
+        status = Status.FAIL if found else Status.PASS
+        checks.append(self.check("orders:audit", component, status, found, None, output))
+        halted = self.session.risk.halted
+        output = f"trading is halted: {self.session.risk.halt_reason or 'no reason given'}"
+        status = Status.WARN if halted else Status.PASS
+        checks.append(self.check("trading:halt", component, status, halted, None, output))
+        return checks
 
 
 # --------------------------------------------------------------------------------- monitor

@@ -19,6 +19,7 @@ from mt5gate.constants import (
     DealEntry,
     DealReason,
     DealType,
+    OrderReason,
     OrderState,
     OrderType,
     PositionType,
@@ -258,6 +259,7 @@ class Order:
     time_expiration: int
     time_setup_msc: int
     time_done_msc: int
+    reason: OrderReason = OrderReason.EXPERT  # who created it: SL / TP / SO orders are the broker's
 
     @classmethod
     def from_record(cls, o: TradeOrder) -> Order:
@@ -266,6 +268,7 @@ class Order:
             o.ticket, o.symbol, OrderType(o.type), OrderState(o.state), o.volume_initial,
             o.volume_current, o.price_open, o.price_stoplimit, o.sl, o.tp, o.magic, o.comment,
             o.position_id, o.type_time, o.time_expiration, o.time_setup_msc, o.time_done_msc,
+            OrderReason(o.reason),
         )  # fmt: skip
 
 
@@ -353,6 +356,7 @@ class OrderResult:
     ask: float
     comment: str
     request_id: int
+    client_id: int = 0  # the order's client order id (sequence) in mt5gate's journal
 
 
 @dataclass(frozen=True, slots=True)

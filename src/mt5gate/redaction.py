@@ -122,6 +122,9 @@ def _known_secrets_pattern(secrets: Iterable[str | SecretStr]) -> Pattern[str] |
 
 
 _DEFAULT_KEY_VALUE: Final = _key_value_pattern(DEFAULT_SECRET_KEYS)
+#: Strings up to this length have their redacted form remembered, up to this many of them.
+_MEMO_TEXT: Final = 64
+_MEMO_SIZE: Final = 4096
 
 
 class Redactor:
@@ -132,7 +135,7 @@ class Redactor:
     secret-looking key names. A redactor is immutable; :meth:`with_secrets` makes a new one.
     """
 
-    __slots__ = ("_key_value", "_keys", "_known", "_secrets")
+    __slots__ = ("_key_value", "_keys", "_known", "_memo", "_secrets")
 
     def __init__(
         self,
@@ -145,6 +148,8 @@ class Redactor:
         self._key_value = (
             _DEFAULT_KEY_VALUE if keys is DEFAULT_SECRET_KEYS else (_key_value_pattern(keys))
         )
+        # Short strings repeat (keys, symbols, comments): their redacted form is remembered.
+        self._memo: dict[str, str] = {}
 
     def __repr__(self) -> str:
         # Never the secrets themselves: only how many there are.
@@ -160,6 +165,16 @@ class Redactor:
 
     def redact_text(self, text: str) -> str:
         """``text`` with every known secret and every ``key=value`` under a secret key masked."""
+        if len(text) > _MEMO_TEXT:
+            return self._redact_text(text)
+        done = self._memo.get(text)
+        if done is None:
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            done = self._memo[text] = self._redact_text(text)
+        return done
+
+    def _redact_text(self, text: str) -> str:
         if self._known is not None:
             text = self._known.sub(MASK, text)
         return self._key_value.sub(_mask_value, text)

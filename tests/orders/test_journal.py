@@ -342,3 +342,27 @@ def test_injected_clocks(path: Path) -> None:
         event = journal.record(EventKind.RISK_REJECTED, 1, 5001, note="volume")
     assert (event.utc_ms, event.monotonic_ns, event.note) == (123, 456, "volume")
     assert json.loads(json.dumps(event.request)) is None
+
+
+def test_intent_and_sent_in_one_transaction(journal: SqliteJournal) -> None:
+    def sent(client: ClientOrderId) -> tuple[dict[str, Any], object]:
+        return {"magic": client.magic, "comment": client.comment_tag}, {"server_ms": 5}
+
+    client = journal.record_intent(5001, {"op": "place"}, "k", sent=sent)
+    intent, sent_event = journal.history(5001, client)
+    assert (intent.kind, sent_event.kind) == (EventKind.INTENT, EventKind.SENT)
+    assert sent_event.request == {"magic": client.magic, "comment": client.comment_tag}
+    assert sent_event.result == {"server_ms": 5}
+    with pytest.raises(IdempotencyConflict):  # the key is taken: nothing may be sent under it
+        journal.record_intent(5001, {"op": "place"}, "k", sent=sent)
+    assert len(journal.history(5001, client)) == 2
+
+
+def test_a_failing_sent_builder_writes_nothing(journal: SqliteJournal) -> None:
+    def broken(client: ClientOrderId) -> tuple[dict[str, Any], object]:
+        raise RuntimeError("no request")
+
+    with pytest.raises(RuntimeError):
+        journal.record_intent(5001, {"op": "place"}, "k2", sent=broken)
+    assert journal.by_key(5001, "k2") is None
+    assert journal.unresolved(5001) == []

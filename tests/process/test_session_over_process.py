@@ -18,7 +18,13 @@ import pytest
 
 from mt5gate.errors import MT5ConnectionError, MT5TimeoutError
 from mt5gate.health import probe
-from mt5gate.session import MT5SessionManager, ReconnectPolicy, SessionState, Timeouts
+from mt5gate.session import (
+    MT5SessionManager,
+    ReconcilePolicy,
+    ReconnectPolicy,
+    SessionState,
+    Timeouts,
+)
 from mt5gate.terminal.process import ProcessTerminal
 from tests.session.conftest import ManualClock
 
@@ -41,6 +47,7 @@ def session() -> Iterator[tuple[MT5SessionManager, ProcessTerminal, asyncio.Abst
         timeouts=Timeouts(call_s=2.0, connect_s=5.0, order_s=2.0, probe_s=1.0),
         reconnect=ReconnectPolicy(base_s=0.1, max_s=1.0),
         clock=ManualClock(),
+        reconcile=ReconcilePolicy(sweep_interval_s=None),
         name="over-process",
     )
     loop = asyncio.new_event_loop()

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from mt5gate.session import MT5SessionManager, ReconnectPolicy, Timeouts
+from mt5gate.session import MT5SessionManager, ReconcilePolicy, ReconnectPolicy, Timeouts
 from mt5gate.sim import SimConfig, VirtualClock, server_ms
 from mt5gate.sim.terminal import SimTerminal
 
@@ -72,6 +72,8 @@ def make_session(
     manual = clock or ManualClock()
     options.setdefault("timeouts", Timeouts(call_s=2.0, connect_s=5.0, order_s=2.0, probe_s=0.5))
     options.setdefault("reconnect", ReconnectPolicy(base_s=0.1, max_s=1.0))
+    # the periodic sweep would spin on a ManualClock (its sleeps return at once): tests sweep
+    options.setdefault("reconcile", ReconcilePolicy(sweep_interval_s=None))
     session = MT5SessionManager(
         terminal=sim, login=login, password=password, server=server, clock=manual, **options
     )

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 import pytest
 
 from mt5gate import health
+from mt5gate.constants import ResultCode
+from mt5gate.errors import MT5OrderOutcomeUnknown
 from mt5gate.health import (
     ALWAYS_OPEN,
     FOREX_WEEK,
@@ -30,6 +32,8 @@ from mt5gate.health import (
     Weekday,
     probe,
 )
+from mt5gate.models import OrderRequest, Side
+from mt5gate.orders import ClientOrderId
 from mt5gate.session import SessionState, Timeouts
 from mt5gate.sim import SimConfig, VirtualClock, server_ms
 from mt5gate.sim.terminal import SimTerminal
@@ -47,6 +51,9 @@ KEYS = {
     "tick:age",
     "broker:clockOffset",
     "circuitBreaker:state",
+    "orders:unresolved",
+    "orders:audit",
+    "trading:halt",
 }
 
 
@@ -449,3 +456,44 @@ def test_default_report_clock_is_machine_utc(harness: Harness) -> None:
     status = harness.run(probe(harness.session))
     assert before - 1 <= status.time_ms <= time.time() * 1000 + 1
     assert status.status == Status.PASS  # no watched symbols: no clock to compare
+
+
+# ----------------------------------------------------------------------------------- orders
+
+
+def test_unresolved_orders_and_the_halt_switch_warn(harness: Harness) -> None:
+    harness.terminal.faults.ipc_error("order_send", ResultCode.E_FAIL)  # clock stands: unknown
+    with pytest.raises(MT5OrderOutcomeUnknown):
+        harness.run(harness.session.place_order(OrderRequest("EURUSD", Side.BUY, 0.1)))
+    harness.session.halt_trading("risk desk")
+    status = probe_sim(harness)
+    unresolved = one(status, "orders:unresolved")
+    assert (unresolved.status, unresolved.observed_value) == (Status.WARN, 1)
+    assert "mg:1" in unresolved.output
+    halt = one(status, "trading:halt")
+    assert (halt.status, halt.observed_value, "risk desk" in halt.output) == (
+        Status.WARN,
+        True,
+        True,
+    )
+    assert status.status == Status.WARN
+
+
+def test_a_sweep_finding_fails_health(harness: Harness) -> None:
+    stranger = ClientOrderId(5001, 4242).magic
+    harness.terminal.order_send({"action": 1, "symbol": "EURUSD", "volume": 0.1, "type": 0,
+                                 "type_filling": 1, "magic": stranger})  # fmt: skip
+    harness.run(harness.session.sweep_orders())
+    audit = one(probe_sim(harness), "orders:audit")
+    assert (audit.status, audit.observed_value) == (Status.FAIL, 1)
+    assert "4242" in audit.output
+
+
+def test_order_checks_need_a_connected_account() -> None:
+    session, _, _ = make_session()
+    loop = asyncio.new_event_loop()
+    try:
+        status = loop.run_until_complete(probe(session, symbols=[]))
+    finally:
+        loop.close()
+    assert not [c for c in status.checks if c.name.startswith("orders:")]

@@ -9,13 +9,15 @@ logger is captured at DEBUG level while the failures happen; errors are collecte
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
 from mt5gate.circuit_breaker import BreakerPolicy
 from mt5gate.errors import MT5Error
 from mt5gate.models import OrderKind, OrderRequest, Side
-from mt5gate.session import MT5SessionManager, ReconnectPolicy, Timeouts
+from mt5gate.orders import SqliteJournal
+from mt5gate.session import MT5SessionManager, ReconcilePolicy, ReconnectPolicy, Timeouts
 from mt5gate.sim import AccountConfig, SimConfig, VirtualClock
 from mt5gate.sim.terminal import SimTerminal
 from tests.session.conftest import TUESDAY_10, ManualClock, run
@@ -37,6 +39,7 @@ def _session(password: str, **options: object) -> tuple[MT5SessionManager, SimTe
         password=password,
         server="Secret-Demo",
         clock=ManualClock(),
+        reconcile=ReconcilePolicy(sweep_interval_s=None),
         **options,  # type: ignore[arg-type]
     )
     return session, sim
@@ -98,3 +101,21 @@ def test_password_reaches_no_log_message_or_repr(caplog: pytest.LogCaptureFixtur
         assert SECRET not in text
         assert WRONG not in text
     assert any("session" in r.name for r in caplog.records), "session logs were captured"
+
+
+def test_password_never_reaches_the_journal_file(tmp_path: Path) -> None:
+    """Even a comment that carries the password is masked before the journal stores it."""
+    path = tmp_path / "orders.db"
+
+    async def trade() -> None:
+        session, _ = _session(SECRET, journal=SqliteJournal(path))
+        async with session:
+            await session.place_order(OrderRequest("EURUSD", Side.BUY, 0.1, comment=SECRET))
+            events = session.journal.history(6001, 1)
+            assert [e.kind.value for e in events] == ["INTENT", "SENT", "ACKNOWLEDGED"]
+        session.journal.close()
+
+    run(trade)
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert SECRET.encode() not in stored
+    assert b"***" in stored  # it was there, masked

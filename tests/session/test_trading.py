@@ -37,6 +37,7 @@ from mt5gate.errors import (
     Outcome,
 )
 from mt5gate.models import OrderKind, OrderRequest, Position, Side
+from mt5gate.orders import ClientOrderId, EventKind
 from mt5gate.session import MT5SessionManager, Timeouts
 from mt5gate.session.trading import Trading, choose_filling, order_type
 from mt5gate.sim import SimConfig, VirtualClock
@@ -109,7 +110,7 @@ def test_trading_is_the_sessions_component(harness: Harness) -> None:
 
 def test_market_buy_opens_a_position_at_the_ask(harness: Harness) -> None:
     bid, ask = quote(harness)
-    result = harness.run(harness.session.place_order(market(volume=0.2, magic=77, comment="t1")))
+    result = harness.run(harness.session.place_order(market(volume=0.2, comment="t1")))
     assert result.retcode == TradeRetcode.DONE
     assert (result.volume, result.price, result.bid, result.ask) == (0.2, ask, bid, ask)
     (position,) = positions(harness)
@@ -118,7 +119,15 @@ def test_market_buy_opens_a_position_at_the_ask(harness: Harness) -> None:
         PositionType.BUY,
         0.2,
     )
-    assert (position.magic, position.comment) == (77, "t1")
+    magic = ClientOrderId(5001, result.client_id).magic
+    assert (position.magic, position.comment) == (magic, f"mg:{result.client_id} t1")
+
+
+def test_magic_is_mt5gates_and_refused_per_order(harness: Harness) -> None:
+    with pytest.raises(MT5ValidationError) as caught:
+        harness.run(harness.session.place_order(market(magic=77)))
+    assert caught.value.field == "magic"
+    assert positions(harness) == []
 
 
 def test_market_sell_with_stops_fills_at_the_bid(harness: Harness) -> None:
@@ -525,39 +534,43 @@ def test_weekend_market_closed_10018_while_order_check_passes(build: Build) -> N
 # ------------------------------------------------------------------------ unknown outcomes
 
 
-def test_lost_reply_is_an_unknown_outcome_and_executed_once(harness: Harness) -> None:
+def test_lost_reply_is_reconciled_present_and_executed_once(harness: Harness) -> None:
     fault = harness.terminal.faults.reply_lost("order_send")
-    with pytest.raises(MT5OrderOutcomeUnknown) as caught:
-        harness.run(harness.session.place_order(market(magic=4242)))
-    error = caught.value
-    assert (error.code, error.outcome, error.retcode) == (
-        ResultCode.E_INTERNAL_FAIL_RECEIVE,
-        Outcome.UNKNOWN,
-        None,
-    )
-    assert error.request is not None
-    assert error.request["magic"] == 4242
-    assert isinstance(error.__cause__, MT5Error)
+    result = harness.run(harness.session.place_order(market()))
     assert harness.terminal.faults.fired(fault) == 1
     (position,) = positions(harness)  # it did execute, exactly once
-    assert position.magic == 4242
+    assert position.magic == ClientOrderId(5001, result.client_id).magic
+    assert (result.retcode, result.order, result.comment) == (
+        TradeRetcode.DONE,
+        position.ticket,
+        "reconciled",
+    )
     assert deals_in(harness) == 1
+    kinds = [e.kind for e in harness.session.journal.history(5001, result.client_id)]
+    assert kinds == [
+        EventKind.INTENT,
+        EventKind.SENT,
+        EventKind.UNKNOWN,
+        EventKind.RECONCILED_PRESENT,
+    ]
 
 
-def test_hang_past_the_deadline_is_unknown_and_executed_once(build: Build) -> None:
+def test_hang_past_the_deadline_stays_unknown_and_is_never_resent(build: Build) -> None:
     h = build(timeouts=Timeouts(call_s=2.0, connect_s=5.0, order_s=0.2, probe_s=0.5))
     fault = h.terminal.faults.reply_lost("order_send", hang=True, cap_s=10.0)
     with pytest.raises(MT5OrderOutcomeUnknown) as caught:
-        h.run(h.session.place_order(market(magic=99)))
+        h.run(h.session.place_order(market(), idempotency_key="k1"))
     error = caught.value
     assert "0.2 s" in str(error)
     assert error.request is not None
-    assert error.request["magic"] == 99
-    assert error.__cause__ is not None
+    assert error.client_id is not None
+    assert error.request["magic"] == ClientOrderId(5001, error.client_id).magic
     h.terminal.faults.release()
     h.run(_settled(h.session))
+    again = h.run(h.session.place_order(market(), idempotency_key="k1"))  # reconciles, no send
+    assert again.client_id == error.client_id
     assert h.terminal.faults.fired(fault) == 1
-    assert [p.magic for p in positions(h)] == [99]
+    assert [p.magic for p in positions(h)] == [error.request["magic"]]
     assert deals_in(h) == 1
 
 
@@ -660,7 +673,7 @@ def test_no_error_carries_the_password(harness: Harness) -> None:
     collect(s.place_order(market(volume=0)))
     collect(s.place_order(market("GBPUSD", filling=OrderFilling.FOK)))
     collect(s.close_position(123))
-    harness.terminal.faults.reply_lost("order_send")
+    harness.terminal.faults.ipc_error("order_send", ResultCode.E_FAIL)
     collect(s.place_order(market()))
     harness.terminal.set_autotrading(False)
     collect(s.place_order(market()))

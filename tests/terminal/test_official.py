@@ -10,7 +10,7 @@ import pytest
 
 import mt5gate.sim
 from mt5gate.errors import MT5InitError
-from mt5gate.session import MT5SessionManager
+from mt5gate.session import MT5SessionManager, ReconcilePolicy
 from mt5gate.sim import SimConfig, VirtualClock, server_ms
 from mt5gate.sim.terminal import SimTerminal
 from mt5gate.terminal.official import official_terminal
@@ -57,7 +57,11 @@ def test_official_path_imports_the_installed_module(installed: SimTerminal) -> N
 def test_session_over_the_official_name(installed: SimTerminal) -> None:
     async def main() -> float:
         session = MT5SessionManager(
-            terminal="official", login=5001, password="sim-pass-5001", clock=ManualClock()
+            terminal="official",
+            login=5001,
+            password="sim-pass-5001",
+            clock=ManualClock(),
+            reconcile=ReconcilePolicy(sweep_interval_s=None),
         )
         async with session:
             return (await session.get_price("EURUSD")).bid

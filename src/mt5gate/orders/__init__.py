@@ -1,5 +1,6 @@
-"""Exactly-once orders: client order ids and the durable order journal."""
+"""Exactly-once orders: client order ids, the durable order journal, evidence, risk limits."""
 
+from mt5gate.orders.evidence import Audit, Evidence, audit, collect
 from mt5gate.orders.ids import (
     COMMENT_LIMIT,
     DEFAULT_NAMESPACE,
@@ -16,8 +17,16 @@ from mt5gate.orders.journal import (
     OrderJournal,
     SqliteJournal,
 )
+from mt5gate.orders.risk import RiskGate, RiskLimits, SymbolBook
 
 __all__ = [
+    "Audit",
+    "Evidence",
+    "RiskGate",
+    "RiskLimits",
+    "SymbolBook",
+    "audit",
+    "collect",
     "COMMENT_LIMIT",
     "DEFAULT_NAMESPACE",
     "UNRESOLVED_KINDS",

@@ -17,11 +17,13 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
+
+from pydantic import SecretStr
 
 from mt5gate.orders.ids import DEFAULT_NAMESPACE, ClientOrderId
 from mt5gate.redaction import Redactor
@@ -34,6 +36,7 @@ __all__ = [
     "JournalError",
     "JournalEvent",
     "OrderJournal",
+    "OrderSummary",
     "SqliteJournal",
 ]
 
@@ -63,6 +66,10 @@ class EventKind(StrEnum):
 UNRESOLVED_KINDS: Final = frozenset(
     {EventKind.INTENT, EventKind.SENT, EventKind.UNKNOWN, EventKind.RESUBMITTED}
 )
+
+
+#: What ``record_intent(..., sent=...)`` calls with the new id: (the request sent, a result).
+SentFor = Callable[[ClientOrderId], tuple[Mapping[str, Any], object]]
 
 
 class JournalError(Exception):
@@ -101,6 +108,37 @@ class JournalEvent:
     deal_ticket: int | None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class OrderSummary:
+    """One order as the journal knows it: identity, state, and what its events carried."""
+
+    client_id: ClientOrderId
+    #: the key its INTENT was recorded with (``None`` without a key or without an INTENT)
+    idempotency_key: str | None
+    #: the kind of its last event
+    state: EventKind
+    #: how many events it has
+    events: int
+    #: wall time of its first event
+    created_utc_ms: int
+    #: wall time of its last event
+    updated_utc_ms: int
+    #: the request its INTENT stored (redacted); ``None`` for an order with no INTENT, such
+    #: as one reconciliation found at the broker (UNEXPECTED)
+    request: Any
+    #: the latest non-null retcode of its events
+    retcode: int | None
+    #: the latest non-null order ticket of its events
+    order_ticket: int | None
+    #: the latest non-null deal ticket of its events
+    deal_ticket: int | None
+
+    @property
+    def unresolved(self) -> bool:
+        """Its outcome is still open (its state is in :data:`UNRESOLVED_KINDS`)."""
+        return self.state in UNRESOLVED_KINDS
+
+
 @runtime_checkable
 class OrderJournal(Protocol):
     """What the order pipeline needs from a journal; every write is durable when it returns."""
@@ -110,10 +148,15 @@ class OrderJournal(Protocol):
         ...
 
     def record_intent(
-        self, login: int, request: Mapping[str, Any], idempotency_key: str | None = None
+        self,
+        login: int,
+        request: Mapping[str, Any],
+        idempotency_key: str | None = None,
+        *,
+        sent: SentFor | None = None,
     ) -> ClientOrderId:
         """Allocate an id and write INTENT in one transaction; an already used key returns its
-        first id."""
+        first id. With ``sent``, the order's SENT event is written in the same transaction."""
         ...
 
     def record(
@@ -148,6 +191,27 @@ class OrderJournal(Protocol):
 
     def by_ticket(self, ticket: int) -> list[ClientOrderId]:
         """Orders whose stored results carry ``ticket`` as an order or deal ticket."""
+        ...
+
+    def known_sequences(self, login: int) -> set[int]:
+        """Every client sequence of the account with at least one event (the sweep's view)."""
+        ...
+
+    def summaries(
+        self,
+        login: int | None = None,
+        *,
+        states: Collection[EventKind] | None = None,
+        key: str | None = None,
+        ticket: int | None = None,
+        after_sequence: int = 0,
+        limit: int | None = None,
+    ) -> list[OrderSummary]:
+        """One summary per order, filtered (inspection, and the sweep's UNEXPECTED list)."""
+        ...
+
+    def protect(self, *secrets: str | SecretStr) -> None:
+        """Mask these values wherever they would be stored (the session passes its password)."""
         ...
 
     def close(self) -> None:
@@ -206,6 +270,31 @@ _UNRESOLVED: Final = (
     " l ON e.seq = l.last WHERE e.kind IN ({kinds}) ORDER BY e.seq"
 )
 
+#: One row per order: its events grouped (one pass over the rows ``{where}`` keeps), then the
+#: first, last, INTENT and latest retcode/ticket events fetched by their primary key.
+_SUMMARIES: Final = """
+WITH o AS (
+    SELECT login, client_id, COUNT(*) AS n, MIN(seq) AS first, MAX(seq) AS last,
+        MIN(CASE WHEN kind = 'INTENT' THEN seq END) AS intent,
+        MAX(CASE WHEN retcode IS NOT NULL THEN seq END) AS rc,
+        MAX(CASE WHEN order_ticket IS NOT NULL THEN seq END) AS ot,
+        MAX(CASE WHEN deal_ticket IS NOT NULL THEN seq END) AS dt
+    FROM events {where} GROUP BY login, client_id
+)
+SELECT o.login, o.client_id, i.idempotency_key, l.kind, o.n, f.utc_ms, l.utc_ms, i.request,
+    r.retcode, t.order_ticket, d.deal_ticket
+FROM o
+    JOIN events f ON f.seq = o.first
+    JOIN events l ON l.seq = o.last
+    LEFT JOIN events i ON i.seq = o.intent
+    LEFT JOIN events r ON r.seq = o.rc
+    LEFT JOIN events t ON t.seq = o.ot
+    LEFT JOIN events d ON d.seq = o.dt
+{having}
+ORDER BY o.login, o.client_id
+{limit}
+"""
+
 
 def _unwrap(value: object) -> object:
     """Records (named tuples, nested ``request`` too) as dicts and numpy scalars as numbers,
@@ -261,6 +350,25 @@ def _sequence(client_id: ClientOrderId | int) -> int:
 
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _whole(name: str, value: object, minimum: int) -> int:
+    """``value`` as a query argument: an int (not a bool) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _kinds(states: object) -> list[str]:
+    """``states`` (a collection of kinds or their names) as sorted kind names."""
+    if isinstance(states, str | bytes) or not isinstance(states, Collection):
+        raise TypeError(f"states must be a collection of EventKind, not {type(states).__name__}")
+    try:
+        return sorted({EventKind(state).value for state in states})
+    except ValueError as error:
+        raise ValueError(f"states: {error}") from None
 
 
 class SqliteJournal:
@@ -370,6 +478,12 @@ class SqliteJournal:
             )
         raise JournalError(f"order journal {self.path} has an unknown schema version {version!r}")
 
+    def protect(self, *secrets: str | SecretStr) -> None:
+        """Mask ``secrets`` in everything written from now on (the session passes its
+        password and tokens, so no order comment or request can carry them to disk)."""
+        with self._lock:
+            self._redactor = self._redactor.with_secrets(*secrets)
+
     def close(self) -> None:
         """Close the connection (idempotent); the journal cannot be used afterwards."""
         with self._lock:
@@ -411,10 +525,14 @@ class SqliteJournal:
 
     def _json(self, value: object) -> str | None:
         """Canonical JSON of ``value`` after redaction (records become dicts, nested too)."""
+        return self._encode(value)[1]
+
+    def _encode(self, value: object) -> tuple[object, str | None]:
+        """``value`` redacted as plain data, and its canonical JSON (``None`` stays ``None``)."""
         if value is None:
-            return None
+            return None, None
         plain = _plain(self._redactor.redact(_unwrap(value)))
-        return json.dumps(plain, sort_keys=True, separators=(",", ":"), allow_nan=True)
+        return plain, json.dumps(plain, sort_keys=True, separators=(",", ":"), allow_nan=True)
 
     def _id(self, login: int, sequence: int) -> ClientOrderId:
         return ClientOrderId(login, sequence, self.namespace)
@@ -450,13 +568,23 @@ class SqliteJournal:
         return self._id(login, sequence)
 
     def record_intent(
-        self, login: int, request: Mapping[str, Any], idempotency_key: str | None = None
+        self,
+        login: int,
+        request: Mapping[str, Any],
+        idempotency_key: str | None = None,
+        *,
+        sent: SentFor | None = None,
     ) -> ClientOrderId:
         """Allocate an id and write its INTENT in one transaction, synced before returning:
         the intent is on disk before the order can be sent.
 
         A ``idempotency_key`` this account used before returns that first id and writes
         nothing; with a different request it raises :class:`IdempotencyConflict`.
+
+        ``sent(client_id)`` gives the exact request about to be sent (it carries the id, so it
+        can only be made once the id exists) and a result to store with it: the SENT event is
+        then written in the same transaction, one fsync for both. A key used before is then
+        refused with :class:`IdempotencyConflict` (another writer took it: nothing may be sent).
         """
         ClientOrderId(login, 1, self.namespace)
         body = self._json(request)
@@ -464,10 +592,23 @@ class SqliteJournal:
             if idempotency_key is not None:
                 existing = self._intent_for_key(conn, login, idempotency_key)
                 if existing is not None:
+                    if sent is not None:
+                        raise IdempotencyConflict(
+                            login, idempotency_key, self._id(login, existing[0])
+                        )
                     return self._same_request(login, idempotency_key, existing, body)
             client_id = self._allocate(conn, login)
             conn.execute(_INSERT, self._row(EventKind.INTENT, client_id, idempotency_key, body))
+            if sent is not None:
+                self._insert_sent(conn, client_id, *sent(client_id))
             return client_id
+
+    def _insert_sent(
+        self, conn: sqlite3.Connection, client_id: ClientOrderId, request: object, result: object
+    ) -> None:
+        (_, request_json), (plain, result_json) = self._encode(request), self._encode(result)
+        row = self._row(EventKind.SENT, client_id, None, request_json, result_json, None, "", plain)
+        conn.execute(_INSERT, row)
 
     def _intent_for_key(
         self, conn: sqlite3.Connection, login: int, key: str
@@ -496,8 +637,11 @@ class SqliteJournal:
         result: str | None = None,
         retcode: int | None = None,
         note: str = "",
+        plain_result: object = None,
     ) -> tuple[object, ...]:
-        order, deal = _tickets(None if result is None else json.loads(result))
+        if plain_result is None and result is not None:
+            plain_result = json.loads(result)
+        order, deal = _tickets(plain_result)
         return (
             kind.value,
             self._clock_ms(),
@@ -530,11 +674,20 @@ class SqliteJournal:
         for :meth:`by_ticket`) or any mapping; ``request`` is for a re-priced resubmission.
         """
         cid = self._id(login, _sequence(client_id))
-        request_json, result_json = self._json(request), self._json(result)
-        with self._transaction() as conn:
-            row = self._row(EventKind(kind), cid, None, request_json, result_json, retcode, note)
+        (plain_request, request_json), (plain_result, result_json) = (
+            self._encode(request),
+            self._encode(result),
+        )
+        with self._transaction() as conn:  # stamped inside: time order follows seq order
+            row = self._row(
+                EventKind(kind), cid, None, request_json, result_json, retcode, note, plain_result
+            )
             (seq,) = conn.execute(_INSERT, row).fetchone()
-        return self._event((seq, *row[:3], cid.login, cid.sequence, *row[5:]))
+        kind_, utc_ms, mono = row[:3]
+        return JournalEvent(
+            seq, EventKind(kind_), utc_ms, mono, cid, None, plain_request, plain_result,  # type: ignore[arg-type]
+            retcode, str(row[9]), row[10], row[11],  # type: ignore[arg-type]
+        )  # fmt: skip
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -581,3 +734,98 @@ class SqliteJournal:
             (ticket, ticket),
         )
         return [self._id(row[0], row[1]) for row in rows]
+
+    # -- inspection ----------------------------------------------------------------------------
+
+    def summaries(
+        self,
+        login: int | None = None,
+        *,
+        states: Collection[EventKind] | None = None,
+        key: str | None = None,
+        ticket: int | None = None,
+        after_sequence: int = 0,
+        limit: int | None = None,
+    ) -> list[OrderSummary]:
+        """One :class:`OrderSummary` per order, by login then client sequence; all filters given
+        must hold: ``login`` the account, ``states`` the kinds its last event may have,
+        ``key`` its idempotency key, ``ticket`` an order or deal ticket in any of its events,
+        ``after_sequence`` a lower bound (exclusive) on its sequence, for paging; at most
+        ``limit`` orders."""
+        where: list[str] = []
+        params: list[object] = []
+        if login is not None:
+            where.append("login = ?")
+            params.append(_whole("login", login, 1))
+        if _whole("after_sequence", after_sequence, 0):
+            where.append("client_id > ?")
+            params.append(after_sequence)
+        if key is not None:
+            if not isinstance(key, str):
+                raise TypeError(f"key must be a str, not {type(key).__name__}")
+            same = "" if login is None else " AND login = ?"  # lets SQLite search events_key
+            where.append(
+                "(login, client_id) IN (SELECT login, client_id FROM events"
+                f" WHERE kind = 'INTENT' AND idempotency_key = ?{same})"
+            )
+            params += [key] if login is None else [key, login]
+        if ticket is not None:
+            where.append(
+                "(login, client_id) IN (SELECT login, client_id FROM events"
+                " WHERE order_ticket = ? OR deal_ticket = ?)"
+            )
+            params += [_whole("ticket", ticket, 1)] * 2
+        kinds = None if states is None else _kinds(states)
+        if limit is not None:
+            _whole("limit", limit, 1)
+        return self._summaries(where, params, kinds, limit)
+
+    def _summaries(
+        self, where: list[str], params: list[object], kinds: list[str] | None, limit: int | None
+    ) -> list[OrderSummary]:
+        sql = _SUMMARIES.format(
+            where=f"WHERE {' AND '.join(where)}" if where else "",
+            having="" if kinds is None else f"WHERE l.kind IN ({', '.join('?' * len(kinds))})",
+            limit="" if limit is None else "LIMIT ?",
+        )
+        args = [*params, *(kinds or ()), *(() if limit is None else (limit,))]
+        return [self._summary(row) for row in self._query(sql, tuple(args))]
+
+    def _summary(self, row: tuple[Any, ...]) -> OrderSummary:
+        login, client, key, kind, n, created, updated, request, retcode, order, deal = row
+        return OrderSummary(
+            client_id=self._id(login, client),
+            idempotency_key=key,
+            state=EventKind(kind),
+            events=n,
+            created_utc_ms=created,
+            updated_utc_ms=updated,
+            request=None if request is None else json.loads(request),
+            retcode=retcode,
+            order_ticket=order,
+            deal_ticket=deal,
+        )
+
+    def summary(self, login: int, client_id: ClientOrderId | int) -> OrderSummary | None:
+        """The summary of one order; ``None`` when the journal never saw it."""
+        _whole("login", login, 1)
+        if isinstance(client_id, ClientOrderId):
+            if client_id.login != login:
+                raise ValueError(f"client_id {client_id} is not an order of account {login}")
+            sequence = client_id.sequence
+        else:
+            sequence = _whole("client_id", client_id, 1)
+        found = self._summaries(["login = ?", "client_id = ?"], [login, sequence], None, 1)
+        return found[0] if found else None
+
+    def known_sequences(self, login: int) -> set[int]:
+        """Every client sequence of the account with at least one event (allocated numbers
+        never journaled are not in it)."""
+        rows = self._query(
+            "SELECT DISTINCT client_id FROM events WHERE login = ?", (_whole("login", login, 1),)
+        )
+        return {row[0] for row in rows}
+
+    def logins(self) -> list[int]:
+        """The accounts that have events, ascending."""
+        return [row[0] for row in self._query("SELECT DISTINCT login FROM events ORDER BY login")]

@@ -6,6 +6,7 @@ from mt5gate.session.policies import (
     AsyncClock,
     ReadRetryPolicy,
     RealAsyncClock,
+    ReconcilePolicy,
     ReconnectPolicy,
     Timeouts,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "MT5SessionManager",
     "ReadRetryPolicy",
     "RealAsyncClock",
+    "ReconcilePolicy",
     "ReconnectPolicy",
     "SessionObserver",
     "SessionState",

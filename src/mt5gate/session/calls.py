@@ -100,11 +100,16 @@ class TerminalCaller:
         deadline_s: float,
         shared: bool = False,
         probe: bool = False,
+        on_late: Callable[[Any, MT5Error | None], None] | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Run ``terminal.<function>(*args, **kwargs)``; the record, or an ``MT5Error``."""
+        """Run ``terminal.<function>(*args, **kwargs)``; the record, or an ``MT5Error``.
+
+        ``on_late(result, error)`` hears of a call that finished after its deadline had already
+        failed the caller (not for shared calls): the late reply of an ``order_send``.
+        """
         if not shared:
-            return await self._guarded(function, args, kwargs, deadline_s, probe)
+            return await self._guarded(function, args, kwargs, deadline_s, probe, on_late)
         key = (function, args, tuple(sorted(kwargs.items())))
         while True:
             pending = self._inflight.get(key)
@@ -145,11 +150,12 @@ class TerminalCaller:
         kwargs: dict[str, Any],
         deadline: float,
         probe: bool,
+        on_late: Callable[[Any, MT5Error | None], None] | None = None,
     ) -> Any:
         permit = self._permit(probe)
         started = self._clock.monotonic()
         try:
-            result = await self._run(function, args, kwargs, deadline)
+            result = await self._run(function, args, kwargs, deadline, on_late)
         except asyncio.CancelledError:
             permit.cancel()
             raise
@@ -177,11 +183,17 @@ class TerminalCaller:
             ) from None
 
     async def _run(
-        self, function: str, args: tuple[Any, ...], kwargs: dict[str, Any], deadline: float
+        self,
+        function: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        deadline: float,
+        on_late: Callable[[Any, MT5Error | None], None] | None = None,
     ) -> Any:
         job = functools.partial(self._job, function, args, kwargs)
+        heard = None if on_late is None else functools.partial(self._late, function, args, on_late)
         try:
-            result, error = await self.worker.run(function, job, deadline)
+            result, error = await self.worker.run(function, job, deadline, on_late=heard)
         except DeadlineExceededError as late:
             if not late.running and function == "order_send":
                 raise MT5StateError(  # dropped from the queue: proven never sent
@@ -200,6 +212,26 @@ class TerminalCaller:
             request = args[0] if function == "order_send" and args else None
             raise error_from_last_error(error[0], error[1], function=function, request=request)
         return result
+
+    @staticmethod
+    def _late(
+        function: str,
+        args: tuple[Any, ...],
+        on_late: Callable[[Any, MT5Error | None], None],
+        ok: bool,
+        value: Any,
+    ) -> None:
+        """A call's outcome after its deadline, translated like a timely one."""
+        if not ok:
+            failure = value if isinstance(value, MT5Error) else MT5Error(str(value))
+            on_late(None, failure)
+            return
+        result, error = value
+        if error is None:
+            on_late(result, None)
+            return
+        request = args[0] if function == "order_send" and args else None
+        on_late(None, error_from_last_error(error[0], error[1], function=function, request=request))
 
     def _job(
         self, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]

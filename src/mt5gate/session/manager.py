@@ -12,6 +12,7 @@ in their own module; this class wires them together and exposes typed methods.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
@@ -43,6 +44,9 @@ from mt5gate.models import (
     Symbol,
     TerminalStatus,
 )
+from mt5gate.orders.ids import DEFAULT_NAMESPACE
+from mt5gate.orders.journal import OrderJournal, SqliteJournal
+from mt5gate.orders.risk import RiskGate, RiskLimits
 from mt5gate.session.calls import TerminalCaller
 from mt5gate.session.connection import ConnectionManager, Credentials
 from mt5gate.session.observer import LoggingObserver, SessionObserver
@@ -50,6 +54,7 @@ from mt5gate.session.policies import (
     AsyncClock,
     ReadRetryPolicy,
     RealAsyncClock,
+    ReconcilePolicy,
     ReconnectPolicy,
     Timeouts,
 )
@@ -60,10 +65,13 @@ from mt5gate.terminal.base import Terminal
 from mt5gate.terminal.worker import TerminalWorker
 
 if TYPE_CHECKING:
+    from mt5gate.session.pipeline import OrderPipeline
     from mt5gate.session.streams import Streams, TradeEvent
     from mt5gate.session.trading import Trading
 
 __all__ = ["MT5SessionManager"]
+
+_log = logging.getLogger("mt5gate.orders")
 
 S = SessionState
 Array = npt.NDArray[np.void]
@@ -83,6 +91,11 @@ class MT5SessionManager:
     Without ``password`` the session attaches to the terminal as it is and verifies that it is
     logged into ``login`` (and ``server``), refusing a cross-wired terminal; with a password it
     logs in.
+
+    Orders go through the exactly-once pipeline (:mod:`~mt5gate.session.pipeline`): pass
+    ``journal=SqliteJournal("orders.db")`` to keep their journal on disk across crashes (without
+    one it is kept in memory, and a warning says so), ``risk=RiskLimits(...)`` for pre-trade
+    limits and ``reconcile=ReconcilePolicy(...)`` to tune how lost replies are resolved.
     """
 
     def __init__(
@@ -102,6 +115,9 @@ class MT5SessionManager:
         observer: SessionObserver | None = None,
         name: str = "mt5gate",
         random_source: Callable[[], float] = random.random,
+        journal: OrderJournal | None = None,
+        risk: RiskLimits | RiskGate | None = None,
+        reconcile: ReconcilePolicy | None = None,
     ) -> None:
         secret = SecretStr(password) if isinstance(password, str) else password
         self.credentials = Credentials(login, secret, server, path)
@@ -128,6 +144,12 @@ class MT5SessionManager:
         )  # fmt: skip
         self._trading: Trading | None = None
         self._streams: Streams | None = None
+        self._own_journal = journal is None
+        self.journal: OrderJournal = journal if journal is not None else _memory_journal()
+        self.journal.protect(*(s for s in (secret, token) if s is not None))
+        self.risk = risk if isinstance(risk, RiskGate) else RiskGate(risk)
+        self.reconcile_policy = reconcile or ReconcilePolicy()
+        self._pipeline: OrderPipeline | None = None
 
     def __repr__(self) -> str:
         login = self.credentials.login
@@ -167,6 +189,7 @@ class MT5SessionManager:
             raise MT5StateError("the session is closed; create a new MT5SessionManager")
         self.worker.start()
         await self.connection.connect()
+        await self.pipeline.start()
 
     async def disconnect(self) -> None:
         """Detach from the terminal (the session can connect again)."""
@@ -180,8 +203,12 @@ class MT5SessionManager:
         """Detach for good, stop streams and the worker thread."""
         if self._streams is not None:
             await self._streams.close()
+        if self._pipeline is not None:
+            await self._pipeline.close()
         await self.connection.disconnect(final=True)
         self.worker.close(timeout_s=1.0)
+        if self._own_journal:
+            self.journal.close()
 
     # ------------------------------------------------------------------ calls
 
@@ -349,6 +376,37 @@ class MT5SessionManager:
         return self._trading
 
     @property
+    def pipeline(self) -> OrderPipeline:
+        """The exactly-once order pipeline (journal, risk limits, reconciliation, sweep)."""
+        if self._pipeline is None:
+            from mt5gate.session.pipeline import OrderPipeline
+            from mt5gate.session.reconcile import Reconciler
+
+            namespace = getattr(self.journal, "namespace", DEFAULT_NAMESPACE)
+            reconciler = Reconciler(self, self.reconcile_policy, namespace)
+            self._pipeline = OrderPipeline(self, self.journal, self.risk, reconciler)
+        return self._pipeline
+
+    def halt_trading(self, reason: str = "") -> None:
+        """Switch the trading halt on: new orders are refused (closing stays possible)."""
+        self.risk.halt(reason)
+        _log.warning("trading halted%s", f": {reason}" if reason else "")
+
+    def resume_trading(self) -> None:
+        """Switch the trading halt off."""
+        self.risk.resume()
+        _log.warning("trading resumed")
+
+    async def sweep_orders(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Audit the terminal against the journal now: (unexpected, duplicate) client ids."""
+        self._check_usable()
+        return await self.pipeline.sweep()
+
+    async def unresolved_orders(self) -> list[int]:
+        """Client ids (sequences) of this account's orders whose outcome is still open."""
+        return [c.sequence for c in await self.pipeline.unresolved()]
+
+    @property
     def streams(self) -> Streams:
         """Tick and trade-event streams (see :class:`~mt5gate.session.streams.Streams`)."""
         if self._streams is None:
@@ -373,37 +431,52 @@ class MT5SessionManager:
         """Profit of a trade between two prices, in the account currency."""
         return await self.trading.calc_profit(symbol, side, volume, price_open, price_close)
 
-    async def place_order(self, request: OrderRequest) -> OrderResult:
-        """Validate and send a market or pending order, once (never retried blindly)."""
-        return await self.trading.place_order(request)
+    async def place_order(
+        self, request: OrderRequest, *, idempotency_key: str | None = None,
+        resubmit: bool = False,
+    ) -> OrderResult:  # fmt: skip
+        """Validate and send a market or pending order exactly once.
 
-    async def modify_position(
-        self, ticket: int, *, sl: float | None = None, tp: float | None = None
-    ) -> OrderResult:
-        """Set a position's stop loss and take profit (None keeps the current level)."""
-        return await self.trading.modify_position(ticket, sl=sl, tp=tp)
-
-    async def close_position(
-        self, ticket: int, *, volume: float | None = None, deviation: int = 20, comment: str = ""
-    ) -> OrderResult:
-        """Close a position fully, or partly with ``volume`` (hedging and netting)."""
-        return await self.trading.close_position(
-            ticket, volume=volume, deviation=deviation, comment=comment
+        The same ``idempotency_key`` with the same request returns the first outcome and never
+        sends a second order. ``resubmit=True`` lets mt5gate resend once, with the same client
+        id, an order whose lost reply reconciliation proved absent.
+        """
+        return await self.trading.place_order(
+            request, idempotency_key=idempotency_key, resubmit=resubmit
         )
 
-    async def cancel_order(self, ticket: int) -> OrderResult:
+    async def modify_position(
+        self, ticket: int, *, sl: float | None = None, tp: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> OrderResult:  # fmt: skip
+        """Set a position's stop loss and take profit (None keeps the current level)."""
+        return await self.trading.modify_position(
+            ticket, sl=sl, tp=tp, idempotency_key=idempotency_key
+        )
+
+    async def close_position(
+        self, ticket: int, *, volume: float | None = None, deviation: int = 20, comment: str = "",
+        idempotency_key: str | None = None, resubmit: bool = False,
+    ) -> OrderResult:  # fmt: skip
+        """Close a position fully, or partly with ``volume`` (hedging and netting), once."""
+        return await self.trading.close_position(
+            ticket, volume=volume, deviation=deviation, comment=comment,
+            idempotency_key=idempotency_key, resubmit=resubmit,
+        )  # fmt: skip
+
+    async def cancel_order(self, ticket: int, *, idempotency_key: str | None = None) -> OrderResult:
         """Delete a pending order."""
-        return await self.trading.cancel_order(ticket)
+        return await self.trading.cancel_order(ticket, idempotency_key=idempotency_key)
 
     async def modify_order(
         self, ticket: int, *, price: float | None = None, sl: float | None = None,
         tp: float | None = None, stop_limit: float | None = None,
-        expiration_msc: int | None = None,
+        expiration_msc: int | None = None, idempotency_key: str | None = None,
     ) -> OrderResult:  # fmt: skip
         """Change a pending order's price, stops or expiration (None keeps the current value)."""
         return await self.trading.modify_order(
             ticket, price=price, sl=sl, tp=tp, stop_limit=stop_limit,
-            expiration_msc=expiration_msc,
+            expiration_msc=expiration_msc, idempotency_key=idempotency_key,
         )  # fmt: skip
 
     def stream_ticks(self, symbols: Sequence[str], **options: Any) -> AsyncIterator[Price]:
@@ -416,6 +489,16 @@ class MT5SessionManager:
 
 
 _TRANSIENT_CODES = frozenset({-10000, -10001, -10002})
+
+
+def _memory_journal() -> SqliteJournal:
+    """The journal of a session given none: in memory, so idempotency and reconciliation work
+    but nothing survives the process. Said loudly, once per session."""
+    _log.warning(
+        "orders are journaled in memory only: a crash loses the journal. Pass "
+        "journal=SqliteJournal('orders.db') to MT5SessionManager for exactly-once across restarts"
+    )
+    return SqliteJournal(":memory:")
 
 
 def _transient(error: MT5Error) -> bool:

@@ -3,28 +3,31 @@
 ``Trading(session)`` is what :class:`~mt5gate.session.manager.MT5SessionManager` delegates its
 trading methods to. Every request goes the same way:
 
-1. validate (:mod:`~mt5gate.session.validation`) before the terminal is touched;
-2. read what the request needs (symbol specification, quote, the position or order it names);
-3. build the MT5 request dict with the right types (floats for volume and prices, ints for the
-   rest), the filling mode chosen from the symbol's flags (pitfall C2) and the price chosen
-   from the execution mode (pitfall C5);
-4. send it with ONE ``session.call("order_send", ...)``: never ``read`` (which retries), never
-   retried here (RELIABILITY §2: duplicate orders come from blind resends);
-5. classify: 10008 / 10009 / 10010 return an :class:`~mt5gate.models.OrderResult`; any other
-   retcode raises the error from :func:`~mt5gate.errors.error_from_trade_result`, carrying
-   retcode, comment and the echoed request. When ``order_send`` itself fails (returns ``None``
-   or outlives our deadline) and the request may have reached the server, the error is
-   :class:`~mt5gate.errors.MT5OrderOutcomeUnknown`: reconcile before sending anything again.
+1. validate the arguments (:mod:`~mt5gate.session.validation`) before anything is touched;
+2. hand a :class:`~mt5gate.session.pipeline.Submission` to the exactly-once order pipeline:
+   what the caller asked (idempotency compares it) and a *builder* that reads what the request
+   needs (symbol specification, quote, the position or order it names) and makes the MT5
+   request dict with the right types (floats for volume and prices, ints for the rest), the
+   filling mode chosen from the symbol's flags (pitfall C2) and the price chosen from the
+   execution mode (pitfall C5). A replayed idempotency key never calls the builder;
+3. the pipeline journals, checks risk limits, and calls :meth:`Trading.send_raw`: ONE
+   ``session.call("order_send", ...)``, never ``read`` (which retries) and never retried here
+   (RELIABILITY §2: duplicate orders come from blind resends). When ``order_send`` itself
+   fails (returns ``None`` or outlives our deadline) and the request may have reached the
+   server, the error is :class:`~mt5gate.errors.MT5OrderOutcomeUnknown`, which the pipeline
+   reconciles.
 
 Decisions: ``10025 No changes`` (SL/TP or order already as asked) is raised as
 ``MT5TradeRejected`` like any rejection, since it tells the caller their view of the position
 is out of date; a ticket that does not exist is an ``MT5ValidationError(field="ticket")``
-raised before sending.
+raised before sending; ``OrderRequest.magic`` must stay 0, because ``magic`` carries the client
+order id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from mt5gate.constants import (
@@ -43,7 +46,6 @@ from mt5gate.errors import (
     MT5TradeError,
     MT5ValidationError,
     Outcome,
-    error_from_trade_result,
     send_failure_outcome,
 )
 from mt5gate.models import (
@@ -57,6 +59,7 @@ from mt5gate.models import (
     Side,
     Symbol,
 )
+from mt5gate.session.pipeline import Submission
 from mt5gate.session.validation import (
     check_request,
     check_request_against,
@@ -170,18 +173,6 @@ def _order_side(order: Order) -> Side:
     return Side.BUY if order.type in _BUY_TYPES else Side.SELL
 
 
-def _result(record: Any, request: Mapping[str, Any]) -> OrderResult:
-    """An executed ``OrderSendResult`` as an ``OrderResult``; anything else raised, classified."""
-    echoed = record.request._asdict() if record.request is not None else dict(request)
-    error = error_from_trade_result(record.retcode, record.comment, echoed)
-    if error is not None:
-        raise error
-    return OrderResult(
-        record.retcode, record.order, record.deal, record.volume, record.price, record.bid,
-        record.ask, record.comment, record.request_id,
-    )  # fmt: skip
-
-
 def _unknown_outcome(
     failure: MT5Error, request: Mapping[str, Any]
 ) -> MT5OrderOutcomeUnknown | None:
@@ -293,51 +284,105 @@ class Trading:
 
     # ------------------------------------------------------------------ new orders
 
-    async def place_order(self, request: OrderRequest) -> OrderResult:
-        """Validate and send a market or pending order, once.
+    async def place_order(
+        self, request: OrderRequest, *, idempotency_key: str | None = None,
+        resubmit: bool = False,
+    ) -> OrderResult:  # fmt: skip
+        """Validate and send a market or pending order, exactly once (see the pipeline).
 
-        Returns the server's answer for 10008 / 10009 / 10010. Raises ``MT5ValidationError``
-        before sending, ``MT5TradeRejected`` / ``MT5TradeRetryable`` / ``MT5TradingDisabledError``
-        for a retcode, and ``MT5OrderOutcomeUnknown`` when the order may or may not exist.
+        Returns the server's answer for 10008 / 10009 / 10010 (or what reconciliation found
+        when the reply was lost). Raises ``MT5ValidationError`` before sending,
+        ``MT5RiskLimitError`` for a risk limit, ``MT5TradeRejected`` / ``MT5TradeRetryable`` /
+        ``MT5TradingDisabledError`` for a retcode, and ``MT5OrderOutcomeUnknown`` when the
+        order could be neither found nor proven absent within the reconciliation budget.
         """
-        return await self._send(await self._prepare(request))
+        check_request(request)
+        if request.magic:
+            raise MT5ValidationError(
+                "magic carries mt5gate's client order id and cannot be set per order; label "
+                "orders with comment, or give each strategy its own journal namespace",
+                field="magic",
+                rule="0 (mt5gate sets it)",
+            )
+        return await self._submit(Submission(
+            intent={"op": "place", **asdict(request)},
+            build=lambda: self._prepare_quoted(request),
+            symbol=request.symbol, opens=True, volume=request.volume, key=idempotency_key,
+            resubmit=resubmit,
+        ))  # fmt: skip
+
+    async def _submit(self, submission: Submission) -> OrderResult:
+        if submission.key is not None and (
+            not isinstance(submission.key, str) or not 1 <= len(submission.key) <= 128
+        ):
+            raise MT5ValidationError(
+                field="idempotency_key", rule="a string of 1 to 128 characters"
+            )
+        return await self._session.pipeline.submit(submission)
 
     async def _prepare(self, request: OrderRequest) -> dict[str, Any]:
         """Validate ``request``, read its symbol and quote, and build the MT5 request dict."""
+        return (await self._prepare_quoted(request))[0]
+
+    async def _prepare_quoted(self, request: OrderRequest) -> tuple[dict[str, Any], int]:
+        """The MT5 request dict of ``request`` and the broker time of the quote it used."""
         checked = check_request(request)
         symbol = await self._session.get_symbol_info(checked.symbol)
         quote = await self._session.get_price(checked.symbol)
         check_request_against(checked, symbol, quote)
-        return order_request(checked, symbol, quote)
+        return order_request(checked, symbol, quote), quote.time_msc
 
     # ------------------------------------------------------------------ positions
 
     async def modify_position(
-        self, ticket: int, *, sl: float | None = None, tp: float | None = None
-    ) -> OrderResult:
+        self, ticket: int, *, sl: float | None = None, tp: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> OrderResult:  # fmt: skip
         """Set a position's SL / TP. None keeps the current level, 0 removes it. A request
         that changes nothing is answered 10025 by the server, raised as ``MT5TradeRejected``."""
+        number = require_ticket(ticket)
         given_sl = None if sl is None else require_level(sl, "sl")
         given_tp = None if tp is None else require_level(tp, "tp")
-        position = await self._position(require_ticket(ticket))
-        require_stops(_position_side(position), position.price_current, given_sl, given_tp)
-        new_sl = position.sl if given_sl is None else given_sl
-        new_tp = position.tp if given_tp is None else given_tp
-        return await self._send({
-            "action": int(TradeAction.SLTP), "symbol": position.symbol,
-            "position": position.ticket, "sl": new_sl, "tp": new_tp,
-        })  # fmt: skip
+
+        async def build() -> tuple[dict[str, Any], int]:
+            position = await self._position(number)
+            require_stops(_position_side(position), position.price_current, given_sl, given_tp)
+            return {
+                "action": int(TradeAction.SLTP), "symbol": position.symbol,
+                "position": position.ticket,
+                "sl": position.sl if given_sl is None else given_sl,
+                "tp": position.tp if given_tp is None else given_tp,
+            }, 0  # fmt: skip
+
+        intent = {"op": "modify_position", "ticket": number, "sl": sl, "tp": tp}
+        return await self._submit(Submission(intent, build, key=idempotency_key))
 
     async def close_position(
-        self, ticket: int, *, volume: float | None = None, deviation: int = 20, comment: str = ""
-    ) -> OrderResult:
+        self, ticket: int, *, volume: float | None = None, deviation: int = 20, comment: str = "",
+        idempotency_key: str | None = None, resubmit: bool = False,
+    ) -> OrderResult:  # fmt: skip
         """Close a position fully, or partly with ``volume`` (on the step, at most its volume).
 
         An opposite deal naming ``position``: on hedging accounts a deal without it would open
         a new opposite position instead (pitfall C8); netting accounts accept it.
         """
+        number = require_ticket(ticket)
         points, text = require_deviation(deviation), require_comment(comment)
-        position = await self._position(require_ticket(ticket))
+        lots = None if volume is None else require_volume(volume)
+
+        async def build() -> tuple[dict[str, Any], int]:
+            return await self._close_request(number, lots, points, text)
+
+        intent = {"op": "close", "ticket": number, "volume": volume, "deviation": deviation,
+                  "comment": comment}  # fmt: skip
+        return await self._submit(Submission(intent, build, key=idempotency_key, resubmit=resubmit))
+
+    async def _close_request(
+        self, ticket: int, volume: float | None, points: int, text: str
+    ) -> tuple[dict[str, Any], int]:
+        """The opposite deal closing ``ticket`` now (re-read and re-priced on each call), and
+        the broker time of the quote it used."""
+        position = await self._position(ticket)
         symbol = await self._session.get_symbol_info(position.symbol)
         lots = (
             position.volume
@@ -346,12 +391,12 @@ class Trading:
         )
         side = Side.SELL if _position_side(position) is Side.BUY else Side.BUY
         quote = await self._session.get_price(position.symbol)
-        return await self._send({
+        return {
             "action": int(TradeAction.DEAL), "symbol": position.symbol, "volume": float(lots),
             "type": int(order_type(side, OrderKind.MARKET)), "position": position.ticket,
             "price": deal_price(symbol, side, quote), "deviation": points,
             "type_filling": int(choose_filling(symbol)), "comment": text,
-        })  # fmt: skip
+        }, quote.time_msc  # fmt: skip
 
     async def _position(self, ticket: int) -> Position:
         found = await self._session.positions(ticket=ticket)
@@ -361,34 +406,46 @@ class Trading:
 
     # ------------------------------------------------------------------ pending orders
 
-    async def cancel_order(self, ticket: int) -> OrderResult:
+    async def cancel_order(self, ticket: int, *, idempotency_key: str | None = None) -> OrderResult:
         """Delete a pending order."""
-        order = await self._order(require_ticket(ticket))
-        return await self._send(
-            {"action": int(TradeAction.REMOVE), "order": order.ticket, "symbol": order.symbol}
-        )
+        number = require_ticket(ticket)
+
+        async def build() -> tuple[dict[str, Any], int]:
+            order = await self._order(number)
+            return {"action": int(TradeAction.REMOVE), "order": order.ticket,
+                    "symbol": order.symbol}, 0  # fmt: skip
+
+        intent = {"op": "cancel", "ticket": number}
+        return await self._submit(Submission(intent, build, key=idempotency_key))
 
     async def modify_order(
         self, ticket: int, *, price: float | None = None, sl: float | None = None,
         tp: float | None = None, stop_limit: float | None = None,
-        expiration_msc: int | None = None,
+        expiration_msc: int | None = None, idempotency_key: str | None = None,
     ) -> OrderResult:  # fmt: skip
         """Change a pending order's price, stop-limit price, SL / TP (0 removes) or expiry.
 
         None keeps the current value. The resulting levels are validated together, so moving
         the price past a kept SL is caught before sending.
         """
+        number = require_ticket(ticket)
         new_price = None if price is None else require_price(price)
         new_sl = None if sl is None else require_level(sl, "sl")
         new_tp = None if tp is None else require_level(tp, "tp")
-        order = await self._order(require_ticket(ticket))
-        new_limit = _modified_limit(order, stop_limit)
-        levels = _order_levels(order, new_price, new_limit, new_sl, new_tp)
-        type_time, expiration = await self._modified_expiry(order, expiration_msc)
-        return await self._send({
-            "action": int(TradeAction.MODIFY), "order": order.ticket, "symbol": order.symbol,
-            **levels, "type_time": type_time, "expiration": expiration,
-        })  # fmt: skip
+
+        async def build() -> tuple[dict[str, Any], int]:
+            order = await self._order(number)
+            new_limit = _modified_limit(order, stop_limit)
+            levels = _order_levels(order, new_price, new_limit, new_sl, new_tp)
+            type_time, expiration = await self._modified_expiry(order, expiration_msc)
+            return {
+                "action": int(TradeAction.MODIFY), "order": order.ticket, "symbol": order.symbol,
+                **levels, "type_time": type_time, "expiration": expiration,
+            }, 0  # fmt: skip
+
+        intent = {"op": "modify_order", "ticket": number, "price": price, "sl": sl, "tp": tp,
+                  "stop_limit": stop_limit, "expiration_msc": expiration_msc}  # fmt: skip
+        return await self._submit(Submission(intent, build, key=idempotency_key))
 
     async def _modified_expiry(self, order: Order, expiration_msc: int | None) -> tuple[int, int]:
         """``type_time`` and ``expiration``: the order's own, or SPECIFIED at a future time."""
@@ -406,17 +463,23 @@ class Trading:
 
     # ------------------------------------------------------------------ the one send
 
-    async def _send(self, request: dict[str, Any]) -> OrderResult:
+    async def send_raw(
+        self,
+        request: dict[str, Any],
+        *,
+        on_late: Callable[[Any, MT5Error | None], None] | None = None,
+    ) -> Any:
         """ONE order_send through the session's call path (breaker, worker, deadline); never
-        retried. A failure that may have left the order on the server becomes
-        ``MT5OrderOutcomeUnknown`` carrying ``request``, chained to the cause."""
+        retried. Returns the ``OrderSendResult`` as it came (the pipeline classifies it). A
+        failure that may have left the order on the server becomes ``MT5OrderOutcomeUnknown``
+        carrying ``request``, chained to the cause; ``on_late`` hears a reply that arrives
+        after the deadline."""
         try:
-            record = await self._session.call(
-                "order_send", request, deadline_s=self._session.timeouts.order_s
+            return await self._session.call(
+                "order_send", request, deadline_s=self._session.timeouts.order_s, on_late=on_late
             )
         except MT5Error as failure:
             unknown = _unknown_outcome(failure, request)
             if unknown is None:
                 raise
             raise unknown from failure
-        return _result(record, request)

@@ -70,6 +70,7 @@ class _Job:
     started: float = 0.0
     phase: _Phase = _Phase.QUEUED  # changed only under the worker's lock
     due: float = 0.0  # loop time at which the deadline passes
+    on_late: Callable[[bool, Any], None] | None = None  # told of a result after the deadline
 
 
 class _Watchdog:
@@ -169,11 +170,23 @@ class TerminalWorker:
 
     # ------------------------------------------------------------------- calling
 
-    async def run(self, function: str, call: Callable[[], Any], deadline_s: float) -> Any:
-        """Run ``call`` on the worker thread; its result, or its exception, within the deadline."""
+    async def run(
+        self,
+        function: str,
+        call: Callable[[], Any],
+        deadline_s: float,
+        *,
+        on_late: Callable[[bool, Any], None] | None = None,
+    ) -> Any:
+        """Run ``call`` on the worker thread; its result, or its exception, within the deadline.
+
+        ``on_late(ok, value)`` is called on the caller's loop if the call finishes after its
+        deadline expired (the caller already got :class:`DeadlineExceededError`): a late reply
+        of ``order_send`` still says what happened to the order.
+        """
         self._admit()
         loop = asyncio.get_running_loop()
-        job = _Job(function, call, loop.create_future(), loop, deadline_s)
+        job = _Job(function, call, loop.create_future(), loop, deadline_s, on_late=on_late)
         watchdog = self._watchdog(loop)
         watchdog.add(job)
         self._jobs.put(job)
@@ -283,6 +296,8 @@ def _settle(items: list[tuple[_Job, bool, Any]]) -> None:
     """Loop side: complete the futures of a batch (skipping those already expired)."""
     for job, ok, value in items:
         if job.future.done():
+            if job.on_late is not None and not job.future.cancelled():
+                job.on_late(ok, value)
             continue
         if ok:
             job.future.set_result(value)

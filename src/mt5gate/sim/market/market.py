@@ -26,7 +26,7 @@ from mt5gate.sim.market.csvio import read_bars_csv, read_ticks_csv
 from mt5gate.sim.market.dtypes import RATES_DTYPE, TICKS_DTYPE, RateArray, TickArray, empty_ticks
 from mt5gate.sim.market.feed import Feed, RandomFeed, ReplayFeed, decode_array, encode_array
 from mt5gate.sim.market.history import synth_bars
-from mt5gate.sim.market.info import TickValues, build_symbol_info, day_stats
+from mt5gate.sim.market.info import DayStats, TickValues, build_symbol_info, day_stats
 from mt5gate.sim.market.series import Series
 from mt5gate.sim.market.sessions import SessionMask
 from mt5gate.sim.symbols import SymbolSpec
@@ -51,6 +51,7 @@ class Market:
         start_s = self._done_ms // 60_000 * 60
         self._masks = {s.name: SessionMask(s.sessions) for s in self._specs}
         self._series = {s.name: Series(s, start_s) for s in self._specs}
+        self._day_cache: dict[str, tuple[tuple[int, ...], TickArray | None, DayStats]] = {}
         self._feeds: dict[str, Feed] = {
             s.name: RandomFeed(s, self._masks[s.name], seed, self._done_ms) for s in self._specs
         }
@@ -159,11 +160,22 @@ class Market:
         if spec is None:
             raise NOT_FOUND()
         self.sync()
-        series = self._ready(symbol)
-        tick = series.last_tick()
-        stats = day_stats(series, int(tick["time"][0]) if tick is not None else 0)
+        tick, stats = self._day(symbol)
         values = self._tick_values(spec, account_currency)
         return build_symbol_info(spec, tick, stats, values, select=select, visible=visible)
+
+    def _day(self, symbol: str) -> tuple[TickArray | None, DayStats]:
+        """The last tick and the day's statistics, recomputed only when the series grew (they
+        scan the day's bars and ticks, which dominated symbol_info's cost)."""
+        series = self._ready(symbol)
+        key = (id(series), series.version)
+        cached = self._day_cache.get(symbol)
+        if cached is not None and cached[0] == key:
+            return cached[1], cached[2]
+        tick = series.last_tick()
+        stats = day_stats(series, int(tick["time"][0]) if tick is not None else 0)
+        self._day_cache[symbol] = (key, tick, stats)
+        return tick, stats
 
     def _tick_values(self, spec: SymbolSpec, account_currency: str) -> TickValues:
         """Money per tick-size move of one lot, converted; zeros when no conversion exists."""
@@ -315,6 +327,7 @@ class Market:
         for tf, text in state["overrides"].items():
             series.overrides[int(tf)] = decode_array(text, RATES_DTYPE)
         self._series[name] = series
+        self._day_cache.pop(name, None)
         feed: Feed
         if state["feed"]["kind"] == "replay":
             feed = ReplayFeed(empty_ticks(), self._done_ms)

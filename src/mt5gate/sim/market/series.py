@@ -41,6 +41,7 @@ class Series:
         self.overrides: dict[int, RateArray] = {}
         self._caches: dict[int, BarCache] = {}
         self._last: Tick | None = None  # cached newest tick record; None = recompute
+        self.version = 0  # bumped by every write, so readers can cache what they derive
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -50,6 +51,7 @@ class Series:
             self.ticks.extend(ticks)
             merge_m1(self.m1, ticks_to_m1(ticks, self.spec.point))
             self._last = None
+            self.version += 1
 
     def set_history(self, bars: RateArray) -> None:
         """Make ``bars`` (M1, time-ordered) the history; only those before ``hist_end_s`` count."""
@@ -60,6 +62,7 @@ class Series:
         self.n_hist, self.history_ready = len(bars), True
         self._caches.clear()
         self._last = None
+        self.version += 1
 
     def set_ticks(self, ticks: TickArray) -> None:
         """Replace everything from the first of ``ticks`` on (CSV replay); history stops there."""
@@ -75,6 +78,7 @@ class Series:
         self.add_ticks(np.concatenate([kept, ticks]))
         self._caches.clear()
         self._last = None
+        self.version += 1
 
     def set_override(self, timeframe: int, bars: RateArray) -> None:
         """History bars of a timeframe above M1 (a bar CSV), used before the derived bars."""
