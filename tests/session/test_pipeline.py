@@ -32,7 +32,13 @@ from mt5gate.errors import (
 )
 from mt5gate.models import OrderKind, OrderRequest, Side
 from mt5gate.orders import ClientOrderId, EventKind, RiskGate, RiskLimits, SqliteJournal
-from mt5gate.session import MT5SessionManager, RealAsyncClock, ReconcilePolicy, Timeouts
+from mt5gate.session import (
+    MT5SessionManager,
+    RealAsyncClock,
+    ReconcilePolicy,
+    SessionObserver,
+    Timeouts,
+)
 from mt5gate.sim import SimConfig, VirtualClock
 from mt5gate.sim.terminal import SimTerminal
 from tests.session.conftest import PASSWORD, TUESDAY_10, Harness, make_session
@@ -355,12 +361,12 @@ def test_a_late_reply_is_recorded_and_wins(build: Build) -> None:
 
 def test_cancelling_place_order_mid_send_journals_unknown(build: Build) -> None:
     h = build(timeouts=Timeouts(call_s=2.0, connect_s=5.0, order_s=5.0, probe_s=0.5))
-    h.terminal.faults.latency("order_send", 0.3, times=1)
+    fault = h.terminal.faults.latency("order_send", 0.3, times=1)
 
     async def cancel_mid_send() -> None:
         task = asyncio.ensure_future(h.session.place_order(market(), idempotency_key="c"))
-        for _ in range(500):
-            if K.SENT in kinds(h, 1):
+        for _ in range(1000):
+            if h.terminal.faults.fired(fault):  # order_send is running on the worker
                 break
             await asyncio.sleep(0.001)
         task.cancel()
@@ -374,6 +380,26 @@ def test_cancelling_place_order_mid_send_journals_unknown(build: Build) -> None:
     assert kinds(h, 1)[-1] is K.RECONCILED_PRESENT
     assert result.client_id == 1
     assert opened(h) == 1
+
+
+def test_cancelling_before_the_send_journals_that_it_was_not_sent(h: Harness) -> None:
+    async def cancel_while_journaling() -> None:
+        task = asyncio.ensure_future(h.session.place_order(market(), idempotency_key="early"))
+        for _ in range(1000):
+            if h.session.journal.by_key(5001, "early") is not None:
+                break
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    h.run(cancel_while_journaling())
+    found = kinds(h, 1)
+    assert found in (
+        [K.INTENT, K.SENT, K.RECONCILED_ABSENT],  # cancelled while INTENT + SENT were written
+        [K.INTENT, K.SENT, K.UNKNOWN],  # cancelled once the send had begun
+    )
+    assert opened(h) <= 1
 
 
 # ----------------------------------------------------------------- modifications
@@ -661,3 +687,32 @@ def test_recovery_after_a_risk_rejection_rechecks_the_limits(build: Build) -> No
         h.run(h.session.place_order(market(), idempotency_key="risk"))
     assert kinds(h, 1) == [K.INTENT, K.RISK_REJECTED, K.RISK_REJECTED]
     assert sent_orders(h) == 0
+
+
+class Recorder(SessionObserver):
+    """Records the order hooks."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int | None]] = []
+        self.journal_ops: list[str] = []
+
+    def order_event(self, kind: str, retcode: int | None) -> None:
+        self.events.append((kind, retcode))
+
+    def journal_written(self, operation: str, duration_s: float) -> None:
+        assert duration_s >= 0
+        self.journal_ops.append(operation)
+
+
+def test_the_observer_hears_every_journaled_event(build: Build) -> None:
+    recorder = Recorder()
+    h = build(observer=recorder, risk=RiskLimits(max_volume_per_order=1.0))
+    h.run(h.session.place_order(market()))
+    with pytest.raises(MT5RiskLimitError):
+        h.run(h.session.place_order(market(volume=2.0)))
+    assert recorder.events == [
+        ("INTENT", None), ("SENT", None), ("ACKNOWLEDGED", TradeRetcode.DONE),
+        ("INTENT", None), ("RISK_REJECTED", None),
+    ]  # fmt: skip
+    assert "record_intent" in recorder.journal_ops
+    assert "record" in recorder.journal_ops

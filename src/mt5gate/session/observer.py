@@ -35,6 +35,14 @@ class SessionObserver:
     def stream_dropped(self, stream: str, dropped: int) -> None:
         """A slow subscriber lost ``dropped`` items (total so far) on ``stream``."""
 
+    def order_event(self, kind: str, retcode: int | None) -> None:
+        """The order pipeline journaled an event (``kind`` is an ``EventKind`` name: INTENT,
+        ACKNOWLEDGED, REJECTED, UNKNOWN, ...); ``retcode`` when the event carries one."""
+
+    def journal_written(self, operation: str, duration_s: float) -> None:
+        """A journal operation finished on the journal thread (writes are fsync'd), with how
+        long the caller waited for it."""
+
 
 class LoggingObserver(SessionObserver):
     """The default observer: state and breaker transitions and reconnects as log lines.

@@ -153,6 +153,7 @@ class OrderPipeline:
     async def _write(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a journal method on the journal thread; durable when it returns."""
         call = functools.partial(method, *args, **kwargs)
+        started = self._session.clock.monotonic()
         try:
             result: T = await self._writer.run("journal", call, _JOURNAL_DEADLINE_S)
         except WorkerClosedError:
@@ -161,6 +162,8 @@ class OrderPipeline:
             ) from None
         except (DeadlineExceededError, WorkerStuckError) as slow:
             raise JournalError(f"the order journal did not answer: {slow}") from None
+        name = getattr(method, "__name__", "journal")
+        self._session.observer.journal_written(name, self._session.clock.monotonic() - started)
         return result
 
     def _event(self) -> asyncio.Event:
@@ -273,21 +276,38 @@ class OrderPipeline:
             tagged.update(_tagged(request, client_id))  # runs inside the journal transaction
             return tagged, {"server_ms": sub.sent_ms}
 
-        client_id = await self._intent(sub, sent)
+        client_id = await self._intent_uncancelled(sub, sent)
         with self._holding(client_id):
             return await self._send(client_id, sub, request, journaled=tagged)
+
+    async def _intent_uncancelled(
+        self, sub: Submission, sent: Callable[[ClientOrderId], Any]
+    ) -> ClientOrderId:
+        """INTENT and SENT, finished even if the caller is cancelled meanwhile: the order was
+        then not sent, and the journal says so instead of leaving a SENT nobody sent."""
+        writing = asyncio.ensure_future(self._intent(sub, sent))
+        try:
+            return await asyncio.shield(writing)
+        except asyncio.CancelledError:
+            client_id = await writing
+            note = "cancelled before it was sent"
+            await self._record(K.RECONCILED_ABSENT, client_id, note=note)
+            raise
 
     async def _intent(
         self, sub: Submission, sent: Callable[[ClientOrderId], Any] | None = None
     ) -> ClientOrderId:
         try:
-            return await self._write(
+            client_id = await self._write(
                 self.journal.record_intent, self.login, sub.intent, sub.key, sent=sent
             )
         except IdempotencyConflict as conflict:  # a concurrent writer used the key
             raise MT5IdempotencyError(
                 str(conflict), client_id=conflict.client_id.sequence
             ) from None
+        for kind in (K.INTENT, K.SENT) if sent is not None else (K.INTENT,):
+            self._session.observer.order_event(kind.value, None)
+        return client_id
 
     async def _risk_breach(self, sub: Submission) -> MT5RiskLimitError | None:
         if not sub.opens:
@@ -306,7 +326,9 @@ class OrderPipeline:
     async def _record(
         self, kind: EventKind, client_id: ClientOrderId, **fields: Any
     ) -> JournalEvent:
-        return await self._write(self.journal.record, kind, client_id, client_id.login, **fields)
+        event = await self._write(self.journal.record, kind, client_id, client_id.login, **fields)
+        self._session.observer.order_event(kind.value, event.retcode)
+        return event
 
     # ------------------------------------------------------------------ the send
 
