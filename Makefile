@@ -1,5 +1,6 @@
-# One-command entry points. `make demo` runs the gateway demo on the simulator;
-# `make check` runs every check and test (what CI runs). Both set up .venv themselves.
+# One-command entry points. `make serve` runs the gateway (`mt5gate serve`, on the simulator
+# unless configured); `make demo` a short tour of the simulator; `make check` every check and
+# test (what CI runs). Each sets up .venv itself.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -10,7 +11,7 @@ STAMP  := $(VENV)/.installed-stamp
 THIRD_PARTY := pdmt5==1.2.3 pydantic==2.14.3 pydantic-core==2.50.4 annotated-types==0.8.0 \
                typing-inspection==0.4.5 pymt5adapter==0.4.4
 
-.PHONY: demo check lint typecheck layers test bench clean
+.PHONY: serve demo check lint typecheck layers test bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m pip install --quiet --no-deps $(THIRD_PARTY)
 	touch $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/mt5gate serve
 
 demo: $(STAMP)
 	$(BIN)/python -m mt5gate.demo

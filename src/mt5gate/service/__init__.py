@@ -1,0 +1,1 @@
+"""The HTTP service (``mt5gate serve``): settings, API keys, the FastAPI app, streams."""

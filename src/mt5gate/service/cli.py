@@ -1,0 +1,138 @@
+"""``mt5gate serve``: the HTTP service, on the simulator unless configured otherwise.
+
+::
+
+    mt5gate serve [--host 127.0.0.1] [--port 8000] [--config FILE]
+    mt5gate serve --new-key NAME [--scopes read,trade]    # print a key and its config entry
+
+This is the composition root: the only place the environment is read (``MT5GATE_*``, the
+accounts' password and token variables). With no configuration it serves one SIMULATED demo
+account and says so loudly. With no API key configured it makes one for this data directory,
+stores it in ``<data_dir>/api-key`` (mode 600) and prints that path, never the key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import stat
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from mt5gate.orders.journal import JournalError
+from mt5gate.service.auth import hash_api_key, key_config_snippet, new_api_key
+from mt5gate.service.config import ApiKeySettings, ConfigError, ServiceSettings, load_settings
+
+__all__ = ["build_parser", "local_key", "main", "settings_from"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``mt5gate serve`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="mt5gate serve",
+        description="Serve MT5 accounts over HTTP (REST, health, metrics). Without --config: "
+        "one SIMULATED demo account.",
+    )
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="TCP port (default 8000)")
+    parser.add_argument(
+        "--config", type=Path,
+        help="TOML file of accounts and API keys (default: $MT5GATE_CONFIG, else the simulator)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--new-key", metavar="NAME",
+        help="print a new API key and its [[api_keys]] entry, then exit",
+    )  # fmt: skip
+    parser.add_argument(
+        "--scopes", default="read,trade", help="scopes of --new-key: read, trade, admin"
+    )
+    return parser
+
+
+def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServiceSettings:
+    """The settings: the file (or defaults), the environment, then the command line."""
+    settings = load_settings(args.config, env)
+    update: dict[str, object] = {}
+    if args.host is not None:
+        update["host"] = args.host
+    if args.port is not None:
+        if not 1 <= args.port <= 65535:
+            raise ConfigError(f"--port must be 1..65535, got {args.port}")
+        update["port"] = args.port
+    return settings.model_copy(update=update) if update else settings
+
+
+def local_key(settings: ServiceSettings) -> tuple[ServiceSettings, Path | None]:
+    """With no API key configured: one key with every scope, kept in ``<data_dir>/api-key``
+    (made once, mode 600; reused on later starts). Returns the settings that accept it and the
+    file, or the settings unchanged and ``None`` when keys are configured."""
+    if settings.api_keys:
+        return settings, None
+    path = settings.data_dir / "api-key"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        key = path.read_text(encoding="utf-8").strip()
+    else:
+        key = new_api_key()
+        descriptor = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR
+        )
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(key + "\n")
+    entry = ApiKeySettings(name="local", hash=hash_api_key(key),
+                           scopes=frozenset({"read", "trade", "admin"}))  # fmt: skip
+    return settings.model_copy(update={"api_keys": (entry,)}), path
+
+
+def _announce(settings: ServiceSettings, key_file: Path | None) -> None:
+    lines = [f"mt5gate serve: http://{settings.host}:{settings.port}  (OpenAPI at /docs)"]
+    for account in settings.accounts:
+        lines.append(f"  account {account.name!r}: terminal {account.terminal}")
+    if any(a.simulated for a in settings.accounts):
+        lines.append("  *** SIMULATED terminal (mt5gate.sim): prices and orders are NOT real ***")
+    if key_file is not None:
+        url = f"http://{settings.host}:{settings.port}/v1/accounts"
+        lines.append(f"  API key (all scopes) in {key_file}")
+        lines.append(f'  try: curl -H "X-API-Key: $(cat {key_file})" {url}')
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def _new_key(name: str, scopes: str) -> int:
+    wanted = [s.strip() for s in scopes.split(",") if s.strip()]
+    key, snippet = key_config_snippet(name, wanted)
+    print(f"API key (shown once, keep it secret): {key}\n\nAdd to the service's TOML:\n{snippet}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``mt5gate serve``; returns the exit status (2 on a configuration problem)."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.new_key is not None:
+            return _new_key(args.new_key, args.scopes)
+        settings, key_file = local_key(settings_from(args, os.environ))
+    except (ConfigError, ValueError, OSError) as error:
+        print(f"mt5gate serve: {error}", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    from mt5gate.service.app import create_app
+    from mt5gate.service.gateway import Gateway
+
+    try:
+        gateway = Gateway.build(settings, os.environ)
+    except (ConfigError, ValueError, OSError, JournalError) as error:
+        print(f"mt5gate serve: {error}", file=sys.stderr)
+        return 2
+    _announce(settings, key_file)
+    config = uvicorn.Config(
+        create_app(gateway), host=settings.host, port=settings.port,
+        log_level=settings.log_level.lower(), timeout_graceful_shutdown=20, server_header=False,
+    )  # fmt: skip
+    uvicorn.Server(config).run()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

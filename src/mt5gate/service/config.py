@@ -1,0 +1,586 @@
+"""The service's settings: a TOML file of accounts and API keys, then ``MT5GATE_*`` overrides.
+
+::
+
+    [service]                      # every key optional
+    host = "127.0.0.1"
+    port = 8000
+    data_dir = ".mt5gate"          # journals and the local API key live here
+    public_health = true           # /v1/health without a key
+    public_metrics = false         # /metrics without a key
+    cors_origins = []              # CORS stays off unless origins are listed
+    max_body_bytes = 65536
+    log_level = "INFO"
+
+    [[accounts]]                   # at least one
+    name = "main"                  # [a-z0-9_-]{1,32}: the {account} of the routes
+    terminal = "bridge://10.0.0.5:18812"   # sim | official | bridge://host:port | rpyc://host:port
+    login = 12345678
+    server = "Broker-Live"
+    password_env = "MAIN_PASSWORD" # or password_file = "secrets/main-password" (mode 600)
+    token_file = "secrets/bridge-token"    # bridge:// only (or token_env)
+    journal = "main-orders.db"     # relative to data_dir; default <data_dir>/<name>-orders.db
+    watch = ["EURUSD"]             # symbols whose ticks the health checks watch
+    risk = { max_volume_per_order = 1.0, allowed_symbols = ["EURUSD", "GBPUSD"] }
+
+    [[api_keys]]                   # none: ``mt5gate serve`` makes a local key
+    name = "ci"
+    hash = "sha256$<salt>$<digest>"        # mt5gate serve --new-key ci
+    scopes = ["read", "trade"]             # read, trade, admin
+    rate_per_minute = 600
+    burst = 100                            # default rate_per_minute // 6
+
+Relative ``data_dir``, ``password_file`` and ``token_file`` in a file are relative to the
+file's directory; a relative ``journal`` is relative to ``data_dir``. Secrets are never in the
+file: passwords and bridge tokens come from environment variables or secret files (not
+readable by every user), read only when the session is built, and held as ``SecretStr``.
+
+Environment overrides (an empty variable counts as unset): ``MT5GATE_CONFIG`` (the file, when
+no path is given), ``MT5GATE_HOST``, ``MT5GATE_PORT``, ``MT5GATE_DATA_DIR``,
+``MT5GATE_PUBLIC_HEALTH`` and ``MT5GATE_PUBLIC_METRICS`` (true/false/1/0/yes/no/on/off),
+``MT5GATE_CORS_ORIGINS`` (comma-separated), ``MT5GATE_MAX_BODY_BYTES``, ``MT5GATE_LOG_LEVEL``,
+and ``MT5GATE_API_KEYS``: a JSON list of ``[[api_keys]]`` objects, which replaces the file's.
+
+Every problem is one :class:`ConfigError` line naming the file or variable, the dotted field
+(``accounts[1].terminal``) and the rule, never a secret value. With neither a file nor
+``MT5GATE_CONFIG``, :func:`default_settings` serves one SIMULATED demo account.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import stat
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Final, Self
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from mt5gate.orders.risk import RiskLimits
+from mt5gate.service.auth import KEY_NAME_PATTERN, Scope, check_hash, default_burst
+
+__all__ = [
+    "DEFAULT_PASSWORD",
+    "TERMINAL_RULE",
+    "AccountSettings",
+    "ApiKeySettings",
+    "ConfigError",
+    "RiskSettings",
+    "ServiceSettings",
+    "default_settings",
+    "load_settings",
+]
+
+#: The simulator's demo account password (``mt5gate.sim`` demo account 5001): not a secret.
+DEFAULT_PASSWORD: Final = "sim-pass-5001"
+TERMINAL_RULE: Final = "must be sim, official, bridge://host:port or rpyc://host:port"
+_LOG_LEVELS: Final = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+_ENV_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_ENV_FALSE: Final = frozenset({"0", "false", "no", "off"})
+_FROM_FILE: Final = "from_file"
+_MAX_LISTED: Final = 10
+
+StrictInt = Annotated[int, Field(strict=True)]
+StrictFloat = Annotated[float, Field(strict=True)]
+StrictBool = Annotated[bool, Field(strict=True)]
+Name = Annotated[str, Field(pattern=KEY_NAME_PATTERN)]
+
+
+class ConfigError(Exception):
+    """A configuration problem: one line naming the file or variable, the field and the rule."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Accounts
+
+
+class RiskSettings(_Frozen):
+    """An account's pre-trade risk limits: the fields of :class:`mt5gate.orders.RiskLimits`,
+    checked by ``RiskLimits`` itself (None = no limit)."""
+
+    max_volume_per_order: StrictFloat | None = None
+    max_positions_per_symbol: StrictInt | None = None
+    max_exposure_per_symbol: StrictFloat | None = None
+    max_orders_per_minute: StrictInt | None = None
+    allowed_symbols: frozenset[str] | None = None
+    halted: StrictBool = False
+
+    @field_validator("*")
+    @classmethod
+    def _as_risk_limits(cls, value: object, info: ValidationInfo) -> object:
+        field = str(info.field_name)
+        try:
+            one: dict[str, Any] = {field: value}
+            RiskLimits(**one)
+        except ValueError as error:
+            raise ValueError(str(error).removeprefix(f"RiskLimits.{field} ")) from None
+        return value
+
+    def limits(self) -> RiskLimits:
+        """These limits as :class:`~mt5gate.orders.RiskLimits`."""
+        return RiskLimits(**self.model_dump())
+
+
+class AccountSettings(_Frozen):
+    """One MT5 account the service serves.
+
+    ``password_value`` holds the simulator's demo password for :func:`default_settings` only;
+    a configuration file may not set it (:func:`load_settings` refuses it): passwords come from
+    ``password_env`` or ``password_file``.
+    """
+
+    name: Name
+    terminal: str = "sim"
+    login: Annotated[StrictInt, Field(gt=0)] | None = None
+    server: Annotated[str, Field(min_length=1)] | None = None
+    password_env: Annotated[str, Field(min_length=1)] | None = None
+    password_file: Path | None = None
+    token_env: Annotated[str, Field(min_length=1)] | None = None
+    token_file: Path | None = None
+    journal: Path | None = None
+    watch: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    risk: RiskSettings | None = None
+    password_value: SecretStr | None = None
+
+    @field_validator("terminal")
+    @classmethod
+    def _known_terminal(cls, value: str) -> str:
+        return _terminal(value)
+
+    @field_validator("password_value")
+    @classmethod
+    def _not_from_a_file(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None and isinstance(info.context, dict) and info.context.get(_FROM_FILE):
+            raise ValueError(
+                "is not accepted from a configuration file (use password_env or password_file)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_source_each(self) -> Self:
+        for what, sources in (
+            ("password", ("password_env", "password_file", "password_value")),
+            ("token", ("token_env", "token_file")),
+        ):
+            given = [s for s in sources if getattr(self, s) is not None]
+            if len(given) > 1:
+                raise ValueError(f"give the {what} one way only, not {' and '.join(given)}")
+        bridge = self.terminal.startswith("bridge://")
+        has_token = self.token_env is not None or self.token_file is not None
+        if bridge and not has_token:
+            raise ValueError("a bridge:// terminal needs token_env or token_file (its token)")
+        if has_token and not bridge:
+            raise ValueError("token_env and token_file are for bridge:// terminals only")
+        return self
+
+    @property
+    def simulated(self) -> bool:
+        """Whether this account runs on mt5gate's simulator, not a real MT5 terminal."""
+        return self.terminal == "sim"
+
+    def password(self, env: Mapping[str, str]) -> SecretStr | None:
+        """The account's password from its variable or file (``None`` without one: the session
+        then attaches to the terminal as it is). ``ConfigError`` when it cannot be read."""
+        if self.password_value is not None:
+            return self.password_value
+        return self._secret("password", self.password_env, self.password_file, env,
+                            lambda text: text.rstrip("\r\n"))  # fmt: skip
+
+    def terminal_token(self, env: Mapping[str, str]) -> SecretStr | None:
+        """The bridge token from its variable or file (stripped like ``mt5gate bridge
+        --token-file`` strips it), ``None`` for other terminals."""
+        return self._secret("token", self.token_env, self.token_file, env, str.strip)
+
+    def risk_limits(self) -> RiskLimits | None:
+        """The account's risk limits (``None``: no limits)."""
+        return None if self.risk is None else self.risk.limits()
+
+    def _secret(
+        self,
+        what: str,
+        variable: str | None,
+        path: Path | None,
+        env: Mapping[str, str],
+        clean: Callable[[str], str],
+    ) -> SecretStr | None:
+        where = f"account {self.name!r}"
+        if variable is not None:
+            value = env.get(variable)
+            if value is None:
+                raise ConfigError(f"{where}: the environment variable {variable} ({what}_env) "
+                                  "is not set")  # fmt: skip
+            if not clean(value):
+                raise ConfigError(f"{where}: the environment variable {variable} ({what}_env) "
+                                  "is empty")  # fmt: skip
+            return SecretStr(clean(value))
+        if path is None:
+            return None
+        return SecretStr(_read_secret_file(where, f"{what}_file", path, clean))
+
+
+def _read_secret_file(where: str, field: str, path: Path, clean: Callable[[str], str]) -> str:
+    """A secret file's text, cleaned; refuses a missing, unreadable, empty or world-readable
+    file. Messages name the file, never its content."""
+    try:
+        mode = path.stat().st_mode
+        if os.name == "posix" and mode & stat.S_IROTH:
+            raise ConfigError(f"{where}: {field} {path} is readable by every user; chmod 600 it")
+        text = clean(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{where}: cannot read {field} {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: {field} {path} is not UTF-8 text") from None
+    if not text:
+        raise ConfigError(f"{where}: {field} {path} is empty")
+    return text
+
+
+def _terminal(value: str) -> str:
+    """``value`` if it names a terminal ``resolve_terminal`` accepts; the message never echoes it
+    (a URL may carry a password by mistake)."""
+    if value in ("sim", "official"):
+        return value
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ValueError(TERMINAL_RULE) from None
+    if parts.scheme not in ("bridge", "rpyc") or not parts.hostname or port is None:
+        raise ValueError(TERMINAL_RULE)
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(TERMINAL_RULE + ", without credentials in it (use token_env/token_file)")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or not 1 <= port <= 65535:
+        raise ValueError(TERMINAL_RULE)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# API keys
+
+
+class ApiKeySettings(_Frozen):
+    """An API key the service accepts: its name, hash, scopes and rate.
+
+    ``burst`` (how many requests may come at once) defaults to ``rate_per_minute // 6``, at
+    least 1, and is always set after validation.
+    """
+
+    name: Name
+    hash: str = Field(repr=False)
+    scopes: frozenset[Scope]
+    rate_per_minute: Annotated[StrictInt, Field(gt=0)] = 600
+    burst: Annotated[StrictInt, Field(gt=0)] | None = None
+
+    @field_validator("hash")
+    @classmethod
+    def _well_formed(cls, value: str) -> str:
+        return check_hash(value)
+
+    @field_validator("scopes")
+    @classmethod
+    def _some_scope(cls, value: frozenset[Scope]) -> frozenset[Scope]:
+        if not value:
+            raise ValueError("must name at least one scope: read, trade or admin")
+        return value
+
+    @model_validator(mode="after")
+    def _default_burst(self) -> Self:
+        if self.burst is None:
+            object.__setattr__(self, "burst", default_burst(self.rate_per_minute))
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# The service
+
+
+class ServiceSettings(_Frozen):
+    """Everything ``mt5gate serve`` needs: where to listen, the accounts, the API keys."""
+
+    host: Annotated[str, Field(min_length=1, pattern=r"^\S+$")] = "127.0.0.1"
+    port: Annotated[StrictInt, Field(ge=1, le=65535)] = 8000
+    data_dir: Path = Path(".mt5gate")
+    accounts: tuple[AccountSettings, ...]
+    api_keys: tuple[ApiKeySettings, ...] = ()
+    public_health: StrictBool = True
+    public_metrics: StrictBool = False
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: Annotated[StrictInt, Field(gt=0)] = 65536
+    log_level: str = "INFO"
+
+    @field_validator("accounts")
+    @classmethod
+    def _unique_accounts(cls, value: tuple[AccountSettings, ...]) -> tuple[AccountSettings, ...]:
+        if not value:
+            raise ValueError("at least one account is needed")
+        _unique("account", [a.name for a in value])
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _unique_keys(cls, value: tuple[ApiKeySettings, ...]) -> tuple[ApiKeySettings, ...]:
+        _unique("API key", [k.name for k in value])
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin != "*" and re.match(r"^https?://[^/\s]+$", origin) is None:
+                raise ValueError(
+                    f"{origin!r} is not an origin: '*' or scheme://host[:port], no path"
+                )
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in _LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
+        return level
+
+    @property
+    def default_account(self) -> AccountSettings:
+        """The first configured account."""
+        return self.accounts[0]
+
+    @property
+    def simulated(self) -> bool:
+        """Whether any account runs on the simulator."""
+        return any(account.simulated for account in self.accounts)
+
+    def journal_path(self, account: AccountSettings) -> Path:
+        """Where ``account``'s order journal lives: its ``journal`` (relative to ``data_dir``
+        when relative), else ``<data_dir>/<name>-orders.db``."""
+        if account.journal is None:
+            return self.data_dir / f"{account.name}-orders.db"
+        return account.journal if account.journal.is_absolute() else self.data_dir / account.journal
+
+
+def _unique(what: str, names: list[str]) -> None:
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{what} names must be unique; repeated: {', '.join(repeated)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def default_settings() -> ServiceSettings:
+    """No configuration: one SIMULATED demo account (the simulator's account 5001)."""
+    demo = AccountSettings(
+        name="demo", terminal="sim", login=5001, server="MetaQuotes-Demo",
+        password_value=SecretStr(DEFAULT_PASSWORD),
+    )  # fmt: skip
+    return ServiceSettings(accounts=(demo,))
+
+
+def load_settings(
+    path: Path | None = None, env: Mapping[str, str] | None = None
+) -> ServiceSettings:
+    """The settings from ``path`` (else ``$MT5GATE_CONFIG``, else :func:`default_settings`),
+    then the ``MT5GATE_*`` overrides of ``env`` (default: ``os.environ``).
+
+    Raises ``ConfigError`` (one line: file or variable, dotted field, rule) on any problem.
+    """
+    env = os.environ if env is None else env
+    if path is None and _env(env, "MT5GATE_CONFIG") is not None:
+        path = Path(env["MT5GATE_CONFIG"])
+    if path is None:
+        data: dict[str, Any] = default_settings().model_dump()
+        origins: dict[str, tuple[str, str]] = {}
+    else:
+        data, origins = _read_file(path)
+    _apply_environment(env, data, origins)
+    try:
+        return ServiceSettings.model_validate(data, context={_FROM_FILE: path is not None})
+    except ValidationError as error:
+        raise ConfigError(_describe(error, origins)) from None
+
+
+def _env(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    return value if value else None
+
+
+_SERVICE_FIELDS: Final = (
+    "host", "port", "data_dir", "public_health", "public_metrics", "cors_origins",
+    "max_body_bytes", "log_level",
+)  # fmt: skip
+
+
+def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
+    """The file's content as ServiceSettings input, and where each top field came from."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"cannot read the configuration file {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    tables = ("service", "accounts", "api_keys")
+    unknown = sorted(set(raw) - set(tables))
+    if unknown:
+        hint = _suggest(unknown[0], tables)
+        raise ConfigError(f"{path}: {unknown[0]}: unknown table or key{hint}; "
+                          "expected [service], [[accounts]] and [[api_keys]]")  # fmt: skip
+    service = raw.get("service", {})
+    if not isinstance(service, dict):
+        raise ConfigError(f"{path}: service: must be a table ([service])")
+    misplaced = sorted(set(service) & {"accounts", "api_keys"})
+    if misplaced:
+        raise ConfigError(f"{path}: service.{misplaced[0]}: unknown field (use [[{misplaced[0]}]] "
+                          "at the top level)")  # fmt: skip
+    if "accounts" not in raw:
+        raise ConfigError(f"{path}: accounts: at least one [[accounts]] entry is needed")
+    for table in ("accounts", "api_keys"):
+        if table in raw and not _is_list_of_tables(raw[table]):
+            raise ConfigError(f"{path}: {table}: must be an array of tables ([[{table}]])")
+    base = path.parent
+    data: dict[str, Any] = {**service, "accounts": raw["accounts"]}
+    if "api_keys" in raw:
+        data["api_keys"] = raw["api_keys"]
+    if isinstance(data.get("data_dir"), str):
+        data["data_dir"] = base / data["data_dir"]
+    for account in data["accounts"]:
+        for field in ("password_file", "token_file"):
+            if isinstance(account.get(field), str):
+                account[field] = base / account[field]
+    origins = {name: (str(path), f"service.{name}") for name in service}
+    origins.update(accounts=(str(path), "accounts"), api_keys=(str(path), "api_keys"))
+    return data, origins
+
+
+def _is_list_of_tables(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, dict) for item in value)
+
+
+def _apply_environment(
+    env: Mapping[str, str], data: dict[str, Any], origins: dict[str, tuple[str, str]]
+) -> None:
+    """``MT5GATE_*`` overrides, parsed here so a bad value names its variable."""
+    parsers: dict[str, tuple[str, Callable[[str, str], object]]] = {
+        "MT5GATE_HOST": ("host", _text),
+        "MT5GATE_PORT": ("port", _integer),
+        "MT5GATE_DATA_DIR": ("data_dir", lambda _, value: Path(value)),
+        "MT5GATE_PUBLIC_HEALTH": ("public_health", _boolean),
+        "MT5GATE_PUBLIC_METRICS": ("public_metrics", _boolean),
+        "MT5GATE_CORS_ORIGINS": ("cors_origins", _origins),
+        "MT5GATE_MAX_BODY_BYTES": ("max_body_bytes", _integer),
+        "MT5GATE_LOG_LEVEL": ("log_level", _text),
+        "MT5GATE_API_KEYS": ("api_keys", _api_keys),
+    }
+    for variable, (field, parse) in parsers.items():
+        value = _env(env, variable)
+        if value is not None:
+            data[field] = parse(variable, value)
+            origins[field] = (variable, "")
+
+
+def _text(_: str, value: str) -> str:
+    return value.strip()
+
+
+def _integer(variable: str, value: str) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise ConfigError(f"{variable}: must be a whole number") from None
+
+
+def _boolean(variable: str, value: str) -> bool:
+    word = value.strip().lower()
+    if word in _ENV_TRUE:
+        return True
+    if word in _ENV_FALSE:
+        return False
+    raise ConfigError(f"{variable}: must be true or false (1/0, yes/no, on/off)")
+
+
+def _origins(_: str, value: str) -> tuple[str, ...]:
+    return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+
+
+def _api_keys(variable: str, value: str) -> object:
+    try:
+        keys = json.loads(value)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{variable}: not valid JSON ({error.msg} at line {error.lineno} "
+                          f"column {error.colno})") from None  # fmt: skip
+    if not _is_list_of_tables(keys):
+        raise ConfigError(f"{variable}: must be a JSON list of API key objects "
+                          '([{"name": ..., "hash": ..., "scopes": [...]}])')  # fmt: skip
+    return keys
+
+
+# ---------------------------------------------------------------------------------------------
+# Error messages
+
+
+def _describe(error: ValidationError, origins: Mapping[str, tuple[str, str]]) -> str:
+    """pydantic's errors as one line: ``<file or variable>: <dotted field>: <rule>``."""
+    problems = []
+    for item in error.errors(include_input=False, include_url=False):
+        location = tuple(item["loc"])
+        top = str(location[0]) if location else ""
+        source, name = origins.get(top, ("settings", top))
+        field = name + _dotted(location[1:])
+        where = f"{source}: {field.lstrip('.')}" if name else source + field
+        problems.append(f"{where}: {_message(item, location)}")
+    listed = "; ".join(problems[:_MAX_LISTED])
+    more = len(problems) - _MAX_LISTED
+    return listed + (f" (and {more} more)" if more > 0 else "")
+
+
+def _dotted(location: tuple[int | str, ...]) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location)
+
+
+def _message(item: Any, location: tuple[int | str, ...]) -> str:
+    kind, message = item["type"], str(item["msg"])
+    if kind == "extra_forbidden":
+        allowed = _fields_at(location[:-1])
+        return "unknown field" + _suggest(str(location[-1]), allowed)
+    if kind == "missing":
+        return "is required"
+    if kind == "string_pattern_mismatch" and location and location[-1] == "name":
+        return "must be 1 to 32 lower-case letters, digits, '_' or '-'"
+    message = message.removeprefix("Value error, ").replace("Input should be", "must be")
+    return message.replace("a valid frozenset", "a list").replace("a valid tuple", "a list")
+
+
+def _suggest(word: str, allowed: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, allowed, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _fields_at(location: tuple[int | str, ...]) -> tuple[str, ...]:
+    """The field names of the model at ``location`` (a table of the file) inside
+    ServiceSettings."""
+    tables: dict[str, type[BaseModel]] = {
+        "accounts": AccountSettings, "api_keys": ApiKeySettings, "risk": RiskSettings,
+    }  # fmt: skip
+    names = [part for part in location if isinstance(part, str)]
+    model = tables.get(names[-1], ServiceSettings) if names else ServiceSettings
+    return tuple(name for name in model.model_fields if name != "password_value")

@@ -1,0 +1,159 @@
+"""The running service's parts: one session, journal and health monitor per configured account.
+
+:class:`Gateway` is built from :class:`~mt5gate.service.config.ServiceSettings` (the only place
+the environment is read is the CLI that loads them), starts every account's session and health
+monitor, and closes them on shutdown. An account whose terminal is down at start is not fatal:
+its session keeps trying, its readiness fails, and its routes answer 503 meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from mt5gate.errors import MT5DataError, MT5Error
+from mt5gate.health import HealthMonitor, HealthStatus, Status, Transition
+from mt5gate.metrics import Metrics
+from mt5gate.orders.journal import SqliteJournal
+from mt5gate.service.auth import Authenticator
+from mt5gate.service.config import AccountSettings, ServiceSettings
+from mt5gate.session.manager import MT5SessionManager
+from mt5gate.session.policies import ReconnectPolicy
+
+__all__ = ["AccountRuntime", "Gateway", "SIMULATED_NOTICE"]
+
+log = logging.getLogger("mt5gate.service")
+
+#: Said on start, in every health response and in ``/v1/accounts`` while any account is simulated.
+SIMULATED_NOTICE = (
+    "SIMULATED terminal (mt5gate.sim): prices and orders are not real. Configure accounts "
+    "(--config FILE) to trade on a real MT5 terminal."
+)
+
+
+@dataclass(slots=True)
+class AccountRuntime:
+    """One account as the service runs it."""
+
+    settings: AccountSettings
+    session: MT5SessionManager
+    monitor: HealthMonitor
+    connect_task: asyncio.Task[None] | None = None
+
+    @property
+    def name(self) -> str:
+        """The account's configured name (the ``{account}`` of the routes)."""
+        return self.settings.name
+
+    @property
+    def health(self) -> HealthStatus | None:
+        """The latest background health reading (``None`` before the first)."""
+        return self.monitor.latest
+
+    @property
+    def ready(self) -> bool:
+        """Connected, recovered and not failing its health checks."""
+        reading = self.monitor.latest
+        return reading is not None and reading.status != Status.FAIL
+
+
+@dataclass(slots=True)
+class Gateway:
+    """Every account's runtime, the API keys and the metrics of one service."""
+
+    settings: ServiceSettings
+    accounts: dict[str, AccountRuntime]
+    authenticator: Authenticator
+    metrics: Metrics
+    started: bool = field(default=False)
+
+    @classmethod
+    def build(
+        cls, settings: ServiceSettings, env: Mapping[str, str], *, metrics: Metrics | None = None
+    ) -> Gateway:
+        """Sessions, journals and monitors for every configured account (nothing connects yet)."""
+        metrics = metrics or Metrics()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        accounts = {a.name: _runtime(a, settings, env, metrics) for a in settings.accounts}
+        return cls(settings, accounts, Authenticator(settings.api_keys), metrics)
+
+    @property
+    def simulated(self) -> bool:
+        """Whether any account runs on the simulator."""
+        return any(a.settings.simulated for a in self.accounts.values())
+
+    def account(self, name: str) -> AccountRuntime:
+        """The runtime of account ``name``; ``MT5DataError`` (404) for an unknown one."""
+        found = self.accounts.get(name)
+        if found is None:
+            raise MT5DataError(
+                f"no account named {name!r}; the service has {sorted(self.accounts)}",
+                hint="Use one of the configured account names.",
+            )
+        return found
+
+    async def start(self) -> None:
+        """Connect every account in the background and start its health monitor."""
+        if self.simulated:
+            log.warning(SIMULATED_NOTICE)
+        for runtime in self.accounts.values():
+            runtime.connect_task = asyncio.get_running_loop().create_task(
+                _connect(runtime), name=f"{runtime.name}-connect"
+            )
+            runtime.monitor.on_transition(_health_logger(runtime.name))
+            runtime.monitor.start()
+        self.started = True
+
+    async def stop(self) -> None:
+        """Stop monitors, let in-flight work end, close sessions and journals."""
+        for runtime in self.accounts.values():
+            await runtime.monitor.stop()
+            if runtime.connect_task is not None:
+                runtime.connect_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, MT5Error):
+                    await runtime.connect_task
+            await runtime.session.close()
+            runtime.session.journal.close()
+        self.started = False
+
+
+def _runtime(
+    account: AccountSettings, settings: ServiceSettings, env: Mapping[str, str], metrics: Metrics
+) -> AccountRuntime:
+    journal_path = settings.journal_path(account)
+    session = MT5SessionManager(
+        terminal=account.terminal, login=account.login, password=account.password(env),
+        server=account.server, terminal_token=account.terminal_token(env),
+        journal=SqliteJournal(journal_path), risk=account.risk_limits(),
+        observer=metrics.observer(account.name), name=account.name,
+        reconnect=ReconnectPolicy(max_s=30.0),
+    )  # fmt: skip
+    monitor = HealthMonitor(session, interval_s=5.0, symbols=account.watch)
+    return AccountRuntime(account, session, monitor)
+
+
+async def _connect(runtime: AccountRuntime) -> None:
+    """Connect until it works (the session reconnects by itself once connected)."""
+    delay = 1.0
+    while True:
+        try:
+            await runtime.session.connect()
+            log.info("account %s connected", runtime.name)
+            await runtime.monitor.refresh()
+            return
+        except MT5Error as error:
+            log.warning("account %s: connect failed (%s); retrying in %.0f s",
+                        runtime.name, error, delay)  # fmt: skip
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
+def _health_logger(name: str) -> Transition:
+    def changed(old: HealthStatus | None, new: HealthStatus) -> None:
+        was = old.status if old is not None else "unknown"
+        log.warning("account %s health %s -> %s %s", name, was, new.status, list(new.reasons))
+
+    return changed

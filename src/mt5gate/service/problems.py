@@ -1,0 +1,128 @@
+"""Errors as ``application/problem+json`` (RFC 9457): one table from the error tree to HTTP.
+
+Every error a route can meet is an :class:`~mt5gate.errors.MT5Error` (or an authentication
+error, or a request the schema refused); :func:`problem_for` maps it once to a status, a title
+and the extension members clients branch on (``error`` the class name, ``retcode`` and
+``client_id`` where there are some, ``field`` for validation). Client mistakes are 4xx; a sick
+terminal is 503 with ``Retry-After``; an unknown order outcome is 504 (ask again with the same
+``Idempotency-Key``: it reconciles). Never a stack trace, never a secret: texts come from the
+errors, which are redacted at construction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from fastapi.responses import JSONResponse
+
+from mt5gate.errors import (
+    MT5AuthError,
+    MT5CircuitBreakerOpen,
+    MT5ConnectionError,
+    MT5DataError,
+    MT5Error,
+    MT5IdempotencyError,
+    MT5OrderOutcomeUnknown,
+    MT5RiskLimitError,
+    MT5StateError,
+    MT5TradeError,
+    MT5TradeRejected,
+    MT5TradeRetryable,
+    MT5TradingDisabledError,
+    MT5TradingHalted,
+    MT5ValidationError,
+)
+from mt5gate.orders.journal import JournalError
+
+__all__ = ["PROBLEM_TYPE", "Problem", "problem_for", "problem_response"]
+
+PROBLEM_TYPE: Final = "application/problem+json"
+_BASE: Final = "https://mt5gate.dev/problems/"
+
+#: (class, status, title): the first class an error is an instance of decides (subclasses first).
+_TABLE: Final[tuple[tuple[type[MT5Error], int, str], ...]] = (
+    (MT5IdempotencyError, 422, "Idempotency key reused for another request"),
+    (MT5ValidationError, 422, "Invalid request"),
+    (MT5TradingHalted, 409, "Trading is halted"),
+    (MT5RiskLimitError, 422, "Risk limit"),
+    (MT5OrderOutcomeUnknown, 504, "Order outcome unknown"),
+    (MT5TradeRetryable, 409, "Order not executed, retry"),
+    (MT5TradeRejected, 422, "Order rejected"),
+    (MT5TradeError, 422, "Order rejected"),
+    (MT5TradingDisabledError, 409, "Trading is disabled"),
+    (MT5CircuitBreakerOpen, 503, "Terminal unavailable (circuit open)"),
+    (MT5ConnectionError, 503, "Terminal unavailable"),
+    (MT5AuthError, 503, "Terminal not logged in"),
+    (MT5StateError, 503, "Account not ready"),
+    (MT5DataError, 404, "Not found"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem document and the headers that go with it."""
+
+    status: int
+    title: str
+    detail: str
+    type: str = "about:blank"
+    extensions: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        """The JSON members: ``type``, ``title``, ``status``, ``detail``, then extensions."""
+        return {"type": self.type, "title": self.title, "status": self.status,
+                "detail": self.detail, **self.extensions}  # fmt: skip
+
+
+def _slug(title: str) -> str:
+    return "-".join("".join(c if c.isalnum() else " " for c in title.lower()).split())
+
+
+def _retry_after(error: MT5Error) -> dict[str, str]:
+    if isinstance(error, MT5CircuitBreakerOpen):
+        if math.isinf(error.retry_after_s):
+            return {}
+        return {"Retry-After": str(max(1, math.ceil(error.retry_after_s)))}
+    if isinstance(error, MT5ConnectionError | MT5StateError | MT5AuthError):
+        return {"Retry-After": "1"}
+    return {}
+
+
+def _extensions(error: MT5Error) -> dict[str, Any]:
+    found: dict[str, Any] = {"error": type(error).__name__}
+    if error.code is not None:
+        found["code"] = error.code
+    for name in ("retcode", "client_id", "field", "rule", "limit"):
+        value = getattr(error, name, None)
+        if value is not None:
+            found[name] = value
+    if isinstance(error, MT5TradeError):
+        found["outcome"] = str(error.outcome)
+    return found
+
+
+def problem_for(error: BaseException) -> Problem:
+    """The problem an error is; anything unexpected is a bare 500 that says nothing inside."""
+    if isinstance(error, JournalError):
+        return Problem(503, "Order journal unavailable", "The order journal cannot be used; "
+                       "no order was sent. An operator must look at it.",
+                       _BASE + "journal", {"error": "JournalError"})  # fmt: skip
+    if not isinstance(error, MT5Error):
+        return Problem(500, "Internal error", "The gateway failed unexpectedly; it was logged.",
+                       _BASE + "internal", {"error": "InternalError"})  # fmt: skip
+    for cls, status, title in _TABLE:
+        if isinstance(error, cls):
+            return Problem(status, title, str(error), _BASE + _slug(title), _extensions(error),
+                           _retry_after(error))  # fmt: skip
+    return Problem(500, "Gateway error", str(error), _BASE + "gateway", _extensions(error))
+
+
+def problem_response(problem: Problem) -> JSONResponse:
+    """The HTTP response of a problem, with its media type and headers."""
+    return JSONResponse(
+        problem.body(), status_code=problem.status, media_type=PROBLEM_TYPE,
+        headers=problem.headers,
+    )  # fmt: skip

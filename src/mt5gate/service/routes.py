@@ -1,0 +1,312 @@
+"""The ``/v1`` routes: parse, call the account's session, render. No trading logic here.
+
+Scopes: reads need ``read``; placing, checking, modifying, closing and cancelling need
+``trade``; halting and resuming need ``admin`` (``admin`` implies ``trade`` implies ``read``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from mt5gate.constants import Timeframe
+from mt5gate.errors import MT5ValidationError
+from mt5gate.models import (
+    Account,
+    Deal,
+    Order,
+    OrderCheck,
+    OrderKind,
+    OrderRequest,
+    OrderResult,
+    Position,
+    Price,
+    Side,
+    Symbol,
+    TerminalStatus,
+)
+from mt5gate.service.gateway import SIMULATED_NOTICE, AccountRuntime, Gateway
+from mt5gate.service.security import principal_dependency
+
+__all__ = ["build_router"]
+
+AccountName = Annotated[str, Path(description="A configured account name", examples=["demo"])]
+SymbolName = Annotated[str, Path(description="Symbol name", examples=["EURUSD"])]
+Ticket = Annotated[int, Path(gt=0, description="Position or order ticket")]
+DateArg = Annotated[
+    datetime | int | None,
+    Query(description="ISO-8601 time or epoch seconds (broker server time for history)"),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=128,
+           description="Same key and body: the first response again, never a second order; "
+           "same key, another body: 422"),
+]  # fmt: skip
+
+
+class OrderBody(BaseModel):
+    """A new market or pending order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={
+        "examples": [{"symbol": "EURUSD", "side": "buy", "volume": 0.1, "sl": 1.05}]})  # fmt: skip
+
+    symbol: str = Field(min_length=1, max_length=32)
+    side: Side
+    volume: float = Field(gt=0, description="Lots")
+    kind: OrderKind = OrderKind.MARKET
+    price: float | None = Field(default=None, gt=0, description="Pending orders' price")
+    stop_limit: float | None = Field(default=None, gt=0)
+    sl: float | None = Field(default=None, ge=0)
+    tp: float | None = Field(default=None, ge=0)
+    deviation: int = Field(default=20, ge=0, le=10_000)
+    filling: int | None = Field(default=None, ge=0, le=3)
+    expiration_msc: int | None = Field(default=None, gt=0)
+    comment: str = Field(default="", max_length=31)
+
+    def request(self) -> OrderRequest:
+        """The session's order request."""
+        return OrderRequest(**self.model_dump())
+
+
+class StopsBody(BaseModel):
+    """New SL / TP of a position (absent: keep; 0: remove)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sl: float | None = Field(default=None, ge=0)
+    tp: float | None = Field(default=None, ge=0)
+
+
+class CloseBody(BaseModel):
+    """Close a position fully (no volume) or partly."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    volume: float | None = Field(default=None, gt=0)
+    deviation: int = Field(default=20, ge=0, le=10_000)
+    comment: str = Field(default="", max_length=31)
+
+
+class HaltBody(BaseModel):
+    """Why trading is halted (shown in health)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reason: str = Field(default="", max_length=200)
+
+
+class AccountEntry(BaseModel):
+    """A configured account."""
+
+    name: str
+    terminal: str
+    simulated: bool
+    ready: bool
+
+
+class AccountList(BaseModel):
+    """The service's accounts."""
+
+    accounts: list[AccountEntry]
+    notes: list[str] = []
+
+
+class Halted(BaseModel):
+    """The halt switch of an account."""
+
+    halted: bool
+    reason: str
+
+
+def _records(array: Any) -> list[dict[str, Any]]:
+    """A numpy structured array (bars, ticks) as JSON-ready rows."""
+    names = array.dtype.names or ()
+    return [dict(zip(names, row, strict=True)) for row in np.asarray(array).tolist()]
+
+
+def _timeframe(value: str) -> int:
+    """``H1`` or ``16385``: the MT5 timeframe constant."""
+    if value.isdigit() and int(value) in {int(t) for t in Timeframe}:
+        return int(value)
+    try:
+        return int(Timeframe[value.upper()])
+    except KeyError:
+        names = ", ".join(t.name for t in Timeframe)
+        raise MT5ValidationError(field="timeframe", rule=f"one of {names}") from None
+
+
+def _runtime(request: Request, account: AccountName) -> AccountRuntime:
+    """The account a route names (404 problem for an unknown one)."""
+    gateway: Gateway = request.app.state.gateway
+    return gateway.account(account)
+
+
+Runtime = Annotated[AccountRuntime, Depends(_runtime)]
+BASE = "/accounts/{account}"
+
+
+def build_router(gateway: Gateway) -> APIRouter:
+    """Every ``/v1`` route, bound to ``gateway``'s API keys."""
+    router = APIRouter(prefix="/v1")
+    _account_routes(router, gateway, Depends(principal_dependency(gateway, "read")))
+    _market_routes(router, Depends(principal_dependency(gateway, "read")))
+    _trading_routes(router, Depends(principal_dependency(gateway, "read")),
+                    Depends(principal_dependency(gateway, "trade")))  # fmt: skip
+    _admin_routes(router, Depends(principal_dependency(gateway, "admin")))
+    return router
+
+
+def _account_routes(router: APIRouter, gateway: Gateway, read: Any) -> None:
+    base = BASE
+
+    @router.get("/accounts", dependencies=[read], tags=["accounts"])
+    async def accounts() -> AccountList:
+        """The configured accounts and whether each is ready."""
+        entries = [AccountEntry(name=a.name, terminal=a.settings.terminal,
+                                simulated=a.settings.simulated, ready=a.ready)
+                   for a in gateway.accounts.values()]  # fmt: skip
+        return AccountList(accounts=entries, notes=[SIMULATED_NOTICE] if gateway.simulated else [])
+
+    @router.get(base, dependencies=[read], tags=["accounts"])
+    async def account_info(rt: Runtime) -> Account:
+        """The account's login, balance, equity, margin."""
+        return await rt.session.get_account_info()
+
+    @router.get(base + "/terminal", dependencies=[read], tags=["accounts"])
+    async def terminal_info(rt: Runtime) -> TerminalStatus:
+        """The terminal's link, switches and ping."""
+        return await rt.session.get_terminal_info()
+
+
+def _market_routes(router: APIRouter, read: Any) -> None:
+    base = BASE
+
+    @router.get(base + "/symbols", dependencies=[read], tags=["market"])
+    async def symbols(
+        rt: Runtime, group: Annotated[str | None, Query(max_length=200, examples=["*USD*"])] = None
+    ) -> list[Symbol]:
+        """Symbols, optionally filtered by an MT5 group mask."""
+        return await rt.session.list_symbols(group)
+
+    @router.get(base + "/symbols/{symbol}", dependencies=[read], tags=["market"])
+    async def symbol_info(rt: Runtime, symbol: SymbolName) -> Symbol:
+        """One symbol's specification and quote."""
+        return await rt.session.get_symbol_info(symbol)
+
+    @router.get(base + "/symbols/{symbol}/tick", dependencies=[read], tags=["market"])
+    async def tick(rt: Runtime, symbol: SymbolName) -> Price:
+        """The latest tick."""
+        return await rt.session.get_price(symbol)
+
+    @router.get(base + "/symbols/{symbol}/rates", dependencies=[read], tags=["market"])
+    async def rates(
+        rt: Runtime, symbol: SymbolName,
+        timeframe: Annotated[str, Query(max_length=8, examples=["H1"])] = "M1",
+        count: Annotated[int, Query(ge=1, le=100_000)] = 100,
+        date_from: Annotated[DateArg, Query(alias="from")] = None,
+        date_to: Annotated[DateArg, Query(alias="to")] = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """Bars, oldest first: the last ``count``, ``count`` from ``from``, or ``from``..``to``."""
+        frame = _timeframe(timeframe)
+        array = await rt.session.get_rates(symbol, frame, count=count, date_from=date_from,
+                                           date_to=date_to)  # fmt: skip
+        return _records(array)
+
+    @router.get(base + "/symbols/{symbol}/ticks", dependencies=[read], tags=["market"])
+    async def ticks(
+        rt: Runtime, symbol: SymbolName,
+        date_from: Annotated[datetime | int, Query(alias="from")],
+        count: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+        date_to: Annotated[DateArg, Query(alias="to")] = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """Ticks: ``count`` from ``from``, or ``from``..``to``."""
+        array = await rt.session.get_ticks(symbol, date_from, count=count, date_to=date_to)
+        return _records(array)
+
+
+def _trading_routes(router: APIRouter, read: Any, trade: Any) -> None:
+    base = BASE
+
+    @router.get(base + "/positions", dependencies=[read], tags=["trading"])
+    async def positions(
+        rt: Runtime, symbol: Annotated[str | None, Query(max_length=32)] = None
+    ) -> list[Position]:
+        """Open positions."""
+        return await rt.session.positions(symbol=symbol)
+
+    @router.get(base + "/orders", dependencies=[read], tags=["trading"])
+    async def orders(
+        rt: Runtime, symbol: Annotated[str | None, Query(max_length=32)] = None
+    ) -> list[Order]:
+        """Active pending orders."""
+        return await rt.session.orders(symbol=symbol)
+
+    @router.get(base + "/history/orders", dependencies=[read], tags=["history"])
+    async def history_orders(
+        rt: Runtime, date_from: Annotated[datetime | int, Query(alias="from")],
+        date_to: Annotated[datetime | int, Query(alias="to")],
+    ) -> list[Order]:  # fmt: skip
+        """Orders in the history between two times (broker server time: pad the window)."""
+        return await rt.session.history_orders(date_from, date_to)
+
+    @router.get(base + "/history/deals", dependencies=[read], tags=["history"])
+    async def history_deals(
+        rt: Runtime, date_from: Annotated[datetime | int, Query(alias="from")],
+        date_to: Annotated[datetime | int, Query(alias="to")],
+    ) -> list[Deal]:  # fmt: skip
+        """Deals between two times (broker server time: pad the window)."""
+        return await rt.session.history_deals(date_from, date_to)
+
+    @router.post(base + "/orders", dependencies=[trade], tags=["trading"], status_code=201)
+    async def place(rt: Runtime, body: OrderBody, key: IdempotencyKey = None) -> OrderResult:
+        """Place a market or pending order exactly once (see ``Idempotency-Key``)."""
+        return await rt.session.place_order(body.request(), idempotency_key=key)
+
+    @router.post(base + "/orders/check", dependencies=[trade], tags=["trading"])
+    async def check(rt: Runtime, body: OrderBody) -> OrderCheck:
+        """``order_check``: the account as it would be after the order; nothing is sent."""
+        return await rt.session.check_order(body.request())
+
+    @router.delete(base + "/orders/{ticket}", dependencies=[trade], tags=["trading"])
+    async def cancel(rt: Runtime, ticket: Ticket, key: IdempotencyKey = None) -> OrderResult:
+        """Delete a pending order."""
+        return await rt.session.cancel_order(ticket, idempotency_key=key)
+
+    @router.patch(base + "/positions/{ticket}", dependencies=[trade], tags=["trading"])
+    async def modify(
+        rt: Runtime, ticket: Ticket, body: StopsBody, key: IdempotencyKey = None
+    ) -> OrderResult:
+        """Set a position's SL / TP."""
+        return await rt.session.modify_position(ticket, sl=body.sl, tp=body.tp,
+                                                idempotency_key=key)  # fmt: skip
+
+    @router.post(base + "/positions/{ticket}/close", dependencies=[trade], tags=["trading"])
+    async def close(
+        rt: Runtime, ticket: Ticket, body: CloseBody, key: IdempotencyKey = None
+    ) -> OrderResult:
+        """Close a position, fully or partly."""
+        return await rt.session.close_position(
+            ticket, volume=body.volume, deviation=body.deviation, comment=body.comment,
+            idempotency_key=key,
+        )  # fmt: skip
+
+
+def _admin_routes(router: APIRouter, admin: Any) -> None:
+    base = BASE
+
+    @router.post(base + "/halt", dependencies=[admin], tags=["admin"])
+    async def halt(rt: Runtime, body: HaltBody) -> Halted:
+        """Switch the trading halt on: new orders are refused, closing stays possible."""
+        rt.session.halt_trading(body.reason)
+        return Halted(halted=True, reason=rt.session.risk.halt_reason)
+
+    @router.post(base + "/resume", dependencies=[admin], tags=["admin"])
+    async def resume(rt: Runtime) -> Halted:
+        """Switch the trading halt off."""
+        rt.session.resume_trading()
+        return Halted(halted=False, reason="")
