@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -33,6 +33,7 @@ from mt5gate.service.gateway import SIMULATED_NOTICE, Gateway
 from mt5gate.service.problems import Problem, problem_for, problem_response
 from mt5gate.service.routes import build_router
 from mt5gate.service.security import presented_key
+from mt5gate.service.stream import StreamOptions, serve_stream
 
 __all__ = ["HEALTH_TYPE", "BodyLimit", "create_app"]
 
@@ -41,7 +42,7 @@ log = logging.getLogger("mt5gate.service")
 HEALTH_TYPE = "application/health+json"
 
 
-def create_app(gateway: Gateway) -> FastAPI:
+def create_app(gateway: Gateway, stream: StreamOptions | None = None) -> FastAPI:
     """The service for ``gateway`` (started and stopped with the app's lifespan)."""
 
     @asynccontextmanager
@@ -63,6 +64,13 @@ def create_app(gateway: Gateway) -> FastAPI:
     _add_error_handlers(app)
     _add_probes(app, gateway)
     app.include_router(build_router(gateway))
+    options = stream or StreamOptions()
+
+    @app.websocket("/v1/stream")
+    async def stream_route(websocket: WebSocket) -> None:
+        """Ticks and trade events (see ``mt5gate.service.stream`` for the protocol)."""
+        await serve_stream(websocket, gateway, options)
+
     return app
 
 

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Header, Request
+from starlette.requests import HTTPConnection
 
 from mt5gate.service.auth import Principal, Scope
 from mt5gate.service.gateway import Gateway
@@ -13,8 +14,9 @@ from mt5gate.service.gateway import Gateway
 __all__ = ["presented_key", "principal_dependency"]
 
 
-def presented_key(request: Request) -> str | None:
-    """The API key a request presents: ``X-API-Key``, or ``Authorization: Bearer <key>``."""
+def presented_key(request: HTTPConnection) -> str | None:
+    """The API key a request or WebSocket presents: ``X-API-Key``, or
+    ``Authorization: Bearer <key>``."""
     key = request.headers.get("x-api-key")
     if key:
         return key

@@ -1,0 +1,246 @@
+"""``/v1/stream``: ticks and trade events over one WebSocket per client.
+
+Protocol (JSON text frames). The client sends::
+
+    {"op": "auth", "key": "<api key>"}                 first, unless a key header was sent
+    {"op": "subscribe", "account": "demo", "ticks": ["EURUSD", "GBPUSD"]}
+    {"op": "subscribe", "account": "demo", "trades": true}
+    {"op": "unsubscribe", "id": "s1"}
+    {"op": "ping"}
+
+and receives, each message numbered by a per-connection ``seq`` (a gap never happens: the
+server closes a client it had to drop, rather than skipping)::
+
+    {"seq": 1, "type": "subscribed", "id": "s1", ...}
+    {"seq": 2, "type": "tick", "id": "s1", "account": "demo", "data": {...Price}}
+    {"seq": 3, "type": "trade", "id": "s2", "account": "demo", "data": {"kind": ..., ...}}
+    {"seq": 4, "type": "heartbeat", "time_ms": ...}          every ``heartbeat_s``
+    {"seq": 5, "type": "error", "problem": {...problem+json body}}
+
+Slow clients: each subscription reads the session's shared stream through its own bounded
+buffer, which drops the oldest items (the session counts the drops); each connection has one
+bounded outbox. A client whose outbox stays full is closed (1013, "try again later"): it is
+dropped, never allowed to slow the poller or the other clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from itertools import count
+from typing import Any
+
+from fastapi import WebSocket, WebSocketDisconnect
+
+from mt5gate.errors import MT5Error, MT5ValidationError
+from mt5gate.service.auth import AuthError, Principal
+from mt5gate.service.gateway import Gateway
+from mt5gate.service.problems import Problem, problem_for
+from mt5gate.service.security import presented_key
+
+__all__ = ["StreamOptions", "serve_stream"]
+
+_SLOW_CLIENT = 1013  # "try again later"
+_POLICY = 1008  # policy violation: no or bad key
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOptions:
+    """Limits of one WebSocket connection."""
+
+    heartbeat_s: float = 10.0
+    auth_timeout_s: float = 5.0
+    outbox: int = 1000  # messages waiting for a slow client before it is dropped
+    buffer: int = 256  # per subscription, in the session's stream (oldest dropped)
+    max_subscriptions: int = 32
+    max_symbols: int = 64
+
+
+def _plain(value: Any) -> Any:
+    """Dataclass models and enums as JSON-ready values."""
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: _plain(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value.value if hasattr(value, "value") and not isinstance(value, int) else value
+
+
+@dataclass(slots=True)
+class _Connection:
+    """One client: its outbox, its subscriptions and its message numbers."""
+
+    websocket: WebSocket
+    gateway: Gateway
+    options: StreamOptions
+    outbox: asyncio.Queue[dict[str, Any]] = field(init=False)
+    tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    ids: count[int] = field(default_factory=lambda: count(1))
+    seq: count[int] = field(default_factory=lambda: count(1))
+    slow: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.outbox = asyncio.Queue(self.options.outbox)
+
+    def post(self, message: dict[str, Any]) -> None:
+        """Queue a message; a full outbox marks the client as too slow (it is then closed)."""
+        try:
+            self.outbox.put_nowait(message)
+        except asyncio.QueueFull:
+            self.slow.set()
+
+    def error(self, error: BaseException) -> None:
+        self.post({"type": "error", "problem": problem_for(error).body()})
+
+
+async def serve_stream(websocket: WebSocket, gateway: Gateway, options: StreamOptions) -> None:
+    """Run one client's connection until it leaves, is dropped, or the service stops."""
+    await websocket.accept()
+    principal = await _authenticate(websocket, gateway, options)
+    if principal is None:
+        return
+    connection = _Connection(websocket, gateway, options)
+    sender = asyncio.ensure_future(_send_loop(connection))
+    beats = asyncio.ensure_future(_heartbeats(connection))
+    watchdog = asyncio.ensure_future(connection.slow.wait())
+    reader = asyncio.ensure_future(_read_loop(connection))
+    try:
+        await asyncio.wait({sender, reader, watchdog}, return_when=asyncio.FIRST_COMPLETED)
+        if watchdog.done():
+            await _close(websocket, _SLOW_CLIENT, "too slow: messages were piling up")
+    finally:
+        for task in (sender, beats, watchdog, reader, *connection.tasks.values()):
+            task.cancel()
+        await asyncio.gather(sender, beats, watchdog, reader, *connection.tasks.values(),
+                             return_exceptions=True)  # fmt: skip
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        await websocket.close(code, reason)
+
+
+async def _authenticate(
+    websocket: WebSocket, gateway: Gateway, options: StreamOptions
+) -> Principal | None:
+    """The client's key (header, or a first ``auth`` message), authorised for ``read``."""
+    key = presented_key(websocket)
+    try:
+        if key is None:
+            first = await asyncio.wait_for(websocket.receive_json(), options.auth_timeout_s)
+            key = (
+                first.get("key") if isinstance(first, dict) and first.get("op") == "auth" else None
+            )
+        principal = gateway.authenticator.authenticate(key)
+        gateway.authenticator.authorize(principal, "read")
+    except AuthError as refused:
+        problem = Problem(refused.status, refused.title, refused.detail)
+        with contextlib.suppress(Exception):
+            await websocket.send_json({"seq": 0, "type": "error", "problem": problem.body()})
+        await _close(websocket, _POLICY, refused.title)
+        return None
+    except (TimeoutError, WebSocketDisconnect, json.JSONDecodeError, ValueError):
+        await _close(websocket, _POLICY, "authenticate first")
+        return None
+    return principal
+
+
+async def _send_loop(connection: _Connection) -> None:
+    while True:
+        message = await connection.outbox.get()
+        await connection.websocket.send_json({"seq": next(connection.seq), **message})
+
+
+async def _heartbeats(connection: _Connection) -> None:
+    while True:
+        await asyncio.sleep(connection.options.heartbeat_s)
+        connection.post({"type": "heartbeat", "time_ms": time.time_ns() // 1_000_000})
+
+
+async def _read_loop(connection: _Connection) -> None:
+    while True:
+        try:
+            message = await connection.websocket.receive_json()
+        except (json.JSONDecodeError, ValueError, KeyError):
+            connection.error(MT5ValidationError(field="message", rule="a JSON object"))
+            continue
+        except WebSocketDisconnect:
+            return
+        try:
+            _handle(connection, message)
+        except MT5Error as error:
+            connection.error(error)
+
+
+def _handle(connection: _Connection, message: Any) -> None:
+    if not isinstance(message, dict):
+        raise MT5ValidationError(field="message", rule="a JSON object with an 'op'")
+    op = message.get("op")
+    if op == "ping":
+        connection.post({"type": "pong"})
+    elif op == "subscribe":
+        _subscribe(connection, message)
+    elif op == "unsubscribe":
+        _unsubscribe(connection, message)
+    else:
+        raise MT5ValidationError(field="op", rule="one of auth, subscribe, unsubscribe, ping")
+
+
+def _subscribe(connection: _Connection, message: dict[str, Any]) -> None:
+    options = connection.options
+    if len(connection.tasks) >= options.max_subscriptions:
+        raise MT5ValidationError(field="subscribe", rule=f"at most {options.max_subscriptions}")
+    runtime = connection.gateway.account(str(message.get("account", "")))
+    ticks, trades = message.get("ticks"), message.get("trades")
+    source: Callable[[], AsyncIterator[Any]]
+    what: dict[str, Any]
+    if isinstance(ticks, list) and ticks and all(isinstance(s, str) for s in ticks):
+        if len(ticks) > options.max_symbols:
+            raise MT5ValidationError(field="ticks", rule=f"at most {options.max_symbols} symbols")
+        kind, what = "tick", {"ticks": ticks}
+
+        def source() -> AsyncIterator[Any]:
+            return runtime.session.stream_ticks(ticks, buffer=options.buffer)
+    elif trades is True:
+        kind, what = "trade", {"trades": True}
+
+        def source() -> AsyncIterator[Any]:
+            return runtime.session.trade_events(buffer=options.buffer)
+    else:
+        raise MT5ValidationError(field="subscribe", rule="'ticks': [symbols] or 'trades': true")
+    ident = f"s{next(connection.ids)}"
+    connection.post({"type": "subscribed", "id": ident, "account": runtime.name, **what})
+    pump = _pump(connection, ident, kind, runtime.name, source)
+    connection.tasks[ident] = asyncio.ensure_future(pump)
+
+
+def _unsubscribe(connection: _Connection, message: dict[str, Any]) -> None:
+    ident = message.get("id")
+    task = connection.tasks.pop(str(ident), None)
+    if task is None:
+        raise MT5ValidationError(field="id", rule="the id of one of your subscriptions")
+    task.cancel()
+    connection.post({"type": "unsubscribed", "id": ident})
+
+
+async def _pump(
+    connection: _Connection, ident: str, kind: str, account: str,
+    source: Callable[[], AsyncIterator[Any]],
+) -> None:  # fmt: skip
+    """Move one subscription's items into the connection's outbox."""
+    stream = source()
+    try:
+        async for item in stream:
+            connection.post({"type": kind, "id": ident, "account": account, "data": _plain(item)})
+    except MT5Error as error:
+        connection.error(error)
+    finally:
+        closer: Callable[[], Awaitable[None]] | None = getattr(stream, "aclose", None)
+        if closer is not None:
+            with contextlib.suppress(Exception):
+                await closer()
