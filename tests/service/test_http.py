@@ -262,3 +262,24 @@ def test_sigterm_stops_the_service_cleanly(tmp_path: Path) -> None:
     assert "SIMULATED" in err
     assert served.key
     assert served.key not in err
+
+
+def test_ranges_return_at_most_count_rows(service: Served) -> None:
+    everything = {"from": 0, "to": 4_000_000_000, "count": 3}
+    with service.client() as http:
+        bars = http.get(ACCOUNT + "/symbols/EURUSD/rates", params={**everything, "timeframe": "M1"})
+        ticks = http.get(ACCOUNT + "/symbols/EURUSD/ticks", params=everything)
+        too_many = http.get(
+            ACCOUNT + "/symbols/EURUSD/ticks", params={**everything, "count": 10_001}
+        )
+    assert (bars.status_code, len(bars.json())) == (200, 3)
+    assert (ticks.status_code, len(ticks.json())) == (200, 3)
+    assert too_many.status_code == 422
+
+
+def test_openapi_lists_the_configured_accounts(service: Served) -> None:
+    with service.client(key="") as http:
+        schema = http.get("/openapi.json").json()
+    operation = schema["paths"]["/v1/accounts/{account}/symbols/{symbol}/tick"]["get"]
+    (account,) = [p for p in operation["parameters"] if p["name"] == "account"]
+    assert account["schema"]["enum"] == ["demo"]

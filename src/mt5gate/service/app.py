@@ -64,6 +64,7 @@ def create_app(gateway: Gateway, stream: StreamOptions | None = None) -> FastAPI
     _add_error_handlers(app)
     _add_probes(app, gateway)
     app.include_router(build_router(gateway))
+    _document_accounts(app, sorted(gateway.accounts))
     options = stream or StreamOptions()
 
     @app.websocket("/v1/stream")
@@ -72,6 +73,29 @@ def create_app(gateway: Gateway, stream: StreamOptions | None = None) -> FastAPI
         await serve_stream(websocket, gateway, options)
 
     return app
+
+
+def _document_accounts(app: FastAPI, names: list[str]) -> None:
+    """The OpenAPI document lists the configured account names as the ``{account}`` enum, so
+    clients (and schemathesis) know the valid values."""
+    plain = app.openapi
+
+    def with_accounts() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = plain()
+            for operation in _operations(schema):
+                for parameter in operation.get("parameters", ()):
+                    if parameter.get("in") == "path" and parameter.get("name") == "account":
+                        parameter["schema"] = {**parameter.get("schema", {}), "enum": names}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = with_accounts  # type: ignore[method-assign]
+
+
+def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    return [op for item in schema.get("paths", {}).values() for op in item.values()
+            if isinstance(op, dict)]  # fmt: skip
 
 
 def _version() -> str:

@@ -207,26 +207,27 @@ def _market_routes(router: APIRouter, read: Any) -> None:
     async def rates(
         rt: Runtime, symbol: SymbolName,
         timeframe: Annotated[str, Query(max_length=8, examples=["H1"])] = "M1",
-        count: Annotated[int, Query(ge=1, le=100_000)] = 100,
+        count: Annotated[int, Query(ge=1, le=10_000)] = 100,
         date_from: Annotated[DateArg, Query(alias="from")] = None,
         date_to: Annotated[DateArg, Query(alias="to")] = None,
     ) -> list[dict[str, Any]]:  # fmt: skip
-        """Bars, oldest first: the last ``count``, ``count`` from ``from``, or ``from``..``to``."""
+        """Bars, oldest first: the last ``count``, ``count`` from ``from``, or the first
+        ``count`` of ``from``..``to``."""
         frame = _timeframe(timeframe)
         array = await rt.session.get_rates(symbol, frame, count=count, date_from=date_from,
                                            date_to=date_to)  # fmt: skip
-        return _records(array)
+        return _records(array[:count])
 
     @router.get(base + "/symbols/{symbol}/ticks", dependencies=[read], tags=["market"])
     async def ticks(
         rt: Runtime, symbol: SymbolName,
         date_from: Annotated[datetime | int, Query(alias="from")],
-        count: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+        count: Annotated[int, Query(ge=1, le=10_000)] = 1000,
         date_to: Annotated[DateArg, Query(alias="to")] = None,
     ) -> list[dict[str, Any]]:  # fmt: skip
-        """Ticks: ``count`` from ``from``, or ``from``..``to``."""
+        """Ticks: ``count`` from ``from``, or the first ``count`` of ``from``..``to``."""
         array = await rt.session.get_ticks(symbol, date_from, count=count, date_to=date_to)
-        return _records(array)
+        return _records(array[:count])
 
 
 def _trading_routes(router: APIRouter, read: Any, trade: Any) -> None:
