@@ -25,7 +25,7 @@ import pytest
 from mt5gate.bridge.server import BridgeServer
 from mt5gate.constants import DealEntry
 from mt5gate.models import OrderRequest, Side
-from mt5gate.orders import ClientOrderId, EventKind, SqliteJournal
+from mt5gate.orders import ClientOrderId, EventKind, JournalError, SqliteJournal
 from mt5gate.session import MT5SessionManager, ReconcilePolicy, Timeouts
 from mt5gate.sim import SimTerminal
 from mt5gate.sim.clock import RealClock
@@ -105,7 +105,11 @@ def _wait_for(predicate: object, timeout_s: float = 30.0) -> None:
 def _last_kind(journal: Path) -> EventKind | None:
     if not journal.exists():
         return None
-    with SqliteJournal(journal) as reader:
+    try:
+        reader = SqliteJournal(journal)
+    except JournalError:  # the gateway is still creating it (no schema committed yet)
+        return None
+    with reader:
         found = reader.by_key(5001, "crash-key")
         return None if found is None else reader.state(5001, found)
 

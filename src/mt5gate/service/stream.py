@@ -30,11 +30,12 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
+from fastapi.encoders import jsonable_encoder
 
 from mt5gate.errors import MT5Error, MT5ValidationError
 from mt5gate.service.auth import AuthError, Principal
@@ -58,17 +59,6 @@ class StreamOptions:
     buffer: int = 256  # per subscription, in the session's stream (oldest dropped)
     max_subscriptions: int = 32
     max_symbols: int = 64
-
-
-def _plain(value: Any) -> Any:
-    """Dataclass models and enums as JSON-ready values."""
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: _plain(v) for k, v in asdict(value).items()}
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value.value if hasattr(value, "value") and not isinstance(value, int) else value
 
 
 @dataclass(slots=True)
@@ -236,7 +226,9 @@ async def _pump(
     stream = source()
     try:
         async for item in stream:
-            connection.post({"type": kind, "id": ident, "account": account, "data": _plain(item)})
+            connection.post(
+                {"type": kind, "id": ident, "account": account, "data": jsonable_encoder(item)}
+            )
     except MT5Error as error:
         connection.error(error)
     finally:

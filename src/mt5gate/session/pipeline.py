@@ -31,7 +31,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mt5gate.constants import TradeAction, TradeRetcode
@@ -113,13 +113,6 @@ class _Late:
     error: MT5Error | None = None
 
 
-@dataclass(slots=True)
-class _Keys:
-    """In-process calls in flight, by idempotency key: a second caller waits for the first."""
-
-    inflight: dict[str, asyncio.Future[OrderResult]] = field(default_factory=dict)
-
-
 class OrderPipeline:
     """Exactly-once order placement for one session (module docstring)."""
 
@@ -135,7 +128,7 @@ class OrderPipeline:
         self.risk = risk
         self.reconciler = reconciler
         self._writer = TerminalWorker(f"{session.name}-journal")
-        self._keys = _Keys()
+        self._inflight: dict[str, asyncio.Future[OrderResult]] = {}  # by idempotency key
         self._late: dict[int, _Late] = {}
         self._ready: asyncio.Event | None = None
         self._login: int | None = None
@@ -214,11 +207,11 @@ class OrderPipeline:
         await self._event().wait()  # start-up recovery first
         if sub.key is None:
             return await self._fresh(sub)
-        waiting = self._keys.inflight.get(sub.key)
+        waiting = self._inflight.get(sub.key)
         if waiting is not None:
             return await asyncio.shield(waiting)
         done: asyncio.Future[OrderResult] = asyncio.get_running_loop().create_future()
-        self._keys.inflight[sub.key] = done
+        self._inflight[sub.key] = done
         try:
             result = await self._keyed(sub)
         except BaseException as error:
@@ -226,7 +219,7 @@ class OrderPipeline:
             done.exception()  # retrieved: a waiter re-raises it, none may be waiting
             raise
         finally:
-            del self._keys.inflight[sub.key]
+            del self._inflight[sub.key]
         done.set_result(result)
         return result
 
