@@ -108,3 +108,22 @@ class SimConfig:
     select_default: bool = False  # symbol_select(name) without ``enable`` (UNSURE; Book: False)
     comment_max: int = 31  # longer request comments -> (-2, 'Invalid "comment" argument')
     initially_selected: tuple[str, ...] = ("EURUSD", "GBPUSD", "USDJPY", "XAUUSD")
+    # market data (last, so positional construction keeps its meaning)
+    live_ticks_retention_s: int | None = 86_400  # live ticks stored; older ones come from bars
+
+    def __post_init__(self) -> None:
+        _check_retention(self.live_ticks_retention_s)
+
+
+def _check_retention(value: object) -> None:
+    """``live_ticks_retention_s``: ``None`` (keep every tick) or a positive int of seconds."""
+    field_name = "SimConfig.live_ticks_retention_s"
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"{field_name} must be an int number of seconds or None, "
+            f"got {value!r} ({type(value).__name__})"
+        )
+    if value <= 0:
+        raise ValueError(f"{field_name} must be positive (seconds) or None, got {value}")

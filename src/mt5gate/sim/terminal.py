@@ -103,6 +103,7 @@ class SimTerminal:
             self.clock,
             seed=self.config.seed,
             history_days=self.config.history_days,
+            live_ticks_retention_s=self.config.live_ticks_retention_s,
         )
         self.tickets = TicketSource()
         self._accounts = {a.login: a for a in self.config.accounts}

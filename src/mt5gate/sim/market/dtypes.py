@@ -23,6 +23,8 @@ __all__ = [
 ]
 
 
+_SHRINK_FLOOR = 256  # drop_front never shrinks a buffer below this many rows
+
 TickArray: TypeAlias = NDArray[np.void]
 RateArray: TypeAlias = NDArray[np.void]
 
@@ -38,7 +40,7 @@ def empty_rates(n: int = 0) -> RateArray:
 
 
 class GrowArray:
-    """An append-only structured array with amortised doubling (no per-row Python objects).
+    """A structured array grown at the end with amortised doubling (no per-row Python objects).
 
     Invariant: rows ``[0, len)`` of the buffer are valid; the rest is spare capacity.
     """
@@ -51,6 +53,11 @@ class GrowArray:
 
     def __len__(self) -> int:
         return self._n
+
+    @property
+    def capacity(self) -> int:
+        """Rows the buffer holds, valid or spare (what the array costs in memory)."""
+        return len(self._buf)
 
     def view(self) -> NDArray[np.void]:
         """The valid rows, as a view (callers copy before handing them out)."""
@@ -69,6 +76,24 @@ class GrowArray:
     def truncate(self, n: int) -> None:
         """Drop every row from index ``n`` on."""
         self._n = max(0, min(n, self._n))
+
+    def drop_front(self, n: int) -> None:
+        """Drop the first ``n`` rows, moving the rest to the front of the buffer.
+
+        The buffer shrinks to twice the remaining rows when they would fill less than a quarter
+        of it (after a burst), so the spare capacity stays proportional to what is kept.
+        """
+        n = max(0, min(n, self._n))
+        if n == 0:
+            return
+        rest = self._n - n
+        if 4 * rest < len(self._buf) and len(self._buf) > _SHRINK_FLOOR:
+            smaller = np.zeros(max(2 * rest, _SHRINK_FLOOR), dtype=self._buf.dtype)
+            smaller[:rest] = self._buf[n : self._n]
+            self._buf = smaller
+        else:
+            self._buf[:rest] = self._buf[n : self._n]  # numpy copies overlapping ranges safely
+        self._n = rest
 
     def replace(self, rows: NDArray[np.void]) -> None:
         """Make ``rows`` the whole content."""

@@ -5,6 +5,11 @@ bar closes exactly where the live feed begins. Only session minutes get bars. Ea
 are a pure function of the bar and a hash of ``(symbol, minute, index)``: the first tick is the
 open, the last the close, the high and low each appear once between them (low first on a rising
 bar), and the rest lie inside the range. So ``copy_ticks_*`` agrees with ``copy_rates_*``.
+
+The same function serves the live bars whose ticks the live-tick retention dropped
+(``live=True``): those bars came from real ticks, so they get exactly ``tick_volume`` ticks, and
+trades (last and volume) where the bar has real volume. Aggregating such ticks into M1 bars
+gives the stored bars back, field for field.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from mt5gate.sim.market.rand import STREAM_HISTORY, hash_uniform, make_rng
 from mt5gate.sim.market.sessions import SessionMask
 from mt5gate.sim.symbols import SymbolSpec
 
-__all__ = ["MIN_TICKS_PER_BAR", "synth_bars", "synth_ticks"]
+__all__ = ["MIN_TICKS_PER_BAR", "synth_bars", "synth_ticks", "tick_counts", "trade_counts"]
 
 MIN_TICKS_PER_BAR = 4  # open, high, low, close
+_QUOTE_FLAGS = int(TickFlag.BID | TickFlag.ASK)
+_TRADE_FLAGS = int(TickFlag.LAST | TickFlag.VOLUME)
 _MINUTES_PER_YEAR = 365.25 * 1440
 
 
@@ -70,11 +77,33 @@ def _bars_from_path(
     return bars
 
 
-def synth_ticks(bars: RateArray, key: int, digits: int, point: float) -> TickArray:
-    """The ticks of history bars: ``max(4, tick_volume)`` per bar, flags BID|ASK."""
+def tick_counts(bars: RateArray, *, live: bool = False) -> NDArray[np.int64]:
+    """Ticks :func:`synth_ticks` makes per bar: ``max(4, tick_volume)``, or for bars built from
+    live ticks (``live``) their ``tick_volume`` itself (at least 1)."""
+    floor = 1 if live else MIN_TICKS_PER_BAR
+    return np.maximum(floor, bars["tick_volume"].astype(np.int64))
+
+
+def trade_counts(bars: RateArray, *, live: bool = False) -> NDArray[np.int64]:
+    """Ticks :func:`synth_ticks` makes per bar that carry a trade (flags LAST|VOLUME)."""
+    if not live:
+        return np.zeros(len(bars), dtype=np.int64)
+    volume = np.minimum(bars["real_volume"], np.iinfo(np.int64).max).astype(np.int64)
+    counts: NDArray[np.int64] = np.minimum(tick_counts(bars, live=True), volume)
+    return counts
+
+
+def synth_ticks(
+    bars: RateArray, key: int, digits: int, point: float, *, live: bool = False
+) -> TickArray:
+    """The ticks of M1 bars, flags BID|ASK: ``max(4, tick_volume)`` per history bar.
+
+    ``live``: the bars were built from live ticks (see the module docstring): ``tick_volume``
+    ticks per bar, and the bar's real volume spread over its ticks as trades.
+    """
     if len(bars) == 0:
         return empty_ticks()
-    counts = np.maximum(MIN_TICKS_PER_BAR, bars["tick_volume"].astype(np.int64))
+    counts = tick_counts(bars, live=live)
     row = np.repeat(np.arange(len(bars)), counts)
     first = np.cumsum(counts) - counts
     j = np.arange(int(counts.sum()), dtype=np.int64) - first[row]
@@ -85,8 +114,34 @@ def synth_ticks(bars: RateArray, key: int, digits: int, point: float) -> TickArr
     ticks["time"] = ticks["time_msc"] // 1000
     ticks["bid"] = _tick_prices(bars, counts, row, j, key, digits)
     ticks["ask"] = np.round(ticks["bid"] + bars["spread"][row] * point, digits)
-    ticks["flags"] = int(TickFlag.BID | TickFlag.ASK)
+    ticks["flags"] = _QUOTE_FLAGS
+    if live:
+        _add_trades(ticks, bars, counts, row, j, key, digits)
     return ticks
+
+
+def _add_trades(
+    ticks: TickArray,
+    bars: RateArray,
+    counts: NDArray[np.int64],
+    row: NDArray[np.int64],
+    j: NDArray[np.int64],
+    key: int,
+    digits: int,
+) -> None:
+    """Whole volumes summing to the bar's real volume (the first ticks take the remainder),
+    a last price inside the spread wherever the volume is not 0."""
+    real = bars["real_volume"][row]
+    if not real.any():
+        return
+    n = counts[row].astype(np.uint64)
+    volume = real // n + (j.astype(np.uint64) < real % n)
+    traded = volume > 0
+    u = hash_uniform(key, bars["time"][row] // 60, j, 5)
+    last = np.round(ticks["bid"] + u * (ticks["ask"] - ticks["bid"]), digits)
+    ticks["last"] = np.where(traded, last, 0.0)
+    ticks["volume"], ticks["volume_real"] = volume, volume.astype(np.float64)
+    ticks["flags"] |= np.where(traded, _TRADE_FLAGS, 0).astype(np.uint32)
 
 
 def _extreme_slots(
@@ -118,5 +173,10 @@ def _tick_prices(
     high_at, low_at = _extreme_slots(bars, counts, key)
     price = np.where(j == high_at[row], high, price)
     price = np.where(j == low_at[row], low, price)
+    # A 3-tick bar (live bars only) has one middle tick: the extreme open and close miss.
+    top = np.maximum(bars["open"], bars["close"])[row]
+    bottom = np.minimum(bars["open"], bars["close"])[row]
+    middle = np.where(high > top, high, np.where(low < bottom, low, price))
+    price = np.where((counts[row] == 3) & (j == 1), middle, price)
     price = np.where(j == 0, bars["open"][row], price)
     return np.where(j == counts[row] - 1, bars["close"][row], price)

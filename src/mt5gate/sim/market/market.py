@@ -5,6 +5,13 @@ Time comes only from the injected clock. :meth:`Market.sync` generates every tic
 symbol and server minute, minutes in time order, symbols in catalogue order within a minute.
 Query methods sync first, so they always see the present (re-entrant calls from a listener do
 not sync again).
+
+Retention (``live_ticks_retention_s``): once a symbol's stored live ticks span twice the window
+plus a little, the ticks older than the window (cut at a minute boundary) are dropped; their M1
+bars stay, and reads of those minutes get ticks synthesised from the bars, as for history. The
+cut never passes the start of the server day of the newest tick, because ``symbol_info``'s daily
+statistics read that day's ticks. Symbols replaying a tick CSV keep every tick (the recording is
+in memory anyway, and it cannot be regenerated).
 """
 
 from __future__ import annotations
@@ -35,18 +42,28 @@ __all__ = ["Listener", "Market"]
 
 Listener = Callable[[str, TickArray], None]
 
+_DAY_MS = 86_400_000
+
 
 class Market:
     """Quotes and market data of every symbol the simulated server offers."""
 
     def __init__(
-        self, specs: Sequence[SymbolSpec], clock: Clock, *, seed: int = 1, history_days: int = 30
+        self,
+        specs: Sequence[SymbolSpec],
+        clock: Clock,
+        *,
+        seed: int = 1,
+        history_days: int = 30,
+        live_ticks_retention_s: int | None = 86_400,
     ) -> None:
         self._specs = tuple(specs)
         self._by_name = {s.name: s for s in self._specs}
         self._clock = clock
         self._seed = seed
         self._history_days = history_days
+        retention = live_ticks_retention_s
+        self._retention_ms = None if retention is None else retention * 1000
         self._done_ms = clock.now_ms()
         start_s = self._done_ms // 60_000 * 60
         self._masks = {s.name: SessionMask(s.sessions) for s in self._specs}
@@ -87,8 +104,30 @@ class Market:
             for name, ticks in fresh.items():
                 self._series[name].add_ticks(ticks)
             self._announce(fresh)
+            for name, ticks in fresh.items():
+                if len(ticks):
+                    self._retain(name)
         finally:
             self._syncing = False
+
+    def _retain(self, symbol: str) -> None:
+        """Apply the retention window to the symbol's stored ticks (see the module docstring).
+
+        Amortised: a cut happens only when it drops more than a window's worth of time (and,
+        while the day rule holds the cut back, at most about twice per server day), so the
+        copying it costs stays proportional to the ticks that arrive.
+        """
+        window = self._retention_ms
+        if window is None or not isinstance(self._feeds[symbol], RandomFeed):
+            return
+        times = self._series[symbol].ticks.view()["time_msc"]
+        if len(times) == 0:
+            return
+        newest = int(times[-1])
+        cut = min(newest - window, newest - newest % _DAY_MS)
+        cut -= cut % 60_000
+        if int(times[0]) < cut - window:
+            self._series[symbol].drop_ticks_before(cut)
 
     def _announce(self, fresh: Mapping[str, TickArray]) -> None:
         """Listeners get minute slices in time order, symbols in catalogue order per minute."""
@@ -127,6 +166,7 @@ class Market:
         series.add_ticks(tick)
         self._feeds[symbol].moved(tick)
         self._notify(symbol, tick)
+        self._retain(symbol)
         return Tick(tick[0].tolist())
 
     def last_tick(self, symbol: str) -> Tick | None:
@@ -305,6 +345,7 @@ class Market:
         return {
             "hist_end_s": series.hist_end_s,
             "n_hist": series.n_hist,
+            "n_trimmed": series.n_trimmed,
             "m1": encode_array(series.m1.view()),
             "ticks": encode_array(series.ticks.view()),
             "overrides": {str(tf): encode_array(b) for tf, b in series.overrides.items()},
@@ -324,6 +365,7 @@ class Market:
         series.m1.replace(decode_array(state["m1"], RATES_DTYPE))
         series.ticks.replace(decode_array(state["ticks"], TICKS_DTYPE))
         series.n_hist, series.history_ready = int(state["n_hist"]), True
+        series.n_trimmed = int(state.get("n_trimmed", 0))  # absent in files of older versions
         for tf, text in state["overrides"].items():
             series.overrides[int(tf)] = decode_array(text, RATES_DTYPE)
         self._series[name] = series
@@ -335,6 +377,7 @@ class Market:
             feed = RandomFeed(spec, self._masks[name], self._seed, self._done_ms)
         feed.load_state(state["feed"])
         self._feeds[name] = feed
+        self._retain(name)  # a file saved with a longer window (or none) shrinks here
 
 
 def _make_tick(
