@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
+
+from mt5gate.service.app import create_app
+from mt5gate.service.auth import hash_api_key
+from mt5gate.service.config import ApiKeySettings, default_settings
+from mt5gate.service.gateway import Gateway
+from mt5gate.service.stream import StreamOptions
 
 
 def free_port() -> int:
@@ -30,12 +38,15 @@ def free_port() -> int:
 
 @dataclass
 class Served:
-    """A running service: its address, its process, its data directory and its key."""
+    """A running service: its address, its process, its data directory, its key and the file
+    its output goes to (a file, not a pipe: a pipe nobody reads fills up, and the server's
+    next log line then blocks its event loop)."""
 
     process: subprocess.Popen[str]
     base: str
     data_dir: Path
     key: str
+    log: Path
 
     def client(self, key: str | None = None, headers: dict[str, str] | None = None) -> httpx.Client:
         """A client presenting ``key`` (default: the service's key; ``""``: none)."""
@@ -43,15 +54,19 @@ class Served:
         return httpx.Client(base_url=self.base, headers={**sent, **(headers or {})}, timeout=15.0)
 
     def stop(self) -> tuple[int, str]:
-        """SIGTERM, wait, and return the exit code and what it wrote on stderr."""
+        """SIGTERM, wait, and return the exit code and what it wrote (stdout and stderr)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            _, err = self.process.communicate(timeout=30)
+            self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            _, err = self.process.communicate(timeout=10)
-        return self.process.returncode, err
+            self.process.wait(timeout=10)
+        return self.process.returncode, self.output()
+
+    def output(self) -> str:
+        """Everything the service has written so far."""
+        return self.log.read_text(encoding="utf-8", errors="replace")
 
 
 def start_service(
@@ -69,18 +84,21 @@ def start_service(
         environment.pop("MT5GATE_DATA_DIR", None)
     else:
         environment["MT5GATE_DATA_DIR"] = str(data_dir)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mt5gate.cli", "serve", "--port", str(port), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
-        cwd=data_dir.parent if relative_data_dir else None,
-    )  # fmt: skip
+    folder = data_dir.parent if relative_data_dir else data_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / f"serve-{port}.log"
+    with log.open("w", encoding="utf-8") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mt5gate.cli", "serve", "--port", str(port), *args],
+            stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, text=True,
+            env=environment, cwd=data_dir.parent if relative_data_dir else None,
+        )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    served = Served(process, base, data_dir, "")
+    served = Served(process, base, data_dir, "", log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            _, err = process.communicate()
-            raise AssertionError(f"mt5gate serve exited {process.returncode}: {err}")
+            raise AssertionError(f"mt5gate serve exited {process.returncode}: {served.output()}")
         try:
             if httpx.get(base + "/livez", timeout=1.0).status_code == 200:
                 break
@@ -104,3 +122,35 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     served = start_service(tmp_path_factory.mktemp("serve"))
     yield served
     served.stop()
+
+
+class InProcess:
+    """The service's app served by uvicorn on a thread of this process (so coverage sees it),
+    on the default settings (the simulated demo account) with one key of every scope."""
+
+    def __init__(
+        self, data_dir: Path, key: str, *, stream: StreamOptions | None = None, grace_s: float = 20
+    ) -> None:
+        keys = (ApiKeySettings(name="all", hash=hash_api_key(key),
+                               scopes=frozenset({"read", "trade", "admin"})),)  # fmt: skip
+        self.settings = default_settings().model_copy(
+            update={"data_dir": data_dir, "api_keys": keys}
+        )
+        self.gateway = Gateway.build(self.settings, os.environ)
+        self.port = free_port()
+        config = uvicorn.Config(create_app(self.gateway, stream), host="127.0.0.1",
+                                port=self.port, log_level="warning",
+                                timeout_graceful_shutdown=grace_s)  # fmt: skip
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="test-uvicorn")
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not (self.server.started and self.gateway.account("demo").ready):
+            assert time.monotonic() < deadline, "the service did not start"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """What SIGTERM does to uvicorn: stop accepting, wait for requests, run the lifespan."""
+        self.server.should_exit = True
+        self.thread.join(60)
+        assert not self.thread.is_alive()

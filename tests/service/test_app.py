@@ -102,7 +102,7 @@ def test_reads_and_an_order_in_process(tmp_path: Path) -> None:
 def test_errors_become_problems(
     tmp_path: Path, error: Exception, status: int, header: str | None
 ) -> None:
-    async def main() -> httpx.Response:
+    async def main() -> tuple[httpx.Response, str]:
         async with serving(tmp_path) as (gateway, http):
             session = gateway.account("demo").session
 
@@ -110,9 +110,12 @@ def test_errors_become_problems(
                 raise error
 
             session.get_price = failing  # type: ignore[method-assign]
-            return await http.get(ACCOUNT + "/symbols/EURUSD/tick")
+            answer = await http.get(ACCOUNT + "/symbols/EURUSD/tick")
+            return answer, gateway.metrics.render()[0].decode()
 
-    answer = run(main)
+    answer, metrics = run(main)
+    # the request is in the metrics, under its route template and its status, 500 included
+    assert f'route="/v1/accounts/{{account}}/symbols/{{symbol}}/tick",status="{status}"' in metrics
     assert (answer.status_code, answer.headers["content-type"]) == (
         status,
         "application/problem+json",

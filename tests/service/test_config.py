@@ -447,6 +447,7 @@ def test_every_environment_override(tmp_path: Path) -> None:
         "MT5GATE_CORS_ORIGINS": "https://a.example, ,http://b.example:8080",
         "MT5GATE_MAX_BODY_BYTES": "1024",
         "MT5GATE_LOG_LEVEL": "warning",
+        "MT5GATE_ACCESS_LOG": "off",
         "MT5GATE_API_KEYS": json.dumps(keys),
     }
     for settings in (load_settings(None, env), load_settings(write(tmp_path, FULL), env)):
@@ -455,6 +456,7 @@ def test_every_environment_override(tmp_path: Path) -> None:
         assert (settings.public_health, settings.public_metrics) == (False, True)
         assert settings.cors_origins == ("https://a.example", "http://b.example:8080")
         assert (settings.max_body_bytes, settings.log_level) == (1024, "WARNING")
+        assert settings.access_log is False
         (only,) = settings.api_keys  # replaces the file's keys
         assert (only.name, only.scopes, only.burst) == ("env-key", frozenset({"admin"}), 10)
 

@@ -283,3 +283,46 @@ def test_openapi_lists_the_configured_accounts(service: Served) -> None:
     operation = schema["paths"]["/v1/accounts/{account}/symbols/{symbol}/tick"]["get"]
     (account,) = [p for p in operation["parameters"] if p["name"] == "account"]
     assert account["schema"]["enum"] == ["demo"]
+
+
+def test_access_log_by_default_and_switched_off(service: Served, tmp_path: Path) -> None:
+    quiet = start_service(tmp_path, env={"MT5GATE_ACCESS_LOG": "false"})
+    try:
+        for served in (service, quiet):
+            with served.client(key="") as http:
+                assert http.get("/livez").status_code == 200
+        time.sleep(0.2)  # the log line is written after the response
+        assert '"GET /livez HTTP/1.1" 200' in service.output()
+    finally:
+        _, quiet_output = quiet.stop()
+    assert "GET /livez" not in quiet_output
+    assert "Application startup complete" in quiet_output  # the rest of the log is still there
+
+
+def test_framework_refusals_are_problems_too(service: Served) -> None:
+    with service.client() as http:
+        garbled = http.post(ACCOUNT + "/halt", content=b"\xff{not json",
+                            headers={"content-type": "application/json"})  # fmt: skip
+        nowhere = http.get("/v1/no/such/route")
+        wrong_method = http.put(ACCOUNT + "/orders", json={})
+    assert (garbled.status_code, garbled.headers["content-type"]) == (400, PROBLEM)
+    assert garbled.json()["error"] == "HTTPError"
+    assert (nowhere.status_code, nowhere.headers["content-type"]) == (404, PROBLEM)
+    assert (wrong_method.status_code, wrong_method.headers["content-type"]) == (405, PROBLEM)
+    assert "allow" in {name.lower() for name in wrong_method.headers}
+
+
+def test_openapi_documents_the_problems_of_each_route(service: Served) -> None:
+    with service.client(key="") as http:
+        schema = http.get("/openapi.json").json()
+    assert {"type", "title", "status", "detail", "error"} <= set(
+        schema["components"]["schemas"]["Problem"]["required"]
+    )
+    place = schema["paths"]["/v1/accounts/{account}/orders"]["post"]["responses"]
+    tick = schema["paths"]["/v1/accounts/{account}/symbols/{symbol}/tick"]["get"]["responses"]
+    assert {"400", "401", "403", "409", "413", "422", "429", "503", "504"} <= set(place)
+    assert {"401", "403", "404", "429", "503"} <= set(tick)
+    assert "504" not in tick  # reads have no order outcome to lose
+    assert list(place["422"]["content"]) == ["application/problem+json"]
+    assert list(schema["paths"]["/v1/health"]["get"]["responses"]["200"]["content"]) == [HEALTH]
+    assert "401" not in schema["paths"]["/livez"]["get"]["responses"]

@@ -7,46 +7,30 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 from websockets.sync.client import ClientConnection, connect
 
-from mt5gate.service.app import create_app
 from mt5gate.service.auth import hash_api_key
 from mt5gate.service.config import ApiKeySettings, default_settings
 from mt5gate.service.gateway import Gateway
 from mt5gate.service.stream import StreamOptions, serve_stream
-from tests.service.conftest import Served, free_port
+from tests.service import conftest
+from tests.service.conftest import Served
 
 KEY = "mg_stream-test-key-0123456789abcdef"
 
 
-class InProcess:
-    """The app served by uvicorn on a thread of this process (so coverage sees it)."""
+class InProcess(conftest.InProcess):
+    """The app on a uvicorn thread, with short heartbeat and auth timeouts."""
 
     def __init__(self, tmp_path: Path) -> None:
-        keys = (ApiKeySettings(name="all", hash=hash_api_key(KEY),
-                               scopes=frozenset({"read", "trade", "admin"})),)  # fmt: skip
-        settings = default_settings().model_copy(update={"data_dir": tmp_path, "api_keys": keys})
-        self.gateway = Gateway.build(settings, os.environ)
-        app = create_app(self.gateway, StreamOptions(heartbeat_s=0.2, auth_timeout_s=1.0))
-        self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="test-uvicorn")
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not (self.server.started and self.gateway.account("demo").ready):
-            assert time.monotonic() < deadline, "the service did not start"
-            time.sleep(0.02)
+        super().__init__(tmp_path, KEY, stream=StreamOptions(heartbeat_s=0.2, auth_timeout_s=1.0))
 
     def ws(self, key: str | None = KEY) -> ClientConnection:
         headers = {"X-API-Key": key} if key else {}
@@ -55,10 +39,6 @@ class InProcess:
     def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
         return httpx.post(f"http://127.0.0.1:{self.port}{path}", json=body,
                           headers={"X-API-Key": KEY}, timeout=10)  # fmt: skip
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
 
 
 @pytest.fixture

@@ -13,29 +13,41 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from http import HTTPStatus
+from typing import Any, Final
 
 from fastapi import FastAPI, Request, Response, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mt5gate.errors import MT5Error
 from mt5gate.health import HealthStatus, Status
+from mt5gate.metrics import Metrics
 from mt5gate.orders.journal import JournalError
 from mt5gate.service.auth import AuthError
+from mt5gate.service.examples import STATIC_EXAMPLES, simulated_examples
 from mt5gate.service.gateway import SIMULATED_NOTICE, Gateway
-from mt5gate.service.problems import Problem, problem_for, problem_response
+from mt5gate.service.problems import (
+    PROBLEM_TYPE,
+    STATUS_MEANINGS,
+    Problem,
+    ProblemDocument,
+    problem_for,
+    problem_response,
+)
 from mt5gate.service.routes import build_router
 from mt5gate.service.security import presented_key
 from mt5gate.service.stream import StreamOptions, serve_stream
 
-__all__ = ["HEALTH_TYPE", "BodyLimit", "create_app"]
+__all__ = ["HEALTH_TYPE", "BodyLimit", "Observe", "create_app"]
 
 log = logging.getLogger("mt5gate.service")
 
@@ -57,14 +69,13 @@ def create_app(gateway: Gateway, stream: StreamOptions | None = None) -> FastAPI
         title="mt5gate", version=_version(), lifespan=lifespan,
         description="A reliable HTTP gateway to MetaTrader 5 accounts: prices, history, "
         "exactly-once orders, health and metrics.",
-        responses={401: {"description": "Missing or invalid API key"}},
     )  # fmt: skip
     app.state.gateway = gateway
     _add_middleware(app, gateway)
     _add_error_handlers(app)
     _add_probes(app, gateway)
     app.include_router(build_router(gateway))
-    _document_accounts(app, sorted(gateway.accounts))
+    _complete_openapi(app, sorted(gateway.accounts))
     options = stream or StreamOptions()
 
     @app.websocket("/v1/stream")
@@ -75,27 +86,71 @@ def create_app(gateway: Gateway, stream: StreamOptions | None = None) -> FastAPI
     return app
 
 
-def _document_accounts(app: FastAPI, names: list[str]) -> None:
-    """The OpenAPI document lists the configured account names as the ``{account}`` enum, so
-    clients (and schemathesis) know the valid values."""
+def _complete_openapi(app: FastAPI, names: list[str]) -> None:
+    """Finish the OpenAPI document FastAPI derives from the routes: the configured account
+    names become the ``{account}`` enum (so clients, and schemathesis, know the valid values),
+    and every route documents the problems it can answer with (``application/problem+json``)."""
     plain = app.openapi
 
-    def with_accounts() -> dict[str, Any]:
+    def completed() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = plain()
-            for operation in _operations(schema):
-                for parameter in operation.get("parameters", ()):
-                    if parameter.get("in") == "path" and parameter.get("name") == "account":
-                        parameter["schema"] = {**parameter.get("schema", {}), "enum": names}
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+                ProblemDocument.model_json_schema(ref_template="#/components/schemas/{model}")
+            )
+            examples = {**STATIC_EXAMPLES, **simulated_examples()}
+            for path, item in schema.get("paths", {}).items():
+                for method, operation in item.items():
+                    _complete_operation(path, method, operation, names)
+                    _add_example(operation, examples.get((method, path)))
             app.openapi_schema = schema
         return app.openapi_schema
 
-    app.openapi = with_accounts  # type: ignore[method-assign]
+    app.openapi = completed  # type: ignore[method-assign]
 
 
-def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
-    return [op for item in schema.get("paths", {}).values() for op in item.values()
-            if isinstance(op, dict)]  # fmt: skip
+_READ_PROBLEMS: Final = (401, 403, 404, 422, 429, 500, 503)
+_WRITE_PROBLEMS: Final = (*_READ_PROBLEMS, 400, 409, 413, 504)
+_HEALTH_PATHS: Final = ("/readyz", "/v1/health")
+_GUARDED_PROBLEMS: Final = (401, 403)  # /v1/health and /metrics, when not public
+
+
+def _complete_operation(
+    path: str, method: str, operation: dict[str, Any], names: list[str]
+) -> None:
+    """One operation: the account enum, and a problem response per status it can answer."""
+    for parameter in operation.get("parameters", ()):
+        if parameter.get("in") == "path" and parameter.get("name") == "account":
+            parameter["schema"] = {**parameter.get("schema", {}), "enum": names}
+    if path in ("/v1/health", "/metrics"):
+        statuses: tuple[int, ...] = _GUARDED_PROBLEMS
+    elif path.startswith("/v1/"):
+        statuses = _READ_PROBLEMS if method == "get" else _WRITE_PROBLEMS
+    else:
+        statuses = ()
+    responses = operation.setdefault("responses", {})
+    if path == "/metrics":
+        content = {"text/plain": {"schema": {"type": "string"}}}
+        responses["200"] = {"description": "Prometheus text format 0.0.4", "content": content}
+    if path in _HEALTH_PATHS:
+        for code, meaning in (("200", "Healthy or warning"), ("503", "Failing or not ready")):
+            content = {HEALTH_TYPE: {"schema": {"type": "object"}}}
+            responses[code] = {"description": meaning, "content": content}
+    for status in statuses:
+        responses[str(status)] = {
+            "description": STATUS_MEANINGS[status],
+            "content": {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+
+
+def _add_example(operation: dict[str, Any], example: Any) -> None:
+    """Put ``example`` on the operation's success response (200 or 201), whatever its type."""
+    if example is None:
+        return
+    for status in ("200", "201"):
+        content = operation.get("responses", {}).get(status, {}).get("content", {})
+        for media in content.values():
+            media["example"] = example
 
 
 def _version() -> str:
@@ -110,29 +165,63 @@ def _version() -> str:
 # ------------------------------------------------------------------------------ middleware
 
 
-def _route_template(request: Request) -> str:
+def _route_template(scope: Scope) -> str:
     """The matched route's path template (``/v1/accounts/{account}/symbols/{symbol}/tick``),
     never the raw path: metrics labels must stay bounded."""
-    route = request.scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
+    return str(getattr(scope.get("route"), "path", "unmatched"))
+
+
+#: The answer to a request that shutdown cancels before it has answered.
+CUT_SHORT: Final = Problem(
+    503, "Request cut short: the service is stopping",
+    "The service stopped before this request finished. An order's outcome is unknown: send it "
+    "again with the same Idempotency-Key once the service is back, and it reconciles.",
+    "https://mt5gate.dev/problems/cut-short", {"error": "ShuttingDown"}, {"Retry-After": "5"},
+)  # fmt: skip
+
+
+class Observe:
+    """Times every HTTP request and records it, with its status, under its route template.
+    A request that shutdown cancels before it answered gets :data:`CUT_SHORT` (503), not
+    uvicorn's plain-text 500.
+
+    A plain ASGI middleware: Starlette's ``@app.middleware("http")`` runs each request through
+    a task group and memory streams, which cost a third of the service's throughput on
+    ``GET tick`` (``bench/service_bench.py``). A request the app fails on is recorded as 500.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status, answered = time.perf_counter(), 500, False
+
+        async def sending(message: Message) -> None:
+            nonlocal status, answered
+            if message["type"] == "http.response.start":
+                status, answered = int(message["status"]), True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except asyncio.CancelledError:
+            if not answered:  # the server is stopping and its grace period is over
+                status = CUT_SHORT.status
+                await problem_response(CUT_SHORT)(scope, receive, send)
+            raise
+        finally:
+            self.metrics.observe_http(scope["method"], _route_template(scope), status,
+                                      time.perf_counter() - started)  # fmt: skip
 
 
 def _add_middleware(app: FastAPI, gateway: Gateway) -> None:
     settings = gateway.settings
     limit = settings.max_body_bytes
-
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        gateway.metrics.observe_http(
-            request.method, _route_template(request), response.status_code,
-            time.perf_counter() - started,
-        )  # fmt: skip
-        return response
-
+    app.add_middleware(Observe, metrics=gateway.metrics)
     app.add_middleware(BodyLimit, limit=limit)
     if settings.cors_origins:
         app.add_middleware(
@@ -219,6 +308,16 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        """FastAPI's and Starlette's own refusals (an unparseable body, an unknown path, a
+        method the path does not take) as problems too."""
+        title = HTTPStatus(error.status_code).phrase
+        problem = Problem(error.status_code, title, str(error.detail),
+                          f"https://mt5gate.dev/problems/{error.status_code}",
+                          {"error": "HTTPError"}, dict(error.headers or {}))  # fmt: skip
+        return problem_response(problem)
+
     @app.exception_handler(AuthError)
     async def auth_failed(_: Request, error: AuthError) -> JSONResponse:
         problem = Problem(error.status, error.title, error.detail,

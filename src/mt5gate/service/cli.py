@@ -128,7 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _announce(settings, key_file)
     config = uvicorn.Config(
         create_app(gateway), host=settings.host, port=settings.port,
-        log_level=settings.log_level.lower(), timeout_graceful_shutdown=20, server_header=False,
+        log_level=settings.log_level.lower(), access_log=settings.access_log,
+        timeout_graceful_shutdown=20, server_header=False,
     )  # fmt: skip
     uvicorn.Server(config).run()
     return 0

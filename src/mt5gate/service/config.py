@@ -325,6 +325,7 @@ class ServiceSettings(_Frozen):
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: Annotated[StrictInt, Field(gt=0)] = 65536
     log_level: str = "INFO"
+    access_log: StrictBool = True  # a line per request (uvicorn's access log) at INFO
 
     @field_validator("accounts")
     @classmethod
@@ -425,7 +426,7 @@ def _env(env: Mapping[str, str], name: str) -> str | None:
 
 _SERVICE_FIELDS: Final = (
     "host", "port", "data_dir", "public_health", "public_metrics", "cors_origins",
-    "max_body_bytes", "log_level",
+    "max_body_bytes", "log_level", "access_log",
 )  # fmt: skip
 
 
@@ -489,6 +490,7 @@ def _apply_environment(
         "MT5GATE_CORS_ORIGINS": ("cors_origins", _origins),
         "MT5GATE_MAX_BODY_BYTES": ("max_body_bytes", _integer),
         "MT5GATE_LOG_LEVEL": ("log_level", _text),
+        "MT5GATE_ACCESS_LOG": ("access_log", _boolean),
         "MT5GATE_API_KEYS": ("api_keys", _api_keys),
     }
     for variable, (field, parse) in parsers.items():

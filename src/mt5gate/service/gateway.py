@@ -22,6 +22,7 @@ from mt5gate.service.auth import Authenticator
 from mt5gate.service.config import AccountSettings, ServiceSettings
 from mt5gate.session.manager import MT5SessionManager
 from mt5gate.session.policies import ReconnectPolicy
+from mt5gate.session.state import SessionState
 
 __all__ = ["AccountRuntime", "Gateway", "SIMULATED_NOTICE"]
 
@@ -55,9 +56,11 @@ class AccountRuntime:
 
     @property
     def ready(self) -> bool:
-        """Connected, recovered and not failing its health checks."""
+        """Connected (attached, even if degraded), recovered and not failing its health checks.
+        A reading that only warns "connecting" is not ready: calls would still be refused."""
         reading = self.monitor.latest
-        return reading is not None and reading.status != Status.FAIL
+        attached = self.session.state in (SessionState.CONNECTED, SessionState.DEGRADED)
+        return attached and reading is not None and reading.status != Status.FAIL
 
 
 @dataclass(slots=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 
 from mt5gate.errors import (
     MT5AuthError,
@@ -36,7 +37,10 @@ from mt5gate.errors import (
 )
 from mt5gate.orders.journal import JournalError
 
-__all__ = ["PROBLEM_TYPE", "Problem", "problem_for", "problem_response"]
+__all__ = [
+    "PROBLEM_TYPE", "STATUS_MEANINGS", "Problem", "ProblemDocument", "problem_for",
+    "problem_response",
+]  # fmt: skip
 
 PROBLEM_TYPE: Final = "application/problem+json"
 _BASE: Final = "https://mt5gate.dev/problems/"
@@ -58,6 +62,47 @@ _TABLE: Final[tuple[tuple[type[MT5Error], int, str], ...]] = (
     (MT5StateError, 503, "Account not ready"),
     (MT5DataError, 404, "Not found"),
 )
+
+
+#: What each status the service answers with means, for the OpenAPI document.
+STATUS_MEANINGS: Final[dict[int, str]] = {
+    400: "The body is not parseable JSON",
+    401: "Missing or unknown API key",
+    403: "The API key lacks the scope the route needs",
+    404: "Unknown account, symbol, position or order",
+    409: "Trading is halted or disabled, or the order was not executed and may be retried",
+    413: "Request body over the size limit",
+    422: "Invalid request, risk limit, rejected order, or Idempotency-Key reused for another body",
+    429: "Rate limit of the API key (see Retry-After)",
+    500: "Unexpected failure (logged; no detail is given)",
+    503: "Terminal unavailable, circuit open, account not ready or journal unusable (Retry-After)",
+    504: "Order outcome unknown: ask again with the same Idempotency-Key, it reconciles",
+}
+
+
+class ProblemDocument(BaseModel):
+    """An ``application/problem+json`` body (RFC 9457) and mt5gate's extension members:
+    ``error`` (the error class) always; the others where the error has them."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "type": "https://mt5gate.dev/problems/order-rejected", "title": "Order rejected",
+        "status": 422, "detail": "no money (10019). Lower the volume or add funds.",
+        "error": "MT5TradeRejected", "retcode": 10019, "client_id": 7, "outcome": "rejected",
+    }]})  # fmt: skip
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    error: str
+    code: int | None = None
+    retcode: int | None = None
+    client_id: int | None = None
+    field: str | None = None
+    rule: str | None = None
+    limit: str | None = None
+    outcome: str | None = None
+    errors: list[dict[str, str]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

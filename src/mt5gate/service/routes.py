@@ -32,7 +32,7 @@ from mt5gate.models import (
 from mt5gate.service.gateway import SIMULATED_NOTICE, AccountRuntime, Gateway
 from mt5gate.service.security import principal_dependency
 
-__all__ = ["build_router"]
+__all__ = ["build_router", "rows_of"]
 
 AccountName = Annotated[str, Path(description="A configured account name", examples=["demo"])]
 SymbolName = Annotated[str, Path(description="Symbol name", examples=["EURUSD"])]
@@ -123,7 +123,7 @@ class Halted(BaseModel):
     reason: str
 
 
-def _records(array: Any) -> list[dict[str, Any]]:
+def rows_of(array: Any) -> list[dict[str, Any]]:
     """A numpy structured array (bars, ticks) as JSON-ready rows."""
     names = array.dtype.names or ()
     return [dict(zip(names, row, strict=True)) for row in np.asarray(array).tolist()]
@@ -140,8 +140,9 @@ def _timeframe(value: str) -> int:
         raise MT5ValidationError(field="timeframe", rule=f"one of {names}") from None
 
 
-def _runtime(request: Request, account: AccountName) -> AccountRuntime:
-    """The account a route names (404 problem for an unknown one)."""
+async def _runtime(request: Request, account: AccountName) -> AccountRuntime:
+    """The account a route names (404 problem for an unknown one). ``async``: FastAPI would
+    run a plain function on a worker thread, a thread hop per request for a dict look-up."""
     gateway: Gateway = request.app.state.gateway
     return gateway.account(account)
 
@@ -216,7 +217,7 @@ def _market_routes(router: APIRouter, read: Any) -> None:
         frame = _timeframe(timeframe)
         array = await rt.session.get_rates(symbol, frame, count=count, date_from=date_from,
                                            date_to=date_to)  # fmt: skip
-        return _records(array[:count])
+        return rows_of(array[:count])
 
     @router.get(base + "/symbols/{symbol}/ticks", dependencies=[read], tags=["market"])
     async def ticks(
@@ -227,7 +228,7 @@ def _market_routes(router: APIRouter, read: Any) -> None:
     ) -> list[dict[str, Any]]:  # fmt: skip
         """Ticks: ``count`` from ``from``, or the first ``count`` of ``from``..``to``."""
         array = await rt.session.get_ticks(symbol, date_from, count=count, date_to=date_to)
-        return _records(array[:count])
+        return rows_of(array[:count])
 
 
 def _trading_routes(router: APIRouter, read: Any, trade: Any) -> None:
