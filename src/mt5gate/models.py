@@ -30,6 +30,7 @@ from mt5gate.records import (
     AccountInfo,
     BookInfo,
     OrderCheckResult,
+    OrderSendResult,
     SymbolInfo,
     TerminalInfo,
     Tick,
@@ -357,6 +358,12 @@ class OrderResult:
     comment: str
     request_id: int
     client_id: int = 0  # the order's client order id (sequence) in mt5gate's journal
+
+    @classmethod
+    def from_record(cls, r: OrderSendResult, client_id: int = 0) -> OrderResult:
+        """Build from an MT5 ``OrderSendResult`` record and the order's client sequence."""
+        return cls(r.retcode, r.order, r.deal, r.volume, r.price, r.bid, r.ask, r.comment,
+                   r.request_id, client_id)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from the journal; nothing in mt5gate is mocked.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -385,9 +386,11 @@ def test_cancelling_place_order_mid_send_journals_unknown(build: Build) -> None:
 def test_cancelling_before_the_send_journals_that_it_was_not_sent(h: Harness) -> None:
     async def cancel_while_journaling() -> None:
         task = asyncio.ensure_future(h.session.place_order(market(), idempotency_key="early"))
-        for _ in range(1000):
-            if h.session.journal.by_key(5001, "early") is not None:
-                break
+        # a bound in time, not in loop turns: the journal thread needs the GIL that this loop
+        # hands over only at the interpreter's switch interval
+        deadline = time.monotonic() + 10
+        while h.session.journal.by_key(5001, "early") is None:
+            assert time.monotonic() < deadline, "INTENT + SENT were never journaled"
             await asyncio.sleep(0)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

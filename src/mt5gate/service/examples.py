@@ -28,6 +28,7 @@ from mt5gate.models import (
     TerminalStatus,
 )
 from mt5gate.records import OrderSendResult
+from mt5gate.service.config import DEFAULT_PASSWORD, default_settings
 from mt5gate.service.routes import rows_of
 from mt5gate.sim import SimConfig, VirtualClock, server_ms
 from mt5gate.sim.terminal import SimTerminal
@@ -35,7 +36,6 @@ from mt5gate.sim.terminal import SimTerminal
 __all__ = ["STATIC_EXAMPLES", "simulated_examples"]
 
 BASE: Final = "/v1/accounts/{account}"
-_LOGIN, _PASSWORD, _SERVER = 5001, "sim-pass-5001", "MetaQuotes-Demo"  # the simulator's demo
 _SYMBOL: Final = "EURUSD"
 
 
@@ -60,12 +60,12 @@ STATIC_EXAMPLES: Final[dict[tuple[str, str], Any]] = {
 
 def _result(sent: OrderSendResult | None, client_id: int) -> OrderResult:
     assert sent is not None, "the simulator refused an example order"
-    return OrderResult(sent.retcode, sent.order, sent.deal, sent.volume, sent.price, sent.bid,
-                       sent.ask, sent.comment, sent.request_id, client_id)  # fmt: skip
+    return OrderResult.from_record(sent, client_id)
 
 
 def _trade(terminal: SimTerminal) -> dict[str, OrderResult]:
-    """A market buy with SL/TP, a buy limit, a stop change, a partial close, a removed order."""
+    """A market buy with SL/TP, a buy limit (kept), a stop change, a partial close, and a
+    second buy limit removed; the answers of the routes that trade."""
     tick = terminal.symbol_info_tick(_SYMBOL)
     assert tick is not None
     market = {"action": TradeAction.DEAL, "symbol": _SYMBOL, "volume": 0.2,
@@ -74,7 +74,7 @@ def _trade(terminal: SimTerminal) -> dict[str, OrderResult]:
     placed = _result(terminal.order_send(market), 1)
     limit = {"action": TradeAction.PENDING, "symbol": _SYMBOL, "volume": 0.1,
              "type": OrderType.BUY_LIMIT, "price": round(tick.ask - 0.002, 5)}  # fmt: skip
-    pending = _result(terminal.order_send(limit), 2)
+    _result(terminal.order_send(limit), 2)  # the pending order GET orders shows
     (position,) = terminal.positions_get(symbol=_SYMBOL) or ()
     stops = {"action": TradeAction.SLTP, "symbol": _SYMBOL, "position": position.ticket,
              "sl": round(tick.bid - 0.004, 5), "tp": position.tp}  # fmt: skip
@@ -85,8 +85,7 @@ def _trade(terminal: SimTerminal) -> dict[str, OrderResult]:
     closed = _result(terminal.order_send(close), 4)
     spare = _result(terminal.order_send({**limit, "price": round(tick.ask - 0.003, 5)}), 5)
     removed = _result(terminal.order_send({"action": TradeAction.REMOVE, "order": spare.order}), 6)
-    return {"placed": placed, "pending": pending, "modified": modified, "closed": closed,
-            "removed": removed}  # fmt: skip
+    return {"placed": placed, "modified": modified, "closed": closed, "removed": removed}
 
 
 @cache
@@ -94,7 +93,8 @@ def simulated_examples() -> dict[tuple[str, str], Any]:
     """``{(method, path): example body}`` of the successful answer of every ``/v1`` route."""
     clock = VirtualClock(server_ms(2026, 1, 6, 10))
     terminal = SimTerminal(SimConfig(history_days=1), clock=clock)
-    terminal.initialize(login=_LOGIN, password=_PASSWORD, server=_SERVER)
+    demo = default_settings().accounts[0]
+    terminal.initialize(login=demo.login, password=DEFAULT_PASSWORD, server=demo.server)
     results = _trade(terminal)
     clock.advance(60)
     tick = terminal.symbol_info_tick(_SYMBOL)

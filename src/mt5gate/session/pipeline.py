@@ -361,7 +361,7 @@ class OrderPipeline:
         error = error_from_trade_result(record.retcode, record.comment, request)
         if error is None:
             await self._record(K.ACKNOWLEDGED, client_id, result=record, retcode=record.retcode)
-            return _result_of(record, client_id)
+            return OrderResult.from_record(record, client_id.sequence)
         if isinstance(error, MT5OrderOutcomeUnknown):
             await self._record(K.UNKNOWN, client_id, result=record, retcode=record.retcode)
             return await self._resolve(client_id, sub, request, error)
@@ -420,7 +420,7 @@ class OrderPipeline:
         if late is not None and late.record is not None:
             await self._record(K.RECONCILED_PRESENT, client_id, result=late.record,
                                retcode=late.record.retcode, note="late reply")  # fmt: skip
-            return _result_of(late.record, client_id)
+            return OrderResult.from_record(late.record, client_id.sequence)
         summary = watch.evidence.summary() if watch.evidence.present else {"state": "reached"}
         retcode = int(TradeRetcode.DONE) if watch.check else _evidence_retcode(watch.evidence)
         await self._record(K.RECONCILED_PRESENT, client_id, result=summary, retcode=retcode)
@@ -586,13 +586,6 @@ def _tagged(request: Mapping[str, Any], client_id: ClientOrderId) -> dict[str, A
         tagged["magic"] = client_id.magic
         tagged["comment"] = tag_comment(str(tagged.get("comment", "")), client_id)
     return tagged
-
-
-def _result_of(record: Any, client_id: ClientOrderId) -> OrderResult:
-    return OrderResult(
-        record.retcode, record.order, record.deal, record.volume, record.price, record.bid,
-        record.ask, record.comment, record.request_id, client_id.sequence,
-    )  # fmt: skip
 
 
 def _evidence_retcode(evidence: Evidence) -> int:
