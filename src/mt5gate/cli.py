@@ -1,6 +1,7 @@
 """The ``mt5gate`` command: a thin dispatcher to the front ends that exist so far.
 
-``mt5gate serve`` runs the HTTP service (see ``docs/service.md``); ``mt5gate demo`` runs the
+``mt5gate serve`` runs the HTTP service (see ``docs/service.md``); ``mt5gate bot`` the Telegram
+bot (``docs/bot.md``); ``mt5gate demo`` runs the
 simulator tour; ``mt5gate bridge ...`` serves a terminal over TCP
 (see ``docs/bridge.md``). Each subcommand parses its own arguments; nothing here holds logic.
 """
@@ -19,10 +20,12 @@ COMMANDS = {
     "bridge": "mt5gate.bridge.cli",
     "journal": "mt5gate.orders.cli",
     "serve": "mt5gate.service.cli",
+    "bot": "mt5gate.service.bot_cli",
 }
 
 USAGE = (
-    "usage: mt5gate {serve,demo,bridge,journal} [options]   (mt5gate <command> --help for details)"
+    "usage: mt5gate {serve,bot,demo,bridge,journal} [options]"
+    "   (mt5gate <command> --help for details)"
 )
 
 

@@ -80,6 +80,8 @@ __all__ = [
     "order_send_outcome",
     "is_infrastructure_failure",
     "breaker_verdict",
+    "ERROR_TITLES",
+    "error_title",
 ]
 
 
@@ -805,3 +807,34 @@ def breaker_verdict(exc: BaseException | None) -> Literal["success", "failure", 
     if exc is None:
         return "success"
     return "failure" if is_infrastructure_failure(exc) else "ignore"
+
+
+# ---------------------------------------------------------------------------------------------
+# Titles: what each error is, in a few plain words, for people (HTTP problems, the bot, the CLI)
+# ---------------------------------------------------------------------------------------------
+
+#: (class, title): the first class an error is an instance of decides (subclasses first).
+ERROR_TITLES: Final[tuple[tuple[type[MT5Error], str], ...]] = (
+    (MT5IdempotencyError, "Idempotency key reused for another request"),
+    (MT5ValidationError, "Invalid request"),
+    (MT5TradingHalted, "Trading is halted"),
+    (MT5RiskLimitError, "Risk limit"),
+    (MT5OrderOutcomeUnknown, "Order outcome unknown"),
+    (MT5TradeRetryable, "Order not executed, retry"),
+    (MT5TradeRejected, "Order rejected"),
+    (MT5TradeError, "Order rejected"),
+    (MT5TradingDisabledError, "Trading is disabled"),
+    (MT5CircuitBreakerOpen, "Terminal unavailable (circuit open)"),
+    (MT5ConnectionError, "Terminal unavailable"),
+    (MT5AuthError, "Terminal not logged in"),
+    (MT5StateError, "Account not ready"),
+    (MT5DataError, "Not found"),
+)
+
+
+def error_title(error: MT5Error) -> str:
+    """The plain-words title of ``error`` (``"Gateway error"`` for a class not in the table)."""
+    for cls, title in ERROR_TITLES:
+        if isinstance(error, cls):
+            return title
+    return "Gateway error"

@@ -77,6 +77,15 @@ terminal = "official"
 name = "linux-box"
 terminal = "rpyc://mt5.local:18812"
 
+[bot]
+token_file = "secrets/bot-token"
+api_url = "http://127.0.0.1:8081/bot"
+account = "paper_2"
+confirm_ttl_s = 30
+users = [{{ id = 11, role = "admin", name = "ann" }}, {{ id = 12, role = "trader" }}]
+chats = [{{ id = -1001, role = "viewer" }}]
+alerts = {{ per_minute = 6, burst = 2, dedupe_s = 60, poll_s = 2, events_s = 0.5 }}
+
 [[api_keys]]
 name = "ci"
 hash = "{HASH}"
@@ -226,8 +235,8 @@ def to_toml(settings: ServiceSettings) -> str:
     def table(fields: dict[str, Any]) -> str:
         return "".join(f"{k} = {toml_value(v)}\n" for k, v in fields.items() if v is not None)
 
-    dumped = settings.model_dump(exclude={"accounts", "api_keys"})
-    text = "[service]\n" + table(dumped)
+    dumped = settings.model_dump(exclude={"accounts", "api_keys", "bot"})
+    text = "[service]\n" + table(dumped) + "\n[bot]\n" + table(settings.bot.model_dump())
     for item in settings.accounts:
         text += "\n[[accounts]]\n" + table(item.model_dump(exclude={"password_value"}))
     for key in settings.api_keys:

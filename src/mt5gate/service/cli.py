@@ -4,6 +4,7 @@
 
     mt5gate serve [--host 127.0.0.1] [--port 8000] [--config FILE]
     mt5gate serve --new-key NAME [--scopes read,trade]    # print a key and its config entry
+    mt5gate serve --bot                                   # and the Telegram bot (mt5gate bot)
 
 This is the composition root: the only place the environment is read (``MT5GATE_*``, the
 accounts' password and token variables). With no configuration it serves one SIMULATED demo
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from mt5gate.orders.journal import JournalError
 from mt5gate.service.auth import hash_api_key, key_config_snippet, new_api_key
+from mt5gate.service.bot_cli import announce_bot, build_bot
 from mt5gate.service.config import ApiKeySettings, ConfigError, ServiceSettings, load_settings
 
 __all__ = ["build_parser", "local_key", "main", "settings_from"]
@@ -47,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scopes", default="read,trade", help="scopes of --new-key: read, trade, admin"
     )
+    parser.add_argument(
+        "--bot", action="store_true",
+        help="also run the Telegram bot on the same sessions (token in $MT5GATE_BOT_TOKEN)",
+    )  # fmt: skip
     return parser
 
 
@@ -85,7 +91,7 @@ def local_key(settings: ServiceSettings) -> tuple[ServiceSettings, Path | None]:
     return settings.model_copy(update={"api_keys": (entry,)}), path
 
 
-def _announce(settings: ServiceSettings, key_file: Path | None) -> None:
+def _announce(settings: ServiceSettings, key_file: Path | None, bot: bool) -> None:
     lines = [f"mt5gate serve: http://{settings.host}:{settings.port}  (OpenAPI at /docs)"]
     for account in settings.accounts:
         lines.append(f"  account {account.name!r}: terminal {account.terminal}")
@@ -95,6 +101,8 @@ def _announce(settings: ServiceSettings, key_file: Path | None) -> None:
         url = f"http://{settings.host}:{settings.port}/v1/accounts"
         lines.append(f"  API key (all scopes) in {key_file}")
         lines.append(f'  try: curl -H "X-API-Key: $(cat {key_file})" {url}')
+    if bot:
+        lines += announce_bot(settings)
     print("\n".join(lines), file=sys.stderr, flush=True)
 
 
@@ -122,10 +130,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         gateway = Gateway.build(settings, os.environ)
+        if args.bot:
+            gateway.companions.append(build_bot(gateway, settings.bot_token(os.environ)))
     except (ConfigError, ValueError, OSError, JournalError) as error:
         print(f"mt5gate serve: {error}", file=sys.stderr)
         return 2
-    _announce(settings, key_file)
+    _announce(settings, key_file, args.bot)
     config = uvicorn.Config(
         create_app(gateway), host=settings.host, port=settings.port,
         log_level=settings.log_level.lower(), access_log=settings.access_log,

@@ -23,6 +23,10 @@
     watch = ["EURUSD"]             # symbols whose ticks the health checks watch
     risk = { max_volume_per_order = 1.0, allowed_symbols = ["EURUSD", "GBPUSD"] }
 
+    [bot]                          # the Telegram bot (mt5gate bot, mt5gate serve --bot)
+    token_env = "MT5GATE_BOT_TOKEN"        # see mt5gate.bot.settings for every key
+    users = [{ id = 123456789, role = "admin" }]
+
     [[api_keys]]                   # none: ``mt5gate serve`` makes a local key
     name = "ci"
     hash = "sha256$<salt>$<digest>"        # mt5gate serve --new-key ci
@@ -39,7 +43,9 @@ Environment overrides (an empty variable counts as unset): ``MT5GATE_CONFIG`` (t
 no path is given), ``MT5GATE_HOST``, ``MT5GATE_PORT``, ``MT5GATE_DATA_DIR``,
 ``MT5GATE_PUBLIC_HEALTH`` and ``MT5GATE_PUBLIC_METRICS`` (true/false/1/0/yes/no/on/off),
 ``MT5GATE_CORS_ORIGINS`` (comma-separated), ``MT5GATE_MAX_BODY_BYTES``, ``MT5GATE_LOG_LEVEL``,
-and ``MT5GATE_API_KEYS``: a JSON list of ``[[api_keys]]`` objects, which replaces the file's.
+``MT5GATE_API_KEYS``: a JSON list of ``[[api_keys]]`` objects, which replaces the file's, and
+for the bot ``MT5GATE_BOT_USERS`` (``id:role`` pairs, comma-separated: replaces
+``bot.users``) and ``MT5GATE_BOT_API_URL``.
 
 Every problem is one :class:`ConfigError` line naming the file or variable, the dotted field
 (``accounts[1].terminal``) and the rule, never a secret value. With neither a file nor
@@ -70,6 +76,7 @@ from pydantic import (
     model_validator,
 )
 
+from mt5gate.bot.settings import AlertPolicy, BotMember, BotSettings
 from mt5gate.orders.risk import RiskLimits
 from mt5gate.service.auth import KEY_NAME_PATTERN, Scope, check_hash, default_burst
 
@@ -326,6 +333,7 @@ class ServiceSettings(_Frozen):
     max_body_bytes: Annotated[StrictInt, Field(gt=0)] = 65536
     log_level: str = "INFO"
     access_log: StrictBool = True  # a line per request (uvicorn's access log) at INFO
+    bot: BotSettings = BotSettings()
 
     @field_validator("accounts")
     @classmethod
@@ -358,6 +366,29 @@ class ServiceSettings(_Frozen):
         if level not in _LOG_LEVELS:
             raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
         return level
+
+    @field_validator("bot")
+    @classmethod
+    def _bot_account(cls, value: BotSettings, info: ValidationInfo) -> BotSettings:
+        accounts = info.data.get("accounts")  # absent when the accounts were invalid
+        names = [account.name for account in accounts or ()]
+        if accounts and value.account is not None and value.account not in names:
+            raise ValueError(f"account {value.account!r} is not one of the accounts "
+                             f"({', '.join(names)})")  # fmt: skip
+        return value
+
+    def bot_token(self, env: Mapping[str, str]) -> SecretStr:
+        """The bot's token from ``bot.token_file`` or its variable (default
+        ``MT5GATE_BOT_TOKEN``); ``ConfigError`` naming the source, never the value."""
+        if self.bot.token_file is not None:
+            return SecretStr(_read_secret_file("bot", "token_file", self.bot.token_file,
+                                               str.strip))  # fmt: skip
+        variable = self.bot.token_variable
+        value = (env.get(variable) or "").strip()
+        if not value:
+            raise ConfigError(f"bot: the token is missing: set {variable} (the token "
+                              "@BotFather gave) or bot.token_file")  # fmt: skip
+        return SecretStr(value)
 
     @property
     def default_account(self) -> AccountSettings:
@@ -440,12 +471,12 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    tables = ("service", "accounts", "api_keys")
+    tables = ("service", "accounts", "api_keys", "bot")
     unknown = sorted(set(raw) - set(tables))
     if unknown:
         hint = _suggest(unknown[0], tables)
         raise ConfigError(f"{path}: {unknown[0]}: unknown table or key{hint}; "
-                          "expected [service], [[accounts]] and [[api_keys]]")  # fmt: skip
+                          "expected [service], [[accounts]], [[api_keys]] and [bot]")  # fmt: skip
     service = raw.get("service", {})
     if not isinstance(service, dict):
         raise ConfigError(f"{path}: service: must be a table ([service])")
@@ -462,6 +493,8 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
     data: dict[str, Any] = {**service, "accounts": raw["accounts"]}
     if "api_keys" in raw:
         data["api_keys"] = raw["api_keys"]
+    if "bot" in raw:
+        data["bot"] = _bot_table(path, raw["bot"])
     if isinstance(data.get("data_dir"), str):
         data["data_dir"] = base / data["data_dir"]
     for account in data["accounts"]:
@@ -469,8 +502,18 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
             if isinstance(account.get(field), str):
                 account[field] = base / account[field]
     origins = {name: (str(path), f"service.{name}") for name in service}
-    origins.update(accounts=(str(path), "accounts"), api_keys=(str(path), "api_keys"))
+    origins.update(accounts=(str(path), "accounts"), api_keys=(str(path), "api_keys"),
+                   bot=(str(path), "bot"))  # fmt: skip
     return data, origins
+
+
+def _bot_table(path: Path, table: object) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: bot: must be a table ([bot])")
+    bot = dict(table)
+    if isinstance(bot.get("token_file"), str):
+        bot["token_file"] = path.parent / bot["token_file"]
+    return bot
 
 
 def _is_list_of_tables(value: object) -> bool:
@@ -498,6 +541,44 @@ def _apply_environment(
         if value is not None:
             data[field] = parse(variable, value)
             origins[field] = (variable, "")
+    _apply_bot_environment(env, data, origins)
+
+
+def _apply_bot_environment(
+    env: Mapping[str, str], data: dict[str, Any], origins: dict[str, tuple[str, str]]
+) -> None:
+    """``MT5GATE_BOT_USERS`` and ``MT5GATE_BOT_API_URL`` into the ``bot`` table."""
+    users, url = _env(env, "MT5GATE_BOT_USERS"), _env(env, "MT5GATE_BOT_API_URL")
+    if users is None and url is None:
+        return
+    bot = data["bot"] = dict(data.get("bot") or {})
+    if users is not None:
+        bot["users"] = _bot_users("MT5GATE_BOT_USERS", users)
+    if url is not None:
+        bot["api_url"] = url.strip()
+    # Errors in what a variable gave are blamed on it; the rest of [bot] stays the file's.
+    for variable, given, field in (("MT5GATE_BOT_USERS", users, "users"),
+                                   ("MT5GATE_BOT_API_URL", url, "api_url")):  # fmt: skip
+        if given is not None:
+            origins[f"bot.{field}"] = (variable, "bot")
+
+
+def _bot_users(variable: str, value: str) -> list[dict[str, Any]]:
+    """``123:admin,456:viewer`` as ``[[bot.users]]`` entries."""
+    users = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        number, _, role = item.partition(":")
+        try:
+            user_id = int(number.strip())
+        except ValueError:
+            raise ConfigError(f"{variable}: {item!r} is not USER_ID:ROLE "
+                              "(a number, then viewer, trader or admin)") from None  # fmt: skip
+        users.append({"id": user_id, "role": role.strip().lower() or "viewer"})
+    if not users:
+        raise ConfigError(f"{variable}: names no user (give USER_ID:ROLE pairs, or unset it)")
+    return users
 
 
 def _text(_: str, value: str) -> str:
@@ -546,7 +627,8 @@ def _describe(error: ValidationError, origins: Mapping[str, tuple[str, str]]) ->
     for item in error.errors(include_input=False, include_url=False):
         location = tuple(item["loc"])
         top = str(location[0]) if location else ""
-        source, name = origins.get(top, ("settings", top))
+        part = f"{top}.{location[1]}" if len(location) > 1 else top
+        source, name = origins.get(part) or origins.get(top, ("settings", top))
         field = name + _dotted(location[1:])
         where = f"{source}: {field.lstrip('.')}" if name else source + field
         problems.append(f"{where}: {_message(item, location)}")
@@ -582,6 +664,7 @@ def _fields_at(location: tuple[int | str, ...]) -> tuple[str, ...]:
     ServiceSettings."""
     tables: dict[str, type[BaseModel]] = {
         "accounts": AccountSettings, "api_keys": ApiKeySettings, "risk": RiskSettings,
+        "bot": BotSettings, "users": BotMember, "chats": BotMember, "alerts": AlertPolicy,
     }  # fmt: skip
     names = [part for part in location if isinstance(part, str)]
     model = tables.get(names[-1], ServiceSettings) if names else ServiceSettings

@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from mt5gate.errors import MT5DataError, MT5Error
 from mt5gate.health import HealthMonitor, HealthStatus, Status, Transition
@@ -24,7 +25,7 @@ from mt5gate.session.manager import MT5SessionManager
 from mt5gate.session.policies import ReconnectPolicy
 from mt5gate.session.state import SessionState
 
-__all__ = ["AccountRuntime", "Gateway", "SIMULATED_NOTICE"]
+__all__ = ["AccountRuntime", "Companion", "Gateway", "SIMULATED_NOTICE"]
 
 log = logging.getLogger("mt5gate.service")
 
@@ -33,6 +34,17 @@ SIMULATED_NOTICE = (
     "SIMULATED terminal (mt5gate.sim): prices and orders are not real. Configure accounts "
     "(--config FILE) to trade on a real MT5 terminal."
 )
+
+
+class Companion(Protocol):
+    """Something that runs beside the accounts on their sessions (the Telegram bot): started
+    after the accounts, stopped before them."""
+
+    async def start(self) -> None:
+        """Start (may raise: the gateway logs it and runs on without the companion)."""
+
+    async def stop(self) -> None:
+        """Stop and release everything."""
 
 
 @dataclass(slots=True)
@@ -48,6 +60,11 @@ class AccountRuntime:
     def name(self) -> str:
         """The account's configured name (the ``{account}`` of the routes)."""
         return self.settings.name
+
+    @property
+    def simulated(self) -> bool:
+        """Whether the account runs on mt5gate's simulator."""
+        return self.settings.simulated
 
     @property
     def health(self) -> HealthStatus | None:
@@ -72,6 +89,8 @@ class Gateway:
     authenticator: Authenticator
     metrics: Metrics
     started: bool = field(default=False)
+    companions: list[Companion] = field(default_factory=list)
+    _running: list[Companion] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -109,9 +128,25 @@ class Gateway:
             runtime.monitor.on_transition(_health_logger(runtime.name))
             runtime.monitor.start()
         self.started = True
+        for companion in self.companions:
+            try:
+                await companion.start()
+            except Exception as error:  # the accounts still serve; say so loudly
+                log.error("%r could not start (%s: %s); running without it",
+                          companion, type(error).__name__, error)  # fmt: skip
+                with contextlib.suppress(Exception):
+                    await companion.stop()
+            else:
+                self._running.append(companion)
 
     async def stop(self) -> None:
-        """Stop monitors, let in-flight work end, close sessions and journals."""
+        """Stop companions and monitors, let in-flight work end, close sessions and journals."""
+        while self._running:
+            companion = self._running.pop()
+            try:
+                await companion.stop()
+            except Exception:
+                log.exception("%r did not stop cleanly", companion)
         for runtime in self.accounts.values():
             await runtime.monitor.stop()
             if runtime.connect_task is not None:

@@ -34,6 +34,7 @@ from mt5gate.errors import (
     MT5TradingDisabledError,
     MT5TradingHalted,
     MT5ValidationError,
+    error_title,
 )
 from mt5gate.orders.journal import JournalError
 
@@ -45,22 +46,23 @@ __all__ = [
 PROBLEM_TYPE: Final = "application/problem+json"
 _BASE: Final = "https://mt5gate.dev/problems/"
 
-#: (class, status, title): the first class an error is an instance of decides (subclasses first).
-_TABLE: Final[tuple[tuple[type[MT5Error], int, str], ...]] = (
-    (MT5IdempotencyError, 422, "Idempotency key reused for another request"),
-    (MT5ValidationError, 422, "Invalid request"),
-    (MT5TradingHalted, 409, "Trading is halted"),
-    (MT5RiskLimitError, 422, "Risk limit"),
-    (MT5OrderOutcomeUnknown, 504, "Order outcome unknown"),
-    (MT5TradeRetryable, 409, "Order not executed, retry"),
-    (MT5TradeRejected, 422, "Order rejected"),
-    (MT5TradeError, 422, "Order rejected"),
-    (MT5TradingDisabledError, 409, "Trading is disabled"),
-    (MT5CircuitBreakerOpen, 503, "Terminal unavailable (circuit open)"),
-    (MT5ConnectionError, 503, "Terminal unavailable"),
-    (MT5AuthError, 503, "Terminal not logged in"),
-    (MT5StateError, 503, "Account not ready"),
-    (MT5DataError, 404, "Not found"),
+#: (class, status): the first class an error is an instance of decides (subclasses first).
+#: Titles come from :data:`mt5gate.errors.ERROR_TITLES`.
+_STATUS: Final[tuple[tuple[type[MT5Error], int], ...]] = (
+    (MT5IdempotencyError, 422),
+    (MT5ValidationError, 422),
+    (MT5TradingHalted, 409),
+    (MT5RiskLimitError, 422),
+    (MT5OrderOutcomeUnknown, 504),
+    (MT5TradeRetryable, 409),
+    (MT5TradeRejected, 422),
+    (MT5TradeError, 422),
+    (MT5TradingDisabledError, 409),
+    (MT5CircuitBreakerOpen, 503),
+    (MT5ConnectionError, 503),
+    (MT5AuthError, 503),
+    (MT5StateError, 503),
+    (MT5DataError, 404),
 )
 
 
@@ -158,8 +160,9 @@ def problem_for(error: BaseException) -> Problem:
     if not isinstance(error, MT5Error):
         return Problem(500, "Internal error", "The gateway failed unexpectedly; it was logged.",
                        _BASE + "internal", {"error": "InternalError"})  # fmt: skip
-    for cls, status, title in _TABLE:
+    for cls, status in _STATUS:
         if isinstance(error, cls):
+            title = error_title(error)
             return Problem(status, title, str(error), _BASE + _slug(title), _extensions(error),
                            _retry_after(error))  # fmt: skip
     return Problem(500, "Gateway error", str(error), _BASE + "gateway", _extensions(error))

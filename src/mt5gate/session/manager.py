@@ -406,6 +406,12 @@ class MT5SessionManager:
         """Client ids (sequences) of this account's orders whose outcome is still open."""
         return [c.sequence for c in await self.pipeline.unresolved()]
 
+    async def order_state(self, client_id: int) -> str | None:
+        """The journal state of this account's order ``client_id`` (``"ACKNOWLEDGED"``,
+        ``"UNKNOWN"``...; see ``mt5gate.orders.EventKind``), ``None`` if it never existed."""
+        kind = await self.pipeline.state(client_id)
+        return None if kind is None else str(kind.value)
+
     @property
     def streams(self) -> Streams:
         """Tick and trade-event streams (see :class:`~mt5gate.session.streams.Streams`)."""

@@ -562,6 +562,10 @@ class OrderPipeline:
         """The account's orders whose outcome is still open (health reports them)."""
         return await self._write(self.journal.unresolved, self.login)
 
+    async def state(self, sequence: int) -> EventKind | None:
+        """The journal state (last event kind) of this account's order ``sequence``."""
+        return await self._write(self.journal.state, self.login, sequence)
+
 
 # ---------------------------------------------------------------------------- helpers
 

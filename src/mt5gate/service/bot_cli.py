@@ -1,0 +1,124 @@
+"""``mt5gate bot``: the Telegram bot alone, on the same configuration as ``mt5gate serve``.
+
+::
+
+    MT5GATE_BOT_TOKEN=123:abc MT5GATE_BOT_USERS=111222333:admin mt5gate bot [--config FILE]
+
+With no configuration the bot serves the SIMULATED demo account and says so. The token comes
+from ``MT5GATE_BOT_TOKEN`` (or the ``[bot]`` table's ``token_env`` / ``token_file``) and is
+never printed or logged. ``mt5gate serve --bot`` runs the same bot inside the HTTP service,
+sharing its sessions; run one or the other with a token, not both (Telegram lets one poller
+read a bot's updates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import SecretStr
+from telegram.error import TelegramError
+
+from mt5gate.bot import TelegramBot
+from mt5gate.orders.journal import JournalError
+from mt5gate.redaction import RedactingFilter, Redactor
+from mt5gate.service.config import ConfigError, ServiceSettings, load_settings
+from mt5gate.service.gateway import Gateway
+
+__all__ = ["announce_bot", "build_bot", "build_parser", "main"]
+
+STATE_FILE = "bot-state.json"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``mt5gate bot`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="mt5gate bot",
+        description="Answer MT5 accounts in Telegram: prices, positions, health, alerts and "
+        "confirmed orders. Token in $MT5GATE_BOT_TOKEN; allowed users in the [bot] table or "
+        "$MT5GATE_BOT_USERS (id:role,...). Without --config: one SIMULATED demo account.",
+    )
+    parser.add_argument(
+        "--config", type=Path,
+        help="TOML file of accounts and the [bot] table (default: $MT5GATE_CONFIG, else the "
+        "simulator)",
+    )  # fmt: skip
+    return parser
+
+
+def build_bot(gateway: Gateway, token: SecretStr) -> TelegramBot:
+    """The bot for ``gateway``'s accounts; its chats' choices live in the data directory."""
+    settings = gateway.settings
+    return TelegramBot(gateway.accounts, settings.bot, token,
+                       state_path=settings.data_dir / STATE_FILE)  # fmt: skip
+
+
+def announce_bot(settings: ServiceSettings) -> list[str]:
+    """Lines that say how the bot is set up (never the token)."""
+    bot = settings.bot
+    lines = [f"  Telegram bot: {len(bot.users)} user(s) and {len(bot.chats)} chat(s) allowed"]
+    if not bot.users and not bot.chats:
+        lines.append("  *** nobody is allowed yet: message the bot to learn your user id, then "
+                     "set MT5GATE_BOT_USERS=<id>:admin ***")  # fmt: skip
+    return lines
+
+
+def _configure_logging(settings: ServiceSettings, token: SecretStr) -> None:
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per poll otherwise
+    guard = RedactingFilter(Redactor([token]))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(guard)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``mt5gate bot``; returns the exit status (2 on a configuration problem)."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config, os.environ)
+        token = settings.bot_token(os.environ)
+        gateway = Gateway.build(settings, os.environ)
+        bot = build_bot(gateway, token)
+    except (ConfigError, ValueError, OSError, JournalError) as error:
+        print(f"mt5gate bot: {error}", file=sys.stderr)
+        return 2
+    _configure_logging(settings, token)
+    return asyncio.run(_run(gateway, bot, settings))
+
+
+async def _run(gateway: Gateway, bot: TelegramBot, settings: ServiceSettings) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # Windows: Ctrl+C still interrupts
+            loop.add_signal_handler(signum, stop.set)
+    await gateway.start()
+    try:
+        try:
+            await bot.start()
+        except TelegramError as error:
+            print(f"mt5gate bot: Telegram refused to start: {error.message}", file=sys.stderr)
+            return 2
+        lines = ["mt5gate bot: polling Telegram for updates (Ctrl+C stops)"]
+        lines += [f"  account {a.name!r}: terminal {a.terminal}" for a in settings.accounts]
+        if settings.simulated:
+            lines.append("  *** SIMULATED terminal (mt5gate.sim): prices and orders are NOT "
+                         "real ***")  # fmt: skip
+        print("\n".join(lines + announce_bot(settings)), file=sys.stderr, flush=True)
+        await stop.wait()
+        return 0
+    finally:
+        await bot.stop()
+        await gateway.stop()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
