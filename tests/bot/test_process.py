@@ -90,6 +90,9 @@ def test_mt5gate_bot_answers_confirms_and_stops_cleanly(fake: FakeTelegram, tmp_
     assert TOKEN not in output
     assert TOKEN.split(":")[1] not in output
     assert "Calling Bot API endpoint `getUpdates`" in output  # it logged at DEBUG, masked
+    # only the token is masked, never ordinary "key: value" text such as a health reason
+    assert "session:state: the session is connecting" in output
+    assert "session:**********" not in output
 
 
 def _say(fake: FakeTelegram, text: str) -> int:

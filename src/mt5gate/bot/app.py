@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
@@ -105,6 +106,7 @@ _REFUSAL: Final = (
     "Sorry, this bot is private and you are not on its list.\n"
     "Your Telegram user id is {user_id}: an operator can add it to the bot's settings."
 )
+_NO_KEYS: Final = re.compile(r"(?!)")  # matches no key name
 _FAILED: Final = "❌ Something went wrong on our side; it was logged. Nothing was sent."
 
 
@@ -187,7 +189,8 @@ class TelegramBot:
         self.confirmations = Confirmations(settings.confirm_ttl_s, clock)
         self.gate = AlertGate(settings.alerts, clock)
         self.state = BotState.load(state_path)
-        self.redactor = Redactor([token])
+        # Only the token: key=value masking would garble ordinary lines ("session:state: ...").
+        self.redactor = Redactor([token], keys=_NO_KEYS)
         self.poll_timeout_s = poll_timeout_s
         # Before PTB sees the token: its bot logs the API URL (token included) at DEBUG.
         self._undo: list[Callable[[], None]] = [protect_logs(self.redactor)]

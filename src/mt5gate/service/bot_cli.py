@@ -70,11 +70,11 @@ def announce_bot(settings: ServiceSettings) -> list[str]:
     return lines
 
 
-def _configure_logging(settings: ServiceSettings, token: SecretStr) -> None:
+def _configure_logging(settings: ServiceSettings, redactor: Redactor) -> None:
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per poll otherwise
-    guard = RedactingFilter(Redactor([token]))
+    guard = RedactingFilter(redactor)
     for handler in logging.getLogger().handlers:
         handler.addFilter(guard)
 
@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, ValueError, OSError, JournalError) as error:
         print(f"mt5gate bot: {error}", file=sys.stderr)
         return 2
-    _configure_logging(settings, token)
+    _configure_logging(settings, bot.redactor)
     return asyncio.run(_run(gateway, bot, settings))
 
 
