@@ -5,7 +5,6 @@ never write the token anywhere."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import pytest
 
 from tests.bot.conftest import ADMIN, TOKEN, VIEWER
 from tests.bot.fake_telegram import FakeTelegram
-from tests.service.conftest import start_service
+from tests.service.conftest import start_service, terminate
 
 
 def bot_env(fake: FakeTelegram, data_dir: Path, **extra: str) -> dict[str, str]:
@@ -39,14 +38,7 @@ class BotProcess:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
     def stop(self) -> tuple[int, str]:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        return self.process.returncode, self.output()
+        return terminate(self.process), self.output()
 
 
 def start_bot(env: dict[str, str], data_dir: Path, *args: str) -> BotProcess:

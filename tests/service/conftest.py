@@ -36,6 +36,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def terminate(process: subprocess.Popen[str]) -> int:
+    """SIGTERM, wait (SIGKILL after 30 s), and return the exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+    return process.returncode
+
+
 @dataclass
 class Served:
     """A running service: its address, its process, its data directory, its key and the file
@@ -55,14 +67,7 @@ class Served:
 
     def stop(self) -> tuple[int, str]:
         """SIGTERM, wait, and return the exit code and what it wrote (stdout and stderr)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        return self.process.returncode, self.output()
+        return terminate(self.process), self.output()
 
     def output(self) -> str:
         """Everything the service has written so far."""

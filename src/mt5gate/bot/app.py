@@ -22,6 +22,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -130,16 +131,13 @@ class BotAccount(Protocol):
         """Whether its terminal is mt5gate's simulator."""
 
 
+@dataclass(frozen=True, slots=True)
 class Reply:
-    """A command's answer: HTML text and, for confirmations, the buttons."""
+    """A command's answer: HTML text and, for confirmations, the buttons and what they confirm."""
 
-    __slots__ = ("keyboard", "pending", "text")
-
-    def __init__(self, text: str, keyboard: InlineKeyboardMarkup | None = None,
-                 pending: Confirmation | None = None) -> None:  # fmt: skip
-        self.text = text
-        self.keyboard = keyboard
-        self.pending = pending
+    text: str
+    keyboard: InlineKeyboardMarkup | None = None
+    pending: Confirmation | None = None
 
 
 def protect_logs(redactor: Redactor) -> Callable[[], None]:
@@ -523,7 +521,7 @@ class TelegramBot:
         verdict = self.confirmations.press(confirmation_id, user.id, press)
         item = self.confirmations.get(confirmation_id)
         if verdict is Verdict.SEND and item is not None:
-            await query.answer("Sending…")
+            await query.answer(_PRESS_ANSWERS[verdict])
             await self._settle(item, "⏳ Sending…")
             await self._settle(item, await self._execute(item))
             return
@@ -699,18 +697,15 @@ class TelegramBot:
             self.state.update(chat_id, alerts=False)
 
 
+@dataclass(frozen=True, slots=True)
 class _Ask:
     """One command as the bot handles it: who, where, the words, the account."""
 
-    __slots__ = ("account", "chat_id", "role", "user_id", "words")
-
-    def __init__(self, chat_id: int, user_id: int, role: Role, words: list[str],
-                 account: BotAccount) -> None:  # fmt: skip
-        self.chat_id = chat_id
-        self.user_id = user_id
-        self.role = role
-        self.words = words
-        self.account = account
+    chat_id: int
+    user_id: int
+    role: Role
+    words: list[str]
+    account: BotAccount
 
 
 _PRESS_ANSWERS: Final = {

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from mt5gate.bot.commands import COMMANDS, CloseArgs, OrderArgs
 from mt5gate.bot.settings import Role
 from mt5gate.bot.text import bold, code, esc, lots, money, price, table
+from mt5gate.constants import PositionType
 from mt5gate.health import HealthStatus, Status
 from mt5gate.models import Account, Order, OrderResult, Position, Price, server_time
 
@@ -94,7 +95,7 @@ def positions_view(heading: str, positions: Sequence[Position], digits: Mapping[
     rows = []
     for p in positions:
         d = digits[p.symbol].digits
-        side = "buy" if p.type == 0 else "sell"
+        side = "buy" if p.type is PositionType.BUY else "sell"
         rows.append([str(p.ticket), p.symbol, side, lots(p.volume), price(p.price_open, d),
                      price(p.price_current, d), money(p.profit)])  # fmt: skip
     total = sum(p.profit for p in positions)
@@ -168,7 +169,7 @@ def order_summary(heading: str, args: OrderArgs, quote: Price, digits: Digits, m
 def close_summary(heading: str, args: CloseArgs, position: Position, quote: Price,
                   digits: Digits, currency: str, ttl_s: float) -> str:  # fmt: skip
     """The confirmation of ``/close``: which position, how much of it, at about what price."""
-    buying = position.type == 0
+    buying = position.type is PositionType.BUY
     at = quote.bid if buying else quote.ask
     volume = args.volume if args.volume is not None else position.volume
     part = "all" if volume >= position.volume else f"{lots(volume)} of {lots(position.volume)}"
