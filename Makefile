@@ -29,11 +29,12 @@ demo: $(STAMP)
 check: lint typecheck layers test
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy --strict examples
 
 layers: $(STAMP)
 	$(BIN)/lint-imports

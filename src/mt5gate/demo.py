@@ -101,7 +101,7 @@ def run_demo(clock: Clock, out: TextIO) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m mt5gate.demo``."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="mt5gate demo", description=__doc__)
     parser.add_argument(
         "--virtual-time", action="store_true", help="use a virtual clock (reproducible output)"
     )

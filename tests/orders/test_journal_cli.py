@@ -277,13 +277,20 @@ def test_journal_from_the_environment(
 
 
 def test_no_journal_given(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """Without --journal or $MT5GATE_JOURNAL, `mt5gate journal` reads the (demo) account's
+    journal, never creating it; the journal CLI alone still asks for one."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("MT5GATE_CONFIG", "MT5GATE_DATA_DIR", "MT5GATE_JOURNAL"):
+        monkeypatch.delenv(name, raising=False)
     status, _, err = _run(capsys, "list")
-    assert (status, err) == (2, "mt5gate journal: no journal given: pass --journal FILE or set "
-                                "MT5GATE_JOURNAL\n")  # fmt: skip
+    assert (status, err) == (2, "mt5gate journal: no order journal at .mt5gate/demo-orders.db\n")
     monkeypatch.setenv("MT5GATE_JOURNAL", "")
     assert _run(capsys, "list")[0] == 2
+    assert not (tmp_path / ".mt5gate" / "demo-orders.db").exists()
+    assert journal_cli.main(["list"]) == 2
+    assert "no journal given: pass --journal FILE or set MT5GATE_JOURNAL" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("action", [["list"], ["show", "--client-id", "1"]])
@@ -384,9 +391,7 @@ def test_bad_arguments_are_one_line(
 
 
 def test_help_documents_the_exit_statuses(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main(["journal", "list", "--help"])
-    assert exited.value.code == 0
+    assert main(["journal", "list", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--unresolved" in out
     assert "1 when 'list --unresolved' finds any order" in out

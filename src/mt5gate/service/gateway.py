@@ -22,10 +22,12 @@ from mt5gate.orders.journal import SqliteJournal
 from mt5gate.service.auth import Authenticator
 from mt5gate.service.config import AccountSettings, ServiceSettings
 from mt5gate.session.manager import MT5SessionManager
+from mt5gate.session.observer import LoggingObserver, ObserverGroup, SessionObserver
 from mt5gate.session.policies import ReconnectPolicy
 from mt5gate.session.state import SessionState
+from mt5gate.terminal.base import Terminal
 
-__all__ = ["AccountRuntime", "Companion", "Gateway", "SIMULATED_NOTICE"]
+__all__ = ["SIMULATED_NOTICE", "AccountRuntime", "Companion", "Gateway", "session_for"]
 
 log = logging.getLogger("mt5gate.service")
 
@@ -158,17 +160,34 @@ class Gateway:
         self.started = False
 
 
+def session_for(
+    account: AccountSettings,
+    settings: ServiceSettings,
+    env: Mapping[str, str],
+    *,
+    terminal: Terminal | None = None,
+    observer: SessionObserver | None = None,
+) -> MT5SessionManager:
+    """The session of a configured account (not connected): its terminal (or ``terminal``, an
+    object standing in for it, such as a simulator with a state file), its secrets read from
+    ``env``, its journal file and risk limits. The service and the ``mt5gate`` command both
+    build sessions here, so a command sees the orders the service journaled. ``observer`` is
+    added to the logging one (state changes, breaker transitions and reconnects are logged)."""
+    logs = LoggingObserver(logging.getLogger(f"mt5gate.session.{account.name}"))
+    return MT5SessionManager(
+        terminal=account.terminal if terminal is None else terminal, login=account.login,
+        password=account.password(env), server=account.server,
+        terminal_token=account.terminal_token(env),
+        journal=SqliteJournal(settings.journal_path(account)), risk=account.risk_limits(),
+        observer=logs if observer is None else ObserverGroup(logs, observer),
+        name=account.name, reconnect=ReconnectPolicy(max_s=30.0),
+    )  # fmt: skip
+
+
 def _runtime(
     account: AccountSettings, settings: ServiceSettings, env: Mapping[str, str], metrics: Metrics
 ) -> AccountRuntime:
-    journal_path = settings.journal_path(account)
-    session = MT5SessionManager(
-        terminal=account.terminal, login=account.login, password=account.password(env),
-        server=account.server, terminal_token=account.terminal_token(env),
-        journal=SqliteJournal(journal_path), risk=account.risk_limits(),
-        observer=metrics.observer(account.name), name=account.name,
-        reconnect=ReconnectPolicy(max_s=30.0),
-    )  # fmt: skip
+    session = session_for(account, settings, env, observer=metrics.observer(account.name))
     monitor = HealthMonitor(session, interval_s=5.0, symbols=account.watch)
     return AccountRuntime(account, session, monitor)
 

@@ -1,7 +1,7 @@
 """The async session to one MT5 account: ``MT5SessionManager`` and its policies."""
 
 from mt5gate.session.manager import MT5SessionManager
-from mt5gate.session.observer import LoggingObserver, SessionObserver
+from mt5gate.session.observer import LoggingObserver, ObserverGroup, SessionObserver
 from mt5gate.session.policies import (
     AsyncClock,
     ReadRetryPolicy,
@@ -16,6 +16,7 @@ __all__ = [
     "AsyncClock",
     "LoggingObserver",
     "MT5SessionManager",
+    "ObserverGroup",
     "ReadRetryPolicy",
     "RealAsyncClock",
     "ReconcilePolicy",

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from mt5gate.circuit_breaker import BreakerTransition
     from mt5gate.session.state import StateChange
 
-__all__ = ["LoggingObserver", "SessionObserver"]
+__all__ = ["LoggingObserver", "ObserverGroup", "SessionObserver"]
 
 
 class SessionObserver:
@@ -74,3 +74,40 @@ class LoggingObserver(SessionObserver):
 
     def stream_dropped(self, stream: str, dropped: int) -> None:
         self.log.warning("stream %s: slow subscriber, %d items dropped so far", stream, dropped)
+
+
+class ObserverGroup(SessionObserver):
+    """Several observers as one: every hook goes to each, in order. The service gives each
+    session its Prometheus observer *and* the logging one, so metrics do not silence the log
+    lines of state changes, breaker transitions and reconnects."""
+
+    def __init__(self, *observers: SessionObserver) -> None:
+        self.observers = observers
+
+    def call_finished(self, function: str, outcome: str, duration_s: float) -> None:
+        for observer in self.observers:
+            observer.call_finished(function, outcome, duration_s)
+
+    def state_changed(self, change: StateChange) -> None:
+        for observer in self.observers:
+            observer.state_changed(change)
+
+    def breaker_changed(self, transition: BreakerTransition) -> None:
+        for observer in self.observers:
+            observer.breaker_changed(transition)
+
+    def reconnect_attempted(self, attempt: int, ok: bool, error: str | None) -> None:
+        for observer in self.observers:
+            observer.reconnect_attempted(attempt, ok, error)
+
+    def stream_dropped(self, stream: str, dropped: int) -> None:
+        for observer in self.observers:
+            observer.stream_dropped(stream, dropped)
+
+    def order_event(self, kind: str, retcode: int | None) -> None:
+        for observer in self.observers:
+            observer.order_event(kind, retcode)
+
+    def journal_written(self, operation: str, duration_s: float) -> None:
+        for observer in self.observers:
+            observer.journal_written(operation, duration_s)

@@ -95,5 +95,5 @@ def load_state(terminal: SimTerminal, path: Path) -> None:
         for login, broker_state in data["accounts"].items():
             terminal.broker_for(int(login)).restore(broker_state)
         terminal.terminal_restore(data["terminal"])
-    except (KeyError, TypeError, ValueError) as error:
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise StateFileError(f"simulator state file {path} is incomplete: {error!r}") from error

@@ -1,0 +1,3 @@
+from mt5gate.cli import main
+
+raise SystemExit(main())

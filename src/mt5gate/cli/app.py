@@ -1,0 +1,465 @@
+"""The ``mt5gate`` command (typer): declarations only; the work is in ``reads`` and ``trade``.
+
+Every command that reads or trades takes the account options (``--config``, ``--account``,
+``--terminal`` and, for an ad-hoc terminal, ``--login``, ``--server``, ``--token-file``) plus
+``--json`` and ``--debug``; :func:`account_command` adds them to each command's signature, so
+they are written once and can follow the command (``mt5gate price EURUSD --account live``).
+``serve``, ``bot``, ``bridge``, ``journal`` and ``demo`` hand their arguments to their own
+front ends unchanged (``mt5gate serve --help`` is theirs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import inspect
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+import typer
+from rich.markup import escape
+
+from mt5gate.cli.failures import Exit, guarded
+from mt5gate.cli.journal import journal_args
+from mt5gate.cli.reads import (
+    parse_when,
+    read_health,
+    show_account,
+    show_errors,
+    show_health,
+    show_history,
+    show_orders,
+    show_positions,
+    show_prices,
+    unreachable,
+    watch_prices,
+)
+from mt5gate.cli.target import (
+    AccountChoice,
+    Target,
+    build_session,
+    close_session,
+    resolve_target,
+)
+from mt5gate.cli.trade import Confirmation, cancel_order, close_position, place_order
+from mt5gate.cli.ui import Options, Ui
+from mt5gate.errors import MT5Error
+from mt5gate.models import OrderKind, OrderRequest, Side
+from mt5gate.session.manager import MT5SessionManager
+
+__all__ = ["app", "account_command"]
+
+_ACCOUNT: Final = "Account"
+_OUTPUT: Final = "Output"
+
+app = typer.Typer(
+    name="mt5gate",
+    help="A resilient gateway to MetaTrader 5. Without --config or --terminal every command "
+    "runs on the SIMULATED demo account (and says so).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,  # a traceback with locals could show a password
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+order_app = typer.Typer(
+    help="Send an order: buy or sell at market, or a limit or stop pending order.",
+    no_args_is_help=True,
+)
+app.add_typer(order_app, name="order")
+
+# ------------------------------------------------------------------------ the shared options
+
+
+def _shared(name: str, default: object, kind: object, option: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=Annotated[kind, option])  # fmt: skip
+
+
+_COMMON: Final = [
+    _shared("config", None, Path | None, typer.Option(
+        "--config", "-c", rich_help_panel=_ACCOUNT, dir_okay=False,
+        help="The service's TOML file of accounts (default $MT5GATE_CONFIG).")),
+    _shared("account", None, str | None, typer.Option(
+        "--account", "-a", rich_help_panel=_ACCOUNT,
+        help="The account's name in the configuration (default: the first).")),
+    _shared("terminal", None, str | None, typer.Option(
+        "--terminal", "-t", rich_help_panel=_ACCOUNT,
+        help="sim, official, bridge://host:port or rpyc://host:port (default: the account's; "
+             "sim without a configuration).")),
+    _shared("login", None, int | None, typer.Option(
+        "--login", rich_help_panel=_ACCOUNT, min=1,
+        help="With --terminal: the account's login (password in $MT5GATE_PASSWORD).")),
+    _shared("server", None, str | None, typer.Option(
+        "--server", rich_help_panel=_ACCOUNT, help="With --terminal: the trade server's name.")),
+    _shared("token_file", None, Path | None, typer.Option(
+        "--token-file", rich_help_panel=_ACCOUNT, dir_okay=False,
+        help="With --terminal bridge://...: the bridge's token file.")),
+    _shared("json", False, bool, typer.Option(
+        "--json", rich_help_panel=_OUTPUT, help="Print JSON for scripts.")),
+    _shared("debug", False, bool, typer.Option(
+        "--debug", rich_help_panel=_OUTPUT, help="Show debug logs, and a traceback on errors.")),
+]  # fmt: skip
+_COMMON_NAMES: Final = frozenset(p.name for p in _COMMON)
+
+
+def account_command(func: Callable[..., int]) -> Callable[..., int]:
+    """Give ``func`` (which takes ``opts: Options``) the shared options, collected into
+    ``opts``; typer reads the combined signature."""
+    own = inspect.signature(func, eval_str=True)
+    params = [p for p in own.parameters.values() if p.name != "opts"]
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> int:
+        shared = {name: kwargs.pop(name) for name in _COMMON_NAMES}
+        choice = AccountChoice(shared["config"], shared["account"], shared["terminal"],
+                               shared["login"], shared["server"], shared["token_file"])  # fmt: skip
+        return func(opts=Options(choice, shared["json"], shared["debug"]), **kwargs)
+
+    wrapper.__signature__ = own.replace(parameters=[*params, *_COMMON])  # type: ignore[attr-defined]
+    return wrapper
+
+
+Work = Callable[[MT5SessionManager, Ui, Target], Awaitable[Exit]]
+
+
+def run_on_account(opts: Options, work: Work) -> int:
+    """Resolve the account, announce a simulator, connect (with a spinner), run ``work``,
+    close; every failure becomes one line, a hint and an exit code."""
+    ui = Ui(opts)
+    try:
+        return int(guarded(ui.err, lambda: asyncio.run(_on_account(ui, work)), debug=opts.debug))
+    finally:
+        ui.close()
+
+
+async def _on_account(ui: Ui, work: Work) -> Exit:
+    target = resolve_target(ui.options.choice, ui.env)
+    ui.announce(target)
+    session = build_session(target, ui.env)
+    try:
+        with ui.err.status(f"Connecting to {target.describe()} ..."):
+            await session.connect()
+        return await work(session, ui, target)
+    finally:
+        await close_session(session)
+
+
+def _exit(code: int) -> None:
+    if code:
+        raise typer.Exit(code)
+
+
+# ------------------------------------------------------------------------------ reading
+
+Symbols = Annotated[list[str], typer.Argument(
+    metavar="SYMBOL...", help="Symbols, e.g. EURUSD USDJPY.", show_default=False)]  # fmt: skip
+SymbolFilter = Annotated[str | None, typer.Option("--symbol", "-s", help="Only this symbol.")]
+
+
+@app.command()
+@account_command
+def price(symbols: Symbols, *, opts: Options) -> int:
+    """Bid, ask and spread (in points) of each symbol, with the server time."""
+    names = [s.strip() for s in symbols]
+    _exit(run_on_account(opts, lambda s, ui, t: show_prices(s, ui, t, names)))
+    return 0
+
+
+@app.command()
+@account_command
+def account(*, opts: Options) -> int:
+    """The account: login, balance, equity, margin, free margin, leverage."""
+    _exit(run_on_account(opts, show_account))
+    return 0
+
+
+@app.command()
+@account_command
+def positions(symbol: SymbolFilter = None, *, opts: Options) -> int:
+    """The open positions, with their profit."""
+    _exit(run_on_account(opts, lambda s, ui, t: show_positions(s, ui, t, symbol)))
+    return 0
+
+
+@app.command()
+@account_command
+def orders(symbol: SymbolFilter = None, *, opts: Options) -> int:
+    """The pending (limit and stop) orders."""
+    _exit(run_on_account(opts, lambda s, ui, t: show_orders(s, ui, t, symbol)))
+    return 0
+
+
+@app.command()
+@account_command
+def history(
+    date_from: Annotated[datetime, typer.Option(
+        "--from", parser=parse_when, metavar="TIME",
+        help="Start: 2026-11-20, 2026-11-20T14:30, today, or an age: 12h, 7d.")] = "7d",  # type: ignore[assignment]
+    date_to: Annotated[datetime, typer.Option(
+        "--to", parser=parse_when, metavar="TIME", help="End (same forms, or +1d: a day "
+        "ahead, because MT5 reads history on the broker's clock, ahead of UTC at most "
+        "brokers).")] = "+1d",  # type: ignore[assignment]
+    orders: Annotated[bool, typer.Option("--orders", help="Orders instead of deals.")] = False,
+    *,
+    opts: Options,
+) -> int:  # fmt: skip
+    """Deals (or with --orders, orders) in the history between two times.
+
+    MT5 compares these times with deal times on the broker's server clock, which runs ahead of
+    UTC at most brokers: the default --to (+1d) pads the window so today's deals are in it.
+    """
+    _exit(
+        run_on_account(
+            opts, lambda s, ui, t: show_history(s, ui, t, date_from, date_to, orders=orders)
+        )
+    )
+    return 0
+
+
+@app.command()
+@account_command
+def health(
+    symbols: Annotated[list[str] | None, typer.Argument(
+        help="Symbols whose ticks to check (default: the account's watch list).",
+        show_default=False)] = None,
+    *,
+    opts: Options,
+) -> int:  # fmt: skip
+    """One health reading, coloured. Exit 0 pass, 1 warn, 2 fail (for scripts and cron)."""
+    _exit(run_health(opts, symbols or []))
+    return 0
+
+
+def run_health(opts: Options, symbols: list[str]) -> int:
+    """A terminal that cannot be reached is a failing reading (exit 2), not an error."""
+    ui = Ui(opts)
+
+    async def reading() -> Exit:
+        target = resolve_target(opts.choice, ui.env)
+        ui.announce(target)
+        try:
+            session = build_session(target, ui.env)
+        except MT5Error as error:  # no terminal to ask (a package missing, a bad URL)
+            return show_health(ui, target, unreachable(error))
+        try:
+            with ui.err.status(f"Connecting to {target.describe()} ..."):
+                try:
+                    await session.connect()
+                except MT5Error as error:  # the reading says what is wrong
+                    ui.note(f"[red]cannot connect:[/] {escape(error.message)}")
+            return show_health(ui, target, await read_health(session, target, symbols))
+        finally:
+            await close_session(session)
+
+    try:
+        return int(guarded(ui.err, lambda: asyncio.run(reading()), debug=opts.debug))
+    finally:
+        ui.close()
+
+
+@app.command()
+@account_command
+def watch(
+    symbols: Symbols,
+    interval: Annotated[float, typer.Option("--interval", "-i", min=0.05,
+                        help="Seconds between refreshes.")] = 0.5,
+    count: Annotated[int, typer.Option("--count", "-n", min=0,
+                     help="Stop after this many refreshes (0: until Ctrl-C).")] = 0,
+    *,
+    opts: Options,
+) -> int:  # fmt: skip
+    """A live table of prices and spreads (with --json: one line per new tick). Ctrl-C ends."""
+    names = [s.strip() for s in symbols]
+
+    def work(s: MT5SessionManager, ui: Ui, t: Target) -> Awaitable[Exit]:
+        return watch_prices(s, ui, t, names, interval_s=interval, count=count)
+
+    code = run_on_account(opts, work)
+    _exit(0 if code == Exit.INTERRUPTED else code)  # Ctrl-C is how a watch ends
+    return 0
+
+
+# ------------------------------------------------------------------------------ trading
+
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+Key = Annotated[str | None, typer.Option("--key", help="Idempotency key: the same key never "
+                "sends twice (default: a new one, printed).")]  # fmt: skip
+Symbol = Annotated[
+    str, typer.Argument(metavar="SYMBOL", help="The symbol, e.g. EURUSD.", show_default=False)
+]
+Volume = Annotated[
+    float, typer.Argument(metavar="VOLUME", help="Lots, e.g. 0.1.", show_default=False)
+]
+Level = Annotated[
+    float, typer.Argument(metavar="PRICE", help="The order's price.", show_default=False)
+]
+SideArg = Annotated[
+    Side, typer.Argument(metavar="buy|sell", help="buy or sell.", show_default=False)
+]
+Sl = Annotated[float | None, typer.Option("--sl", help="Stop loss price.")]
+Tp = Annotated[float | None, typer.Option("--tp", help="Take profit price.")]
+Deviation = Annotated[int, typer.Option("--deviation", min=0,
+                      help="Accepted slippage in points (market orders).")]  # fmt: skip
+Comment = Annotated[str, typer.Option("--comment", help="The order's comment.")]
+
+
+def _send(opts: Options, request: OrderRequest, yes: bool, key: str | None) -> None:
+    confirmation = Confirmation(yes, key)
+    _exit(run_on_account(opts, lambda s, ui, t: place_order(s, ui, t, request, confirmation)))
+
+
+def _request(
+    symbol: str, side: Side, volume: float, kind: OrderKind, price: float | None,
+    sl: float | None, tp: float | None, deviation: int, comment: str,
+) -> OrderRequest:  # fmt: skip
+    return OrderRequest(symbol.strip(), side, volume, kind, price, sl=sl, tp=tp,
+                        deviation=deviation, comment=comment)  # fmt: skip
+
+
+@order_app.command("buy")
+@account_command
+def order_buy(symbol: Symbol, volume: Volume, sl: Sl = None, tp: Tp = None,
+              deviation: Deviation = 20, comment: Comment = "", yes: Yes = False,
+              key: Key = None, *, opts: Options) -> int:  # fmt: skip
+    """Buy VOLUME lots of SYMBOL at market."""
+    request = _request(symbol, Side.BUY, volume, OrderKind.MARKET, None, sl, tp, deviation,
+                       comment)  # fmt: skip
+    _send(opts, request, yes, key)
+    return 0
+
+
+@order_app.command("sell")
+@account_command
+def order_sell(symbol: Symbol, volume: Volume, sl: Sl = None, tp: Tp = None,
+               deviation: Deviation = 20, comment: Comment = "", yes: Yes = False,
+               key: Key = None, *, opts: Options) -> int:  # fmt: skip
+    """Sell VOLUME lots of SYMBOL at market."""
+    request = _request(symbol, Side.SELL, volume, OrderKind.MARKET, None, sl, tp, deviation,
+                       comment)  # fmt: skip
+    _send(opts, request, yes, key)
+    return 0
+
+
+@order_app.command("limit")
+@account_command
+def order_limit(side: SideArg, symbol: Symbol, volume: Volume, price: Level, sl: Sl = None,
+                tp: Tp = None, comment: Comment = "", yes: Yes = False, key: Key = None, *,
+                opts: Options) -> int:  # fmt: skip
+    """A pending limit order: buy below or sell above the market, at PRICE."""
+    request = _request(symbol, side, volume, OrderKind.LIMIT, price, sl, tp, 20, comment)
+    _send(opts, request, yes, key)
+    return 0
+
+
+@order_app.command("stop")
+@account_command
+def order_stop(side: SideArg, symbol: Symbol, volume: Volume, price: Level, sl: Sl = None,
+               tp: Tp = None, comment: Comment = "", yes: Yes = False, key: Key = None, *,
+               opts: Options) -> int:  # fmt: skip
+    """A pending stop order: buy above or sell below the market, at PRICE."""
+    request = _request(symbol, side, volume, OrderKind.STOP, price, sl, tp, 20, comment)
+    _send(opts, request, yes, key)
+    return 0
+
+
+Ticket = Annotated[
+    int, typer.Argument(min=1, metavar="TICKET", help="The ticket.", show_default=False)
+]
+
+
+@app.command()
+@account_command
+def close(
+    ticket: Ticket,
+    volume: Annotated[float | None, typer.Option("--volume", help="Close only these lots "
+                      "(default: all).")] = None,
+    yes: Yes = False,
+    key: Key = None,
+    *,
+    opts: Options,
+) -> int:  # fmt: skip
+    """Close an open position (all of it, or --volume lots)."""
+    confirmation = Confirmation(yes, key)
+    _exit(
+        run_on_account(
+            opts, lambda s, ui, t: close_position(s, ui, t, ticket, volume, confirmation)
+        )
+    )
+    return 0
+
+
+@app.command()
+@account_command
+def cancel(ticket: Ticket, yes: Yes = False, key: Key = None, *, opts: Options) -> int:
+    """Cancel (delete) a pending order."""
+    confirmation = Confirmation(yes, key)
+    _exit(run_on_account(opts, lambda s, ui, t: cancel_order(s, ui, t, ticket, confirmation)))
+    return 0
+
+
+@app.command(context_settings={"ignore_unknown_options": True})  # "-6" is a code
+def errors(
+    query: Annotated[str | None, typer.Argument(
+        help="A code (10019, -6) or a name (no_money, TRADE_RETCODE_NO_MONEY).",
+        show_default=False)] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:  # fmt: skip
+    """What an MT5 retcode or last_error code means, and what to do (no terminal needed)."""
+    from mt5gate.cli.reference import error_reference, find
+
+    ui = Ui(Options(json=json_out))
+    try:
+        entries = find(query) if query is not None else error_reference()
+        if not entries:
+            ui.note(f"[bold red]error:[/] no MT5 code matches {escape(repr(query))}")
+            ui.note("[yellow]hint:[/] mt5gate errors lists every code; docs/errors.md too.")
+            raise typer.Exit(Exit.NOT_GOOD)
+        show_errors(ui, entries, full=query is not None)
+    finally:
+        ui.close()
+
+
+# ------------------------------------------------------------------------ the front ends
+
+_PASS_THROUGH: Final[dict[str, Any]] = {
+    "allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []
+}  # fmt: skip
+_FRONT_ENDS: Final = {
+    "serve": ("mt5gate.service.cli", "The HTTP gateway (REST, WebSocket, health, metrics)."),
+    "bot": ("mt5gate.service.bot_cli", "The Telegram bot on the configured accounts."),
+    "bridge": ("mt5gate.bridge.cli", "Serve a terminal over TCP to a gateway elsewhere."),
+    "demo": ("mt5gate.demo", "A short tour of the simulator."),
+}
+
+
+def _front_end(module: str) -> Callable[[typer.Context], None]:
+    def run(ctx: typer.Context) -> None:
+        _exit(importlib.import_module(module).main(list(ctx.args)))
+
+    return run
+
+
+for _name, (_module, _help) in _FRONT_ENDS.items():
+    app.command(_name, help=f"{_help} (--help for its options)", add_help_option=False,
+                context_settings=_PASS_THROUGH)(_front_end(_module))  # fmt: skip
+
+
+@app.command("journal", help="Read the order journal: list, show (--help for its options). "
+             "Without --journal: the account's journal.", add_help_option=False,
+             context_settings=_PASS_THROUGH)  # fmt: skip
+def journal(ctx: typer.Context) -> None:
+    """``mt5gate journal list|show``, on the journal of --config/--account when no --journal
+    (or $MT5GATE_JOURNAL) is given."""
+    ui = Ui(Options())
+    try:
+        args = guarded(ui.err, lambda: journal_args(list(ctx.args)), debug=False)
+    finally:
+        ui.close()
+    if isinstance(args, Exit):
+        _exit(args)
+        return
+    _exit(importlib.import_module("mt5gate.orders.cli").main(args))
