@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -22,6 +21,7 @@ from mt5gate.cli.render import (
     errors_table,
     health_table,
     history_orders_table,
+    json_line,
     orders_table,
     positions_table,
     price_json,
@@ -235,7 +235,7 @@ async def _watch_json(session: MT5SessionManager, ui: Ui, symbols: Sequence[str]
         for quote, d in quotes:
             if last.get(quote.symbol) != quote.time_msc:
                 last[quote.symbol] = quote.time_msc
-                ui.out.file.write(_one_line(price_json(quote, d)) + "\n")
+                ui.out.file.write(json_line(price_json(quote, d)) + "\n")
         ui.out.file.flush()
         done += 1
         if 0 < count <= done:
@@ -252,7 +252,3 @@ def show_errors(ui: Ui, entries: Sequence[ErrorEntry], *, full: bool) -> None:
         ui.out.print("\n".join(render_text(e) for e in entries), highlight=False, markup=False)
     else:
         ui.out.print(errors_table(entries))
-
-
-def _one_line(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"))

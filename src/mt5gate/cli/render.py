@@ -31,6 +31,7 @@ __all__ = [
     "errors_table",
     "health_table",
     "history_orders_table",
+    "json_line",
     "json_text",
     "orders_table",
     "positions_table",
@@ -63,6 +64,11 @@ class Digits:
 def json_text(value: object) -> str:
     """``value`` (records, lists, dicts) as indented JSON, in the service's form."""
     return json.dumps(to_jsonable_python(value), indent=2, ensure_ascii=False)
+
+
+def json_line(value: object) -> str:
+    """``value`` as one compact line of JSON (``watch --json``: one object per tick)."""
+    return json.dumps(to_jsonable_python(value), separators=(",", ":"), ensure_ascii=False)
 
 
 def price_json(quote: Price, digits: Digits) -> dict[str, Any]:

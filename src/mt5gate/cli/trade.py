@@ -121,7 +121,7 @@ async def place_order(session: MT5SessionManager, ui: Ui, target: Target, reques
     return _done(ui, "Sent", result, digits)
 
 
-async def _position(found: list[Position], ticket: int) -> Position:
+def _position(found: list[Position], ticket: int) -> Position:
     if not found:
         raise CommandError(f"no open position with ticket {ticket}",
                          hint="mt5gate positions lists the open ones.", code=Exit.MT5)  # fmt: skip
@@ -137,7 +137,7 @@ async def close_position(session: MT5SessionManager, ui: Ui, target: Target, tic
             ticket, volume=volume, idempotency_key=confirmation.key
         )
         return _done(ui, "Closed", result, Digits())
-    position = await _position(found, ticket)
+    position = _position(found, ticket)
     digits = (await digits_of(session, [position.symbol]))[position.symbol]
     side = "buy" if position.type is PositionType.BUY else "sell"
     closing = position.volume if volume is None else volume
