@@ -14,6 +14,8 @@
     ├── MT5RiskLimitError           a pre-trade risk limit refused the order (nothing sent)
     │   └── MT5TradingHalted        the trading halt switch is on
     ├── MT5StateError               the session is in the wrong state for the call
+    │   ├── MT5OwnershipError       another process owns the account (lease, fencing epoch)
+    │   └── MT5OrderBlockedError    an order key or the account is blocked until a person looks
     ├── MT5TradingDisabledError     a gate: trading switched off (-8, 10017, 10026, 10027)
     └── MT5TradeError               order_send came back without success: retcode, comment,
         │                           request, outcome
@@ -58,6 +60,8 @@ __all__ = [
     "MT5RiskLimitError",
     "MT5TradingHalted",
     "MT5StateError",
+    "MT5OwnershipError",
+    "MT5OrderBlockedError",
     "MT5TradingDisabledError",
     "MT5TradeError",
     "MT5TradeRejected",
@@ -319,6 +323,46 @@ class MT5StateError(MT5Error):
     """The session is in the wrong state for the call (closed, not connected yet)."""
 
     default_hint = "Connect the session first (await session.connect()), or open a new one."
+
+
+class MT5OwnershipError(MT5StateError):
+    """This process does not own the account: another holds its lease, or ownership passed to
+    a newer owner (a higher fencing epoch) while this one was paused. Nothing was sent.
+
+    ``owner`` names the current owner when it is known (``None`` otherwise) and ``epoch`` its
+    fencing epoch; orders go through that owner (``mt5gate serve``'s HTTP API) instead.
+    """
+
+    default_hint = (
+        "Send orders through the process that owns the account (see `mt5gate fleet status` "
+        "or the error's owner), or wait until its lease expires."
+    )
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        owner: str | None = None,
+        epoch: int | None = None,
+        **options: Unpack[ErrorOptions],
+    ) -> None:
+        self.owner = owner
+        self.epoch = epoch
+        super().__init__(message, **options)
+
+
+class MT5OrderBlockedError(MT5StateError):
+    """An order key, or the whole account, is blocked until an operator looks: the broker shows
+    an order of ours the journal cannot account for (UNEXPECTED, DUPLICATE, a CONFLICT between
+    the journal's request and the broker's order, or a journal behind the broker).
+
+    Sending again cannot help; ``mt5gate journal`` shows what was found and how to settle it.
+    """
+
+    default_hint = (
+        "Inspect it with `mt5gate journal list --blocked` and `mt5gate journal show`, settle "
+        "it at the broker by hand, then acknowledge it with `mt5gate journal acknowledge`."
+    )
 
 
 class MT5TradingDisabledError(MT5Error):
@@ -827,6 +871,8 @@ ERROR_TITLES: Final[tuple[tuple[type[MT5Error], str], ...]] = (
     (MT5CircuitBreakerOpen, "Terminal unavailable (circuit open)"),
     (MT5ConnectionError, "Terminal unavailable"),
     (MT5AuthError, "Terminal not logged in"),
+    (MT5OwnershipError, "Account owned by another process"),
+    (MT5OrderBlockedError, "Order blocked until an operator looks"),
     (MT5StateError, "Account not ready"),
     (MT5DataError, "Not found"),
 )

@@ -24,6 +24,7 @@ from mt5gate.errors import (
     MT5CircuitBreakerOpen,
     MT5ConnectionError,
     MT5Error,
+    MT5OwnershipError,
     MT5StateError,
     MT5TimeoutError,
     MT5ValidationError,
@@ -33,7 +34,7 @@ from mt5gate.errors import (
 )
 from mt5gate.session.observer import SessionObserver
 from mt5gate.session.policies import AsyncClock
-from mt5gate.terminal.base import Terminal
+from mt5gate.terminal.base import Terminal, TerminalFencedError
 from mt5gate.terminal.worker import (
     DeadlineExceededError,
     TerminalWorker,
@@ -241,6 +242,8 @@ class TerminalCaller:
             result = getattr(self.terminal, function)(*args, **kwargs)
         except TypeError as wrong:  # the module's own argument checks (semantics §3)
             raise MT5ValidationError(f"{function}() rejected its arguments: {wrong}") from None
+        except TerminalFencedError as fenced:  # a newer owner holds the account
+            raise MT5OwnershipError(str(fenced), epoch=fenced.highest) from None
         if function in _NO_FAILURE_VALUE or not _failed(result):
             return result, None
         return result, self.terminal.last_error()

@@ -39,6 +39,8 @@ __all__ = [
     "NO_ARGS_FUNCTIONS",
     "POSITIONAL_ONLY_FUNCTIONS",
     "TERMINAL_FUNCTIONS",
+    "Fenceable",
+    "TerminalFencedError",
     "DateArg",
     "Terminal",
     "check_call_convention",
@@ -91,6 +93,40 @@ def failure_value(function: str) -> bool | None:
 
 
 Array = npt.NDArray[np.void]
+
+
+class TerminalFencedError(Exception):
+    """A terminal host refused a call: it carried a fencing epoch lower than the highest the
+    host has seen (or none, for ``order_send``, once the host has seen one).
+
+    The bridge server and the child-process host keep the highest epoch they have been shown
+    (:class:`Fenceable`) and refuse what a paused or partitioned ex-owner of the account sends
+    after a newer owner took over. Nothing of the refused call was executed.
+    """
+
+    def __init__(self, function: str, epoch: int | None, highest: int) -> None:
+        carried = "no epoch" if epoch is None else f"epoch {epoch}"
+        super().__init__(
+            f"{function}() refused by the terminal host: it carried {carried}, but a newer "
+            f"owner of the account holds epoch {highest}; nothing was executed"
+        )
+        self.function = function
+        self.epoch = epoch
+        self.highest = highest
+
+
+@runtime_checkable
+class Fenceable(Protocol):
+    """A terminal whose calls can carry the caller's fencing epoch (bridge, child process).
+
+    The owner of an account calls ``fence(epoch)`` once it holds the account's lease, before
+    any other call; every later call carries the epoch, and the host refuses calls carrying a
+    lower one with :class:`TerminalFencedError` (see ``docs/orders.md``, ownership).
+    """
+
+    def fence(self, epoch: int) -> None:
+        """Carry ``epoch`` (a positive int) with every later call of this terminal."""
+        ...
 
 
 @runtime_checkable
