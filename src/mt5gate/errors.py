@@ -282,11 +282,14 @@ def _describe_invalid(field: str | None, rule: str | None) -> str:
 class MT5IdempotencyError(MT5ValidationError):
     """An idempotency key came back with a different request than the one it was first used
     for. Neither order is sent: the caller has a bug, and either order could be the wrong one.
-    ``client_id`` is the order the key belongs to."""
+    ``client_id`` is the order the key belongs to (``None`` while its first call is still
+    journaling it)."""
 
     default_hint = "Use a new idempotency key for a new order."
 
-    def __init__(self, message: str, *, client_id: int, **options: Unpack[ErrorOptions]) -> None:
+    def __init__(
+        self, message: str, *, client_id: int | None = None, **options: Unpack[ErrorOptions]
+    ) -> None:
         self.client_id = client_id
         super().__init__(message, field="idempotency_key", rule="one key, one request", **options)
 
@@ -360,8 +363,8 @@ class MT5OrderBlockedError(MT5StateError):
     """
 
     default_hint = (
-        "Inspect it with `mt5gate journal list --blocked` and `mt5gate journal show`, settle "
-        "it at the broker by hand, then acknowledge it with `mt5gate journal acknowledge`."
+        "See what was found with `mt5gate journal blocks` and `mt5gate journal show`, settle "
+        "it at the broker by hand, then lift it with `mt5gate journal acknowledge`."
     )
 
 

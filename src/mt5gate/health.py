@@ -43,9 +43,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from mt5gate.circuit_breaker import BreakerState
-from mt5gate.errors import MT5DataError, MT5Error
+from mt5gate.errors import MT5DataError, MT5Error, MT5OwnershipError
 from mt5gate.models import Account, Price, TerminalStatus
-from mt5gate.orders.journal import JournalError
+from mt5gate.orders.store import JournalError
 from mt5gate.redaction import redact_text
 from mt5gate.session.state import SessionState
 
@@ -525,6 +525,28 @@ class _Probe:
         value = str(stats.state)
         return self.check("circuitBreaker:state", component, status, value, None, output)
 
+    def _ownership_checks(self, component: tuple[str, str]) -> list[Check]:
+        """Who owns the account (the lease and its epoch), and whether new orders are stopped
+        because the broker holds orders of ours the journal never issued."""
+        pipeline = self.session.pipeline
+        try:
+            fence = pipeline.ownership.fence()
+        except MT5OwnershipError as lost:
+            owner = self.check("orders:ownership", component, Status.FAIL, None, None, str(lost))
+        else:
+            output = f"this process owns the account (epoch {fence.epoch})"
+            owner = self.check("orders:ownership", component, Status.PASS, fence.epoch, None,
+                               output)  # fmt: skip
+        block = pipeline.blocked
+        if block is None:
+            return [owner, self.check("orders:block", component, Status.PASS, 0, None, "")]
+        output = (
+            f"new orders are stopped: {block.reason}. Check those orders at the broker, then "
+            f"run `mt5gate journal acknowledge --login {block.login} --note '...'`"
+        )
+        count = len(block.sequences)
+        return [owner, self.check("orders:block", component, Status.FAIL, count, None, output)]
+
     async def order_checks(self) -> list[Check]:
         """The order pipeline: unresolved orders, the last sweep's findings, the halt switch.
 
@@ -551,6 +573,7 @@ class _Probe:
         )
         status = Status.FAIL if found else Status.PASS
         checks.append(self.check("orders:audit", component, status, found, None, output))
+        checks += self._ownership_checks(component)
         halted = self.session.risk.halted
         output = f"trading is halted: {self.session.risk.halt_reason or 'no reason given'}"
         status = Status.WARN if halted else Status.PASS

@@ -46,8 +46,10 @@ __all__ = [
     "Order",
     "OrderCheck",
     "OrderKind",
+    "OrderOutcome",
     "OrderRequest",
     "OrderResult",
+    "OrderStatus",
     "Position",
     "Price",
     "Side",
@@ -364,6 +366,32 @@ class OrderResult:
         """Build from an MT5 ``OrderSendResult`` record and the order's client sequence."""
         return cls(r.retcode, r.order, r.deal, r.volume, r.price, r.bid, r.ask, r.comment,
                    r.request_id, client_id)  # fmt: skip
+
+
+class OrderOutcome(StrEnum):
+    """Where an order stands, in words a client can act on (:class:`OrderStatus`)."""
+
+    EXECUTED = "executed"  # at the broker: ``result`` says how
+    REJECTED = "rejected"  # refused for good: the same key gives the same refusal
+    NOT_EXECUTED = "not_executed"  # provably never executed: the same key sends it again
+    IN_PROGRESS = "in_progress"  # a call is handling it now
+    UNKNOWN = "unknown"  # may have executed: being reconciled; never send it under a new key
+    BLOCKED = "blocked"  # the broker shows something the journal cannot account for
+
+
+@dataclass(frozen=True, slots=True)
+class OrderStatus:
+    """What the journal says of the order an idempotency key (or client id) stands for."""
+
+    client_id: int
+    idempotency_key: str | None
+    #: the journal's state of the order (its last event): ``ACKNOWLEDGED``, ``UNKNOWN``, ...
+    state: str
+    outcome: OrderOutcome
+    #: the broker's answer (or what reconciliation found) once executed
+    result: OrderResult | None
+    #: what it means and what to do
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 from pathlib import Path
 
 import pytest
 
+from mt5gate.orders import SqliteJournal
 from mt5gate.service import bot_cli
 from tests.bot.conftest import ADMIN, TOKEN
 from tests.bot.fake_telegram import FakeTelegram
@@ -94,3 +96,19 @@ def test_main_refuses_a_bad_configuration(
         "gate.toml: bot: account 'live' is not one of the accounts (demo)"
         in capsys.readouterr().err
     )
+
+
+def test_main_refuses_an_account_that_a_running_service_owns(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One owner per account: the bot alone would trade on the demo account behind the
+    service's back; it says who owns it and how to proceed instead (issue 15, B)."""
+    info = {"kind": "serve", "pid": os.getpid(), "host": socket.gethostname(),
+            "url": "http://127.0.0.1:8000"}  # fmt: skip
+    with SqliteJournal(env / "demo-orders.db") as journal:  # the service's journal
+        journal.acquire(5001, "serve:elsewhere", 60.0, info)
+    assert bot_cli.main([]) == 2
+    err = capsys.readouterr().err
+    assert "account 'demo' (login 5001) is owned by mt5gate serve" in err
+    assert "http://127.0.0.1:8000" in err
+    assert "mt5gate serve --bot" in err

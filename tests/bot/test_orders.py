@@ -41,7 +41,8 @@ def test_buy_shows_what_how_much_price_and_margin_then_places_once(bot: BotRun) 
     assert positions[0].volume == 0.1
     assert positions[0].sl == 0.9
     assert positions[0].tp == 1.5
-    assert f"client id #{1}" in done.text
+    (order,) = bot.session.journal.summaries(bot.session.pipeline.login)
+    assert f"client id #{order.client_id.sequence}" in done.text
     assert str(positions[0].ticket) in done.text
 
     # a phone that still shows the old keyboard can press it again
@@ -75,7 +76,8 @@ def test_the_idempotency_key_holds_even_if_the_confirmation_is_replayed(bot: Bot
     item = next(iter(bot.bot.confirmations._items.values()))
     repeat = bot.run(bot.session.place_order(OrderRequest("EURUSD", Side.BUY, 0.05),
                                              idempotency_key=item.idempotency_key))  # fmt: skip
-    assert repeat.client_id == 1
+    (order,) = bot.session.journal.summaries(bot.session.pipeline.login)
+    assert repeat.client_id == order.client_id.sequence
     assert len(bot.run(bot.session.positions())) == 1
     assert journaled(bot) == 1
 

@@ -120,7 +120,8 @@ def test_faults_in_tests_reconciles_one_position(tmp_path: Path) -> None:
     assert "unresolved orders: []" in out
     # the journal on disk says the same
     with SqliteJournal(kept) as journal:
-        kinds = [event.kind for event in journal.history(5001, 1)]
+        (order,) = journal.summaries(5001)
+        kinds = [event.kind for event in journal.history(5001, order.client_id)]
     assert kinds == [
         EventKind.INTENT,
         EventKind.SENT,

@@ -154,7 +154,7 @@ async def _restart(port: int, journal: Path) -> tuple[list[EventKind], int, int]
         opened = sum(1 for d in deals if d.magic == ours and d.entry == DealEntry.IN)
         assert await session.unresolved_orders() == []
     session.journal.close()
-    return recovered, opened, result.client_id
+    return recovered, opened, result.client_id == client.sequence
 
 
 def test_killed_after_execution_recovers_present_exactly_once(
@@ -165,7 +165,7 @@ def test_killed_after_execution_recovers_present_exactly_once(
     _kill_after_sent(broker, journal)
     recovered, opened, client_id = asyncio.run(_restart(broker.server.port, journal))
     assert recovered == [K.INTENT, K.SENT, K.RECONCILED_PRESENT]  # settled before new orders
-    assert (opened, client_id) == (1, 1)
+    assert (opened, client_id) == (1, True)
 
 
 def test_killed_before_execution_recovers_absent_then_sends_once(
@@ -176,4 +176,4 @@ def test_killed_before_execution_recovers_absent_then_sends_once(
     _kill_after_sent(broker, journal)
     recovered, opened, client_id = asyncio.run(_restart(broker.server.port, journal))
     assert recovered == [K.INTENT, K.SENT, K.RECONCILED_ABSENT]
-    assert (opened, client_id) == (1, 1)  # sent after the restart, with the same client id
+    assert (opened, client_id) == (1, True)  # sent after the restart, with the same client id

@@ -22,10 +22,18 @@ from mt5gate.orders import (
     OrderJournal,
     SqliteJournal,
 )
+from mt5gate.orders.store import EPOCH_FLOOR
 from mt5gate.records import OrderSendResult, TradeDeal, TradeOrder, TradeRequest
 from mt5gate.redaction import Redactor
 
 REQUEST: dict[str, Any] = {"action": 1, "symbol": "EURUSD", "volume": 0.1, "type": 0}
+K = EventKind
+
+
+def at_2020() -> int:
+    """A journal clock standing at 2020-01-01 UTC, where client ids count from 1 (a journal
+    on the real clock starts its ids at the milliseconds since then: see test_store.py)."""
+    return EPOCH_FLOOR
 
 
 @pytest.fixture
@@ -35,7 +43,7 @@ def path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def journal(path: Path) -> Iterator[SqliteJournal]:
-    with SqliteJournal(path) as opened:
+    with SqliteJournal(path, clock_ms=at_2020) as opened:
         yield opened
 
 
@@ -53,7 +61,7 @@ def test_is_an_order_journal(journal: SqliteJournal) -> None:
 def test_sequence_survives_reopen_and_never_reuses(path: Path) -> None:
     seen: list[ClientOrderId] = []
     for _ in range(3):
-        with SqliteJournal(path) as journal:
+        with SqliteJournal(path, clock_ms=at_2020) as journal:
             seen.append(journal.next_id(5001))
             seen.append(journal.record_intent(5001, REQUEST))
             seen.append(journal.next_id(5002))
@@ -71,7 +79,7 @@ def test_intent_is_recorded(journal: SqliteJournal) -> None:
     assert event.idempotency_key == "key-1"
     assert event.result is None
     assert event.retcode is None
-    assert event.utc_ms > 1_600_000_000_000
+    assert event.utc_ms == EPOCH_FLOOR  # the journal's clock
     assert event.monotonic_ns > 0
 
 
@@ -110,8 +118,9 @@ def test_states_and_unresolved(journal: SqliteJournal) -> None:
     assert journal.unresolved() == [a, b, c]
     assert journal.unresolved(5002) == [c]
     journal.record(EventKind.RECONCILED_PRESENT, c, 5002)
-    journal.record(EventKind.REJECTED, a, 5001, retcode=10019)
+    journal.record(EventKind.RISK_REJECTED, a, 5001, note="max_volume_per_order")
     assert journal.unresolved() == [b]
+    journal.record(EventKind.REJECTED, b, 5001, retcode=10004)  # a requote: not final
     journal.record(EventKind.RESUBMITTED, b, 5001)
     assert journal.unresolved() == [b]
     journal.record(EventKind.LATE_RESULT, b, 5001)
@@ -120,6 +129,7 @@ def test_states_and_unresolved(journal: SqliteJournal) -> None:
 
 def test_results_and_tickets(journal: SqliteJournal) -> None:
     cid = journal.record_intent(5001, REQUEST)
+    journal.record(EventKind.SENT, cid, 5001)
     request = _record(TradeRequest, action=1, symbol="EURUSD", magic=cid.magic, comment="mg:1")
     result = _record(OrderSendResult, retcode=10009, order=1001, deal=2001, request=request)
     event = journal.record(EventKind.ACKNOWLEDGED, cid, 5001, result=result, retcode=10009)
@@ -130,10 +140,12 @@ def test_results_and_tickets(journal: SqliteJournal) -> None:
     other = journal.record_intent(5002, REQUEST)
     order = _record(TradeOrder, ticket=3001, time_setup=1, magic=other.magic)
     deal = _record(TradeDeal, ticket=4001, order=3001, entry=0)
+    journal.record(EventKind.SENT, other, 5002)
+    journal.record(EventKind.UNKNOWN, other, 5002)
     journal.record(EventKind.RECONCILED_PRESENT, other, 5002, result=order)
-    journal.record(EventKind.RECONCILED_PRESENT, other, 5002, result=deal)
-    journal.record(EventKind.UNEXPECTED, other, 5002, result={"order": 0, "note": "x"})
+    journal.record(EventKind.LATE_RESULT, other, 5002, result=deal)
     journal.record(EventKind.DUPLICATE, other, 5002, result=[1, 2])
+    journal.record(EventKind.UNEXPECTED, 77, 5002, result={"order": 0, "note": "x"})
     assert journal.by_ticket(1001) == journal.by_ticket(2001) == [cid]
     assert journal.by_ticket(3001) == journal.by_ticket(4001) == [other]
     assert journal.by_ticket(9) == []
@@ -167,6 +179,7 @@ def test_secrets_never_reach_the_file(path: Path) -> None:
     with SqliteJournal(path, redactor=redactor) as journal:
         request = {**REQUEST, "password": "xyzzy-plain-pw", "comment": f"pw {secret}"}
         cid = journal.record_intent(5001, request, "k")
+        journal.record(EventKind.SENT, cid, 5001)
         journal.record(
             EventKind.UNKNOWN, cid, 5001, result={"error": secret}, note=f"login with {secret}"
         )
@@ -299,13 +312,14 @@ def test_empty_file_with_wal_is_torn(path: Path) -> None:
 
 def test_empty_file_alone_is_a_new_journal(path: Path) -> None:
     path.write_bytes(b"")
-    with SqliteJournal(path) as journal:
+    with SqliteJournal(path, clock_ms=at_2020) as journal:
         assert journal.next_id(5001).sequence == 1
 
 
 def test_unopenable_path(tmp_path: Path) -> None:
-    with pytest.raises(JournalError, match="cannot open"):
-        SqliteJournal(tmp_path / "missing-dir" / "journal.sqlite")
+    (tmp_path / "a-file").write_text("not a directory")
+    with pytest.raises(JournalError, match="cannot"):
+        SqliteJournal(tmp_path / "a-file" / "journal.sqlite")
 
 
 def test_rollback_on_error(journal: SqliteJournal) -> None:
@@ -339,7 +353,8 @@ def test_database_error_in_a_query(path: Path, journal: SqliteJournal) -> None:
 
 def test_injected_clocks(path: Path) -> None:
     with SqliteJournal(path, clock_ms=lambda: 123, monotonic_ns=lambda: 456) as journal:
-        event = journal.record(EventKind.RISK_REJECTED, 1, 5001, note="volume")
+        client = journal.record_intent(5001, REQUEST)
+        event = journal.record(EventKind.RISK_REJECTED, client, 5001, note="volume")
     assert (event.utc_ms, event.monotonic_ns, event.note) == (123, 456, "volume")
     assert json.loads(json.dumps(event.request)) is None
 

@@ -20,7 +20,7 @@ from mt5gate.orders.ids import ClientOrderId
 from mt5gate.orders.journal import EventKind, SqliteJournal
 
 REQUEST: dict[str, Any] = {"action": 1, "symbol": "EURUSD", "volume": 0.1, "type": 0}
-T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z
+T0 = 1_500_000_000_000  # 2017-07-14T02:40:00Z: before 2020, client ids count from 1
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -77,10 +77,10 @@ def test_list_prints_an_aligned_table(path: Path, capsys: pytest.CaptureFixture[
         "LOGIN", "ID", "TAG", "STATE", "KEY", "RETCODE", "ORDER", "DEAL", "UPDATED", "(UTC)"
     ]  # fmt: skip
     assert _table(out)[1:] == [
-        ["5001", "1", "mg:1", "ACKNOWLEDGED", "k-1", "10009", "111", "222", "2023-11-14T22:13:22Z"],
-        ["5001", "2", "mg:2", "UNKNOWN", "k-2", "-", "-", "-", "2023-11-14T22:13:25Z"],
-        ["5001", "3", "mg:3", "UNEXPECTED", "-", "-", "333", "-", "2023-11-14T22:13:26Z"],
-        ["5002", "1", "mg:1", "INTENT", "k-1", "-", "-", "-", "2023-11-14T22:13:27Z"],
+        ["5001", "1", "mg:1", "ACKNOWLEDGED", "k-1", "10009", "111", "222", "2017-07-14T02:40:02Z"],
+        ["5001", "2", "mg:2", "UNKNOWN", "k-2", "-", "-", "-", "2017-07-14T02:40:05Z"],
+        ["5001", "3", "mg:3", "UNEXPECTED", "-", "-", "333", "-", "2017-07-14T02:40:07Z"],
+        ["5002", "1", "mg:1", "INTENT", "k-1", "-", "-", "-", "2017-07-14T02:40:08Z"],
     ]  # fmt: skip
     assert len({line.index("mg:") for line in lines[1:]}) == 1  # aligned columns
     assert len({len(line) for line in lines[1:]}) == 1
@@ -179,7 +179,7 @@ def test_show_by_client_id(path: Path, capsys: pytest.CaptureFixture[str], clien
     assert lines[0] == f"order mg:2  login 5001  id 2  magic {ClientOrderId(5001, 2).magic}"
     assert "  state        UNKNOWN (unresolved)" in lines
     assert "  key          k-2" in lines
-    assert "  created      2023-11-14T22:13:23.000Z" in lines
+    assert "  created      2017-07-14T02:40:03.000Z" in lines
     assert '  request      {"action":1,"symbol":"EURUSD","type":0,"volume":0.2}' in lines
     assert lines.index("events:") == 10
     events = [line for line in lines[11:] if line.startswith("  #")]
@@ -363,7 +363,7 @@ def test_os_errors_are_one_line(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        ([], "required: {list,show}"),
+        ([], "required: {list,show,blocks,acknowledge}"),
         (["remove"], "invalid choice: 'remove'"),
         (["list", "--limit", "0"], "must be positive, got 0"),
         (["list", "--login", "x"], "not a whole number: 'x'"),
@@ -394,7 +394,7 @@ def test_help_documents_the_exit_statuses(capsys: pytest.CaptureFixture[str]) ->
     assert main(["journal", "list", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--unresolved" in out
-    assert "1 when 'list --unresolved' finds any order" in out
+    assert "1 when 'list --unresolved' or 'blocks' finds any" in out
     assert "MT5GATE_JOURNAL" in out
     main(["--help"])
     assert "journal" in capsys.readouterr().out

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from mt5gate.orders import LeasePolicy, ReconcilePolicy
 from mt5gate.orders.risk import RiskLimits
 from mt5gate.service.auth import hash_api_key
 from mt5gate.service.config import (
@@ -278,6 +279,21 @@ def test_absolute_paths_stay_and_journals_may_be_absolute(tmp_path: Path) -> Non
     assert settings.journal_path(settings.default_account) == elsewhere / "j.db"
 
 
+def test_reconcile_and_lease_settings_reach_the_session(tmp_path: Path) -> None:
+    """The settle rules and the lease are per account, from the TOML (issue 15, A1 and B)."""
+    path = write(tmp_path, ONE + "reconcile = { settle_s = 8, budget_s = 45.5, "
+                 "require_clock_advance = true, sweep_interval_s = 30 }\n"
+                 "lease = { ttl_s = 30, renew_s = 10, deadline_s = 20 }\n")  # fmt: skip
+    (main,) = load_settings(path, {}).accounts
+    policy = main.reconcile.policy()
+    assert (policy.settle_s, policy.budget_s, policy.require_clock_advance) == (8.0, 45.5, True)
+    assert policy.sweep_interval_s == 30.0
+    assert main.lease.policy() == LeasePolicy(30.0, 10.0, 20.0)
+    (default,) = load_settings(write(tmp_path, ONE, "plain.toml"), {}).accounts
+    assert default.reconcile.policy() == ReconcilePolicy()  # the library's defaults
+    assert default.lease.policy() == LeasePolicy()
+
+
 def test_risk_settings_cover_every_risk_limit() -> None:
     limits = {f.name for f in dataclasses.fields(RiskLimits)}
     assert set(RiskSettings.model_fields) == limits
@@ -370,6 +386,12 @@ def test_credentials_in_a_terminal_url_are_refused_and_not_echoed(tmp_path: Path
         (ONE + "risk = { max_lots = 1 }\n",
          "accounts[0].risk.max_lots: unknown field"),
         (ONE + "risk = 5\n", "accounts[0].risk: must be a valid dictionary"),
+        (ONE + "reconcile = { settle_s = -1 }\n",
+         "accounts[0].reconcile: .settle_s must be >= 0, got -1"),
+        (ONE + 'reconcile = { settle_s = "5" }\n', "accounts[0].reconcile.settle_s"),
+        (ONE + "reconcile = { settle = 5 }\n", "accounts[0].reconcile.settle: unknown field"),
+        (ONE + "lease = { ttl_s = 5, renew_s = 5 }\n",
+         "accounts[0].lease: need 0 < renew_s < deadline_s < ttl_s"),
         (ONE + f'[[api_keys]]\nname = "k"\nhash = "{HASH}"\nscopes = ["read", "root"]\n',
          "api_keys[0].scopes[1]: must be 'read', 'trade' or 'admin'"),
         (ONE + f'[[api_keys]]\nname = "k"\nhash = "{HASH}"\nscopes = []\n',

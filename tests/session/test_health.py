@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 import pytest
 
 from mt5gate import health
-from mt5gate.constants import ResultCode
 from mt5gate.errors import MT5OrderOutcomeUnknown
 from mt5gate.health import (
     ALWAYS_OPEN,
@@ -53,6 +52,8 @@ KEYS = {
     "circuitBreaker:state",
     "orders:unresolved",
     "orders:audit",
+    "orders:ownership",
+    "orders:block",
     "trading:halt",
 }
 
@@ -462,14 +463,16 @@ def test_default_report_clock_is_machine_utc(harness: Harness) -> None:
 
 
 def test_unresolved_orders_and_the_halt_switch_warn(harness: Harness) -> None:
-    harness.terminal.faults.ipc_error("order_send", ResultCode.E_FAIL)  # clock stands: unknown
-    with pytest.raises(MT5OrderOutcomeUnknown):
+    harness.terminal.set_connected(False)  # 10031 and no trade-server link: unknown
+    with pytest.raises(MT5OrderOutcomeUnknown) as caught:
         harness.run(harness.session.place_order(OrderRequest("EURUSD", Side.BUY, 0.1)))
+    harness.terminal.set_connected(True)
     harness.session.halt_trading("risk desk")
     status = probe_sim(harness)
     unresolved = one(status, "orders:unresolved")
     assert (unresolved.status, unresolved.observed_value) == (Status.WARN, 1)
-    assert "mg:1" in unresolved.output
+    assert caught.value.client_id is not None
+    assert ClientOrderId(5001, caught.value.client_id).comment_tag in unresolved.output
     halt = one(status, "trading:halt")
     assert (halt.status, halt.observed_value, "risk desk" in halt.output) == (
         Status.WARN,

@@ -49,7 +49,7 @@ BUY, SELL = Side.BUY, Side.SELL
 Build = Callable[..., Harness]
 #: absence is proven on the simulator's standing clock (tests that need the broker's clock to
 #: move use the default policy and step the simulator)
-NO_ADVANCE = ReconcilePolicy(sweep_interval_s=None, require_history_advance=False)
+NO_ADVANCE = ReconcilePolicy(sweep_interval_s=None)
 
 
 @pytest.fixture
@@ -84,6 +84,14 @@ def market(
 
 def kinds(h: Harness, client_id: int) -> list[EventKind]:
     return [e.kind for e in h.session.journal.history(5001, client_id)]
+
+
+def only(h: Harness, login: int = 5001) -> int:
+    """The client id of the account's one journaled order (ids come from the clock); 0 while
+    there is none yet."""
+    known = h.session.journal.known_sequences(login)
+    assert len(known) <= 1, known
+    return next(iter(known), 0)
 
 
 def opened(h: Harness) -> int:
@@ -144,7 +152,7 @@ def test_concurrent_calls_with_one_key_place_one_order(h: Harness) -> None:
 
 def test_orders_without_keys_get_fresh_ids(h: Harness) -> None:
     ids = [h.run(h.session.place_order(market())).client_id for _ in range(3)]
-    assert ids == [1, 2, 3]
+    assert ids == sorted(set(ids))  # fresh and increasing
     assert opened(h) == 3
 
 
@@ -201,8 +209,8 @@ def test_a_gate_is_not_final_once_trading_is_switched_back_on(h: Harness) -> Non
     assert caught.value.retcode == TradeRetcode.CLIENT_DISABLES_AT
     h.terminal.set_autotrading(True)
     result = h.run(h.session.place_order(market(), idempotency_key="gate"))
-    assert result.client_id == 1
-    assert kinds(h, 1)[-3:] == [K.RESUBMITTED, K.SENT, K.ACKNOWLEDGED]
+    assert result.client_id == only(h)
+    assert kinds(h, only(h))[-3:] == [K.RESUBMITTED, K.SENT, K.ACKNOWLEDGED]
     assert opened(h) == 1
 
 
@@ -212,17 +220,17 @@ def test_an_open_breaker_refuses_before_anything_is_journaled(h: Harness) -> Non
         h.run(h.session.place_order(market(), idempotency_key="br"))
     assert h.session.journal.by_key(5001, "br") is None
     h.session.breaker.release()
-    assert h.run(h.session.place_order(market(), idempotency_key="br")).client_id == 1
+    assert h.run(h.session.place_order(market(), idempotency_key="br")).client_id == only(h)
 
 
 def test_an_order_that_never_left_the_process_can_be_sent_later(h: Harness) -> None:
     h.terminal.faults.ipc_error("order_send", ResultCode.E_INTERNAL_FAIL_CONNECT)  # -10004
     with pytest.raises(MT5ConnectionError):
         h.run(h.session.place_order(market(), idempotency_key="gone"))
-    last = h.session.journal.history(5001, 1)[-1]
+    last = h.session.journal.history(5001, only(h))[-1]
     assert (last.kind, last.note.startswith("not sent")) == (K.REJECTED, True)
     h.run(h.session.connection.wait_reconnected())
-    assert h.run(h.session.place_order(market(), idempotency_key="gone")).client_id == 1
+    assert h.run(h.session.place_order(market(), idempotency_key="gone")).client_id == only(h)
     assert opened(h) == 1
 
 
@@ -234,7 +242,7 @@ def test_a_risk_breach_is_journaled_and_nothing_is_sent(build: Build) -> None:
     with pytest.raises(MT5RiskLimitError) as caught:
         h.run(h.session.place_order(market(volume=1.0), idempotency_key="r"))
     assert caught.value.limit == "max_volume_per_order"
-    assert kinds(h, 1) == [K.INTENT, K.RISK_REJECTED]
+    assert kinds(h, only(h)) == [K.INTENT, K.RISK_REJECTED]
     assert sent_orders(h) == 0
 
 
@@ -281,11 +289,11 @@ def test_unknown_then_proven_absent_raises_retryable_and_the_key_sends_it_later(
     h.terminal.faults.ipc_error("order_send", ResultCode.E_FAIL)  # never reached the server
     with pytest.raises(MT5TradeRetryable) as caught:
         h.run(h.session.place_order(market(), idempotency_key="abs"))
-    assert caught.value.client_id == 1
-    assert kinds(h, 1) == [K.INTENT, K.SENT, K.UNKNOWN, K.RECONCILED_ABSENT]
+    assert caught.value.client_id == only(h)
+    assert kinds(h, only(h)) == [K.INTENT, K.SENT, K.UNKNOWN, K.RECONCILED_ABSENT]
     assert opened(h) == 0
     result = h.run(h.session.place_order(market(), idempotency_key="abs"))
-    assert result.client_id == 1
+    assert result.client_id == only(h)
     assert opened(h) == 1
 
 
@@ -306,22 +314,22 @@ def test_resubmission_happens_at_most_once(build: Build) -> None:
     h.terminal.faults.ipc_error("order_send", ResultCode.E_FAIL, times=2)
     with pytest.raises(MT5TradeRetryable):
         h.run(h.session.place_order(market(), resubmit=True))
-    assert kinds(h, 1).count(K.RESUBMITTED) == 1
+    assert kinds(h, only(h)).count(K.RESUBMITTED) == 1
     assert opened(h) == 0
 
 
-def test_absence_needs_the_broker_clock_to_move_past_the_send(build: Build) -> None:
-    policy = ReconcilePolicy(sweep_interval_s=None, budget_s=5.0)
+def test_absence_can_require_the_broker_clock_to_move_past_the_send(build: Build) -> None:
+    policy = ReconcilePolicy(sweep_interval_s=None, budget_s=5.0, require_clock_advance=True)
     h = build(reconcile=policy)
     h.terminal.faults.ipc_error("order_send", ResultCode.E_FAIL)
     with pytest.raises(MT5OrderOutcomeUnknown) as caught:  # the simulator's clock stands still
         h.run(h.session.place_order(market(), idempotency_key="still"))
     assert caught.value.code == ResultCode.E_FAIL
-    assert h.run(h.session.unresolved_orders()) == [1]
+    assert h.run(h.session.unresolved_orders()) == [only(h)]
     h.terminal.clock.advance(1.0)  # type: ignore[attr-defined]
     result = h.run(h.session.place_order(market(), idempotency_key="still"))
-    assert kinds(h, 1)[3:] == [K.RECONCILED_ABSENT, K.RESUBMITTED, K.SENT, K.ACKNOWLEDGED]
-    assert result.client_id == 1
+    assert kinds(h, only(h))[3:] == [K.RECONCILED_ABSENT, K.RESUBMITTED, K.SENT, K.ACKNOWLEDGED]
+    assert result.client_id == only(h)
     assert opened(h) == 1
     assert h.run(h.session.unresolved_orders()) == []
 
@@ -356,7 +364,7 @@ def test_a_late_reply_is_recorded_and_wins(build: Build) -> None:
             await asyncio.sleep(0.01)
 
     h.run(late_recorded())
-    late = next(e for e in h.session.journal.history(5001, 1) if e.kind is K.LATE_RESULT)
+    late = next(e for e in h.session.journal.history(5001, only(h)) if e.kind is K.LATE_RESULT)
     assert (late.retcode, late.order_ticket) == (TradeRetcode.DONE, result.order)
 
 
@@ -375,11 +383,11 @@ def test_cancelling_place_order_mid_send_journals_unknown(build: Build) -> None:
             await task
 
     h.run(cancel_mid_send())
-    assert kinds(h, 1) == [K.INTENT, K.SENT, K.UNKNOWN]
+    assert kinds(h, only(h)) == [K.INTENT, K.SENT, K.UNKNOWN]
     h.run(asyncio.sleep(0.4))
     result = h.run(h.session.place_order(market(), idempotency_key="c"))  # reconciles
-    assert kinds(h, 1)[-1] is K.RECONCILED_PRESENT
-    assert result.client_id == 1
+    assert kinds(h, only(h))[-1] is K.RECONCILED_PRESENT
+    assert result.client_id == only(h)
     assert opened(h) == 1
 
 
@@ -397,7 +405,7 @@ def test_cancelling_before_the_send_journals_that_it_was_not_sent(h: Harness) ->
             await task
 
     h.run(cancel_while_journaling())
-    found = kinds(h, 1)
+    found = kinds(h, only(h))
     assert found in (
         [K.INTENT, K.SENT, K.RECONCILED_ABSENT],  # cancelled while INTENT + SENT were written
         [K.INTENT, K.SENT, K.UNKNOWN],  # cancelled once the send had begun
@@ -466,7 +474,8 @@ def _crashed_before_the_reply(journal_path: Path, sim: SimTerminal, executed: bo
             "action": int(TradeAction.DEAL), "symbol": "EURUSD", "volume": 0.1, "type": 0,
             "type_filling": 1, "magic": client.magic, "comment": client.comment_tag,
         }  # fmt: skip
-        journal.record(K.SENT, client, 5001, request=request)
+        before = {"positions": []}  # what the pipeline records: no EURUSD position yet
+        journal.record(K.SENT, client, 5001, request=request, result={"before": before})
     if executed:
         sim.initialize(login=5001, password=PASSWORD, server="MetaQuotes-Demo")
         assert sim.order_send(request).retcode == TradeRetcode.DONE
@@ -598,15 +607,15 @@ def test_a_late_success_is_the_keys_outcome(build: Build) -> None:
 
     async def late_recorded() -> None:
         for _ in range(300):
-            if kinds(h, 1)[-1] is K.LATE_RESULT:
+            if kinds(h, only(h))[-1] is K.LATE_RESULT:
                 return
             await asyncio.sleep(0.01)
 
     h.run(late_recorded())
     assert h.run(h.session.unresolved_orders()) == []  # the late reply settled it
     result = h.run(h.session.place_order(market(), idempotency_key="late"))
-    assert (result.client_id, result.retcode) == (1, TradeRetcode.DONE)
-    assert kinds(h, 1)[-1] is K.LATE_RESULT  # answered from the journal, nothing sent
+    assert (result.client_id, result.retcode) == (only(h), TradeRetcode.DONE)
+    assert kinds(h, only(h))[-1] is K.LATE_RESULT  # answered from the journal, nothing sent
     assert opened(h) == 1
 
 
@@ -619,15 +628,15 @@ def test_a_late_failure_leaves_the_order_unresolved(build: Build) -> None:
 
     async def settled() -> None:
         for _ in range(300):
-            if [e.note for e in h.session.journal.history(5001, 1)][-1].startswith("late"):
+            if [e.note for e in h.session.journal.history(5001, only(h))][-1].startswith("late"):
                 return
             await asyncio.sleep(0.01)
 
     h.run(settled())
-    assert kinds(h, 1)[-1] is K.UNKNOWN
-    assert h.run(h.session.unresolved_orders()) == [1]
+    assert kinds(h, only(h))[-1] is K.UNKNOWN
+    assert h.run(h.session.unresolved_orders()) == [only(h)]
     h.run(h.session.sweep_orders())  # the sweep reconciles it: it did execute
-    assert kinds(h, 1)[-1] is K.RECONCILED_PRESENT
+    assert kinds(h, only(h))[-1] is K.RECONCILED_PRESENT
     assert opened(h) == 1
 
 
@@ -637,12 +646,12 @@ def test_the_sweep_leaves_orders_in_flight_alone(h: Harness) -> None:
     async def sweep_mid_send() -> list[EventKind]:
         task = asyncio.ensure_future(h.session.place_order(market()))
         for _ in range(500):
-            if K.SENT in kinds(h, 1):
+            if K.SENT in kinds(h, only(h)):
                 break
             await asyncio.sleep(0.001)
         await h.session.sweep_orders()
         await task
-        return kinds(h, 1)
+        return kinds(h, only(h))
 
     assert h.run(sweep_mid_send()) == [K.INTENT, K.SENT, K.ACKNOWLEDGED]
 
@@ -655,12 +664,12 @@ def test_no_connection_retcode_is_unknown_until_the_link_is_back(build: Build) -
     with pytest.raises(MT5OrderOutcomeUnknown) as caught:
         h.run(h.session.place_order(market(), idempotency_key="link"))
     assert caught.value.retcode == TradeRetcode.CONNECTION
-    assert kinds(h, 1) == [K.INTENT, K.SENT, K.UNKNOWN]
+    assert kinds(h, only(h)) == [K.INTENT, K.SENT, K.UNKNOWN]
     h.terminal.set_connected(True)
     h.run(h.session.connection.refresh_link())
     result = h.run(h.session.place_order(market(), idempotency_key="link"))
-    assert kinds(h, 1)[3:] == [K.RECONCILED_ABSENT, K.RESUBMITTED, K.SENT, K.ACKNOWLEDGED]
-    assert (result.client_id, opened(h)) == (1, 1)
+    assert kinds(h, only(h))[3:] == [K.RECONCILED_ABSENT, K.RESUBMITTED, K.SENT, K.ACKNOWLEDGED]
+    assert (result.client_id, opened(h)) == (only(h), 1)
 
 
 def test_a_lost_order_modification_reply_is_reconciled_by_state(h: Harness) -> None:
@@ -688,7 +697,7 @@ def test_recovery_after_a_risk_rejection_rechecks_the_limits(build: Build) -> No
         h.run(h.session.place_order(market(), idempotency_key="risk"))
     with pytest.raises(MT5RiskLimitError):  # the key is re-armed, the limit still holds
         h.run(h.session.place_order(market(), idempotency_key="risk"))
-    assert kinds(h, 1) == [K.INTENT, K.RISK_REJECTED, K.RISK_REJECTED]
+    assert kinds(h, only(h)) == [K.INTENT, K.RISK_REJECTED, K.RISK_REJECTED]
     assert sent_orders(h) == 0
 
 

@@ -110,8 +110,8 @@ def test_password_never_reaches_the_journal_file(tmp_path: Path) -> None:
     async def trade() -> None:
         session, _ = _session(SECRET, journal=SqliteJournal(path))
         async with session:
-            await session.place_order(OrderRequest("EURUSD", Side.BUY, 0.1, comment=SECRET))
-            events = session.journal.history(6001, 1)
+            done = await session.place_order(OrderRequest("EURUSD", Side.BUY, 0.1, comment=SECRET))
+            events = session.journal.history(6001, done.client_id)
             assert [e.kind.value for e in events] == ["INTENT", "SENT", "ACKNOWLEDGED"]
         session.journal.close()
 

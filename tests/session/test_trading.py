@@ -119,8 +119,8 @@ def test_market_buy_opens_a_position_at_the_ask(harness: Harness) -> None:
         PositionType.BUY,
         0.2,
     )
-    magic = ClientOrderId(5001, result.client_id).magic
-    assert (position.magic, position.comment) == (magic, f"mg:{result.client_id} t1")
+    client = ClientOrderId(5001, result.client_id)
+    assert (position.magic, position.comment) == (client.magic, f"{client.comment_tag} t1")
 
 
 def test_magic_is_mt5gates_and_refused_per_order(harness: Harness) -> None:
@@ -604,11 +604,16 @@ def test_no_ipc_connection_is_not_unknown(harness: Harness) -> None:
 
 
 def test_send_failure_with_an_unknown_code_is_unknown(harness: Harness) -> None:
-    """order_send returning None with -1 (inside the terminal): it may have been forwarded."""
+    """order_send returning None with -1 (inside the terminal): it may have been forwarded, so
+    it is UNKNOWN until reconciliation proves it absent (nothing moved, history agrees)."""
     harness.terminal.faults.ipc_error("order_send", ResultCode.E_FAIL)
-    with pytest.raises(MT5OrderOutcomeUnknown) as caught:
+    with pytest.raises(MT5TradeRetryable) as caught:
         harness.run(harness.session.place_order(market()))
-    assert caught.value.code == ResultCode.E_FAIL
+    assert caught.value.client_id is not None
+    history = harness.session.journal.history(5001, caught.value.client_id)
+    unknown = next(e for e in history if e.kind is EventKind.UNKNOWN)
+    assert "-1" in unknown.note
+    assert history[-1].kind is EventKind.RECONCILED_ABSENT
 
 
 # ------------------------------------------------------------------------ checks, margin

@@ -17,7 +17,7 @@ from mt5gate.orders.cli import ENV_JOURNAL
 __all__ = ["journal_args"]
 
 _OURS = ("--config", "--account")
-_ACTIONS = frozenset({"list", "show"})
+_ACTIONS = frozenset({"list", "show", "blocks", "acknowledge"})
 
 
 def journal_args(args: Sequence[str], env: Mapping[str, str] | None = None) -> list[str]:

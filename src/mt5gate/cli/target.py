@@ -163,7 +163,7 @@ async def close_session(session: MT5SessionManager) -> None:
     try:
         await session.close()
     finally:
-        session.journal.close()
+        session.close_journal()
 
 
 def simulator_for(target: Target) -> Terminal | None:

@@ -1,5 +1,6 @@
-"""Exactly-once orders: client order ids, the durable order journal, evidence, risk limits."""
+"""Exactly-once orders: the order core, ids, stores and leases, reconciliation, the pipeline."""
 
+from mt5gate.orders.core import TRANSITIONS, UNRESOLVED_KINDS, EventKind, OrderState, fold
 from mt5gate.orders.evidence import Audit, Evidence, audit, collect
 from mt5gate.orders.ids import (
     COMMENT_LIMIT,
@@ -8,18 +9,39 @@ from mt5gate.orders.ids import (
     parse_comment_tag,
     tag_comment,
 )
-from mt5gate.orders.journal import (
-    UNRESOLVED_KINDS,
-    EventKind,
+from mt5gate.orders.journal import OrderJournal, SqliteJournal
+from mt5gate.orders.ownership import LeasePolicy, Ownership
+from mt5gate.orders.policies import ReconcilePolicy
+from mt5gate.orders.risk import RiskGate, RiskLimits, SymbolBook
+from mt5gate.orders.sqlite import SqliteStore
+from mt5gate.orders.store import (
+    AccountBlock,
+    Fence,
+    FencedOutError,
     IdempotencyConflict,
+    IllegalTransitionError,
     JournalError,
     JournalEvent,
-    OrderJournal,
-    SqliteJournal,
+    Lease,
+    LeaseHeldError,
+    OrderStore,
 )
-from mt5gate.orders.risk import RiskGate, RiskLimits, SymbolBook
 
 __all__ = [
+    "AccountBlock",
+    "Fence",
+    "FencedOutError",
+    "IllegalTransitionError",
+    "Lease",
+    "LeaseHeldError",
+    "LeasePolicy",
+    "OrderState",
+    "OrderStore",
+    "Ownership",
+    "ReconcilePolicy",
+    "SqliteStore",
+    "TRANSITIONS",
+    "fold",
     "Audit",
     "Evidence",
     "RiskGate",

@@ -1,4 +1,4 @@
-"""``mt5gate journal``: read the order journal (list orders, show one order's events).
+"""``mt5gate journal``: read the order journal, and acknowledge what blocks an account.
 
 ::
 
@@ -6,11 +6,16 @@
                          [--key K] [--ticket T] [--limit N] [--json]
     mt5gate journal show --journal FILE (--client-id ID | --key K --login N | --ticket T)
                          [--login N] [--json]
+    mt5gate journal blocks --journal FILE [--login N] [--json]
+    mt5gate journal acknowledge --journal FILE --login N --note TEXT
 
-``--journal`` defaults to the environment variable ``MT5GATE_JOURNAL``. The command only
-reads: a missing (or empty) file is reported, never created. Exit status: 0 done; 1 when
-``list --unresolved`` found orders or ``show`` found none; 2 on a usage problem or an
-unreadable journal. Also runnable as ``python -m mt5gate.orders.cli``.
+``--journal`` defaults to the environment variable ``MT5GATE_JOURNAL``. ``list``, ``show`` and
+``blocks`` only read (through a read-only connection): a missing (or empty) file is reported,
+never created. ``acknowledge`` is an operator's decision that the orders the broker holds and
+the journal never issued were checked: it lifts the account's block, so new orders go again.
+Exit status: 0 done; 1 when ``list --unresolved`` or ``blocks`` found any, ``show`` found
+none or ``acknowledge`` had nothing to lift; 2 on a usage problem or an unreadable journal.
+Also runnable as ``python -m mt5gate.orders.cli``.
 """
 
 from __future__ import annotations
@@ -59,9 +64,9 @@ ENV_JOURNAL = "MT5GATE_JOURNAL"
 PROG = "mt5gate journal"
 
 _EPILOG = f"""\
-exit status: 0 done; 1 when 'list --unresolved' finds any order (so scripts can alert on it)
-or 'show' finds none; 2 on bad arguments, a missing or unreadable journal.
---journal defaults to ${ENV_JOURNAL}. The journal is only read, never created."""
+exit status: 0 done; 1 when 'list --unresolved' or 'blocks' finds any (so scripts can alert on
+it), 'show' finds none or 'acknowledge' has nothing to lift; 2 on bad arguments, a missing or
+unreadable journal. --journal defaults to ${ENV_JOURNAL}. The journal is never created."""
 
 
 class CliError(Exception):
@@ -150,8 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--namespace", type=_namespace, default=DEFAULT_NAMESPACE,
                         help=f"namespace of magics (default {DEFAULT_NAMESPACE:#x})")  # fmt: skip
 
-    parser = _Parser(prog=PROG, description="Inspect the order journal (read-only).")
-    actions = parser.add_subparsers(dest="action", required=True, metavar="{list,show}")
+    parser = _Parser(prog=PROG, description="Inspect the order journal; acknowledge a block.")
+    actions = parser.add_subparsers(dest="action", required=True,
+                                    metavar="{list,show,blocks,acknowledge}")  # fmt: skip
 
     listing = actions.add_parser("list", parents=[common], help="list orders, one per line",
                                  description="List orders, oldest id first.")  # fmt: skip
@@ -171,6 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="sequence number (17), comment tag (mg:h) or magic")  # fmt: skip
     which.add_argument("--key", help="idempotency key (needs --login)")
     which.add_argument("--ticket", type=_positive, help="order or deal ticket")
+
+    actions.add_parser("blocks", parents=[common], help="accounts whose new orders are stopped",
+                       description="Accounts whose new orders are stopped because the broker "
+                       "holds orders of ours this journal never issued.")  # fmt: skip
+    ack = actions.add_parser("acknowledge", parents=[common], help="lift an account's block",
+                             description="Say that the orders found at the broker were "
+                             "checked: new orders on the account go again.")  # fmt: skip
+    ack.add_argument("--note", required=True, help="who checked what (kept in the journal)")
     return parser
 
 
@@ -186,16 +200,18 @@ def _journal_path(given: Path | None) -> Path:
     return Path(from_env)
 
 
-def open_journal(path: Path, namespace: int = DEFAULT_NAMESPACE) -> SqliteJournal:
-    """Open an existing journal; a missing, empty or non-file path is a :class:`CliError`
-    (opening those would create or initialise a journal, and inspecting never writes)."""
+def open_journal(
+    path: Path, namespace: int = DEFAULT_NAMESPACE, *, write: bool = False
+) -> SqliteJournal:
+    """Open an existing journal, read-only unless ``write``; a missing, empty or non-file path
+    is a :class:`CliError` (opening those would create or initialise a journal)."""
     if not path.exists():
         raise CliError(f"no order journal at {path}")
     if not path.is_file():
         raise CliError(f"{path} is not a file, so not an order journal")
     if path.stat().st_size == 0:
         raise CliError(f"order journal {path} is empty (never written, or torn)")
-    return SqliteJournal(path, namespace=namespace)
+    return SqliteJournal(path, namespace=namespace, readonly=not write)
 
 
 def _select_show(journal: SqliteJournal, args: argparse.Namespace) -> list[OrderSummary]:
@@ -334,9 +350,43 @@ def render_show(summary: OrderSummary, events: Iterable[JournalEvent]) -> str:
 # -- running ---------------------------------------------------------------------------------
 
 
+def _blocks(journal: SqliteJournal, args: argparse.Namespace) -> int:
+    logins = [args.login] if args.login is not None else journal.logins()
+    found = [b for b in (journal.account_block(login) for login in logins) if b is not None]
+    if args.json:
+        print(json.dumps([dataclasses.asdict(b) for b in found], indent=2, sort_keys=True))
+    elif not found:
+        print("no account is blocked")
+    for block in [] if args.json else found:
+        tags = ", ".join(ClientOrderId(block.login, s, args.namespace).comment_tag
+                         for s in block.sequences)  # fmt: skip
+        print(f"account {block.login}: new orders stopped since {_utc(block.since_utc_ms)}: "
+              f"{block.reason}\n  orders: {tags}\n  after checking them at the broker: "
+              f"{PROG} acknowledge --login {block.login} --note '...'")  # fmt: skip
+    return 1 if found else 0
+
+
+def _acknowledge(path: Path, args: argparse.Namespace) -> int:
+    if args.login is None:
+        raise CliError("acknowledge needs --login: blocks are per account")
+    with open_journal(path, args.namespace, write=True) as journal:
+        lifted = journal.acknowledge(args.login, args.note)
+    if lifted is None:
+        print(f"{PROG}: account {args.login} is not blocked; nothing to acknowledge",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    print(f"account {args.login}: block lifted ({len(lifted.sequences)} orders acknowledged); "
+          "new orders go again")  # fmt: skip
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     path = _journal_path(args.journal)
+    if args.action == "acknowledge":
+        return _acknowledge(path, args)
     with open_journal(path, args.namespace) as journal:
+        if args.action == "blocks":
+            return _blocks(journal, args)
         if args.action == "list":
             found = _select_list(journal, args)
             if args.json:

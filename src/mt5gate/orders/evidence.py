@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from mt5gate.constants import DealReason, OrderReason
-from mt5gate.models import Deal, Order
+from mt5gate.models import Deal, Order, Position
 from mt5gate.orders.ids import DEFAULT_NAMESPACE, ClientOrderId
 
 __all__ = ["Audit", "Evidence", "audit", "collect"]
@@ -29,20 +29,28 @@ _BROKER_DEALS = frozenset({DealReason.SL, DealReason.TP, DealReason.SO})
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
-    """What the terminal shows of one client id: the orders sent with it and their deals."""
+    """What the terminal shows of one client id: the orders sent with it, their deals, and
+    the positions they opened (a position carries its opening order's ``magic``, and is
+    current at once while the history can be late)."""
 
     orders: tuple[Order, ...] = ()
     deals: tuple[Deal, ...] = ()
+    positions: tuple[Position, ...] = ()
 
     @property
     def present(self) -> bool:
-        """Whether the order reached the broker (an order or a deal carries the id)."""
-        return bool(self.orders or self.deals)
+        """Whether the order reached the broker (an order, deal or position carries the id)."""
+        return bool(self.orders or self.deals or self.positions)
 
     @property
     def tickets(self) -> frozenset[int]:
-        """The distinct order tickets carrying the id (deals name theirs in ``order``)."""
-        return frozenset(o.ticket for o in self.orders) | {d.order for d in self.deals}
+        """The distinct order tickets carrying the id (deals name theirs in ``order``; a
+        position is identified by the ticket of the order that opened it)."""
+        return (
+            frozenset(o.ticket for o in self.orders)
+            | {d.order for d in self.deals}
+            | {p.identifier for p in self.positions}
+        )
 
     @property
     def duplicate(self) -> bool:
@@ -56,18 +64,22 @@ class Evidence:
         orders = [{"ticket": o.ticket, "state": o.state.name, "volume": o.volume_initial,
                    "price": o.price_open, "time_setup_msc": o.time_setup_msc}
                   for o in self.orders]  # fmt: skip
+        positions = [{"ticket": p.ticket, "volume": p.volume, "price": p.price_open}
+                     for p in self.positions]  # fmt: skip
         first = min(self.tickets, default=0)
         return {"order": first, "deal": deals[0]["ticket"] if deals else 0, "orders": orders,
-                "deals": deals}  # fmt: skip
+                "deals": deals, "positions": positions}  # fmt: skip
 
 
 @dataclass(slots=True)
 class _Found:
     orders: dict[int, Order] = field(default_factory=dict)
     deals: dict[int, Deal] = field(default_factory=dict)
+    positions: dict[int, Position] = field(default_factory=dict)
 
     def freeze(self) -> Evidence:
-        return Evidence(tuple(self.orders.values()), tuple(self.deals.values()))
+        return Evidence(tuple(self.orders.values()), tuple(self.deals.values()),
+                        tuple(self.positions.values()))  # fmt: skip
 
 
 def _sequence(magic: int, namespace: int, login: int) -> int | None:
@@ -79,11 +91,13 @@ def collect(
     login: int,
     orders: Iterable[Order],
     deals: Iterable[Deal] = (),
+    positions: Iterable[Position] = (),
     *,
     namespace: int = DEFAULT_NAMESPACE,
 ) -> dict[int, Evidence]:
     """Evidence per client sequence in ``namespace``. An order listed both open and in the
-    history (a race between two listings) counts once: orders and deals are keyed by ticket."""
+    history (a race between two listings) counts once: orders, deals and positions are keyed
+    by ticket."""
     found: dict[int, _Found] = {}
     for order in orders:
         sequence = _sequence(order.magic, namespace, login)
@@ -93,6 +107,10 @@ def collect(
         sequence = _sequence(deal.magic, namespace, login)
         if sequence is not None and deal.reason not in _BROKER_DEALS:
             found.setdefault(sequence, _Found()).deals[deal.ticket] = deal
+    for position in positions:
+        sequence = _sequence(position.magic, namespace, login)
+        if sequence is not None:
+            found.setdefault(sequence, _Found()).positions[position.ticket] = position
     return {sequence: item.freeze() for sequence, item in found.items()}
 
 

@@ -1,31 +1,59 @@
-"""The order journal: every order's life, on disk before the order leaves the gateway.
+"""The embedded order journal: one SQLite file, on disk before an order leaves the gateway.
 
-:class:`OrderJournal` is the small interface the order pipeline needs; :class:`SqliteJournal`
-is the embedded default (stdlib ``sqlite3``, WAL, ``synchronous=FULL``), and a server
-database can replace it behind the same interface.
+:class:`SqliteJournal` is the storage engine behind :class:`~mt5gate.orders.sqlite.SqliteStore`
+(the async :class:`~mt5gate.orders.store.OrderStore` the pipeline uses), and the synchronous
+API that inspection (``mt5gate journal``) and tests read and write directly.
 
-The journal is append-only: each fact about an order is an :class:`EventKind` row in
-``events`` (UTC and monotonic time, account, client id, request, result, retcode, note). An
-order's state is the kind of its last event. Requests and results pass through a
-:class:`~mt5gate.redaction.Redactor` before they are stored, so no password reaches the file.
+The journal is append-only (triggers refuse UPDATE and DELETE of events): each fact about an
+order is an :class:`~mt5gate.orders.core.EventKind` row (UTC and monotonic time, account, client
+id, request, result, retcode, note). Beside the events it keeps, per account:
+
+* the client-id sequence, never below the wall clock in ms since 2020 (so a lost, empty or
+  restored journal cannot hand out an id it gave before);
+* the account's **lease** (owner, fencing epoch, expiry). Every write is checked against it in
+  the same transaction: a write carrying an older epoch is refused (:class:`FencedOutError`), and so
+  is an unfenced write once the account has ever been leased;
+* **blocks**: the broker holds ids in our namespace this journal never issued (it is behind the
+  broker), so new orders stop until an operator acknowledges it (``mt5gate journal
+  acknowledge``). Append-only too.
+
+Every event is also checked against :data:`~mt5gate.orders.core.TRANSITIONS`. Durability: WAL,
+``synchronous=FULL``, one transaction per write committed before the method returns (an INTENT
+and the SENT of a new order share one). The file is created 0600 (and its directory 0700 when
+the journal creates it). Schema version 2; a version 1 file is migrated on open.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
 
 from pydantic import SecretStr
 
+from mt5gate.orders.codec import EventCodec, canonical_json
+from mt5gate.orders.core import UNRESOLVED_KINDS, EventKind, legal
 from mt5gate.orders.ids import DEFAULT_NAMESPACE, ClientOrderId
+from mt5gate.orders.store import (
+    AccountBlock,
+    Fence,
+    FencedOutError,
+    IdempotencyConflict,
+    IllegalTransitionError,
+    JournalError,
+    JournalEvent,
+    Lease,
+    LeaseHeldError,
+    NewEvent,
+    OrderSummary,
+    id_floor_ms,
+)
 from mt5gate.redaction import Redactor
 
 __all__ = [
@@ -40,112 +68,18 @@ __all__ = [
     "SqliteJournal",
 ]
 
-#: The schema this code writes and reads; a newer file is refused, never guessed at.
-SCHEMA_VERSION: Final = 1
-
-
-class EventKind(StrEnum):
-    """What happened to an order; stored by name."""
-
-    INTENT = "INTENT"
-    SENT = "SENT"
-    ACKNOWLEDGED = "ACKNOWLEDGED"
-    REJECTED = "REJECTED"
-    UNKNOWN = "UNKNOWN"
-    LATE_RESULT = "LATE_RESULT"
-    RECONCILED_PRESENT = "RECONCILED_PRESENT"
-    RECONCILED_ABSENT = "RECONCILED_ABSENT"
-    RESUBMITTED = "RESUBMITTED"
-    UNEXPECTED = "UNEXPECTED"
-    DUPLICATE = "DUPLICATE"
-    RISK_REJECTED = "RISK_REJECTED"
-
-
-#: Last events that leave an order's outcome open: it may be at the broker, and nobody knows
-#: yet. RESUBMITTED is one: a resent order with no recorded result is as open as a SENT one.
-UNRESOLVED_KINDS: Final = frozenset(
-    {EventKind.INTENT, EventKind.SENT, EventKind.UNKNOWN, EventKind.RESUBMITTED}
-)
-
+#: The schema this code writes and reads; an older file is migrated, a newer one refused.
+SCHEMA_VERSION: Final = 2
 
 #: What ``record_intent(..., sent=...)`` calls with the new id: (the request sent, a result).
 SentFor = Callable[[ClientOrderId], tuple[Mapping[str, Any], object]]
 
 
-class JournalError(Exception):
-    """The journal cannot be used: corrupt or torn file, foreign or newer schema, closed."""
-
-
-class IdempotencyConflict(ValueError):  # noqa: N818 - the name the order API documents
-    """An idempotency key came back with a different request than the one it was first used
-    for: the caller has a bug, and sending either order could be the wrong one."""
-
-    def __init__(self, login: int, key: str, client_id: ClientOrderId) -> None:
-        super().__init__(
-            f"idempotency key {key!r} of account {login} was first used for order "
-            f"{client_id.comment_tag} with a different request; use a new key for a new order"
-        )
-        self.login = login
-        self.key = key
-        self.client_id = client_id
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class JournalEvent:
-    """One row of the journal, as stored (request and result already redacted)."""
-
-    seq: int
-    kind: EventKind
-    utc_ms: int
-    monotonic_ns: int
-    client_id: ClientOrderId
-    idempotency_key: str | None
-    request: Any
-    result: Any
-    retcode: int | None
-    note: str
-    order_ticket: int | None
-    deal_ticket: int | None
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class OrderSummary:
-    """One order as the journal knows it: identity, state, and what its events carried."""
-
-    client_id: ClientOrderId
-    #: the key its INTENT was recorded with (``None`` without a key or without an INTENT)
-    idempotency_key: str | None
-    #: the kind of its last event
-    state: EventKind
-    #: how many events it has
-    events: int
-    #: wall time of its first event
-    created_utc_ms: int
-    #: wall time of its last event
-    updated_utc_ms: int
-    #: the request its INTENT stored (redacted); ``None`` for an order with no INTENT, such
-    #: as one reconciliation found at the broker (UNEXPECTED)
-    request: Any
-    #: the latest non-null retcode of its events
-    retcode: int | None
-    #: the latest non-null order ticket of its events
-    order_ticket: int | None
-    #: the latest non-null deal ticket of its events
-    deal_ticket: int | None
-
-    @property
-    def unresolved(self) -> bool:
-        """Its outcome is still open (its state is in :data:`UNRESOLVED_KINDS`)."""
-        return self.state in UNRESOLVED_KINDS
-
-
 @runtime_checkable
 class OrderJournal(Protocol):
-    """What the order pipeline needs from a journal; every write is durable when it returns."""
+    """The synchronous journal API (inspection, tests); durable when a write returns."""
 
-    def next_id(self, login: int) -> ClientOrderId:
-        """A fresh id from the account's durable sequence (never one used before)."""
-        ...
+    namespace: int
 
     def record_intent(
         self,
@@ -154,9 +88,9 @@ class OrderJournal(Protocol):
         idempotency_key: str | None = None,
         *,
         sent: SentFor | None = None,
+        fence: Fence | None = None,
     ) -> ClientOrderId:
-        """Allocate an id and write INTENT in one transaction; an already used key returns its
-        first id. With ``sent``, the order's SENT event is written in the same transaction."""
+        """Allocate an id and write INTENT (and SENT) in one transaction."""
         ...
 
     def record(
@@ -169,6 +103,7 @@ class OrderJournal(Protocol):
         retcode: int | None = None,
         note: str = "",
         request: object = None,
+        fence: Fence | None = None,
     ) -> JournalEvent:
         """Append one event for an order."""
         ...
@@ -177,41 +112,12 @@ class OrderJournal(Protocol):
         """Every event of one order, oldest first."""
         ...
 
-    def state(self, login: int, client_id: ClientOrderId | int) -> EventKind | None:
-        """The kind of the order's last event; ``None`` for an order the journal never saw."""
-        ...
-
     def unresolved(self, login: int | None = None) -> list[ClientOrderId]:
         """Orders whose last event is in :data:`UNRESOLVED_KINDS`, oldest first."""
         ...
 
-    def by_key(self, login: int, key: str) -> ClientOrderId | None:
-        """The order an idempotency key was first used for."""
-        ...
-
-    def by_ticket(self, ticket: int) -> list[ClientOrderId]:
-        """Orders whose stored results carry ``ticket`` as an order or deal ticket."""
-        ...
-
-    def known_sequences(self, login: int) -> set[int]:
-        """Every client sequence of the account with at least one event (the sweep's view)."""
-        ...
-
-    def summaries(
-        self,
-        login: int | None = None,
-        *,
-        states: Collection[EventKind] | None = None,
-        key: str | None = None,
-        ticket: int | None = None,
-        after_sequence: int = 0,
-        limit: int | None = None,
-    ) -> list[OrderSummary]:
-        """One summary per order, filtered (inspection, and the sweep's UNEXPECTED list)."""
-        ...
-
     def protect(self, *secrets: str | SecretStr) -> None:
-        """Mask these values wherever they would be stored (the session passes its password)."""
+        """Mask these values wherever they would be stored."""
         ...
 
     def close(self) -> None:
@@ -219,7 +125,7 @@ class OrderJournal(Protocol):
         ...
 
 
-_SCHEMA: Final = """
+_SCHEMA_V1: Final = """
 CREATE TABLE schema_version (version INTEGER NOT NULL);
 CREATE TABLE sequences (login INTEGER PRIMARY KEY, last INTEGER NOT NULL);
 CREATE TABLE events (
@@ -248,6 +154,34 @@ CREATE TRIGGER events_no_delete BEFORE DELETE ON events
     BEGIN SELECT RAISE(ABORT, 'the order journal is append-only'); END;
 """
 
+#: Version 1 -> 2: account leases with fencing epochs, and account blocks (append-only).
+_MIGRATE_V2: Final = """
+CREATE TABLE leases (
+    login INTEGER PRIMARY KEY,
+    owner TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    expires_utc_ms INTEGER NOT NULL,
+    acquired_utc_ms INTEGER NOT NULL,
+    info TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE blocks (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    login INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('BLOCK', 'ACKNOWLEDGE')),
+    utc_ms INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    sequences TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX blocks_login ON blocks (login, seq);
+CREATE TRIGGER blocks_no_update BEFORE UPDATE ON blocks
+    BEGIN SELECT RAISE(ABORT, 'account blocks are append-only'); END;
+CREATE TRIGGER blocks_no_delete BEFORE DELETE ON blocks
+    BEGIN SELECT RAISE(ABORT, 'account blocks are append-only'); END;
+"""
+
+#: Each entry takes a file from version ``n`` to ``n + 1``, in one transaction.
+_MIGRATIONS: Final[Mapping[int, str]] = {1: _MIGRATE_V2}
+
 _COLUMNS: Final = (
     "seq, kind, utc_ms, monotonic_ns, login, client_id, idempotency_key, request, result,"
     " retcode, note, order_ticket, deal_ticket"
@@ -260,8 +194,8 @@ _INSERT: Final = (
 )
 
 _NEXT_SEQUENCE: Final = (
-    "INSERT INTO sequences (login, last) VALUES (?, 1)"
-    " ON CONFLICT (login) DO UPDATE SET last = last + 1 RETURNING last"
+    "INSERT INTO sequences (login, last) VALUES (?, ?)"
+    " ON CONFLICT (login) DO UPDATE SET last = MAX(last + 1, excluded.last) RETURNING last"
 )
 
 _UNRESOLVED: Final = (
@@ -270,8 +204,21 @@ _UNRESOLVED: Final = (
     " l ON e.seq = l.last WHERE e.kind IN ({kinds}) ORDER BY e.seq"
 )
 
-#: One row per order: its events grouped (one pass over the rows ``{where}`` keeps), then the
-#: first, last, INTENT and latest retcode/ticket events fetched by their primary key.
+_LAST_KIND: Final = (
+    "SELECT kind FROM events WHERE login = ? AND client_id = ? ORDER BY seq DESC LIMIT 1"
+)
+
+_TAKE_LEASE: Final = (
+    "INSERT INTO leases (login, owner, epoch, expires_utc_ms, acquired_utc_ms, info)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (login) DO UPDATE SET owner = excluded.owner,"
+    " epoch = excluded.epoch, expires_utc_ms = excluded.expires_utc_ms,"
+    " acquired_utc_ms = excluded.acquired_utc_ms, info = excluded.info"
+)
+
+_LEASE: Final = (
+    "SELECT login, owner, epoch, expires_utc_ms, acquired_utc_ms, info FROM leases WHERE login = ?"
+)
+
 _SUMMARIES: Final = """
 WITH o AS (
     SELECT login, client_id, COUNT(*) AS n, MIN(seq) AS first, MAX(seq) AS last,
@@ -294,54 +241,6 @@ FROM o
 ORDER BY o.login, o.client_id
 {limit}
 """
-
-
-def _unwrap(value: object) -> object:
-    """Records (named tuples, nested ``request`` too) as dicts and numpy scalars as numbers,
-    keeping key names so the redactor still sees ``password``."""
-    if isinstance(value, tuple) and hasattr(value, "_asdict"):
-        return {key: _unwrap(item) for key, item in value._asdict().items()}
-    if isinstance(value, Mapping):
-        return {key: _unwrap(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_unwrap(item) for item in value]
-    item = getattr(value, "item", None)  # numpy scalars
-    if callable(item) and type(value).__module__ == "numpy":
-        return item()
-    return value
-
-
-def _plain(value: object) -> object:
-    """Redacted data as JSON-ready values: string keys, lists for tuples, numbers for numpy."""
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_plain(item) for item in value]
-    if isinstance(value, Enum):
-        return _plain(value.value)
-    if value is None or isinstance(value, str | int | float):
-        return value
-    return str(value)
-
-
-def _tickets(result: object) -> tuple[int | None, int | None]:
-    """The (order, deal) tickets a stored result carries: an OrderSendResult, a TradeOrder or
-    a TradeDeal (as their dicts); ``None`` for absent or zero."""
-    if not isinstance(result, Mapping):
-        return None, None
-    if "time_setup" in result:  # a TradeOrder: its ticket is the order's
-        order, deal = result.get("ticket"), None
-    elif "entry" in result:  # a TradeDeal: its ticket is the deal's, ``order`` the order's
-        order, deal = result.get("order"), result.get("ticket")
-    else:  # an OrderSendResult
-        order, deal = result.get("order"), result.get("deal")
-    return _ticket(order), _ticket(deal)
-
-
-def _ticket(value: object) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    return None
 
 
 def _sequence(client_id: ClientOrderId | int) -> int:
@@ -371,14 +270,38 @@ def _kinds(states: object) -> list[str]:
         raise ValueError(f"states: {error}") from None
 
 
+def _private_file(path: Path) -> None:
+    """Create ``path`` readable by its owner only (0600), and tighten an existing file that
+    others could read: nothing of the journal is ever world-readable (SQLite gives its WAL and
+    shared-memory files the database's mode). A missing directory is not created: it is a
+    mistyped path more often than a wish (the service creates its data directory, 0700)."""
+    if str(path) == ":memory:":
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+    except OSError as error:
+        raise JournalError(f"cannot open order journal {path}: {error}") from error
+
+
+def _lease(row: tuple[Any, ...] | None) -> Lease | None:
+    if row is None:
+        return None
+    login, owner, epoch, expires, acquired, info = row
+    return Lease(login, owner, epoch, expires, acquired, json.loads(info or "{}"))
+
+
 class SqliteJournal:
-    """The embedded :class:`OrderJournal`: one SQLite file in WAL mode, ``synchronous=FULL``.
+    """The embedded journal: one SQLite file in WAL mode, ``synchronous=FULL``.
 
     Every write is one transaction committed (and so fsync'd by SQLite) before the method
     returns. One connection serves all threads; a lock is held only around statements.
-    ``redactor`` hides known secrets (pass the one that knows the account password);
-    ``clock_ms`` and ``monotonic_ns`` are injectable for tests. Opening a corrupt, torn,
-    foreign or newer-schema file raises :class:`JournalError`.
+    ``redactor`` hides known secrets in what the legacy ``record`` methods store; ``clock_ms``
+    and ``monotonic_ns`` are injectable for tests (``clock_ms`` also dates leases and sets the
+    floor of new client ids). Opening a corrupt, torn, foreign or newer-schema file raises
+    :class:`JournalError`; a version 1 file is migrated.
     """
 
     def __init__(
@@ -389,12 +312,14 @@ class SqliteJournal:
         namespace: int = DEFAULT_NAMESPACE,
         clock_ms: Callable[[], int] = _wall_ms,
         monotonic_ns: Callable[[], int] = time.monotonic_ns,
+        readonly: bool = False,
     ) -> None:
         self.path = Path(path)
         self.namespace = namespace
-        self._redactor = redactor if redactor is not None else Redactor()
+        self.codec = EventCodec(redactor)
         self._clock_ms = clock_ms
         self._monotonic_ns = monotonic_ns
+        self._readonly = readonly
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = self._open()
 
@@ -411,8 +336,11 @@ class SqliteJournal:
     # -- opening -------------------------------------------------------------------------------
 
     def _open(self) -> sqlite3.Connection:
+        if self._readonly:
+            return self._open_readonly()
         fresh = not self.path.exists() or self.path.stat().st_size == 0
         self._refuse_torn(fresh)
+        _private_file(self.path)
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as error:
@@ -422,6 +350,21 @@ class SqliteJournal:
         except BaseException:
             conn.close()
             raise
+        return conn
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        """A connection that can only read (``mt5gate journal``, the CLI's owner look-up)."""
+        if not self.path.is_file():
+            raise JournalError(f"no order journal at {self.path}")
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=10000")
+            self._check_schema(conn, migrate=False)
+        except sqlite3.DatabaseError as error:
+            raise JournalError(
+                f"order journal {self.path} is not a readable SQLite database ({error})"
+            ) from error
         return conn
 
     def _refuse_torn(self, fresh: bool) -> None:
@@ -441,10 +384,10 @@ class SqliteJournal:
             self._check_integrity(conn)
             if fresh and not self._tables(conn):
                 conn.executescript(
-                    f"BEGIN IMMEDIATE;{_SCHEMA}"
+                    f"BEGIN IMMEDIATE;{_SCHEMA_V1}{_MIGRATE_V2}"
                     f"INSERT INTO schema_version VALUES ({SCHEMA_VERSION}); COMMIT;"
                 )
-            self._check_schema(conn)
+            self._check_schema(conn, migrate=True)
         except sqlite3.DatabaseError as error:
             raise JournalError(
                 f"order journal {self.path} is not a readable SQLite database ({error}); "
@@ -464,25 +407,40 @@ class SqliteJournal:
         rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         return {row[0] for row in rows} - {"sqlite_sequence"}
 
-    def _check_schema(self, conn: sqlite3.Connection) -> None:
+    def _check_schema(self, conn: sqlite3.Connection, *, migrate: bool) -> None:
         if "schema_version" not in self._tables(conn):
             raise JournalError(f"{self.path} is an SQLite file but not an mt5gate order journal")
         row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
         version = row[0] if row else None
-        if version == SCHEMA_VERSION:
-            return
         if isinstance(version, int) and version > SCHEMA_VERSION:
             raise JournalError(
                 f"order journal {self.path} has schema version {version}, written by a newer "
                 f"mt5gate; this one reads version {SCHEMA_VERSION}: upgrade mt5gate"
             )
-        raise JournalError(f"order journal {self.path} has an unknown schema version {version!r}")
+        if version not in _MIGRATIONS and version != SCHEMA_VERSION:
+            raise JournalError(
+                f"order journal {self.path} has an unknown schema version {version!r}"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        if not migrate:
+            raise JournalError(
+                f"order journal {self.path} has schema version {version}; open it once with "
+                f"this mt5gate (mt5gate serve, or any trading command) to migrate it"
+            )
+        assert isinstance(version, int)
+        while version < SCHEMA_VERSION:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;{_MIGRATIONS[version]}"
+                f"INSERT INTO schema_version VALUES ({version + 1}); COMMIT;"
+            )
+            version += 1
 
     def protect(self, *secrets: str | SecretStr) -> None:
         """Mask ``secrets`` in everything written from now on (the session passes its
         password and tokens, so no order comment or request can carry them to disk)."""
         with self._lock:
-            self._redactor = self._redactor.with_secrets(*secrets)
+            self.codec.protect(*secrets)
 
     def close(self) -> None:
         """Close the connection (idempotent); the journal cannot be used afterwards."""
@@ -498,6 +456,8 @@ class SqliteJournal:
         """One write transaction under the lock, committed (synced) when the block ends."""
         with self._lock:
             conn = self._connection()
+            if self._readonly:
+                raise JournalError(f"order journal {self.path} is open read-only")
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 yield conn
@@ -521,19 +481,6 @@ class SqliteJournal:
             raise JournalError(f"order journal {self.path} is closed")
         return self._conn
 
-    # -- conversion ----------------------------------------------------------------------------
-
-    def _json(self, value: object) -> str | None:
-        """Canonical JSON of ``value`` after redaction (records become dicts, nested too)."""
-        return self._encode(value)[1]
-
-    def _encode(self, value: object) -> tuple[object, str | None]:
-        """``value`` redacted as plain data, and its canonical JSON (``None`` stays ``None``)."""
-        if value is None:
-            return None, None
-        plain = _plain(self._redactor.redact(_unwrap(value)))
-        return plain, json.dumps(plain, sort_keys=True, separators=(",", ":"), allow_nan=True)
-
     def _id(self, login: int, sequence: int) -> ClientOrderId:
         return ClientOrderId(login, sequence, self.namespace)
 
@@ -554,61 +501,162 @@ class SqliteJournal:
             deal_ticket=d,
         )
 
-    # -- writes --------------------------------------------------------------------------------
+    # -- leases --------------------------------------------------------------------------------
 
-    def next_id(self, login: int) -> ClientOrderId:
-        """A fresh id from the account's durable sequence; the number is never handed out
-        again, even if no event is ever written for it."""
-        ClientOrderId(login, 1, self.namespace)  # validates login before touching the file
-        with self._transaction() as conn:
-            return self._allocate(conn, login)
-
-    def _allocate(self, conn: sqlite3.Connection, login: int) -> ClientOrderId:
-        (sequence,) = conn.execute(_NEXT_SEQUENCE, (login,)).fetchone()
-        return self._id(login, sequence)
-
-    def record_intent(
+    def acquire(
         self,
         login: int,
-        request: Mapping[str, Any],
-        idempotency_key: str | None = None,
+        owner: str,
+        ttl_s: float,
+        info: Mapping[str, Any] | None = None,
         *,
-        sent: SentFor | None = None,
-    ) -> ClientOrderId:
-        """Allocate an id and write its INTENT in one transaction, synced before returning:
-        the intent is on disk before the order can be sent.
-
-        A ``idempotency_key`` this account used before returns that first id and writes
-        nothing; with a different request it raises :class:`IdempotencyConflict`.
-
-        ``sent(client_id)`` gives the exact request about to be sent (it carries the id, so it
-        can only be made once the id exists) and a result to store with it: the SENT event is
-        then written in the same transaction, one fsync for both. A key used before is then
-        refused with :class:`IdempotencyConflict` (another writer took it: nothing may be sent).
-        """
-        ClientOrderId(login, 1, self.namespace)
-        body = self._json(request)
+        dead: tuple[str, int] | None = None,
+    ) -> Fence:
+        """Take the account's lease when it is free, expired or already ``owner``'s, or when
+        it is still held by ``dead`` (an ``(owner, epoch)`` the caller saw is gone: a crashed
+        process on this host); raise :class:`LeaseHeldError` otherwise. A new holder gets a
+        higher epoch (never below the id floor); the same live holder keeps its epoch and
+        extends the expiry."""
+        _whole("login", login, 1)
         with self._transaction() as conn:
-            if idempotency_key is not None:
-                existing = self._intent_for_key(conn, login, idempotency_key)
+            now = self._clock_ms()
+            current = _lease(conn.execute(_LEASE, (login,)).fetchone())
+            gone = current is not None and (current.owner, current.epoch) == dead
+            if current is not None and current.live(now) and current.owner != owner and not gone:
+                raise LeaseHeldError(current)
+            ours = current is not None and current.live(now) and current.owner == owner
+            floor = id_floor_ms(lambda: now)
+            epoch = current.epoch if ours and current else max((current.epoch + 1) if current
+                                                               else 1, floor)  # fmt: skip
+            expires = now + max(int(ttl_s * 1000), 1)
+            about = dict(current.info if info is None and ours and current else info or {})
+            conn.execute(
+                _TAKE_LEASE,
+                (login, owner, epoch, expires, now, json.dumps(about, sort_keys=True)),
+            )
+            return Fence(login, owner, epoch, expires)
+
+    def renew(self, fence: Fence, ttl_s: float) -> Fence:
+        """Extend the lease while ``fence`` is still current (:class:`FencedOutError` otherwise)."""
+        with self._transaction() as conn:
+            self._check_fence(conn, fence)
+            expires = self._clock_ms() + max(int(ttl_s * 1000), 1)
+            conn.execute(
+                "UPDATE leases SET expires_utc_ms = ? WHERE login = ? AND owner = ? AND epoch = ?",
+                (expires, fence.login, fence.owner, fence.epoch),
+            )
+            return Fence(fence.login, fence.owner, fence.epoch, expires)
+
+    def release(self, fence: Fence) -> None:
+        """Let the lease expire now, if it is still ours (the epoch is kept: it never goes down)."""
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE leases SET expires_utc_ms = MIN(expires_utc_ms, ?)"
+                " WHERE login = ? AND owner = ? AND epoch = ?",
+                (self._clock_ms(), fence.login, fence.owner, fence.epoch),
+            )
+
+    def lease(self, login: int) -> Lease | None:
+        """The account's lease as stored (live or expired); ``None`` if it was never taken."""
+        rows = self._query(_LEASE, (_whole("login", login, 1),))
+        return _lease(rows[0]) if rows else None
+
+    def now_ms(self) -> int:
+        """The journal's clock (leases are judged by it)."""
+        return self._clock_ms()
+
+    def _check_fence(self, conn: sqlite3.Connection, fence: Fence | None, login: int = 0) -> None:
+        """The write's fence must be the account's lease; an unfenced write is allowed only on
+        an account that was never leased (legacy journals, and the journal's own tests)."""
+        account = fence.login if fence is not None else login
+        current = _lease(conn.execute(_LEASE, (account,)).fetchone())
+        if fence is None:
+            if current is None:
+                return
+            raise JournalError(
+                f"account {account} is owned through its lease (epoch {current.epoch}); "
+                "a write without the owner's fence is refused"
+            )
+        if current is None or (current.owner, current.epoch) != (fence.owner, fence.epoch):
+            raise FencedOutError(fence, current)
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def next_id(self, login: int, *, fence: Fence | None = None) -> ClientOrderId:
+        """A fresh id from the account's durable sequence; the number is never handed out
+        again, even if no event is ever written for it, nor by a journal that replaces this
+        one (new numbers are never below the wall clock in ms since 2020)."""
+        ClientOrderId(login, 1, self.namespace)  # validates login before touching the file
+        with self._transaction() as conn:
+            self._check_fence(conn, fence, login)
+            return self._allocate(conn, login, self._clock_ms())
+
+    def _allocate(self, conn: sqlite3.Connection, login: int, now_ms: int) -> ClientOrderId:
+        floor = id_floor_ms(lambda: now_ms)
+        (sequence,) = conn.execute(_NEXT_SEQUENCE, (login, floor)).fetchone()
+        return self._id(login, sequence)
+
+    def intent(
+        self,
+        fence: Fence | None,
+        login: int,
+        request: object,
+        key: str | None,
+        sent: Callable[[ClientOrderId], NewEvent] | None = None,
+    ) -> ClientOrderId:
+        """Allocate an id and write its INTENT (``request`` is plain data) in one transaction,
+        synced before returning; with ``sent``, the SENT event in the same transaction.
+
+        A ``key`` this account used before returns that first id and writes nothing (only
+        without ``sent``); with a different request, or with ``sent`` (another writer took the
+        key: nothing may be sent), it raises :class:`IdempotencyConflict`."""
+        ClientOrderId(login, 1, self.namespace)
+        body = canonical_json(request)
+        with self._transaction() as conn:
+            self._check_fence(conn, fence, login)
+            if key is not None:
+                existing = self._intent_for_key(conn, login, key)
                 if existing is not None:
-                    if sent is not None:
-                        raise IdempotencyConflict(
-                            login, idempotency_key, self._id(login, existing[0])
-                        )
-                    return self._same_request(login, idempotency_key, existing, body)
-            client_id = self._allocate(conn, login)
-            conn.execute(_INSERT, self._row(EventKind.INTENT, client_id, idempotency_key, body))
+                    first = self._id(login, existing[0])
+                    if sent is not None or existing[1] != body:
+                        raise IdempotencyConflict(login, key, first)
+                    return first
+            now = self._clock_ms()
+            client_id = self._allocate(conn, login, now)
+            intent = NewEvent(EventKind.INTENT, client_id, request)
+            self._insert(conn, intent, key, previous=None, now_ms=now)
             if sent is not None:
-                self._insert_sent(conn, client_id, *sent(client_id))
+                self._insert(conn, sent(client_id), None, previous=EventKind.INTENT, now_ms=now)
             return client_id
 
-    def _insert_sent(
-        self, conn: sqlite3.Connection, client_id: ClientOrderId, request: object, result: object
-    ) -> None:
-        (_, request_json), (plain, result_json) = self._encode(request), self._encode(result)
-        row = self._row(EventKind.SENT, client_id, None, request_json, result_json, None, "", plain)
-        conn.execute(_INSERT, row)
+    def append(self, fence: Fence | None, event: NewEvent) -> JournalEvent:
+        """Append one event, refused unless ``fence`` holds the account and the order's last
+        event allows this one (:data:`~mt5gate.orders.core.TRANSITIONS`)."""
+        self._id(event.client_id.login, event.client_id.sequence)
+        with self._transaction() as conn:
+            self._check_fence(conn, fence, event.client_id.login)
+            row = conn.execute(_LAST_KIND, (event.client_id.login, event.client_id.sequence))
+            last = row.fetchone()
+            previous = EventKind(last[0]) if last else None
+            return self._insert(conn, event, None, previous=previous, now_ms=self._clock_ms())
+
+    def _insert(
+        self, conn: sqlite3.Connection, event: NewEvent, key: str | None, *,
+        previous: EventKind | None, now_ms: int,
+    ) -> JournalEvent:  # fmt: skip
+        """One event row, stamped inside its transaction (time order follows seq order)."""
+        if not legal(previous, event.kind):
+            raise IllegalTransitionError(event.client_id, previous, event.kind)
+        utc_ms, mono = now_ms, self._monotonic_ns()
+        cid = event.client_id
+        (seq,) = conn.execute(_INSERT, (
+            event.kind.value, utc_ms, mono, cid.login, cid.sequence, key,
+            canonical_json(event.request), canonical_json(event.result), event.retcode,
+            event.note, event.order_ticket, event.deal_ticket,
+        )).fetchone()  # fmt: skip
+        return JournalEvent(seq, event.kind, utc_ms, mono, cid, key, event.request, event.result,
+                            event.retcode, event.note, event.order_ticket,
+                            event.deal_ticket)  # fmt: skip
 
     def _intent_for_key(
         self, conn: sqlite3.Connection, login: int, key: str
@@ -620,42 +668,26 @@ class SqliteJournal:
         ).fetchone()
         return None if row is None else (row[0], row[1])
 
-    def _same_request(
-        self, login: int, key: str, existing: tuple[int, str | None], body: str | None
-    ) -> ClientOrderId:
-        client_id = self._id(login, existing[0])
-        if existing[1] != body:
-            raise IdempotencyConflict(login, key, client_id)
-        return client_id
+    # -- the record API (redacts here; the pipeline's store redacts before it calls) ---------
 
-    def _row(
+    def record_intent(
         self,
-        kind: EventKind,
-        client_id: ClientOrderId,
-        key: str | None,
-        request: str | None,
-        result: str | None = None,
-        retcode: int | None = None,
-        note: str = "",
-        plain_result: object = None,
-    ) -> tuple[object, ...]:
-        if plain_result is None and result is not None:
-            plain_result = json.loads(result)
-        order, deal = _tickets(plain_result)
-        return (
-            kind.value,
-            self._clock_ms(),
-            self._monotonic_ns(),
-            client_id.login,
-            client_id.sequence,
-            key,
-            request,
-            result,
-            retcode,
-            self._redactor.redact_text(note),
-            order,
-            deal,
-        )
+        login: int,
+        request: Mapping[str, Any],
+        idempotency_key: str | None = None,
+        *,
+        sent: SentFor | None = None,
+        fence: Fence | None = None,
+    ) -> ClientOrderId:
+        """:meth:`intent` with ``request`` (and ``sent``'s request and result) redacted here."""
+
+        def sent_event(client_id: ClientOrderId) -> NewEvent:
+            assert sent is not None
+            request_sent, result = sent(client_id)
+            return self.codec.event(EventKind.SENT, client_id, request=request_sent, result=result)
+
+        return self.intent(fence, login, self.codec.plain(request), idempotency_key,
+                           sent_event if sent is not None else None)  # fmt: skip
 
     def record(
         self,
@@ -667,6 +699,7 @@ class SqliteJournal:
         retcode: int | None = None,
         note: str = "",
         request: object = None,
+        fence: Fence | None = None,
     ) -> JournalEvent:
         """Append one event (synced before returning) and return it as stored.
 
@@ -674,20 +707,61 @@ class SqliteJournal:
         for :meth:`by_ticket`) or any mapping; ``request`` is for a re-priced resubmission.
         """
         cid = self._id(login, _sequence(client_id))
-        (plain_request, request_json), (plain_result, result_json) = (
-            self._encode(request),
-            self._encode(result),
-        )
-        with self._transaction() as conn:  # stamped inside: time order follows seq order
-            row = self._row(
-                EventKind(kind), cid, None, request_json, result_json, retcode, note, plain_result
+        event = self.codec.event(EventKind(kind), cid, request=request, result=result,
+                                 retcode=retcode, note=note)  # fmt: skip
+        return self.append(fence, event)
+
+    # -- account blocks ------------------------------------------------------------------------
+
+    def block(
+        self, fence: Fence | None, login: int, reason: str, sequences: Collection[int]
+    ) -> bool:
+        """Stop new orders on the account (fenced) until :meth:`acknowledge`; ``False`` when
+        it is already blocked for all of ``sequences`` (nothing is written)."""
+        with self._transaction() as conn:
+            self._check_fence(conn, fence, login)
+            current = self._block(conn, login)
+            known = set(current.sequences) if current is not None else set()
+            if current is not None and set(sequences) <= known:
+                return False
+            merged = sorted(known | set(sequences))
+            conn.execute(
+                "INSERT INTO blocks (login, kind, utc_ms, reason, sequences)"
+                " VALUES (?, 'BLOCK', ?, ?, ?)",
+                (login, self._clock_ms(), self.codec.text(reason), json.dumps(merged)),
             )
-            (seq,) = conn.execute(_INSERT, row).fetchone()
-        kind_, utc_ms, mono = row[:3]
-        return JournalEvent(
-            seq, EventKind(kind_), utc_ms, mono, cid, None, plain_request, plain_result,  # type: ignore[arg-type]
-            retcode, str(row[9]), row[10], row[11],  # type: ignore[arg-type]
-        )  # fmt: skip
+            return True
+
+    def acknowledge(self, login: int, note: str) -> AccountBlock | None:
+        """An operator's acknowledgement: new orders may go again. Returns the block it lifted
+        (``None`` when the account was not blocked: nothing is written). Needs no fence: it is
+        a person's decision, not a trading process's."""
+        with self._transaction() as conn:
+            current = self._block(conn, login)
+            if current is None:
+                return None
+            conn.execute(
+                "INSERT INTO blocks (login, kind, utc_ms, reason, sequences)"
+                " VALUES (?, 'ACKNOWLEDGE', ?, ?, ?)",
+                (login, self._clock_ms(), self.codec.text(note), json.dumps(current.sequences)),
+            )
+            return current
+
+    def account_block(self, login: int) -> AccountBlock | None:
+        """The account's active block, if any."""
+        with self._lock:
+            return self._block(self._connection(), login)
+
+    @staticmethod
+    def _block(conn: sqlite3.Connection, login: int) -> AccountBlock | None:
+        row = conn.execute(
+            "SELECT kind, utc_ms, reason, sequences FROM blocks WHERE login = ?"
+            " ORDER BY seq DESC LIMIT 1",
+            (login,),
+        ).fetchone()
+        if row is None or row[0] != "BLOCK":
+            return None
+        return AccountBlock(login, row[2], row[1], tuple(json.loads(row[3])))
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -701,10 +775,7 @@ class SqliteJournal:
 
     def state(self, login: int, client_id: ClientOrderId | int) -> EventKind | None:
         """The kind of the order's last event, ``None`` when the journal never saw it."""
-        rows = self._query(
-            "SELECT kind FROM events WHERE login = ? AND client_id = ? ORDER BY seq DESC LIMIT 1",
-            (login, _sequence(client_id)),
-        )
+        rows = self._query(_LAST_KIND, (login, _sequence(client_id)))
         return EventKind(rows[0][0]) if rows else None
 
     def unresolved(self, login: int | None = None) -> list[ClientOrderId]:
@@ -734,6 +805,16 @@ class SqliteJournal:
             (ticket, ticket),
         )
         return [self._id(row[0], row[1]) for row in rows]
+
+    def flagged(self, login: int, kinds: Collection[EventKind]) -> set[int]:
+        """Client sequences of the account with an event of one of ``kinds``."""
+        names = _kinds(kinds)
+        rows = self._query(
+            f"SELECT DISTINCT client_id FROM events WHERE login = ? AND kind IN"
+            f" ({', '.join('?' * len(names))})",
+            (login, *names),
+        )
+        return {row[0] for row in rows}
 
     # -- inspection ----------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from mt5gate.orders.journal import JournalError
 from mt5gate.redaction import RedactingFilter, Redactor
 from mt5gate.service.config import ConfigError, ServiceSettings, load_settings
 from mt5gate.service.gateway import Gateway
+from mt5gate.service.owners import owned_elsewhere
 
 __all__ = ["announce_bot", "build_bot", "build_parser", "main"]
 
@@ -85,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config, os.environ)
         token = settings.bot_token(os.environ)
+        _refuse_owned(settings)
         gateway = Gateway.build(settings, os.environ)
         bot = build_bot(gateway, token)
     except (ConfigError, ValueError, OSError, JournalError) as error:
@@ -92,6 +94,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     _configure_logging(settings, bot.redactor)
     return asyncio.run(_run(gateway, bot, settings))
+
+
+def _refuse_owned(settings: ServiceSettings) -> None:
+    """The bot alone trades on its accounts: it refuses an account another process owns
+    (``mt5gate serve`` runs the same bot inside it, on its own sessions)."""
+    for account in settings.accounts:
+        owned = owned_elsewhere(settings, account)
+        if owned is not None:
+            raise ConfigError(
+                f"{owned}. Run the bot inside that service (mt5gate serve --bot) or stop it first"
+            )
 
 
 async def _run(gateway: Gateway, bot: TelegramBot, settings: ServiceSettings) -> int:

@@ -22,6 +22,8 @@
     journal = "main-orders.db"     # relative to data_dir; default <data_dir>/<name>-orders.db
     watch = ["EURUSD"]             # symbols whose ticks the health checks watch
     risk = { max_volume_per_order = 1.0, allowed_symbols = ["EURUSD", "GBPUSD"] }
+    reconcile = { settle_s = 5.0, budget_s = 30.0 }  # how lost replies are settled (below)
+    lease = { ttl_s = 15.0, renew_s = 5.0, deadline_s = 10.0 }  # one owner per account
 
     [bot]                          # the Telegram bot (mt5gate bot, mt5gate serve --bot)
     token_env = "MT5GATE_BOT_TOKEN"        # see mt5gate.bot.settings for every key
@@ -77,6 +79,8 @@ from pydantic import (
 )
 
 from mt5gate.bot.settings import AlertPolicy, BotMember, BotSettings
+from mt5gate.orders.ownership import LeasePolicy
+from mt5gate.orders.policies import ReconcilePolicy
 from mt5gate.orders.risk import RiskLimits
 from mt5gate.service.auth import KEY_NAME_PATTERN, Scope, check_hash, default_burst
 
@@ -146,6 +150,61 @@ class RiskSettings(_Frozen):
         return RiskLimits(**self.model_dump())
 
 
+class ReconcileSettings(_Frozen):
+    """How an order with an unknown outcome is settled: the fields of
+    :class:`mt5gate.orders.ReconcilePolicy` (its defaults are chosen for a real terminal),
+    checked by ``ReconcilePolicy`` itself."""
+
+    first_s: StrictFloat | StrictInt = 0.1
+    multiplier: StrictFloat | StrictInt = 2.0
+    max_interval_s: StrictFloat | StrictInt = 2.0
+    settle_s: StrictFloat | StrictInt = 5.0
+    budget_s: StrictFloat | StrictInt = 30.0
+    replay_budget_s: StrictFloat | StrictInt = 10.0
+    window_s: StrictFloat | StrictInt = 2 * 86400.0
+    require_clock_advance: StrictBool = False
+    sweep_interval_s: StrictFloat | StrictInt | None = 60.0
+
+    @model_validator(mode="after")
+    def _as_policy(self) -> Self:
+        try:
+            self.policy()
+        except ValueError as error:
+            raise ValueError(str(error).removeprefix("ReconcilePolicy")) from None
+        return self
+
+    def policy(self) -> ReconcilePolicy:
+        """These settings as a :class:`~mt5gate.orders.ReconcilePolicy`."""
+        sweep = None if self.sweep_interval_s is None else float(self.sweep_interval_s)
+        return ReconcilePolicy(
+            float(self.first_s), float(self.multiplier), float(self.max_interval_s),
+            float(self.settle_s), float(self.budget_s), float(self.replay_budget_s),
+            float(self.window_s), self.require_clock_advance, sweep,
+        )  # fmt: skip
+
+
+class LeaseSettings(_Frozen):
+    """How the account's lease is kept (:class:`mt5gate.orders.LeasePolicy`): a lease not
+    renewed for ``ttl_s`` is free for another process; the owner renews every ``renew_s`` and
+    stops trading after ``deadline_s`` without a renewal (``renew_s < deadline_s < ttl_s``)."""
+
+    ttl_s: StrictFloat | StrictInt = 15.0
+    renew_s: StrictFloat | StrictInt = 5.0
+    deadline_s: StrictFloat | StrictInt = 10.0
+
+    @model_validator(mode="after")
+    def _as_policy(self) -> Self:
+        try:
+            self.policy()
+        except ValueError as error:
+            raise ValueError(str(error).removeprefix("LeasePolicy: ")) from None
+        return self
+
+    def policy(self) -> LeasePolicy:
+        """These settings as a :class:`~mt5gate.orders.LeasePolicy`."""
+        return LeasePolicy(float(self.ttl_s), float(self.renew_s), float(self.deadline_s))
+
+
 class AccountSettings(_Frozen):
     """One MT5 account the service serves.
 
@@ -165,6 +224,8 @@ class AccountSettings(_Frozen):
     journal: Path | None = None
     watch: tuple[Annotated[str, Field(min_length=1)], ...] = ()
     risk: RiskSettings | None = None
+    reconcile: ReconcileSettings = ReconcileSettings()
+    lease: LeaseSettings = LeaseSettings()
     password_value: SecretStr | None = None
 
     @field_validator("terminal")
@@ -399,6 +460,15 @@ class ServiceSettings(_Frozen):
     def simulated(self) -> bool:
         """Whether any account runs on the simulator."""
         return any(account.simulated for account in self.accounts)
+
+    @property
+    def url(self) -> str:
+        """Where the service listens (``http://127.0.0.1:8000``): what other processes are
+        told to reach it at (an IPv6 host is bracketed). ``0.0.0.0`` and ``::`` are answered on
+        loopback too, so they are given as loopback."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.port}"
 
     def journal_path(self, account: AccountSettings) -> Path:
         """Where ``account``'s order journal lives: its ``journal`` (relative to ``data_dir``

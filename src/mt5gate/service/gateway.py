@@ -13,12 +13,13 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from mt5gate.errors import MT5DataError, MT5Error
+from mt5gate.errors import MT5DataError, MT5Error, MT5OwnershipError
 from mt5gate.health import HealthMonitor, HealthStatus, Status, Transition
 from mt5gate.metrics import Metrics
 from mt5gate.orders.journal import SqliteJournal
+from mt5gate.orders.ownership import owner_id
 from mt5gate.service.auth import Authenticator
 from mt5gate.service.config import AccountSettings, ServiceSettings
 from mt5gate.session.manager import MT5SessionManager
@@ -57,6 +58,8 @@ class AccountRuntime:
     session: MT5SessionManager
     monitor: HealthMonitor
     connect_task: asyncio.Task[None] | None = None
+    #: the first connect finished (the account owned, audited and recovered) and health read
+    started: bool = False
 
     @property
     def name(self) -> str:
@@ -75,11 +78,13 @@ class AccountRuntime:
 
     @property
     def ready(self) -> bool:
-        """Connected (attached, even if degraded), recovered and not failing its health checks.
-        A reading that only warns "connecting" is not ready: calls would still be refused."""
+        """Connected (attached, even if degraded), owned, audited and recovered (no unresolved
+        order of the last start-up holds orders), and not failing its health checks. Before
+        the first connect finished, calls would still wait or be refused: not ready."""
         reading = self.monitor.latest
         attached = self.session.state in (SessionState.CONNECTED, SessionState.DEGRADED)
-        return attached and reading is not None and reading.status != Status.FAIL
+        return (self.started and attached and self.session.pipeline.ready
+                and reading is not None and reading.status != Status.FAIL)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -156,7 +161,7 @@ class Gateway:
                 with contextlib.suppress(asyncio.CancelledError, MT5Error):
                     await runtime.connect_task
             await runtime.session.close()
-            runtime.session.journal.close()
+            runtime.session.close_journal()
         self.started = False
 
 
@@ -167,18 +172,24 @@ def session_for(
     *,
     terminal: Terminal | None = None,
     observer: SessionObserver | None = None,
+    owner: Mapping[str, Any] | None = None,
 ) -> MT5SessionManager:
     """The session of a configured account (not connected): its terminal (or ``terminal``, an
     object standing in for it, such as a simulator with a state file), its secrets read from
-    ``env``, its journal file and risk limits. The service and the ``mt5gate`` command both
-    build sessions here, so a command sees the orders the service journaled. ``observer`` is
-    added to the logging one (state changes, breaker transitions and reconnects are logged)."""
+    ``env``, its journal file, risk limits, reconciliation and lease settings. The service and
+    the ``mt5gate`` command both build sessions here, so a command sees the orders the service
+    journaled. ``observer`` is added to the logging one (state changes, breaker transitions and
+    reconnects are logged). ``owner`` tells other processes who owns the account while this
+    session holds its lease (``{"kind": "serve", "url": ...}``)."""
     logs = LoggingObserver(logging.getLogger(f"mt5gate.session.{account.name}"))
+    about = dict(owner or {"kind": "session"})
     return MT5SessionManager(
         terminal=account.terminal if terminal is None else terminal, login=account.login,
         password=account.password(env), server=account.server,
         terminal_token=account.terminal_token(env),
         journal=SqliteJournal(settings.journal_path(account)), risk=account.risk_limits(),
+        reconcile=account.reconcile.policy(), lease=account.lease.policy(),
+        owner=owner_id(str(about.get("kind", "session"))), owner_info=about,
         observer=logs if observer is None else ObserverGroup(logs, observer),
         name=account.name, reconnect=ReconnectPolicy(max_s=30.0),
     )  # fmt: skip
@@ -187,7 +198,9 @@ def session_for(
 def _runtime(
     account: AccountSettings, settings: ServiceSettings, env: Mapping[str, str], metrics: Metrics
 ) -> AccountRuntime:
-    session = session_for(account, settings, env, observer=metrics.observer(account.name))
+    owner = {"kind": "serve", "url": settings.url}
+    session = session_for(account, settings, env, observer=metrics.observer(account.name),
+                          owner=owner)  # fmt: skip
     monitor = HealthMonitor(session, interval_s=5.0, symbols=account.watch)
     return AccountRuntime(account, session, monitor)
 
@@ -200,7 +213,12 @@ async def _connect(runtime: AccountRuntime) -> None:
             await runtime.session.connect()
             log.info("account %s connected", runtime.name)
             await runtime.monitor.refresh()
+            runtime.started = True
             return
+        except MT5OwnershipError as owned:
+            log.warning("account %s: %s; trying again in %.0f s (it is taken over once the "
+                        "other owner lets go or its lease expires)",
+                        runtime.name, owned.message, delay)  # fmt: skip
         except MT5Error as error:
             log.warning("account %s: connect failed (%s); retrying in %.0f s",
                         runtime.name, error, delay)  # fmt: skip

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -38,15 +38,20 @@ from mt5gate.models import (
     OrderCheck,
     OrderRequest,
     OrderResult,
+    OrderStatus,
     Position,
     Price,
     Side,
     Symbol,
     TerminalStatus,
 )
+from mt5gate.orders.codec import EventCodec
 from mt5gate.orders.ids import DEFAULT_NAMESPACE
-from mt5gate.orders.journal import OrderJournal, SqliteJournal
+from mt5gate.orders.journal import SqliteJournal
+from mt5gate.orders.ownership import LeasePolicy, Ownership, owner_id
 from mt5gate.orders.risk import RiskGate, RiskLimits
+from mt5gate.orders.sqlite import SqliteStore
+from mt5gate.orders.store import OrderStore
 from mt5gate.session.calls import TerminalCaller
 from mt5gate.session.connection import ConnectionManager, Credentials
 from mt5gate.session.observer import LoggingObserver, SessionObserver
@@ -65,7 +70,7 @@ from mt5gate.terminal.base import Terminal
 from mt5gate.terminal.worker import TerminalWorker
 
 if TYPE_CHECKING:
-    from mt5gate.session.pipeline import OrderPipeline
+    from mt5gate.orders.pipeline import OrderPipeline
     from mt5gate.session.streams import Streams, TradeEvent
     from mt5gate.session.trading import Trading
 
@@ -92,10 +97,16 @@ class MT5SessionManager:
     logged into ``login`` (and ``server``), refusing a cross-wired terminal; with a password it
     logs in.
 
-    Orders go through the exactly-once pipeline (:mod:`~mt5gate.session.pipeline`): pass
-    ``journal=SqliteJournal("orders.db")`` to keep their journal on disk across crashes (without
-    one it is kept in memory, and a warning says so), ``risk=RiskLimits(...)`` for pre-trade
-    limits and ``reconcile=ReconcilePolicy(...)`` to tune how lost replies are resolved.
+    Orders go through the exactly-once pipeline (:mod:`~mt5gate.orders.pipeline`): pass
+    ``journal=SqliteJournal("orders.db")`` (or any ``OrderStore``) to keep their journal on disk
+    across crashes (without one it is kept in memory, and a warning says so),
+    ``risk=RiskLimits(...)`` for pre-trade limits and ``reconcile=ReconcilePolicy(...)`` to
+    tune how lost replies are resolved.
+
+    One owner per account: ``connect()`` takes the account's lease in the journal (``owner``
+    names this process, ``owner_info`` tells other processes how to reach it, ``lease`` sets
+    its timing) and raises ``MT5OwnershipError`` naming the owner when another process holds
+    it. ``close()`` gives it up.
     """
 
     def __init__(
@@ -115,9 +126,12 @@ class MT5SessionManager:
         observer: SessionObserver | None = None,
         name: str = "mt5gate",
         random_source: Callable[[], float] = random.random,
-        journal: OrderJournal | None = None,
+        journal: SqliteJournal | OrderStore | None = None,
         risk: RiskLimits | RiskGate | None = None,
         reconcile: ReconcilePolicy | None = None,
+        owner: str | None = None,
+        owner_info: Mapping[str, Any] | None = None,
+        lease: LeasePolicy | None = None,
     ) -> None:
         secret = SecretStr(password) if isinstance(password, str) else password
         self.credentials = Credentials(login, secret, server, path)
@@ -145,10 +159,16 @@ class MT5SessionManager:
         self._trading: Trading | None = None
         self._streams: Streams | None = None
         self._own_journal = journal is None
-        self.journal: OrderJournal = journal if journal is not None else _memory_journal()
-        self.journal.protect(*(s for s in (secret, token) if s is not None))
+        self.store, self.journal = _store_of(journal, name)
+        secrets = [s for s in (secret, token) if s is not None]
+        self.codec = EventCodec()
+        self.codec.protect(*secrets)
+        if self.journal is not None:
+            self.journal.protect(*secrets)
         self.risk = risk if isinstance(risk, RiskGate) else RiskGate(risk)
         self.reconcile_policy = reconcile or ReconcilePolicy()
+        self.ownership = Ownership(self.store, owner or owner_id("session"),
+                                   lease or LeasePolicy(), dict(owner_info or {}))  # fmt: skip
         self._pipeline: OrderPipeline | None = None
 
     def __repr__(self) -> str:
@@ -200,14 +220,24 @@ class MT5SessionManager:
         await self.connection.reconnect()
 
     async def close(self) -> None:
-        """Detach for good, stop streams and the worker thread."""
+        """Detach for good, stop streams and the worker thread, give the account's lease up.
+
+        The lease goes last: the terminal is detached (a simulator has written its state
+        file) before another process may take the account over."""
         if self._streams is not None:
             await self._streams.close()
         if self._pipeline is not None:
-            await self._pipeline.close()
+            await self._pipeline.stop()
         await self.connection.disconnect(final=True)
+        await self.ownership.close()
         self.worker.close(timeout_s=1.0)
-        if self._own_journal:
+        await self.store.close()
+        if self._own_journal and self.journal is not None:
+            self.journal.close()
+
+    def close_journal(self) -> None:
+        """Close the SQLite journal the session was given (the caller's; idempotent)."""
+        if self.journal is not None:
             self.journal.close()
 
     # ------------------------------------------------------------------ calls
@@ -379,12 +409,15 @@ class MT5SessionManager:
     def pipeline(self) -> OrderPipeline:
         """The exactly-once order pipeline (journal, risk limits, reconciliation, sweep)."""
         if self._pipeline is None:
-            from mt5gate.session.pipeline import OrderPipeline
-            from mt5gate.session.reconcile import Reconciler
+            from mt5gate.orders.pipeline import OrderPipeline
+            from mt5gate.session.ports import SessionPorts
 
-            namespace = getattr(self.journal, "namespace", DEFAULT_NAMESPACE)
-            reconciler = Reconciler(self, self.reconcile_policy, namespace)
-            self._pipeline = OrderPipeline(self, self.journal, self.risk, reconciler)
+            ports = SessionPorts(self)
+            self._pipeline = OrderPipeline(
+                broker=ports, ledger=ports, store=self.store, codec=self.codec, risk=self.risk,
+                policy=self.reconcile_policy, ownership=self.ownership, observer=self.observer,
+                clock=self.clock, namespace=getattr(self.store, "namespace", DEFAULT_NAMESPACE),
+            )  # fmt: skip
         return self._pipeline
 
     def halt_trading(self, reason: str = "") -> None:
@@ -405,6 +438,11 @@ class MT5SessionManager:
     async def unresolved_orders(self) -> list[int]:
         """Client ids (sequences) of this account's orders whose outcome is still open."""
         return [c.sequence for c in await self.pipeline.unresolved()]
+
+    async def order_status(self, idempotency_key: str) -> OrderStatus | None:
+        """Where the order of ``idempotency_key`` stands: executed (with its result), rejected,
+        not executed, in progress, unknown or blocked (``None``: the key was never used)."""
+        return await self.pipeline.status(idempotency_key)
 
     async def order_state(self, client_id: int) -> str | None:
         """The journal state of this account's order ``client_id`` (``"ACKNOWLEDGED"``,
@@ -495,6 +533,17 @@ class MT5SessionManager:
 
 
 _TRANSIENT_CODES = frozenset({-10000, -10001, -10002})
+
+
+def _store_of(
+    journal: SqliteJournal | OrderStore | None, name: str
+) -> tuple[OrderStore, SqliteJournal | None]:
+    """The async store a session uses, and the SQLite journal under it (if it is one)."""
+    if journal is None:
+        journal = _memory_journal()
+    if isinstance(journal, SqliteJournal):
+        return SqliteStore(journal, name=name), journal
+    return journal, getattr(journal, "journal", None)
 
 
 def _memory_journal() -> SqliteJournal:

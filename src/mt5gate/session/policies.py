@@ -1,5 +1,7 @@
 """Session policies as data: deadlines, reconnection, read retries, and the clock they run on.
 
+``ReconcilePolicy`` lives with the orders (``mt5gate.orders.policies``) and is re-exported here.
+
 All frozen, validated on construction (an error names the field and the rule), and injected:
 tests build a policy with tiny numbers and a manual clock instead of sleeping.
 """
@@ -11,6 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Protocol
+
+from mt5gate.orders.policies import ReconcilePolicy
 
 __all__ = [
     "AsyncClock",
@@ -94,42 +98,6 @@ class ReadRetryPolicy:
     def delay_s(self, attempt: int, random: Callable[[], float]) -> float:
         """Full-jitter backoff before retry ``attempt`` (1-based)."""
         return min(self.max_s, self.base_s * 2.0 ** max(attempt - 1, 0)) * random()
-
-
-@dataclass(frozen=True, slots=True)
-class ReconcilePolicy:
-    """How an order with an unknown outcome is looked for (RELIABILITY §3, step 4).
-
-    Scans of open orders, history orders and deals run at growing intervals (``first_s``,
-    times ``multiplier``, at most ``max_interval_s``). An order is *absent* only after at least
-    two scans found nothing over ``settle_s`` of healthy connection and, with
-    ``require_history_advance``, after the broker's clock (the symbol's tick time) moved past
-    the send. ``budget_s`` bounds how long a caller waits before the outcome is reported
-    unknown (the sweep keeps reconciling it). History is searched ``window_s`` either side of
-    now, because history times are broker server time, not UTC.
-    """
-
-    first_s: float = 0.1
-    multiplier: float = 2.0
-    max_interval_s: float = 2.0
-    settle_s: float = 3.0
-    budget_s: float = 30.0
-    window_s: float = 2 * 86400.0
-    require_history_advance: bool = True
-    sweep_interval_s: float | None = 60.0  # None: no periodic sweep (call sweep() yourself)
-
-    def __post_init__(self) -> None:
-        _positive(self)
-        if self.multiplier < 1:
-            raise ValueError(f"ReconcilePolicy.multiplier must be >= 1, got {self.multiplier}")
-        if self.first_s <= 0 or self.max_interval_s <= 0 or self.window_s <= 0:
-            raise ValueError("ReconcilePolicy: first_s, max_interval_s and window_s must be > 0")
-        if self.sweep_interval_s is not None and self.sweep_interval_s <= 0:
-            raise ValueError("ReconcilePolicy.sweep_interval_s must be > 0 or None")
-
-    def interval_s(self, scan: int) -> float:
-        """The wait before scan ``scan`` + 1 (``scan`` is 1-based)."""
-        return float(min(self.max_interval_s, self.first_s * self.multiplier ** (scan - 1)))
 
 
 class AsyncClock(Protocol):

@@ -4,7 +4,7 @@
 trading methods to. Every request goes the same way:
 
 1. validate the arguments (:mod:`~mt5gate.session.validation`) before anything is touched;
-2. hand a :class:`~mt5gate.session.pipeline.Submission` to the exactly-once order pipeline:
+2. hand a :class:`~mt5gate.orders.pipeline.Submission` to the exactly-once order pipeline:
    what the caller asked (idempotency compares it) and a *builder* that reads what the request
    needs (symbol specification, quote, the position or order it names) and makes the MT5
    request dict with the right types (floats for volume and prices, ints for the rest), the
@@ -59,7 +59,7 @@ from mt5gate.models import (
     Side,
     Symbol,
 )
-from mt5gate.session.pipeline import Submission
+from mt5gate.orders.pipeline import Submission
 from mt5gate.session.validation import (
     check_request,
     check_request_against,

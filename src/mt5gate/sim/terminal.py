@@ -14,6 +14,7 @@ Not thread-safe, like the real module: callers serialise calls (the session's wo
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -93,7 +94,10 @@ class SimTerminal:
         clock: Clock | None = None,
         faults: FaultPlan | None = None,
         state_file: str | Path | None = None,
+        save_interval_s: float = 0.0,
     ) -> None:
+        if save_interval_s < 0:
+            raise ValueError(f"save_interval_s must be >= 0, got {save_interval_s}")
         self.config = config or SimConfig()
         self.clock: Clock = clock if clock is not None else VirtualClock()
         self.faults = faults if faults is not None else FaultPlan(seed=self.config.seed)
@@ -120,6 +124,10 @@ class SimTerminal:
         self._login: int | None = self.config.default_login or first
         self._reset_watch()
         self.state_file = Path(state_file) if state_file is not None else None
+        self.save_interval_s = save_interval_s
+        self._unsaved = False
+        self._saved_at = time.monotonic()
+        self._state_seen: tuple[int, int] | None = None  # (mtime_ns, size) read or written
         if self.state_file is not None and self.state_file.exists():
             self.load_state(self.state_file)
 
@@ -144,7 +152,8 @@ class SimTerminal:
             self._error = error.last_error
             return failure
         if name in _MUTATING and self.state_file is not None:
-            self.save_state(self.state_file)  # before any lost reply: the server did execute
+            self._unsaved = True  # saved before any lost reply: the server did execute
+        self._save_due()
         self._error = SUCCESS
         if fault is not None and fault.kind is FaultKind.REPLY_LOST:
             return self._lose_reply(fault, generation, failure)
@@ -255,6 +264,8 @@ class SimTerminal:
     ) -> bool:
         """Attach to the terminal; with ``login`` also authorize that account."""
         _check_init_args(path, login, password, server, timeout, portable)
+        if not self._attached:
+            self._reload_if_changed()
         self._attached = True
         if login is not None:
             self._authorize(login, password, server)
@@ -307,6 +318,7 @@ class SimTerminal:
         """Close the IPC connection; the terminal keeps running and stays logged in."""
         if self.faults.active:
             self.faults.pick("shutdown")
+        self.flush_state()
         self._detach()
 
     @_api(None)
@@ -663,12 +675,49 @@ class SimTerminal:
         from mt5gate.sim.state import save_state
 
         save_state(self, Path(path))
+        if self.state_file is not None and Path(path) == self.state_file:
+            self._unsaved, self._saved_at = False, time.monotonic()
+            self._state_seen = _file_stamp(self.state_file)
 
     def load_state(self, path: str | Path) -> None:
         """Restore what :meth:`save_state` wrote; the terminal stays detached."""
         from mt5gate.sim.state import load_state
 
         load_state(self, Path(path))
+        if self.state_file is not None and Path(path) == self.state_file:
+            self._unsaved, self._state_seen = False, _file_stamp(self.state_file)
+
+    def _save_due(self) -> None:
+        """Save the state file after a change: at once (``save_interval_s`` 0, the default:
+        every executed order is on disk before its reply), or at most once an interval (a
+        long-running host such as ``mt5gate serve``, which flushes when it shuts down)."""
+        if not self._unsaved or self.state_file is None:
+            return
+        if time.monotonic() - self._saved_at >= self.save_interval_s:
+            self.save_state(self.state_file)
+
+    def flush_state(self) -> None:
+        """Write the state file now if anything changed since it was last written."""
+        if self._unsaved and self.state_file is not None:
+            self.save_state(self.state_file)
+
+    def _reload_if_changed(self) -> None:
+        """Another process wrote the state file since this one read or wrote it (the owner of
+        the account changed hands): attach to the broker as it is now, not as it was."""
+        if self.state_file is None or self._unsaved:
+            return
+        stamp = _file_stamp(self.state_file)
+        if stamp is not None and stamp != self._state_seen:
+            self.load_state(self.state_file)
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    """What tells one write of a file from another: its mtime (ns) and size."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    return info.st_mtime_ns, info.st_size
 
 
 def _check_init_args(

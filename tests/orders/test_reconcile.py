@@ -21,8 +21,9 @@ from mt5gate.constants import (
 )
 from mt5gate.models import Deal, Order, Position
 from mt5gate.orders import ClientOrderId, collect
+from mt5gate.orders.reconcile import Reconciler, Snapshot, Verdict, Watch, state_check
 from mt5gate.session import ReconcilePolicy
-from mt5gate.session.reconcile import Reconciler, Snapshot, Verdict, Watch, state_check
+from mt5gate.session.ports import SessionPorts
 from tests.session.conftest import make_session
 
 ID = ClientOrderId(5001, 7)
@@ -56,8 +57,8 @@ def snap(
 
 @pytest.fixture
 def reconciler() -> Reconciler:
-    session, _, _ = make_session()
-    return Reconciler(session, ReconcilePolicy(settle_s=3.0), ID.namespace)
+    session, _, clock = make_session()
+    return Reconciler(SessionPorts(session), ReconcilePolicy(settle_s=3.0), ID.namespace, clock)
 
 
 def test_an_order_or_a_deal_with_the_id_is_present(reconciler: Reconciler) -> None:

@@ -1,0 +1,355 @@
+"""Reconciliation: proving whether an order with an unknown outcome reached the broker.
+
+MT5 cannot be asked "did order X execute?": the reply that would have said so was lost. The
+:class:`Reconciler` looks instead (RELIABILITY §3, step 4). A *snapshot* lists open orders,
+positions, history orders and deals around the broker's clock (history times are server time,
+not UTC), and every deal of the positions the order could have touched;
+:func:`~mt5gate.orders.evidence.collect` finds our client ids in them by ``magic``. Each
+:class:`Watch` is then judged:
+
+* **present**: an order, deal or position carries the id and is what the request asked for (or,
+  for a modification, which has no order of its own, the position or order is as asked);
+* **conflict**: something carries the id but is not this request (another symbol, side, volume
+  or price): never a match, the key is blocked;
+* **absent**: nothing carries the id, over at least two snapshots spanning ``settle_s`` of healthy
+  connection, AND the terminal's history is shown to have caught up past the send. History
+  can be late by seconds to minutes while positions are current at once, so the proof is that
+  the two agree: every position on the order's symbol moved, since the state recorded just
+  before the send, by exactly the deals the history shows (none of them ours). An executed
+  order of ours would have moved a position by a deal the history does not show yet. Only this
+  verdict allows a resend;
+* **unknown**: none of these, when the budget runs out. The caller hears so; the sweep keeps
+  looking.
+
+A late reply of the lost ``order_send`` wins over all of them (the pipeline hands it in).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from mt5gate.constants import DealType, PositionType, TradeAction
+from mt5gate.errors import MT5Error
+from mt5gate.models import Deal, Order, Position
+from mt5gate.orders.core import deals_match, order_matches
+from mt5gate.orders.evidence import Evidence, collect
+from mt5gate.orders.ids import ClientOrderId
+from mt5gate.orders.policies import ReconcilePolicy
+from mt5gate.orders.ports import Clock, Ledger
+
+__all__ = [
+    "Reconciler",
+    "Snapshot",
+    "Verdict",
+    "Watch",
+    "before_send",
+    "state_check",
+]
+
+
+class Verdict(StrEnum):
+    """What reconciliation concluded about one order."""
+
+    PRESENT = "present"
+    ABSENT = "absent"
+    CONFLICT = "conflict"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What the terminal showed at one moment, and whether it could be trusted then."""
+
+    evidence: Mapping[int, Evidence]
+    orders: tuple[Order, ...]
+    positions: tuple[Position, ...]
+    history: tuple[Order, ...]
+    deals: tuple[Deal, ...]
+    server_ms: Mapping[str, int]  # symbol -> its latest tick time (broker clock)
+    healthy: bool
+    taken_s: float  # session clock (monotonic) when taken
+    #: every deal of each position a watch's absence proof looks at, by position id
+    position_deals: Mapping[int, tuple[Deal, ...]] = field(default_factory=dict)
+
+
+#: A state check for requests that create no order (SL/TP, modify, cancel): True when the
+#: terminal shows the request's effect, False when it shows the opposite, None when it cannot
+#: tell (the position or order is gone).
+StateCheck = Callable[[Snapshot], bool | None]
+
+
+def _signed(volume: float, buy: bool) -> float:
+    return volume if buy else -volume
+
+
+def before_send(positions: Sequence[Position]) -> dict[str, Any]:
+    """What the absence proof needs of the account just before a send: every position on the
+    order's symbol, with its signed volume and the time of its last change."""
+    return {
+        "positions": [
+            {"id": p.identifier, "volume": _signed(p.volume, p.type == PositionType.BUY),
+             "time_update_msc": p.time_update_msc}
+            for p in positions
+        ]
+    }  # fmt: skip
+
+
+@dataclass(slots=True)
+class Watch:
+    """One order being reconciled, and what the scans so far have seen of it."""
+
+    client_id: ClientOrderId
+    symbol: str
+    sent_ms: int = 0  # broker time at or before the send; 0: the first snapshot's time
+    check: StateCheck | None = None
+    #: the MT5 request as sent (evidence is matched against it)
+    request: Mapping[str, Any] | None = None
+    #: :func:`before_send` of the send; ``None`` for journals written before it existed
+    before: Mapping[str, Any] | None = None
+    absent_since: float | None = None
+    absent_scans: int = 0
+    evidence: Evidence = field(default_factory=Evidence)
+
+    def reset(self) -> None:
+        """An unhealthy or uninformative scan: absence must be shown again from scratch."""
+        self.absent_since, self.absent_scans = None, 0
+
+    def footprint(self) -> dict[int, tuple[float, int]]:
+        """Position id -> (signed volume, last change msc) just before the send."""
+        entries = (self.before or {}).get("positions") or ()
+        return {int(p["id"]): (float(p["volume"]), int(p["time_update_msc"])) for p in entries}
+
+
+class Reconciler:
+    """Scans one account's ledger for client ids and judges watches (module docstring)."""
+
+    def __init__(
+        self, ledger: Ledger, policy: ReconcilePolicy, namespace: int, clock: Clock
+    ) -> None:
+        self._ledger = ledger
+        self.policy = policy
+        self.namespace = namespace
+        self._clock = clock
+
+    # ---------------------------------------------------------------------- scanning
+
+    async def snapshot(self, login: int, watches: Sequence[Watch] = ()) -> Snapshot:
+        """List everything an id could be in. Healthy only when every read succeeded, the
+        terminal is linked to its trade server and the session is connected: otherwise the
+        history may lag the server, and absence proves nothing."""
+        ledger, taken = self._ledger, self._clock.monotonic()
+        symbols = sorted({w.symbol for w in watches if w.symbol})
+        try:
+            link = await ledger.linked()
+            server_ms = {s: await ledger.tick_msc(s) for s in symbols}
+            now_s = max(server_ms.values(), default=0) // 1000 or await ledger.server_now_s()
+            start, end = self._window(now_s, watches)
+            orders = tuple(await ledger.orders())
+            positions = tuple(await ledger.positions())
+            history = tuple(await ledger.history_orders(start, end))
+            deals = tuple(await ledger.history_deals(start, end))
+            position_deals = await self._position_deals(watches, positions)
+        except MT5Error:
+            return Snapshot({}, (), (), (), (), {}, healthy=False, taken_s=taken)
+        evidence = collect(login, (*orders, *history), deals, positions, namespace=self.namespace)
+        healthy = link and ledger.connected()
+        return Snapshot(evidence, orders, positions, history, deals, server_ms, healthy, taken,
+                        position_deals)  # fmt: skip
+
+    def _window(self, now_s: int, watches: Sequence[Watch]) -> tuple[int, int]:
+        """History to search: ``window_s`` around now, widened back to the oldest send."""
+        starts = [now_s - self.policy.window_s]
+        starts += [w.sent_ms // 1000 - 60 for w in watches if w.sent_ms]
+        return max(int(min(starts)), 0), int(now_s + self.policy.window_s)
+
+    async def _position_deals(
+        self, watches: Sequence[Watch], positions: Sequence[Position]
+    ) -> dict[int, tuple[Deal, ...]]:
+        """Every deal of each position an absence proof must account for."""
+        wanted: set[int] = set()
+        for watch in watches:
+            if watch.before is None:
+                continue
+            wanted |= watch.footprint().keys()
+            wanted |= {p.identifier for p in positions if p.symbol == watch.symbol}
+        return {pid: tuple(await self._ledger.position_deals(pid)) for pid in sorted(wanted)}
+
+    # ---------------------------------------------------------------------- judging
+
+    def judge(self, watch: Watch, snap: Snapshot) -> Verdict:
+        """One scan's verdict for ``watch``; updates its absence bookkeeping."""
+        if watch.check is not None:
+            return self._judge_state(watch, snap)
+        found = snap.evidence.get(watch.client_id.sequence)
+        if found is not None and found.present:
+            watch.evidence = found
+            return Verdict.PRESENT if _matches(found, watch.request) else Verdict.CONFLICT
+        informative = self._caught_up(watch, snap) and self._advanced(watch, snap)
+        return self._absence(watch, snap, informative=informative)
+
+    def _judge_state(self, watch: Watch, snap: Snapshot) -> Verdict:
+        assert watch.check is not None
+        if not snap.healthy:
+            watch.reset()
+            return Verdict.UNKNOWN
+        reached = watch.check(snap)
+        if reached:
+            return Verdict.PRESENT
+        return self._absence(watch, snap, informative=reached is not None)
+
+    def _caught_up(self, watch: Watch, snap: Snapshot) -> bool:
+        """Whether the history explains every change of the account's positions on the
+        order's symbol since just before the send (module docstring). A journal written
+        before this proof existed has no record of that state: only the broker's clock
+        moving past the send can then be shown (the older, weaker rule)."""
+        if watch.before is None:
+            return self._clock_moved(watch, snap)
+        before = watch.footprint()
+        now = {p.identifier: _signed(p.volume, p.type == PositionType.BUY)
+               for p in snap.positions if p.symbol == watch.symbol}  # fmt: skip
+        for pid in before.keys() | now.keys():
+            volume, changed_msc = before.get(pid, (0.0, -1))
+            moved = sum(_deal_volume(d) for d in snap.position_deals.get(pid, ())
+                        if d.time_msc > changed_msc)  # fmt: skip
+            if not math.isclose(now.get(pid, 0.0), volume + moved, abs_tol=1e-8):
+                return False
+        return True
+
+    def _advanced(self, watch: Watch, snap: Snapshot) -> bool:
+        """With ``require_clock_advance``: the broker's clock moved past the send too."""
+        return not self.policy.require_clock_advance or self._clock_moved(watch, snap)
+
+    @staticmethod
+    def _clock_moved(watch: Watch, snap: Snapshot) -> bool:
+        now = snap.server_ms.get(watch.symbol)
+        if now is None:
+            return False
+        if watch.sent_ms == 0:
+            watch.sent_ms = now
+            return False
+        return now > watch.sent_ms
+
+    def _absence(self, watch: Watch, snap: Snapshot, *, informative: bool) -> Verdict:
+        if not snap.healthy or not informative:
+            watch.reset()
+            return Verdict.UNKNOWN
+        if watch.absent_since is None:
+            watch.absent_since = snap.taken_s
+        watch.absent_scans += 1
+        settled = snap.taken_s - watch.absent_since >= self.policy.settle_s
+        return Verdict.ABSENT if settled and watch.absent_scans >= 2 else Verdict.UNKNOWN
+
+    # ---------------------------------------------------------------------- settling
+
+    async def settle(
+        self,
+        login: int,
+        watches: list[Watch],
+        budget_s: float,
+        late: Callable[[Watch], Verdict | None] = lambda _: None,
+    ) -> dict[int, Verdict]:
+        """Scan until every watch is decided, or ``budget_s`` is spent; the verdict per client
+        sequence (UNKNOWN for those still open). ``late`` may decide a watch from a late reply
+        before each scan."""
+        clock = self._clock
+        verdicts = {w.client_id.sequence: Verdict.UNKNOWN for w in watches}
+        started, scan = clock.monotonic(), 0
+        open_ = list(watches)
+        while open_:
+            scan += 1
+            snap = await self.snapshot(login, open_)
+            for watch in list(open_):
+                verdict = late(watch) or self.judge(watch, snap)
+                if verdict is not Verdict.UNKNOWN:
+                    verdicts[watch.client_id.sequence] = verdict
+                    open_.remove(watch)
+            wait = self.policy.interval_s(scan)
+            if not open_ or clock.monotonic() - started + wait > budget_s:
+                return verdicts
+            await clock.sleep(wait)
+        return verdicts
+
+
+def _deal_volume(deal: Deal) -> float:
+    """A trade deal's signed effect on its position (balance and other deals: none)."""
+    if deal.type == DealType.BUY:
+        return deal.volume
+    if deal.type == DealType.SELL:
+        return -deal.volume
+    return 0.0
+
+
+def _matches(found: Evidence, request: Mapping[str, Any] | None) -> bool:
+    """Whether the evidence carrying our id is the order ``request`` describes."""
+    if request is None:
+        return True  # a journal without the request sent: nothing to compare
+    for order in found.orders:
+        if not order_matches(request, symbol=order.symbol, type_=int(order.type),
+                             volume=order.volume_initial, price=order.price_open):  # fmt: skip
+            return False
+    if found.deals:
+        volume = sum(d.volume for d in found.deals)
+        first = found.deals[0]
+        if any(d.symbol != first.symbol or d.type != first.type for d in found.deals):
+            return False
+        if not deals_match(request, symbol=first.symbol, buys=first.type == DealType.BUY,
+                           volume=volume):  # fmt: skip
+            return False
+    return all(p.symbol == request.get("symbol") for p in found.positions)
+
+
+def _same(held: float, asked: object) -> bool:
+    """A level as the terminal holds it equals the one asked for (float noise aside)."""
+    return isinstance(asked, int | float) and math.isclose(held, asked, abs_tol=1e-9)
+
+
+def state_check(request: Mapping[str, Any]) -> StateCheck | None:
+    """How to recognise the effect of a request that creates no order (SL/TP, modify,
+    cancel) in a snapshot; ``None`` for orders, which are found by their id in ``magic``."""
+    action = int(request.get("action", 0))
+    if action == TradeAction.SLTP:
+        return position_check(int(request["position"]), request["sl"], request["tp"])
+    if action == TradeAction.MODIFY:
+        return order_check(int(request["order"]), request)
+    if action == TradeAction.REMOVE:
+        return cancel_check(int(request["order"]))
+    return None
+
+
+def position_check(ticket: int, sl: float, tp: float) -> StateCheck:
+    """SL/TP modification: the position carries the requested levels."""
+
+    def check(snap: Snapshot) -> bool | None:
+        found = next((p for p in snap.positions if p.ticket == ticket), None)
+        return None if found is None else (_same(found.sl, sl) and _same(found.tp, tp))
+
+    return check
+
+
+def order_check(ticket: int, levels: Mapping[str, Any]) -> StateCheck:
+    """Pending-order modification: the order carries the requested price and stops."""
+    names = {"price": "price_open", "stoplimit": "price_stoplimit", "sl": "sl", "tp": "tp"}
+
+    def check(snap: Snapshot) -> bool | None:
+        found = next((o for o in snap.orders if o.ticket == ticket), None)
+        if found is None:
+            return None
+        return all(_same(getattr(found, names[k]), v) for k, v in levels.items() if k in names)
+
+    return check
+
+
+def cancel_check(ticket: int) -> StateCheck:
+    """Cancellation: the order left the open orders and its history says cancelled."""
+
+    def check(snap: Snapshot) -> bool | None:
+        if any(o.ticket == ticket for o in snap.orders):
+            return False
+        done = next((o for o in snap.history if o.ticket == ticket), None)
+        return None if done is None else done.state.name == "CANCELED"
+
+    return check

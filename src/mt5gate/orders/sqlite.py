@@ -1,0 +1,145 @@
+"""``SqliteStore``: the embedded :class:`~mt5gate.orders.store.OrderStore`, one SQLite file.
+
+The blocking :class:`~mt5gate.orders.journal.SqliteJournal` runs on one named thread that this
+store starts and joins (``<name>-journal``), never on the event loop: an fsync must not stall
+every other coroutine. Its durability details (WAL, full sync, append-only triggers, INTENT and
+SENT in one fsync) are the journal's; this class only moves calls to the thread.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Collection, Mapping
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from mt5gate.orders.core import EventKind
+from mt5gate.orders.ids import ClientOrderId
+from mt5gate.orders.journal import SqliteJournal
+from mt5gate.orders.store import (
+    AccountBlock,
+    Fence,
+    JournalError,
+    JournalEvent,
+    Lease,
+    NewEvent,
+)
+from mt5gate.terminal.worker import (
+    DeadlineExceededError,
+    TerminalWorker,
+    WorkerClosedError,
+    WorkerStuckError,
+)
+
+__all__ = ["SqliteStore"]
+
+T = TypeVar("T")
+_DEADLINE_S: Final = 30.0
+
+
+class SqliteStore:
+    """An :class:`~mt5gate.orders.store.OrderStore` over a :class:`SqliteJournal` (or a path).
+
+    ``close()`` stops the thread; the journal itself is closed only when this store opened it
+    from a path (a journal passed in belongs to the caller).
+    """
+
+    def __init__(self, journal: SqliteJournal | str | Path, *, name: str = "mt5gate") -> None:
+        self._owns = not isinstance(journal, SqliteJournal)
+        self.journal = journal if isinstance(journal, SqliteJournal) else SqliteJournal(journal)
+        self.namespace = self.journal.namespace
+        self._thread = TerminalWorker(f"{name}-journal")
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.journal!r})"
+
+    async def _run(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``method`` on the journal thread; durable when it returns."""
+        call = functools.partial(method, *args, **kwargs)
+        try:
+            result: T = await self._thread.run(getattr(method, "__name__", "journal"), call,
+                                               _DEADLINE_S)  # fmt: skip
+        except WorkerClosedError:
+            raise JournalError("the order journal is closed") from None
+        except (DeadlineExceededError, WorkerStuckError) as slow:
+            raise JournalError(f"the order journal did not answer: {slow}") from None
+        return result
+
+    # -- leases ------------------------------------------------------------------------------
+
+    async def acquire(
+        self,
+        login: int,
+        owner: str,
+        ttl_s: float,
+        info: Mapping[str, Any],
+        *,
+        dead: tuple[str, int] | None = None,
+    ) -> Fence:
+        """Take the account's lease (see :meth:`SqliteJournal.acquire`)."""
+        return await self._run(self.journal.acquire, login, owner, ttl_s, info, dead=dead)
+
+    async def renew(self, fence: Fence, ttl_s: float) -> Fence:
+        """Extend the lease while ``fence`` is current."""
+        return await self._run(self.journal.renew, fence, ttl_s)
+
+    async def release(self, fence: Fence) -> None:
+        """Give the lease up now."""
+        await self._run(self.journal.release, fence)
+
+    async def lease(self, login: int) -> Lease | None:
+        """The account's lease as stored."""
+        return await self._run(self.journal.lease, login)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def intent(
+        self,
+        fence: Fence,
+        request: Any,
+        key: str | None,
+        *,
+        sent: Callable[[ClientOrderId], NewEvent] | None = None,
+    ) -> ClientOrderId:
+        """A fresh id and its INTENT (and SENT), in one transaction."""
+        return await self._run(self.journal.intent, fence, fence.login, request, key, sent)
+
+    async def append(self, fence: Fence, event: NewEvent) -> JournalEvent:
+        """One event, behind the fence and the transition table."""
+        return await self._run(self.journal.append, fence, event)
+
+    async def block(self, fence: Fence, reason: str, sequences: Collection[int]) -> None:
+        """Stop new orders on the account until an operator acknowledges."""
+        await self._run(self.journal.block, fence, fence.login, reason, sequences)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def events(self, login: int, sequence: int) -> list[JournalEvent]:
+        """Every event of one order, oldest first."""
+        return await self._run(self.journal.history, login, sequence)
+
+    async def by_key(self, login: int, key: str) -> ClientOrderId | None:
+        """The order an idempotency key was first used for."""
+        return await self._run(self.journal.by_key, login, key)
+
+    async def open_orders(self, login: int) -> list[ClientOrderId]:
+        """Orders whose outcome is still open."""
+        return await self._run(self.journal.unresolved, login)
+
+    async def known_sequences(self, login: int) -> set[int]:
+        """Every client sequence of the account with an event."""
+        return await self._run(self.journal.known_sequences, login)
+
+    async def flagged(self, login: int, kinds: Collection[EventKind]) -> set[int]:
+        """Client sequences with an event of one of ``kinds``."""
+        return await self._run(self.journal.flagged, login, kinds)
+
+    async def account_block(self, login: int) -> AccountBlock | None:
+        """The account's active block, if any."""
+        return await self._run(self.journal.account_block, login)
+
+    async def close(self) -> None:
+        """Stop the journal thread (and close the journal if this store opened it)."""
+        self._thread.close(timeout_s=5.0)
+        if self._owns:
+            self.journal.close()

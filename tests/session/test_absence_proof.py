@@ -1,0 +1,163 @@
+"""Absence is proven by evidence that cannot be late (issue 15, A1).
+
+The audit's case: a netting account, a SELL that only reduces a BUY, its reply lost, and the
+broker's history 10 s late (a documented real-terminal behaviour). On main, reconciliation called
+the SELL "proven absent" after about 5 s and the retry with the same key sold a second time.
+Here the history must be shown to have caught up: the position moved by a deal the history
+does not show yet, so the outcome stays UNKNOWN (and nothing is resent) until it does.
+
+The simulator runs on a standing virtual clock (history stays late until the test moves it);
+the session on a manual clock (settle windows pass instantly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from mt5gate.constants import DealEntry, ResultCode
+from mt5gate.errors import MT5OrderOutcomeUnknown, MT5TradeRetryable
+from mt5gate.models import OrderRequest, OrderStatus, Side
+from mt5gate.orders import EventKind, SqliteJournal
+from mt5gate.orders.journal import SqliteJournal as Journal
+from mt5gate.session import ReconcilePolicy
+from mt5gate.sim import BrokerOptions, SimConfig, VirtualClock
+from mt5gate.sim.terminal import SimTerminal
+from tests.session.conftest import TUESDAY_10, Harness, make_session
+
+K = EventKind
+NETTING, HEDGING = 5002, 5001
+PASSWORDS = {NETTING: "sim-pass-5002", HEDGING: "sim-pass-5001"}
+LATE_MS = 10_000
+POLICY = ReconcilePolicy(sweep_interval_s=None, settle_s=3.0, budget_s=20.0, replay_budget_s=5.0)
+
+
+@pytest.fixture
+def late(tmp_path: Any) -> Iterator[Any]:
+    """A connected session on an account whose broker history is 10 s late."""
+    made: list[Harness] = []
+
+    def build(login: int) -> Harness:
+        config = SimConfig(history_days=1, broker=BrokerOptions(history_delay_ms=LATE_MS))
+        sim = SimTerminal(config, clock=VirtualClock(TUESDAY_10))
+        loop = asyncio.new_event_loop()
+        session, sim, clock = make_session(
+            sim, login=login, password=PASSWORDS[login], reconcile=POLICY,
+            journal=SqliteJournal(tmp_path / f"orders-{login}.db"),
+        )  # fmt: skip
+        harness = Harness(session, sim, clock, loop)
+        harness.run(session.connect())
+        made.append(harness)
+        return harness
+
+    yield build
+    for harness in made:
+        harness.run(harness.session.close())
+        harness.session.close_journal()
+        harness.loop.close()
+
+
+def _journal(h: Harness) -> Journal:
+    assert h.session.journal is not None
+    return h.session.journal
+
+
+def _kinds(h: Harness, key: str, login: int) -> list[EventKind]:
+    client = _journal(h).by_key(login, key)
+    assert client is not None
+    return [e.kind for e in _journal(h).history(login, client)]
+
+
+def _sell_deals(sim: SimTerminal) -> int:
+    return sum(1 for d in sim.broker.all_deals() if d.type == 1 and d.entry != DealEntry.IN)
+
+
+def test_a_reduced_netting_position_is_never_proven_absent_while_history_is_late(
+    late: Any,
+) -> None:
+    h: Harness = late(NETTING)
+    sell = OrderRequest("EURUSD", Side.SELL, 0.01)
+    h.run(h.session.place_order(OrderRequest("EURUSD", Side.BUY, 0.05)))
+    h.terminal.faults.reply_lost("order_send")  # the SELL executes, its reply is lost
+    with pytest.raises(MT5OrderOutcomeUnknown) as caught:
+        h.run(h.session.place_order(sell, idempotency_key="reduce"))
+    assert "Do not send it again under a new key" in str(caught.value)
+    (position,) = h.run(h.session.positions())
+    assert position.volume == pytest.approx(0.04)
+    # a retry with the same key returns the current status: still unknown, nothing sent
+    with pytest.raises(MT5OrderOutcomeUnknown):
+        h.run(h.session.place_order(sell, idempotency_key="reduce"))
+    status = h.run(h.session.order_status("reduce"))
+    assert isinstance(status, OrderStatus)
+    assert (status.outcome, status.state) == ("unknown", "UNKNOWN")
+    assert _sell_deals(h.terminal) == 1
+    # the history catches up: the SELL is found, once
+    h.terminal.clock.advance(LATE_MS / 1000 + 1)  # type: ignore[attr-defined]
+    result = h.run(h.session.place_order(sell, idempotency_key="reduce"))
+    assert result.comment == "reconciled"
+    assert _kinds(h, "reduce", NETTING)[-1] is K.RECONCILED_PRESENT
+    (position,) = h.run(h.session.positions())
+    assert position.volume == pytest.approx(0.04)  # never 0.03: no second SELL
+    assert _sell_deals(h.terminal) == 1
+    done = h.run(h.session.order_status("reduce"))
+    assert done is not None
+    assert (done.outcome, done.result) == ("executed", result)
+
+
+def test_a_closed_position_is_never_proven_absent_while_history_is_late(late: Any) -> None:
+    h: Harness = late(HEDGING)
+    ticket = h.run(h.session.place_order(OrderRequest("EURUSD", Side.BUY, 0.1))).order
+    h.terminal.faults.reply_lost("order_send")
+    with pytest.raises(MT5OrderOutcomeUnknown):
+        h.run(h.session.close_position(ticket, idempotency_key="close"))
+    assert h.run(h.session.positions()) == []
+    h.terminal.clock.advance(LATE_MS / 1000 + 1)  # type: ignore[attr-defined]
+    closed = h.run(h.session.close_position(ticket, idempotency_key="close"))
+    assert (closed.comment, closed.volume) == ("reconciled", pytest.approx(0.1))
+    assert _sell_deals(h.terminal) == 1
+
+
+def test_an_order_that_moved_nothing_is_proven_absent_even_with_late_history(late: Any) -> None:
+    """Nothing moved since the state recorded before the send, so the late history has nothing
+    to catch up on: absence is shown without waiting for it, and the key sends it again."""
+    h: Harness = late(NETTING)
+    h.run(h.session.place_order(OrderRequest("EURUSD", Side.BUY, 0.05)))
+    h.terminal.faults.ipc_error("order_send", ResultCode.E_FAIL)  # never reached the server
+    with pytest.raises(MT5TradeRetryable):
+        h.run(h.session.place_order(OrderRequest("EURUSD", Side.SELL, 0.01), idempotency_key="x"))
+    assert _kinds(h, "x", NETTING)[-2:] == [K.UNKNOWN, K.RECONCILED_ABSENT]
+    sold = h.run(h.session.place_order(OrderRequest("EURUSD", Side.SELL, 0.01),
+                                       idempotency_key="x"))  # fmt: skip
+    assert sold.retcode == 10009
+    (position,) = h.run(h.session.positions())
+    assert position.volume == pytest.approx(0.04)
+
+
+def test_a_journal_written_before_the_proof_needs_the_broker_clock_to_move(tmp_path: Any) -> None:
+    """An unresolved order journaled without the account's state before its send (an older
+    mt5gate) can only be judged the old way: the broker's clock must move past the send."""
+    path = tmp_path / "orders.db"
+    with SqliteJournal(path) as journal:
+        client = journal.record_intent(HEDGING, {"op": "place"}, "old")
+        request = {"action": 1, "symbol": "EURUSD", "volume": 0.1, "type": 0, "magic": client.magic}
+        journal.record(K.SENT, client, HEDGING, request=request, result={"server_ms": TUESDAY_10})
+    sim = SimTerminal(SimConfig(history_days=1), clock=VirtualClock(TUESDAY_10))
+
+    async def restart() -> list[EventKind]:
+        policy = ReconcilePolicy(sweep_interval_s=None, budget_s=5.0, settle_s=1.0)
+        session, _, _ = make_session(sim, journal=SqliteJournal(path), reconcile=policy)
+        async with session:
+            still = [e.kind for e in session.journal.history(HEDGING, client)]  # type: ignore[union-attr]
+            sim.clock.advance(2.0)  # type: ignore[attr-defined]
+            await session.sweep_orders()
+            settled = [e.kind for e in session.journal.history(HEDGING, client)]  # type: ignore[union-attr]
+        session.close_journal()
+        return [*still, K.INTENT, *settled]
+
+    kinds = asyncio.run(restart())
+    split = kinds.index(K.INTENT, 1)
+    assert kinds[:split] == [K.INTENT, K.SENT]  # unknown until the clock moved
+    assert kinds[split + 1 :][-1] is K.RECONCILED_ABSENT
