@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from mt5gate.errors import MT5DataError, MT5Error
+from mt5gate.files import private_dir
 from mt5gate.health import HealthMonitor, HealthStatus, Status, Transition
 from mt5gate.metrics import Metrics
 from mt5gate.orders.journal import SqliteJournal
@@ -98,9 +99,12 @@ class Gateway:
     def build(
         cls, settings: ServiceSettings, env: Mapping[str, str], *, metrics: Metrics | None = None
     ) -> Gateway:
-        """Sessions, journals and monitors for every configured account (nothing connects yet)."""
+        """Sessions, journals and monitors for every configured account (nothing connects yet);
+        the data directory is made (mode 700), or reported if other users can enter it."""
         metrics = metrics or Metrics()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        loose = private_dir(settings.data_dir)
+        if loose is not None:
+            log.warning(loose)
         accounts = {a.name: _runtime(a, settings, env, metrics) for a in settings.accounts}
         return cls(settings, accounts, Authenticator(settings.api_keys), metrics)
 
