@@ -329,8 +329,9 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         problems = [_field_problem(e) for e in error.errors()]
         detail = "; ".join(f"{p['field']}: {p['rule']}" for p in problems)
+        only = problems[0] if len(problems) == 1 else {}  # as an MT5ValidationError names it
         problem = Problem(422, "Invalid request", detail, "https://mt5gate.dev/problems/invalid-request",
-                          {"error": "ValidationError", "errors": problems})  # fmt: skip
+                          {"error": "ValidationError", **only, "errors": problems})  # fmt: skip
         return problem_response(problem)
 
     @app.exception_handler(MT5Error)
@@ -347,10 +348,16 @@ def _add_error_handlers(app: FastAPI) -> None:
         return problem_response(problem_for(error))
 
 
+#: Where a request value was (the first part of a schema error's location), not its name.
+_LOCATIONS: Final = frozenset({"body", "query", "header", "path", "cookie"})
+
+
 def _field_problem(error: Any) -> dict[str, str]:
-    """One schema error as ``{field, rule}``; the input is not echoed (it may be a secret)."""
-    location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query")]
-    return {"field": ".".join(location) or "body", "rule": str(error.get("msg", "invalid"))}
+    """One schema error as ``{field, rule}``, the field as the client named it (``volume``,
+    ``from``, ``Idempotency-Key``); the input is not echoed (it may be a secret)."""
+    location = [str(part) for part in error.get("loc", ()) if part not in _LOCATIONS]
+    rule = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    return {"field": ".".join(location) or "body", "rule": rule}
 
 
 # ------------------------------------------------------------------------------ probes
