@@ -97,15 +97,19 @@ class Gateway:
 
     @classmethod
     def build(
-        cls, settings: ServiceSettings, env: Mapping[str, str], *, metrics: Metrics | None = None
-    ) -> Gateway:
+        cls, settings: ServiceSettings, env: Mapping[str, str], *, metrics: Metrics | None = None,
+        terminals: Mapping[str, Terminal] | None = None,
+    ) -> Gateway:  # fmt: skip
         """Sessions, journals and monitors for every configured account (nothing connects yet);
-        the data directory is made (mode 700), or reported if other users can enter it."""
+        the data directory is made (mode 700), or reported if other users can enter it.
+        ``terminals`` stand in for the named accounts' own (a simulator with faults, in tests)."""
         metrics = metrics or Metrics()
         loose = private_dir(settings.data_dir)
         if loose is not None:
             log.warning(loose)
-        accounts = {a.name: _runtime(a, settings, env, metrics) for a in settings.accounts}
+        given = terminals or {}
+        accounts = {a.name: _runtime(a, settings, env, metrics, given.get(a.name))
+                    for a in settings.accounts}  # fmt: skip
         return cls(settings, accounts, Authenticator(settings.api_keys), metrics)
 
     @property
@@ -189,9 +193,11 @@ def session_for(
 
 
 def _runtime(
-    account: AccountSettings, settings: ServiceSettings, env: Mapping[str, str], metrics: Metrics
-) -> AccountRuntime:
-    session = session_for(account, settings, env, observer=metrics.observer(account.name))
+    account: AccountSettings, settings: ServiceSettings, env: Mapping[str, str], metrics: Metrics,
+    terminal: Terminal | None,
+) -> AccountRuntime:  # fmt: skip
+    session = session_for(account, settings, env, terminal=terminal,
+                          observer=metrics.observer(account.name))  # fmt: skip
     monitor = HealthMonitor(session, interval_s=5.0, symbols=account.watch)
     return AccountRuntime(account, session, monitor)
 

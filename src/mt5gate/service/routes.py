@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 
 from mt5gate.constants import Timeframe
@@ -26,6 +26,7 @@ from mt5gate.models import (
     TerminalStatus,
 )
 from mt5gate.service.gateway import SIMULATED_NOTICE, AccountRuntime, Gateway
+from mt5gate.service.idempotency import idempotency_key
 from mt5gate.service.inputs import (
     CloseBody,
     DateArg,
@@ -42,12 +43,6 @@ __all__ = ["build_router", "rows_of"]
 
 AccountName = Annotated[str, Path(description="A configured account name", examples=["demo"])]
 SymbolName = Annotated[str, Path(description="Symbol name", examples=["EURUSD"])]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", min_length=1, max_length=128,
-           description="Same key and body: the first response again, never a second order; "
-           "same key, another body: 422"),
-]  # fmt: skip
 
 
 class AccountEntry(BaseModel):
@@ -107,7 +102,8 @@ def build_router(gateway: Gateway) -> APIRouter:
     _account_routes(router, gateway, Depends(principal_dependency(gateway, "read")))
     _market_routes(router, Depends(principal_dependency(gateway, "read")))
     _book_routes(router, Depends(principal_dependency(gateway, "read")))
-    _trading_routes(router, Depends(principal_dependency(gateway, "trade")))
+    keyed = Depends(idempotency_key(gateway.settings.require_idempotency_key))
+    _trading_routes(router, Depends(principal_dependency(gateway, "trade")), keyed)
     _admin_routes(router, Depends(principal_dependency(gateway, "admin")))
     return router
 
@@ -209,12 +205,13 @@ def _book_routes(router: APIRouter, read: Any) -> None:
         return await rt.session.history_deals(date_from, date_to)
 
 
-def _trading_routes(router: APIRouter, trade: Any) -> None:
-    """The routes that trade; each write honours an ``Idempotency-Key``."""
+def _trading_routes(router: APIRouter, trade: Any, keyed: Any) -> None:
+    """The routes that trade; ``keyed`` gives each write its ``Idempotency-Key`` (428 when it is
+    missing and required). Checking an order sends nothing, so it needs no key."""
     base = BASE
 
     @router.post(base + "/orders", dependencies=[trade], tags=["trading"], status_code=201)
-    async def place(rt: Runtime, body: OrderBody, key: IdempotencyKey = None) -> OrderResult:
+    async def place(rt: Runtime, body: OrderBody, key: str | None = keyed) -> OrderResult:
         """Place a market or pending order exactly once (see ``Idempotency-Key``)."""
         return await rt.session.place_order(body.request(), idempotency_key=key)
 
@@ -224,13 +221,13 @@ def _trading_routes(router: APIRouter, trade: Any) -> None:
         return await rt.session.check_order(body.request())
 
     @router.delete(base + "/orders/{ticket}", dependencies=[trade], tags=["trading"])
-    async def cancel(rt: Runtime, ticket: Ticket, key: IdempotencyKey = None) -> OrderResult:
+    async def cancel(rt: Runtime, ticket: Ticket, key: str | None = keyed) -> OrderResult:
         """Delete a pending order."""
         return await rt.session.cancel_order(ticket, idempotency_key=key)
 
     @router.patch(base + "/positions/{ticket}", dependencies=[trade], tags=["trading"])
     async def modify(
-        rt: Runtime, ticket: Ticket, body: StopsBody, key: IdempotencyKey = None
+        rt: Runtime, ticket: Ticket, body: StopsBody, key: str | None = keyed
     ) -> OrderResult:
         """Set a position's SL / TP."""
         return await rt.session.modify_position(ticket, sl=body.sl, tp=body.tp,
@@ -238,7 +235,7 @@ def _trading_routes(router: APIRouter, trade: Any) -> None:
 
     @router.post(base + "/positions/{ticket}/close", dependencies=[trade], tags=["trading"])
     async def close(
-        rt: Runtime, ticket: Ticket, body: CloseBody, key: IdempotencyKey = None
+        rt: Runtime, ticket: Ticket, body: CloseBody, key: str | None = keyed
     ) -> OrderResult:
         """Close a position, fully or partly."""
         return await rt.session.close_position(

@@ -38,6 +38,7 @@ from mt5gate.constants import TradeAction, TradeRetcode
 from mt5gate.errors import (
     MT5Error,
     MT5IdempotencyError,
+    MT5OrderBlockedError,
     MT5OrderOutcomeUnknown,
     MT5RiskLimitError,
     MT5StateError,
@@ -443,10 +444,11 @@ class OrderPipeline:
         if last.kind in (K.ACKNOWLEDGED, K.RECONCILED_PRESENT) or _late_success(last):
             return _stored_result(last, client_id)
         if last.kind in (K.DUPLICATE, K.UNEXPECTED):
-            raise MT5StateError(
+            raise MT5OrderBlockedError(
                 f"order {client_id.comment_tag} (key {sub.key!r}) was found on the broker "
                 f"{last.kind.value.lower()}; the key is blocked",
-                hint="Inspect it with `mt5gate journal show` and settle it by hand.",
+                hint="Inspect it with `mt5gate journal show` and settle it by hand; sending "
+                "again cannot help.",
             )
         if last.kind in UNRESOLVED_KINDS:
             return await self._reconcile_replay(client_id, sub, events)
