@@ -102,6 +102,13 @@ def test_dates_at_the_edges_of_the_range_are_accepted(tmp_path: Path) -> None:
     assert [a.status_code for a in answers] == [200, 200, 200], [a.text for a in answers]
 
 
+def test_a_time_that_is_neither_iso_nor_seconds_is_422(tmp_path: Path) -> None:
+    (answer,) = _ask(tmp_path, [("GET", ACCOUNT + "/symbols/EURUSD/ticks",
+                                 {"params": {"from": "yesterday"}})])  # fmt: skip
+    _invalid(answer, "from")
+    assert answer.json()["rule"] == "an ISO-8601 time or epoch seconds"
+
+
 def test_epoch_seconds_stay_seconds(tmp_path: Path) -> None:
     """A number in ``from`` is seconds, even past 2e10 (pydantic's datetime reads those as
     milliseconds, which turned the year 2889 into 1970-12 and answered with its ticks)."""

@@ -178,6 +178,12 @@ def test_ticket(ticket: Any) -> None:
     assert_rule(fails(require_ticket, ticket), "ticket", "an int > 0")
 
 
+def test_numbers_too_large_for_a_float_are_refused_by_name() -> None:
+    assert_rule(fails(require_volume, 10**400), "volume", "a finite number of lots")
+    assert_rule(fails(require_price, -(10**400), "sl"), "sl", "a finite price")
+    assert_rule(fails(require_level, 10**400, "tp"), "tp", "a finite price")
+
+
 def test_ticket_ok() -> None:
     assert require_ticket(TICKET_MAX) == TICKET_MAX
 

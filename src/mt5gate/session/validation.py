@@ -81,9 +81,13 @@ def _invalid(field: str, rule: str, detail: str) -> MT5ValidationError:
 
 
 def _number(value: object) -> float | None:
-    """``value`` as a float if it is an int or a float (not a bool), else None."""
+    """``value`` as a float if it is an int or a float (not a bool), else None; an int too
+    large for a float is infinite (so the finite checks refuse it, not an OverflowError)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
     return None
 
 
