@@ -217,10 +217,11 @@ def test_an_unusable_journal_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "bad-journal.toml"
+    (tmp_path / "a-file").write_text("not a folder")  # a journal cannot live below a file
     config.write_text(
         f'[service]\ndata_dir = "{tmp_path}"\n\n[[accounts]]\nname = "demo"\nterminal = "sim"\n'
         'login = 5001\nserver = "MetaQuotes-Demo"\npassword_env = "P"\n'
-        'journal = "/nonexistent-dir/orders.db"\n'
+        f'journal = "{tmp_path}/a-file/orders.db"\n'
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("P", "sim-pass-5001")
