@@ -70,7 +70,12 @@ from mt5gate import (
     Terminal,
     probe,
 )
-from mt5gate.errors import MT5RiskLimitError, MT5TradingHalted
+from mt5gate.errors import (
+    MT5OrderBlockedError,
+    MT5OwnershipError,
+    MT5RiskLimitError,
+    MT5TradingHalted,
+)
 from mt5gate.health import Status
 from mt5gate.models import OrderRequest, Side
 from mt5gate.orders.journal import JournalError, SqliteJournal
@@ -82,7 +87,8 @@ HEALTH_JSON: Final = "application/health+json"
 
 #: Exception class -> HTTP status. The first class the error is an instance of wins, so
 #: subclasses come before their bases (MT5TradingHalted is an MT5RiskLimitError; MT5InitError and
-#: MT5TimeoutError are MT5ConnectionErrors; MT5IdempotencyError is an MT5ValidationError).
+#: MT5TimeoutError are MT5ConnectionErrors; MT5IdempotencyError is an MT5ValidationError;
+#: MT5OwnershipError and MT5OrderBlockedError are MT5StateErrors).
 ERROR_STATUS: Final[tuple[tuple[type[MT5Error], int], ...]] = (
     (MT5ValidationError, 422),  # our input checks, and a key reused for another request
     (MT5TradingHalted, 409),  # the halt switch is on
@@ -93,6 +99,8 @@ ERROR_STATUS: Final[tuple[tuple[type[MT5Error], int], ...]] = (
     (MT5TradingDisabledError, 409),  # Algo Trading off, trading disabled for the account
     (MT5CircuitBreakerOpen, 503),  # refused without touching a sick terminal
     (MT5ConnectionError, 503),  # terminal unreachable, timed out, reconnecting
+    (MT5OwnershipError, 503),  # another process owns the account (its lease may lapse)
+    (MT5OrderBlockedError, 409),  # the key's order was found duplicated: a person must look
     (MT5StateError, 503),  # session not connected (yet) or closed
     (MT5AuthError, 503),  # the terminal is on another account: an operator must look
     (MT5DataError, 404),  # unknown symbol, no data
@@ -119,7 +127,9 @@ class OrderIn(BaseModel):
 
     symbol: str = Field(min_length=1, max_length=32, examples=["EURUSD"])
     side: Side
-    volume: float = Field(gt=0, description="lots", examples=[0.01])
+    # strict: a JSON number, never "0.01" or true (which lax parsing would make 1 lot)
+    volume: float = Field(gt=0, strict=True, allow_inf_nan=False, description="lots",
+                          examples=[0.01])  # fmt: skip
 
 
 class OrderOut(BaseModel):

@@ -33,6 +33,7 @@ from mt5gate.service.auth import hash_api_key, verify
 from mt5gate.service.config import ApiKeySettings, ConfigError, default_settings
 from mt5gate.service.gateway import Gateway
 from mt5gate.service.problems import problem_for
+from mt5gate.terminal.base import Terminal
 
 T = TypeVar("T")
 KEY = "mg_app-test-key-0123456789abcdef"
@@ -45,15 +46,17 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
 
 @asynccontextmanager
 async def serving(
-    tmp_path: Path, **update: Any
+    tmp_path: Path, *, terminal: Terminal | None = None, **update: Any
 ) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient]]:
-    """A started gateway (demo account connected) and a client for its app."""
+    """A started gateway (demo account connected, on ``terminal`` if given) and a client for
+    its app; ``update`` changes the default settings."""
     keys = (ApiKeySettings(name="all", hash=hash_api_key(KEY),
                            scopes=frozenset({"read", "trade", "admin"})),)  # fmt: skip
     settings = default_settings().model_copy(
         update={"data_dir": tmp_path, "api_keys": keys, **update}
     )
-    gateway = Gateway.build(settings, os.environ)
+    terminals = {} if terminal is None else {"demo": terminal}
+    gateway = Gateway.build(settings, os.environ, terminals=terminals)
     app = create_app(gateway)
     await gateway.start()
     try:
@@ -214,10 +217,11 @@ def test_an_unusable_journal_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "bad-journal.toml"
+    (tmp_path / "a-file").write_text("not a folder")  # a journal cannot live below a file
     config.write_text(
         f'[service]\ndata_dir = "{tmp_path}"\n\n[[accounts]]\nname = "demo"\nterminal = "sim"\n'
         'login = 5001\nserver = "MetaQuotes-Demo"\npassword_env = "P"\n'
-        'journal = "/nonexistent-dir/orders.db"\n'
+        f'journal = "{tmp_path}/a-file/orders.db"\n'
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("P", "sim-pass-5001")

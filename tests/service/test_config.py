@@ -44,6 +44,7 @@ public_metrics = true
 cors_origins = ["https://app.example.com", "http://localhost:3000"]
 max_body_bytes = 4096
 log_level = "debug"
+require_idempotency_key = false
 
 [[accounts]]
 name = "main"
@@ -186,6 +187,7 @@ def test_a_full_file(tmp_path: Path) -> None:
     assert (settings.public_health, settings.public_metrics) == (False, True)
     assert settings.cors_origins == ("https://app.example.com", "http://localhost:3000")
     assert (settings.max_body_bytes, settings.log_level) == (4096, "DEBUG")
+    assert settings.require_idempotency_key is False
     main, paper, win, box = settings.accounts
     assert settings.default_account is main
     assert (main.name, main.terminal, main.login, main.server) == (
@@ -479,6 +481,7 @@ def test_every_environment_override(tmp_path: Path) -> None:
         "MT5GATE_MAX_BODY_BYTES": "1024",
         "MT5GATE_LOG_LEVEL": "warning",
         "MT5GATE_ACCESS_LOG": "off",
+        "MT5GATE_REQUIRE_IDEMPOTENCY_KEY": "no",
         "MT5GATE_API_KEYS": json.dumps(keys),
     }
     for settings in (load_settings(None, env), load_settings(write(tmp_path, FULL), env)):
@@ -488,6 +491,7 @@ def test_every_environment_override(tmp_path: Path) -> None:
         assert settings.cors_origins == ("https://a.example", "http://b.example:8080")
         assert (settings.max_body_bytes, settings.log_level) == (1024, "WARNING")
         assert settings.access_log is False
+        assert settings.require_idempotency_key is False
         (only,) = settings.api_keys  # replaces the file's keys
         assert (only.name, only.scopes, only.burst) == ("env-key", frozenset({"admin"}), 10)
 
@@ -701,3 +705,11 @@ def test_secrets_never_reach_a_repr_an_error_or_the_log(
     for text_shown in [*shown, *errors, caplog.text]:
         assert SECRET not in text_shown
         assert SECRET.lower() not in text_shown.lower()
+
+
+def test_idempotency_keys_are_required_unless_switched_off(tmp_path: Path) -> None:
+    assert load_settings(None, {}).require_idempotency_key is True
+    back_on = {"MT5GATE_REQUIRE_IDEMPOTENCY_KEY": "true"}
+    assert load_settings(write(tmp_path, FULL), back_on).require_idempotency_key is True
+    with pytest.raises(ConfigError, match="MT5GATE_REQUIRE_IDEMPOTENCY_KEY: must be true or"):
+        load_settings(None, {"MT5GATE_REQUIRE_IDEMPOTENCY_KEY": "maybe"})

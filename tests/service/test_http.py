@@ -22,6 +22,11 @@ HEALTH = "application/health+json"
 ACCOUNT = "/v1/accounts/demo"
 
 
+def keyed(key: str) -> dict[str, str]:
+    """The ``Idempotency-Key`` header every trading write needs."""
+    return {"Idempotency-Key": key}
+
+
 # ---------------------------------------------------------------------- probes, no key
 
 
@@ -107,7 +112,8 @@ def test_unknown_things_are_404_and_bad_input_422(service: Served) -> None:
         unknown_account = http.get("/v1/accounts/nope")
         unknown_symbol = http.get(ACCOUNT + "/symbols/NOSUCH/tick")
         bad_timeframe = http.get(ACCOUNT + "/symbols/EURUSD/rates", params={"timeframe": "H7"})
-        bad_body = http.post(ACCOUNT + "/orders", json={"symbol": "EURUSD", "side": "up"})
+        bad_body = http.post(ACCOUNT + "/orders", json={"symbol": "EURUSD", "side": "up"},
+                             headers=keyed("bad-body"))  # fmt: skip
     assert (unknown_account.status_code, unknown_account.headers["content-type"]) == (404, PROBLEM)
     assert unknown_symbol.status_code == 404
     assert (bad_timeframe.status_code, bad_timeframe.json()["field"]) == (422, "timeframe")
@@ -140,26 +146,29 @@ def test_check_modify_close_and_cancel(service: Served) -> None:
                           json={"symbol": "EURUSD", "side": "buy", "volume": 0.1})  # fmt: skip
         assert (check.status_code, check.json()["retcode"]) == (200, 0)
         buy = {"symbol": "EURUSD", "side": "buy", "volume": 0.2}
-        opened = http.post(ACCOUNT + "/orders", json=buy).json()
+        opened = http.post(ACCOUNT + "/orders", json=buy, headers=keyed("cmcc-buy")).json()
+        position = ACCOUNT + f"/positions/{opened['order']}"
         bid = http.get(ACCOUNT + "/symbols/EURUSD/tick").json()["bid"]
-        modified = http.patch(ACCOUNT + f"/positions/{opened['order']}",
-                              json={"sl": round(bid - 0.01, 5)})  # fmt: skip
+        modified = http.patch(position, json={"sl": round(bid - 0.01, 5)},
+                              headers=keyed("cmcc-stops"))  # fmt: skip
         assert modified.status_code == 200, modified.text
-        closed = http.post(ACCOUNT + f"/positions/{opened['order']}/close", json={"volume": 0.1})
+        closed = http.post(position + "/close", json={"volume": 0.1}, headers=keyed("cmcc-close"))
         assert (closed.status_code, closed.json()["volume"]) == (200, 0.1)
         limit = {**buy, "volume": 0.1, "kind": "limit", "price": round(bid - 0.02, 5)}
-        pending = http.post(ACCOUNT + "/orders", json=limit)
+        pending = http.post(ACCOUNT + "/orders", json=limit, headers=keyed("cmcc-limit"))
         assert pending.status_code == 201, pending.text
-        cancelled = http.delete(ACCOUNT + f"/orders/{pending.json()['order']}")
+        order = ACCOUNT + f"/orders/{pending.json()['order']}"
+        cancelled = http.delete(order, headers=keyed("cmcc-cancel"))
         assert cancelled.status_code == 200
-        gone = http.delete(ACCOUNT + f"/orders/{pending.json()['order']}")
+        gone = http.delete(order, headers=keyed("cmcc-cancel-again"))
         assert (gone.status_code, gone.json()["field"]) == (422, "ticket")
 
 
 def test_a_business_rejection_is_422_with_its_retcode(service: Served) -> None:
     with service.client() as http:
         answer = http.post(ACCOUNT + "/orders",
-                           json={"symbol": "EURUSD", "side": "buy", "volume": 90.0})  # fmt: skip
+                           json={"symbol": "EURUSD", "side": "buy", "volume": 90.0},
+                           headers=keyed("no-money"))  # fmt: skip
     body = answer.json()
     assert (answer.status_code, body["error"], body["retcode"]) == (422, "MT5TradeRejected", 10019)
     assert body["client_id"] >= 1
@@ -171,10 +180,10 @@ def test_halt_and_resume(service: Served) -> None:
         assert http.post(ACCOUNT + "/halt", json={"reason": "desk"}).json() == {
             "halted": True, "reason": "desk",
         }  # fmt: skip
-        refused = http.post(ACCOUNT + "/orders", json=order)
+        refused = http.post(ACCOUNT + "/orders", json=order, headers=keyed("halted"))
         health = http.get("/v1/health").json()
         assert http.post(ACCOUNT + "/resume").json()["halted"] is False
-        placed = http.post(ACCOUNT + "/orders", json=order)
+        placed = http.post(ACCOUNT + "/orders", json=order, headers=keyed("resumed"))
     assert (refused.status_code, refused.json()["error"]) == (409, "MT5TradingHalted")
     assert placed.status_code == 201
     assert health["checks"]["demo/trading:halt"][0]["observedValue"] in (True, False)

@@ -36,9 +36,11 @@ class InProcess(conftest.InProcess):
         headers = {"X-API-Key": key} if key else {}
         return connect(f"ws://127.0.0.1:{self.port}/v1/stream", additional_headers=headers)
 
-    def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        return httpx.post(f"http://127.0.0.1:{self.port}{path}", json=body,
-                          headers={"X-API-Key": KEY}, timeout=10)  # fmt: skip
+    def post(self, path: str, body: dict[str, Any], key: str | None = None) -> httpx.Response:
+        """POST ``body``, with ``key`` as its ``Idempotency-Key`` when given."""
+        headers = {"X-API-Key": KEY} | ({"Idempotency-Key": key} if key else {})
+        return httpx.post(f"http://127.0.0.1:{self.port}{path}", json=body, headers=headers,
+                          timeout=10)  # fmt: skip
 
 
 @pytest.fixture
@@ -83,8 +85,8 @@ def test_ticks_and_trades_arrive_numbered(served: InProcess) -> None:
         assert tick["seq"] > subscribed["seq"]
         ws.send_json({"op": "subscribe", "account": "demo", "trades": True})
         _until(ws, "subscribed")
-        placed = served.post("/v1/accounts/demo/orders",
-                             {"symbol": "EURUSD", "side": "buy", "volume": 0.1})  # fmt: skip
+        buy = {"symbol": "EURUSD", "side": "buy", "volume": 0.1}
+        placed = served.post("/v1/accounts/demo/orders", buy, key="stream-buy")
         assert placed.status_code == 201
         trade = _until(ws, "trade", limit=2000)
         assert trade["data"]["kind"] in ("order_placed", "deal_added", "position_opened")

@@ -22,6 +22,7 @@ from mt5gate.errors import (
     MT5CircuitBreakerOpen,
     MT5ConnectionError,
     MT5IdempotencyError,
+    MT5OrderBlockedError,
     MT5OrderOutcomeUnknown,
     MT5RiskLimitError,
     MT5StateError,
@@ -539,9 +540,10 @@ def test_the_sweep_reports_unexpected_and_duplicate_orders_once(h: Harness) -> N
     assert h.run(h.session.sweep_orders()) == ((999,), (ours.sequence,))
     assert kinds(h, 999) == [K.UNEXPECTED]
     assert kinds(h, ours.sequence)[-1] is K.DUPLICATE
-    with pytest.raises(MT5StateError) as caught:
+    with pytest.raises(MT5OrderBlockedError) as caught:  # an MT5StateError: not sent
         h.run(h.session.place_order(market(), idempotency_key="dup"))
     assert "blocked" in str(caught.value)
+    assert "cannot help" in caught.value.hint
 
 
 def test_sl_and_tp_closes_are_not_duplicates(h: Harness) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -17,13 +18,20 @@ from mt5gate.errors import MT5ValidationError
 from mt5gate.models import OrderKind, OrderRequest, Price, Side, Symbol
 from mt5gate.session.validation import (
     COMMENT_MAX,
+    DATE_MAX,
+    DATE_MAX_MSC,
+    DATE_MAX_S,
+    DATE_MIN,
     MAGIC_MAX,
+    TICKET_MAX,
     check_request,
     check_request_against,
     entry_price,
     require_close_volume,
     require_comment,
+    require_date,
     require_deviation,
+    require_epoch_msc,
     require_expiration,
     require_filling,
     require_kind,
@@ -40,7 +48,7 @@ from mt5gate.session.validation import (
 )
 from mt5gate.sim import SimConfig, VirtualClock
 from mt5gate.sim.terminal import SimTerminal
-from tests.session.conftest import TUESDAY_10
+from tests.session.conftest import TUESDAY_10, Harness
 
 NOW = TUESDAY_10
 BUY, SELL = Side.BUY, Side.SELL
@@ -165,15 +173,50 @@ def test_filling_ok() -> None:
     assert require_filling(OrderFilling.RETURN) is OrderFilling.RETURN
 
 
-@pytest.mark.parametrize("ticket", [0, -5, 1.0, "12", None, True])
+@pytest.mark.parametrize("ticket", [0, -5, 1.0, "12", None, True, TICKET_MAX + 1, 10**20])
 def test_ticket(ticket: Any) -> None:
     assert_rule(fails(require_ticket, ticket), "ticket", "an int > 0")
 
 
+def test_numbers_too_large_for_a_float_are_refused_by_name() -> None:
+    assert_rule(fails(require_volume, 10**400), "volume", "a finite number of lots")
+    assert_rule(fails(require_price, -(10**400), "sl"), "sl", "a finite price")
+    assert_rule(fails(require_level, 10**400, "tp"), "tp", "a finite price")
+
+
+def test_ticket_ok() -> None:
+    assert require_ticket(TICKET_MAX) == TICKET_MAX
+
+
 def test_expiration() -> None:
     assert require_expiration(NOW + 1, NOW) == NOW + 1
+    assert require_expiration(DATE_MAX_MSC, NOW) == DATE_MAX_MSC
     assert_rule(fails(require_expiration, NOW, NOW), "expiration_msc", "in the future")
     assert_rule(fails(require_expiration, 1.5e12, NOW), "expiration_msc", "an int")
+    for huge in (DATE_MAX_MSC + 1, 10**23, 2**64):
+        assert_rule(fails(require_expiration, huge, NOW), "expiration_msc", "up to 3000-12-31")
+
+
+@pytest.mark.parametrize("value", [-1, 1e23, True, None, "0", float("nan")])
+def test_epoch_msc(value: Any) -> None:
+    assert_rule(fails(require_epoch_msc, value), "expiration_msc", "epoch ms")
+
+
+# MT5's datetime runs from 1970-01-01 to 3000-12-31; outside it a date is refused by name.
+@pytest.mark.parametrize(
+    "value",
+    [-1, DATE_MAX_S + 1, 10**20, 1e23, float("inf"), float("nan"), True, "0", None,
+     datetime(1, 1, 1), datetime(1969, 12, 31, tzinfo=UTC), datetime(3001, 1, 1, tzinfo=UTC),
+     datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5)))],
+)  # fmt: skip
+def test_dates_out_of_range(value: Any) -> None:
+    assert_rule(fails(require_date, value, "date_to"), "date_to", "1970-01-01 to 3000-12-31")
+
+
+def test_dates_in_range() -> None:
+    for value in (0, DATE_MAX_S, 1.7e9, DATE_MIN, DATE_MAX, datetime(2026, 1, 6, 10)):
+        assert require_date(value, "date_from") is value
+    assert DATE_MAX_S == 32_535_215_999
 
 
 # ------------------------------------------------------------------------ relations
@@ -292,6 +335,11 @@ def test_check_request_normalises() -> None:
             "expiration_msc",
             "an int",
         ),
+        (
+            {"kind": OrderKind.LIMIT, "price": 1.0, "expiration_msc": 10**23},
+            "expiration_msc",
+            "up to 3000-12-31",
+        ),
     ],
 )
 def test_check_request_rules(changes: dict[str, Any], field: str, rule: str) -> None:
@@ -346,3 +394,30 @@ def test_check_request_against_passes(eurusd: Symbol) -> None:
     ]
     for item in good:
         check_request_against(check_request(item), eurusd, QUOTE)
+
+
+# ------------------------------------------------------------------------ in the session
+
+
+def test_values_mt5_cannot_hold_are_refused_before_any_terminal_call(harness: Harness) -> None:
+    """Every terminal call would fail now (an IPC fault on all of them): each of these must be
+    an MT5ValidationError naming its argument, and the fault must never fire."""
+    session, huge = harness.session, 10**20
+    fault = harness.terminal.faults.ipc_error(None, times=None)
+    limit = request(kind=OrderKind.LIMIT, price=1.0, expiration_msc=10**23)
+    calls = [
+        (session.history_deals(0, huge), "date_to"),
+        (session.history_orders(datetime(1, 1, 1), 0), "date_from"),
+        (session.get_rates("EURUSD", 1, date_from=huge), "date_from"),
+        (session.get_rates("EURUSD", 1, date_from=0, date_to=huge), "date_to"),
+        (session.get_ticks("EURUSD", -5, count=3), "date_from"),
+        (session.get_ticks("EURUSD", 0, date_to=float("inf")), "date_to"),
+        (session.place_order(limit, idempotency_key="too-late"), "expiration_msc"),
+        (session.modify_order(7, expiration_msc=huge), "expiration_msc"),
+        (session.cancel_order(2**64), "ticket"),
+    ]
+    for call, field in calls:
+        with pytest.raises(MT5ValidationError) as caught:
+            harness.run(call)
+        assert caught.value.field == field
+    assert harness.terminal.faults.fired(fault) == 0

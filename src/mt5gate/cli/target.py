@@ -19,6 +19,7 @@ never come from the command line (a process list shows arguments to every user).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Final
 
 from pydantic import ValidationError
 
+from mt5gate.files import private_dir, tighten_file
 from mt5gate.service.config import (
     AccountSettings,
     ConfigError,
@@ -45,6 +47,8 @@ __all__ = [
     "resolve_target",
     "simulator_for",
 ]
+
+log = logging.getLogger("mt5gate.cli")
 
 #: The password of an ad-hoc ``--terminal`` account (never a command-line option).
 ENV_PASSWORD: Final = "MT5GATE_PASSWORD"
@@ -153,8 +157,11 @@ def _validated(data: Mapping[str, object], where: str) -> AccountSettings:
 
 def build_session(target: Target, env: Mapping[str, str]) -> MT5SessionManager:
     """The (not yet connected) session to ``target``; a simulated account gets a real-time
-    simulator that keeps its state in the data directory."""
-    target.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    simulator that keeps its state in the data directory (made with mode 700; one other users
+    can enter is reported, as is a state file they could read, which is set to 600)."""
+    for warning in (private_dir(target.settings.data_dir), tighten_file(target.state_file)):
+        if warning is not None:
+            log.warning(warning)
     return session_for(target.account, target.settings, env, terminal=simulator_for(target))
 
 

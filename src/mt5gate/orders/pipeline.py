@@ -867,7 +867,9 @@ def _blocked(client_id: ClientOrderId, key: str | None, state: OrderState) -> MT
     what = (state.flag or K.UNEXPECTED).value.lower()
     return MT5OrderBlockedError(
         f"order {client_id.comment_tag} (key {key!r}) was found on the broker {what}; the key "
-        "is blocked and nothing was sent"
+        "is blocked and nothing was sent",
+        hint="Inspect it with `mt5gate journal show` and settle it at the broker by hand; "
+        "sending again cannot help.",
     )
 
 

@@ -35,7 +35,9 @@ from mt5gate.orders.journal import JournalError
 from mt5gate.service.auth import AuthError
 from mt5gate.service.examples import STATIC_EXAMPLES, simulated_examples
 from mt5gate.service.gateway import SIMULATED_NOTICE, Gateway
+from mt5gate.service.idempotency import HEADER, MissingIdempotencyKeyError
 from mt5gate.service.problems import (
+    KEY_REQUIRED,
     PROBLEM_TYPE,
     STATUS_MEANINGS,
     Problem,
@@ -75,7 +77,7 @@ def create_app(gateway: Gateway, stream: StreamOptions | None = None) -> FastAPI
     _add_error_handlers(app)
     _add_probes(app, gateway)
     app.include_router(build_router(gateway))
-    _complete_openapi(app, sorted(gateway.accounts))
+    _complete_openapi(app, sorted(gateway.accounts), gateway.settings.require_idempotency_key)
     options = stream or StreamOptions()
 
     @app.websocket("/v1/stream")
@@ -86,10 +88,12 @@ def create_app(gateway: Gateway, stream: StreamOptions | None = None) -> FastAPI
     return app
 
 
-def _complete_openapi(app: FastAPI, names: list[str]) -> None:
+def _complete_openapi(app: FastAPI, names: list[str], key_required: bool) -> None:
     """Finish the OpenAPI document FastAPI derives from the routes: the configured account
     names become the ``{account}`` enum (so clients, and schemathesis, know the valid values),
-    and every route documents the problems it can answer with (``application/problem+json``)."""
+    the ``Idempotency-Key`` of trading writes is required when ``key_required`` (its dependency
+    answers 428 itself, so FastAPI sees it optional), and every route documents the problems it
+    can answer with (``application/problem+json``)."""
     plain = app.openapi
 
     def completed() -> dict[str, Any]:
@@ -101,7 +105,7 @@ def _complete_openapi(app: FastAPI, names: list[str]) -> None:
             examples = {**STATIC_EXAMPLES, **simulated_examples()}
             for path, item in schema.get("paths", {}).items():
                 for method, operation in item.items():
-                    _complete_operation(path, method, operation, names)
+                    _complete_operation(path, method, operation, names, key_required)
                     _add_example(operation, examples.get((method, path)))
             app.openapi_schema = schema
         return app.openapi_schema
@@ -116,18 +120,24 @@ _GUARDED_PROBLEMS: Final = (401, 403)  # /v1/health and /metrics, when not publi
 
 
 def _complete_operation(
-    path: str, method: str, operation: dict[str, Any], names: list[str]
+    path: str, method: str, operation: dict[str, Any], names: list[str], key_required: bool
 ) -> None:
-    """One operation: the account enum, and a problem response per status it can answer."""
+    """One operation: the account enum, the key header's requirement, and a problem response
+    per status it can answer."""
+    keyed = False
     for parameter in operation.get("parameters", ()):
         if parameter.get("in") == "path" and parameter.get("name") == "account":
             parameter["schema"] = {**parameter.get("schema", {}), "enum": names}
+        if parameter.get("in") == "header" and parameter.get("name") == HEADER and key_required:
+            parameter["required"] = keyed = True
     if path in ("/v1/health", "/metrics"):
         statuses: tuple[int, ...] = _GUARDED_PROBLEMS
     elif path.startswith("/v1/"):
         statuses = _READ_PROBLEMS if method == "get" else _WRITE_PROBLEMS
     else:
         statuses = ()
+    if keyed:
+        statuses = (*statuses, KEY_REQUIRED.status)
     responses = operation.setdefault("responses", {})
     if path == "/metrics":
         content = {"text/plain": {"schema": {"type": "string"}}}
@@ -329,17 +339,17 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         problems = [_field_problem(e) for e in error.errors()]
         detail = "; ".join(f"{p['field']}: {p['rule']}" for p in problems)
+        only = problems[0] if len(problems) == 1 else {}  # as an MT5ValidationError names it
         problem = Problem(422, "Invalid request", detail, "https://mt5gate.dev/problems/invalid-request",
-                          {"error": "ValidationError", "errors": problems})  # fmt: skip
+                          {"error": "ValidationError", **only, "errors": problems})  # fmt: skip
         return problem_response(problem)
 
-    @app.exception_handler(MT5Error)
-    async def mt5_failed(_: Request, error: MT5Error) -> JSONResponse:
+    async def mapped(_: Request, error: Exception) -> JSONResponse:
+        """The errors :func:`problem_for` knows: the library's, the journal's, a missing key."""
         return problem_response(problem_for(error))
 
-    @app.exception_handler(JournalError)
-    async def journal_failed(_: Request, error: JournalError) -> JSONResponse:
-        return problem_response(problem_for(error))
+    for known in (MT5Error, JournalError, MissingIdempotencyKeyError):
+        app.add_exception_handler(known, mapped)
 
     @app.exception_handler(Exception)
     async def failed(_: Request, error: Exception) -> JSONResponse:
@@ -347,10 +357,16 @@ def _add_error_handlers(app: FastAPI) -> None:
         return problem_response(problem_for(error))
 
 
+#: Where a request value was (the first part of a schema error's location), not its name.
+_LOCATIONS: Final = frozenset({"body", "query", "header", "path", "cookie"})
+
+
 def _field_problem(error: Any) -> dict[str, str]:
-    """One schema error as ``{field, rule}``; the input is not echoed (it may be a secret)."""
-    location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query")]
-    return {"field": ".".join(location) or "body", "rule": str(error.get("msg", "invalid"))}
+    """One schema error as ``{field, rule}``, the field as the client named it (``volume``,
+    ``from``, ``Idempotency-Key``); the input is not echoed (it may be a secret)."""
+    location = [str(part) for part in error.get("loc", ()) if part not in _LOCATIONS]
+    rule = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    return {"field": ".".join(location) or "body", "rule": rule}
 
 
 # ------------------------------------------------------------------------------ probes

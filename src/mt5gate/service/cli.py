@@ -15,18 +15,21 @@ stores it in ``<data_dir>/api-key`` (mode 600) and prints that path, never the k
 from __future__ import annotations
 
 import argparse
+import logging
 import os
-import stat
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from mt5gate.files import create_private, private_dir, tighten_file
 from mt5gate.orders.journal import JournalError
 from mt5gate.service.auth import hash_api_key, key_config_snippet, new_api_key
 from mt5gate.service.bot_cli import announce_bot, build_bot
 from mt5gate.service.config import ApiKeySettings, ConfigError, ServiceSettings, load_settings
 
 __all__ = ["build_parser", "local_key", "main", "settings_from"]
+
+log = logging.getLogger("mt5gate.service")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,21 +74,22 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServiceSe
 
 def local_key(settings: ServiceSettings) -> tuple[ServiceSettings, Path | None]:
     """With no API key configured: one key with every scope, kept in ``<data_dir>/api-key``
-    (made once, mode 600; reused on later starts). Returns the settings that accept it and the
-    file, or the settings unchanged and ``None`` when keys are configured."""
+    (made once, created with mode 600; reused on later starts, and set to 600 with a warning
+    if it was found readable by others). Returns the settings that accept it and the file, or
+    the settings unchanged and ``None`` when keys are configured."""
     if settings.api_keys:
         return settings, None
     path = settings.data_dir / "api-key"
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)  # a looser one is reported once, by Gateway.build
     if path.exists():
+        tightened = tighten_file(path)
+        if tightened is not None:
+            log.warning("%s: the API key in it may have been read; delete the file and restart "
+                        "to make a new one", tightened)  # fmt: skip
         key = path.read_text(encoding="utf-8").strip()
     else:
         key = new_api_key()
-        descriptor = os.open(
-            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR
-        )
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(key + "\n")
+        create_private(path, (key + "\n").encode())
     entry = ApiKeySettings(name="local", hash=hash_api_key(key),
                            scopes=frozenset({"read", "trade", "admin"}))  # fmt: skip
     return settings.model_copy(update={"api_keys": (entry,)}), path
@@ -127,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from mt5gate.service.app import create_app
     from mt5gate.service.gateway import Gateway
+    from mt5gate.service.logs import log_config
 
     try:
         gateway = Gateway.build(settings, os.environ)
@@ -138,7 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _announce(settings, key_file, args.bot)
     config = uvicorn.Config(
         create_app(gateway), host=settings.host, port=settings.port,
-        log_level=settings.log_level.lower(), access_log=settings.access_log,
+        log_config=log_config(), log_level=settings.log_level.lower(),
+        access_log=settings.access_log,
         timeout_graceful_shutdown=20, server_header=False,
     )  # fmt: skip
     uvicorn.Server(config).run()

@@ -11,6 +11,8 @@
     cors_origins = []              # CORS stays off unless origins are listed
     max_body_bytes = 65536
     log_level = "INFO"
+    access_log = true              # uvicorn's line per request (query values shown as ***)
+    require_idempotency_key = true # trading writes without an Idempotency-Key get 428
 
     [[accounts]]                   # at least one
     name = "main"                  # [a-z0-9_-]{1,32}: the {account} of the routes
@@ -45,6 +47,7 @@ Environment overrides (an empty variable counts as unset): ``MT5GATE_CONFIG`` (t
 no path is given), ``MT5GATE_HOST``, ``MT5GATE_PORT``, ``MT5GATE_DATA_DIR``,
 ``MT5GATE_PUBLIC_HEALTH`` and ``MT5GATE_PUBLIC_METRICS`` (true/false/1/0/yes/no/on/off),
 ``MT5GATE_CORS_ORIGINS`` (comma-separated), ``MT5GATE_MAX_BODY_BYTES``, ``MT5GATE_LOG_LEVEL``,
+``MT5GATE_ACCESS_LOG`` and ``MT5GATE_REQUIRE_IDEMPOTENCY_KEY`` (booleans as above),
 ``MT5GATE_API_KEYS``: a JSON list of ``[[api_keys]]`` objects, which replaces the file's, and
 for the bot ``MT5GATE_BOT_USERS`` (``id:role`` pairs, comma-separated: replaces
 ``bot.users``) and ``MT5GATE_BOT_API_URL``.
@@ -394,6 +397,9 @@ class ServiceSettings(_Frozen):
     max_body_bytes: Annotated[StrictInt, Field(gt=0)] = 65536
     log_level: str = "INFO"
     access_log: StrictBool = True  # a line per request (uvicorn's access log) at INFO
+    #: Placing, modifying, closing and cancelling need an ``Idempotency-Key`` (else 428): a
+    #: keyless write that times out cannot be retried safely. False accepts keyless writes.
+    require_idempotency_key: StrictBool = True
     bot: BotSettings = BotSettings()
 
     @field_validator("accounts")
@@ -527,7 +533,7 @@ def _env(env: Mapping[str, str], name: str) -> str | None:
 
 _SERVICE_FIELDS: Final = (
     "host", "port", "data_dir", "public_health", "public_metrics", "cors_origins",
-    "max_body_bytes", "log_level", "access_log",
+    "max_body_bytes", "log_level", "access_log", "require_idempotency_key",
 )  # fmt: skip
 
 
@@ -604,6 +610,7 @@ def _apply_environment(
         "MT5GATE_MAX_BODY_BYTES": ("max_body_bytes", _integer),
         "MT5GATE_LOG_LEVEL": ("log_level", _text),
         "MT5GATE_ACCESS_LOG": ("access_log", _boolean),
+        "MT5GATE_REQUIRE_IDEMPOTENCY_KEY": ("require_idempotency_key", _boolean),
         "MT5GATE_API_KEYS": ("api_keys", _api_keys),
     }
     for variable, (field, parse) in parsers.items():

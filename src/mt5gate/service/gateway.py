@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mt5gate.errors import MT5DataError, MT5Error, MT5OwnershipError
+from mt5gate.files import private_dir
 from mt5gate.health import HealthMonitor, HealthStatus, Status, Transition
 from mt5gate.metrics import Metrics
 from mt5gate.orders.journal import SqliteJournal
@@ -101,12 +102,19 @@ class Gateway:
 
     @classmethod
     def build(
-        cls, settings: ServiceSettings, env: Mapping[str, str], *, metrics: Metrics | None = None
-    ) -> Gateway:
-        """Sessions, journals and monitors for every configured account (nothing connects yet)."""
+        cls, settings: ServiceSettings, env: Mapping[str, str], *, metrics: Metrics | None = None,
+        terminals: Mapping[str, Terminal] | None = None,
+    ) -> Gateway:  # fmt: skip
+        """Sessions, journals and monitors for every configured account (nothing connects yet);
+        the data directory is made (mode 700), or reported if other users can enter it.
+        ``terminals`` stand in for the named accounts' own (a simulator with faults, in tests)."""
         metrics = metrics or Metrics()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        accounts = {a.name: _runtime(a, settings, env, metrics) for a in settings.accounts}
+        loose = private_dir(settings.data_dir)
+        if loose is not None:
+            log.warning(loose)
+        given = terminals or {}
+        accounts = {a.name: _runtime(a, settings, env, metrics, given.get(a.name))
+                    for a in settings.accounts}  # fmt: skip
         return cls(settings, accounts, Authenticator(settings.api_keys), metrics)
 
     @property
@@ -196,11 +204,12 @@ def session_for(
 
 
 def _runtime(
-    account: AccountSettings, settings: ServiceSettings, env: Mapping[str, str], metrics: Metrics
-) -> AccountRuntime:
+    account: AccountSettings, settings: ServiceSettings, env: Mapping[str, str], metrics: Metrics,
+    terminal: Terminal | None,
+) -> AccountRuntime:  # fmt: skip
     owner = {"kind": "serve", "url": settings.url}
-    session = session_for(account, settings, env, observer=metrics.observer(account.name),
-                          owner=owner)  # fmt: skip
+    session = session_for(account, settings, env, terminal=terminal, owner=owner,
+                          observer=metrics.observer(account.name))  # fmt: skip
     monitor = HealthMonitor(session, interval_s=5.0, symbols=account.watch)
     return AccountRuntime(account, session, monitor)
 

@@ -3,8 +3,10 @@
 Every error a route can meet is an :class:`~mt5gate.errors.MT5Error` (or an authentication
 error, or a request the schema refused); :func:`problem_for` maps it once to a status, a title
 and the extension members clients branch on (``error`` the class name, ``retcode`` and
-``client_id`` where there are some, ``field`` for validation). Client mistakes are 4xx; a sick
-terminal is 503 with ``Retry-After``; an unknown order outcome is 504 (ask again with the same
+``client_id`` where there are some, ``field`` for validation, ``owner`` and ``epoch`` of an
+account another process owns). Client mistakes are 4xx (a trading write without an
+``Idempotency-Key`` is 428, an order key blocked until a person looks is 409); a sick terminal
+is 503 with ``Retry-After``; an unknown order outcome is 504 (ask again with the same
 ``Idempotency-Key``: it reconciles). Never a stack trace, never a secret: texts come from the
 errors, which are redacted at construction.
 """
@@ -25,7 +27,9 @@ from mt5gate.errors import (
     MT5DataError,
     MT5Error,
     MT5IdempotencyError,
+    MT5OrderBlockedError,
     MT5OrderOutcomeUnknown,
+    MT5OwnershipError,
     MT5RiskLimitError,
     MT5StateError,
     MT5TradeError,
@@ -37,32 +41,38 @@ from mt5gate.errors import (
     error_title,
 )
 from mt5gate.orders.journal import JournalError
+from mt5gate.redaction import redact_text
+from mt5gate.service.idempotency import HEADER, MissingIdempotencyKeyError
 
 __all__ = [
-    "PROBLEM_TYPE", "STATUS_MEANINGS", "Problem", "ProblemDocument", "problem_for",
-    "problem_response",
+    "KEY_REQUIRED", "PROBLEM_TYPE", "STATUS_MEANINGS", "Problem", "ProblemDocument",
+    "problem_for", "problem_response",
 ]  # fmt: skip
 
 PROBLEM_TYPE: Final = "application/problem+json"
 _BASE: Final = "https://mt5gate.dev/problems/"
 
-#: (class, status): the first class an error is an instance of decides (subclasses first).
-#: Titles come from :data:`mt5gate.errors.ERROR_TITLES`.
-_STATUS: Final[tuple[tuple[type[MT5Error], int], ...]] = (
-    (MT5IdempotencyError, 422),
-    (MT5ValidationError, 422),
-    (MT5TradingHalted, 409),
-    (MT5RiskLimitError, 422),
-    (MT5OrderOutcomeUnknown, 504),
-    (MT5TradeRetryable, 409),
-    (MT5TradeRejected, 422),
-    (MT5TradeError, 422),
-    (MT5TradingDisabledError, 409),
-    (MT5CircuitBreakerOpen, 503),
-    (MT5ConnectionError, 503),
-    (MT5AuthError, 503),
-    (MT5StateError, 503),
-    (MT5DataError, 404),
+#: (class, status, Retry-After seconds): the first class an error is an instance of decides
+#: (subclasses first). Titles come from :data:`mt5gate.errors.ERROR_TITLES`. An open circuit
+#: says itself when to come back. A blocked order key is 409, not 503: retrying cannot help
+#: until a person settles it, and a client that retries 503s would retry it forever.
+_STATUS: Final[tuple[tuple[type[MT5Error], int, int | None], ...]] = (
+    (MT5IdempotencyError, 422, None),
+    (MT5ValidationError, 422, None),
+    (MT5TradingHalted, 409, None),
+    (MT5RiskLimitError, 422, None),
+    (MT5OrderOutcomeUnknown, 504, None),
+    (MT5TradeRetryable, 409, None),
+    (MT5TradeRejected, 422, None),
+    (MT5TradeError, 422, None),
+    (MT5TradingDisabledError, 409, None),
+    (MT5CircuitBreakerOpen, 503, None),
+    (MT5ConnectionError, 503, 1),
+    (MT5AuthError, 503, 1),
+    (MT5OwnershipError, 503, 5),  # another process holds the lease; it may lapse
+    (MT5OrderBlockedError, 409, None),
+    (MT5StateError, 503, 1),
+    (MT5DataError, 404, None),
 )
 
 
@@ -72,12 +82,15 @@ STATUS_MEANINGS: Final[dict[int, str]] = {
     401: "Missing or unknown API key",
     403: "The API key lacks the scope the route needs",
     404: "Unknown account, symbol, position or order",
-    409: "Trading is halted or disabled, or the order was not executed and may be retried",
+    409: "Trading is halted or disabled, the order was not executed and may be retried, or its "
+    "Idempotency-Key is blocked until an operator settles it (do not retry)",
     413: "Request body over the size limit",
     422: "Invalid request, risk limit, rejected order, or Idempotency-Key reused for another body",
+    428: "Idempotency-Key header missing: trading writes need one (see the problem's detail)",
     429: "Rate limit of the API key (see Retry-After)",
     500: "Unexpected failure (logged; no detail is given)",
-    503: "Terminal unavailable, circuit open, account not ready or journal unusable (Retry-After)",
+    503: "Terminal unavailable, circuit open, account not ready, owned by another process "
+    "(owner in the problem) or journal unusable (Retry-After)",
     504: "Order outcome unknown: ask again with the same Idempotency-Key, it reconciles",
 }
 
@@ -104,6 +117,8 @@ class ProblemDocument(BaseModel):
     rule: str | None = None
     limit: str | None = None
     outcome: str | None = None
+    owner: str | None = None
+    epoch: int | None = None
     errors: list[dict[str, str]] | None = None
 
 
@@ -124,28 +139,40 @@ class Problem:
                 "detail": self.detail, **self.extensions}  # fmt: skip
 
 
+#: The answer to a trading write without an ``Idempotency-Key`` while one is required.
+KEY_REQUIRED: Final = Problem(
+    428, "Idempotency-Key required",
+    f"This route places, changes or cancels an order, so it needs an {HEADER} header: 1 to 128 "
+    "characters naming this one intent, made once per order (a UUID, or '<strategy>-<signal "
+    "id>'). Send the same key again when you retry after a timeout, a 503 or a 504: the "
+    "gateway answers with the first outcome and never sends a second order. A new order needs "
+    "a new key.",
+    _BASE + "idempotency-key-required", {"error": "MissingIdempotencyKeyError", "field": HEADER},
+)  # fmt: skip
+
+
 def _slug(title: str) -> str:
     return "-".join("".join(c if c.isalnum() else " " for c in title.lower()).split())
 
 
-def _retry_after(error: MT5Error) -> dict[str, str]:
+def _retry_after(error: MT5Error, seconds: int | None) -> dict[str, str]:
     if isinstance(error, MT5CircuitBreakerOpen):
         if math.isinf(error.retry_after_s):
             return {}
         return {"Retry-After": str(max(1, math.ceil(error.retry_after_s)))}
-    if isinstance(error, MT5ConnectionError | MT5StateError | MT5AuthError):
-        return {"Retry-After": "1"}
-    return {}
+    return {} if seconds is None else {"Retry-After": str(seconds)}
 
 
 def _extensions(error: MT5Error) -> dict[str, Any]:
     found: dict[str, Any] = {"error": type(error).__name__}
     if error.code is not None:
         found["code"] = error.code
-    for name in ("retcode", "client_id", "field", "rule", "limit"):
+    for name in ("retcode", "client_id", "field", "rule", "limit", "epoch"):
         value = getattr(error, name, None)
         if value is not None:
             found[name] = value
+    if isinstance(error, MT5OwnershipError) and error.owner is not None:
+        found["owner"] = redact_text(error.owner)  # a name, but never let a secret through
     if isinstance(error, MT5TradeError):
         found["outcome"] = str(error.outcome)
     return found
@@ -157,14 +184,16 @@ def problem_for(error: BaseException) -> Problem:
         return Problem(503, "Order journal unavailable", "The order journal cannot be used; "
                        "no order was sent. An operator must look at it.",
                        _BASE + "journal", {"error": "JournalError"})  # fmt: skip
+    if isinstance(error, MissingIdempotencyKeyError):
+        return KEY_REQUIRED
     if not isinstance(error, MT5Error):
         return Problem(500, "Internal error", "The gateway failed unexpectedly; it was logged.",
                        _BASE + "internal", {"error": "InternalError"})  # fmt: skip
-    for cls, status in _STATUS:
+    for cls, status, seconds in _STATUS:
         if isinstance(error, cls):
             title = error_title(error)
             return Problem(status, title, str(error), _BASE + _slug(title), _extensions(error),
-                           _retry_after(error))  # fmt: skip
+                           _retry_after(error, seconds))  # fmt: skip
     return Problem(500, "Gateway error", str(error), _BASE + "gateway", _extensions(error))
 
 

@@ -6,12 +6,11 @@ Scopes: reads need ``read``; placing, checking, modifying, closing and cancellin
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel
 
 from mt5gate.constants import Timeframe
 from mt5gate.errors import MT5ValidationError
@@ -20,84 +19,30 @@ from mt5gate.models import (
     Deal,
     Order,
     OrderCheck,
-    OrderKind,
-    OrderRequest,
     OrderResult,
     Position,
     Price,
-    Side,
     Symbol,
     TerminalStatus,
 )
 from mt5gate.service.gateway import SIMULATED_NOTICE, AccountRuntime, Gateway
+from mt5gate.service.idempotency import idempotency_key
+from mt5gate.service.inputs import (
+    CloseBody,
+    DateArg,
+    DateFrom,
+    DateTo,
+    HaltBody,
+    OrderBody,
+    StopsBody,
+    Ticket,
+)
 from mt5gate.service.security import principal_dependency
 
 __all__ = ["build_router", "rows_of"]
 
 AccountName = Annotated[str, Path(description="A configured account name", examples=["demo"])]
 SymbolName = Annotated[str, Path(description="Symbol name", examples=["EURUSD"])]
-Ticket = Annotated[int, Path(gt=0, description="Position or order ticket")]
-DateArg = Annotated[
-    datetime | int | None,
-    Query(description="ISO-8601 time or epoch seconds (broker server time for history)"),
-]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", min_length=1, max_length=128,
-           description="Same key and body: the first response again, never a second order; "
-           "same key, another body: 422"),
-]  # fmt: skip
-
-
-class OrderBody(BaseModel):
-    """A new market or pending order."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={
-        "examples": [{"symbol": "EURUSD", "side": "buy", "volume": 0.1, "sl": 1.05}]})  # fmt: skip
-
-    symbol: str = Field(min_length=1, max_length=32)
-    side: Side
-    volume: float = Field(gt=0, description="Lots")
-    kind: OrderKind = OrderKind.MARKET
-    price: float | None = Field(default=None, gt=0, description="Pending orders' price")
-    stop_limit: float | None = Field(default=None, gt=0)
-    sl: float | None = Field(default=None, ge=0)
-    tp: float | None = Field(default=None, ge=0)
-    deviation: int = Field(default=20, ge=0, le=10_000)
-    filling: int | None = Field(default=None, ge=0, le=3)
-    expiration_msc: int | None = Field(default=None, gt=0)
-    comment: str = Field(default="", max_length=31)
-
-    def request(self) -> OrderRequest:
-        """The session's order request."""
-        return OrderRequest(**self.model_dump())
-
-
-class StopsBody(BaseModel):
-    """New SL / TP of a position (absent: keep; 0: remove)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    sl: float | None = Field(default=None, ge=0)
-    tp: float | None = Field(default=None, ge=0)
-
-
-class CloseBody(BaseModel):
-    """Close a position fully (no volume) or partly."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    volume: float | None = Field(default=None, gt=0)
-    deviation: int = Field(default=20, ge=0, le=10_000)
-    comment: str = Field(default="", max_length=31)
-
-
-class HaltBody(BaseModel):
-    """Why trading is halted (shown in health)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    reason: str = Field(default="", max_length=200)
 
 
 class AccountEntry(BaseModel):
@@ -156,8 +101,9 @@ def build_router(gateway: Gateway) -> APIRouter:
     router = APIRouter(prefix="/v1")
     _account_routes(router, gateway, Depends(principal_dependency(gateway, "read")))
     _market_routes(router, Depends(principal_dependency(gateway, "read")))
-    _trading_routes(router, Depends(principal_dependency(gateway, "read")),
-                    Depends(principal_dependency(gateway, "trade")))  # fmt: skip
+    _book_routes(router, Depends(principal_dependency(gateway, "read")))
+    keyed = Depends(idempotency_key(gateway.settings.require_idempotency_key))
+    _trading_routes(router, Depends(principal_dependency(gateway, "trade")), keyed)
     _admin_routes(router, Depends(principal_dependency(gateway, "admin")))
     return router
 
@@ -222,7 +168,7 @@ def _market_routes(router: APIRouter, read: Any) -> None:
     @router.get(base + "/symbols/{symbol}/ticks", dependencies=[read], tags=["market"])
     async def ticks(
         rt: Runtime, symbol: SymbolName,
-        date_from: Annotated[datetime | int, Query(alias="from")],
+        date_from: DateFrom,
         count: Annotated[int, Query(ge=1, le=10_000)] = 1000,
         date_to: Annotated[DateArg, Query(alias="to")] = None,
     ) -> list[dict[str, Any]]:  # fmt: skip
@@ -231,7 +177,7 @@ def _market_routes(router: APIRouter, read: Any) -> None:
         return rows_of(array[:count])
 
 
-def _trading_routes(router: APIRouter, read: Any, trade: Any) -> None:
+def _book_routes(router: APIRouter, read: Any) -> None:
     base = BASE
 
     @router.get(base + "/positions", dependencies=[read], tags=["trading"])
@@ -249,23 +195,23 @@ def _trading_routes(router: APIRouter, read: Any, trade: Any) -> None:
         return await rt.session.orders(symbol=symbol)
 
     @router.get(base + "/history/orders", dependencies=[read], tags=["history"])
-    async def history_orders(
-        rt: Runtime, date_from: Annotated[datetime | int, Query(alias="from")],
-        date_to: Annotated[datetime | int, Query(alias="to")],
-    ) -> list[Order]:  # fmt: skip
+    async def history_orders(rt: Runtime, date_from: DateFrom, date_to: DateTo) -> list[Order]:
         """Orders in the history between two times (broker server time: pad the window)."""
         return await rt.session.history_orders(date_from, date_to)
 
     @router.get(base + "/history/deals", dependencies=[read], tags=["history"])
-    async def history_deals(
-        rt: Runtime, date_from: Annotated[datetime | int, Query(alias="from")],
-        date_to: Annotated[datetime | int, Query(alias="to")],
-    ) -> list[Deal]:  # fmt: skip
+    async def history_deals(rt: Runtime, date_from: DateFrom, date_to: DateTo) -> list[Deal]:
         """Deals between two times (broker server time: pad the window)."""
         return await rt.session.history_deals(date_from, date_to)
 
+
+def _trading_routes(router: APIRouter, trade: Any, keyed: Any) -> None:
+    """The routes that trade; ``keyed`` gives each write its ``Idempotency-Key`` (428 when it is
+    missing and required). Checking an order sends nothing, so it needs no key."""
+    base = BASE
+
     @router.post(base + "/orders", dependencies=[trade], tags=["trading"], status_code=201)
-    async def place(rt: Runtime, body: OrderBody, key: IdempotencyKey = None) -> OrderResult:
+    async def place(rt: Runtime, body: OrderBody, key: str | None = keyed) -> OrderResult:
         """Place a market or pending order exactly once (see ``Idempotency-Key``)."""
         return await rt.session.place_order(body.request(), idempotency_key=key)
 
@@ -275,13 +221,13 @@ def _trading_routes(router: APIRouter, read: Any, trade: Any) -> None:
         return await rt.session.check_order(body.request())
 
     @router.delete(base + "/orders/{ticket}", dependencies=[trade], tags=["trading"])
-    async def cancel(rt: Runtime, ticket: Ticket, key: IdempotencyKey = None) -> OrderResult:
+    async def cancel(rt: Runtime, ticket: Ticket, key: str | None = keyed) -> OrderResult:
         """Delete a pending order."""
         return await rt.session.cancel_order(ticket, idempotency_key=key)
 
     @router.patch(base + "/positions/{ticket}", dependencies=[trade], tags=["trading"])
     async def modify(
-        rt: Runtime, ticket: Ticket, body: StopsBody, key: IdempotencyKey = None
+        rt: Runtime, ticket: Ticket, body: StopsBody, key: str | None = keyed
     ) -> OrderResult:
         """Set a position's SL / TP."""
         return await rt.session.modify_position(ticket, sl=body.sl, tp=body.tp,
@@ -289,7 +235,7 @@ def _trading_routes(router: APIRouter, read: Any, trade: Any) -> None:
 
     @router.post(base + "/positions/{ticket}/close", dependencies=[trade], tags=["trading"])
     async def close(
-        rt: Runtime, ticket: Ticket, body: CloseBody, key: IdempotencyKey = None
+        rt: Runtime, ticket: Ticket, body: CloseBody, key: str | None = keyed
     ) -> OrderResult:
         """Close a position, fully or partly."""
         return await rt.session.close_position(

@@ -65,7 +65,7 @@ from mt5gate.session.policies import (
 )
 from mt5gate.session.resolve import resolve_terminal
 from mt5gate.session.state import SessionState, StateMachine
-from mt5gate.session.validation import require_symbol_name
+from mt5gate.session.validation import require_date, require_symbol_name
 from mt5gate.terminal.base import Terminal
 from mt5gate.terminal.worker import TerminalWorker
 
@@ -344,6 +344,7 @@ class MT5SessionManager:
         """Bars as MT5's numpy array, oldest first: ``count`` back from ``start_pos`` (0 = the
         forming bar), or ``date_from``..``date_to`` when both are given."""
         self._require_symbol(symbol)
+        _require_dates(date_from=date_from, date_to=date_to)
         if date_from is not None and date_to is not None:
             return await self.read("copy_rates_range", symbol, timeframe, date_from, date_to)  # type: ignore[no-any-return]
         if date_from is not None:
@@ -356,6 +357,7 @@ class MT5SessionManager:
     ) -> Array:  # fmt: skip
         """Ticks as MT5's numpy array: ``count`` from ``date_from``, or up to ``date_to``."""
         self._require_symbol(symbol)
+        _require_dates(date_from=date_from, date_to=date_to)
         if date_to is not None:
             return await self.read("copy_ticks_range", symbol, date_from, date_to, flags)  # type: ignore[no-any-return]
         return await self.read("copy_ticks_from", symbol, date_from, count or 1000, flags)  # type: ignore[no-any-return]
@@ -378,6 +380,7 @@ class MT5SessionManager:
         self, date_from: DateArg, date_to: DateArg, *, group: str | None = None
     ) -> list[Order]:
         """Orders in the history between two dates (broker server time: pad the window)."""
+        _require_dates(date_from=date_from, date_to=date_to)
         kwargs = _selectors(group=group)
         records = await self.read("history_orders_get", date_from, date_to, **kwargs)
         return [Order.from_record(o) for o in records]
@@ -386,6 +389,7 @@ class MT5SessionManager:
         self, date_from: DateArg, date_to: DateArg, *, group: str | None = None
     ) -> list[Deal]:
         """Deals between two dates (broker server time: pad the window)."""
+        _require_dates(date_from=date_from, date_to=date_to)
         kwargs = _selectors(group=group)
         records = await self.read("history_deals_get", date_from, date_to, **kwargs)
         return [Deal.from_record(d) for d in records]
@@ -563,3 +567,12 @@ def _transient(error: MT5Error) -> bool:
 
 def _selectors(**given: Any) -> dict[str, Any]:
     return {k: v for k, v in given.items() if v is not None}
+
+
+def _require_dates(**given: DateArg | None) -> None:
+    """Refuse a date MT5 cannot hold (``MT5ValidationError`` naming the argument) before the
+    terminal sees it: a year-1 ``datetime`` or a 20-digit number fails inside the terminal
+    call or the bridge's encoder otherwise."""
+    for name, value in given.items():
+        if value is not None:
+            require_date(value, name)

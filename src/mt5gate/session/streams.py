@@ -409,7 +409,7 @@ class _EventHub(_Hub[TradeEvent]):
         """History bounds in server-time seconds (see the class docstring)."""
         anchor = self.book.newest_deal_s
         local = int(datetime.now(UTC).timestamp())
-        start = anchor - _PAD_S if anchor else 0
+        start = max(anchor - _PAD_S, 0)  # MT5 holds no time before 1970
         return start, max(local, anchor, newest_seen_s) + _PAD_S
 
 

@@ -66,6 +66,7 @@ from mt5gate.session.validation import (
     require_close_volume,
     require_comment,
     require_deviation,
+    require_epoch_msc,
     require_expiration,
     require_level,
     require_price,
@@ -429,6 +430,8 @@ class Trading:
         the price past a kept SL is caught before sending.
         """
         number = require_ticket(ticket)
+        if expiration_msc is not None:
+            require_epoch_msc(expiration_msc)  # in range now; in the future once quoted
         new_price = None if price is None else require_price(price)
         new_sl = None if sl is None else require_level(sl, "sl")
         new_tp = None if tp is None else require_level(tp, "tp")

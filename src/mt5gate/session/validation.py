@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from mt5gate.constants import OrderFilling
 from mt5gate.errors import MT5ValidationError
@@ -24,13 +25,20 @@ from mt5gate.models import OrderKind, OrderRequest, Price, Side, Symbol
 
 __all__ = [
     "COMMENT_MAX",
+    "DATE_MAX",
+    "DATE_MAX_MSC",
+    "DATE_MAX_S",
+    "DATE_MIN",
     "MAGIC_MAX",
+    "TICKET_MAX",
     "check_request",
     "check_request_against",
     "entry_price",
     "require_close_volume",
     "require_comment",
+    "require_date",
     "require_deviation",
+    "require_epoch_msc",
     "require_expiration",
     "require_filling",
     "require_kind",
@@ -51,6 +59,17 @@ _MAX_SYMBOL = 64
 COMMENT_MAX = 31
 #: ``magic`` is an unsigned 64-bit number in MT5.
 MAGIC_MAX = 2**64 - 1
+#: Tickets are unsigned 64-bit numbers in MT5 (``ulong``).
+TICKET_MAX = 2**64 - 1
+#: The times MT5 holds: its ``datetime`` runs from 1970-01-01 to 3000-12-31 (MQL5 reference,
+#: "Integer types: datetime"). Anything outside cannot name a bar, a tick or a deal, and a
+#: larger number overflows the 64-bit fields of the terminal's and the bridge's encodings.
+DATE_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+DATE_MAX = datetime(3000, 12, 31, 23, 59, 59, tzinfo=UTC)
+#: :data:`DATE_MAX` in epoch seconds (32535215999) and epoch milliseconds.
+DATE_MAX_S = int(DATE_MAX.timestamp())
+DATE_MAX_MSC = DATE_MAX_S * 1000 + 999
+_DATE_RULE = "a datetime or epoch seconds from 1970-01-01 to 3000-12-31 (what MT5 holds)"
 #: Relative tolerance when testing a volume against its limits and step (float noise only).
 _VOLUME_TOLERANCE = 1e-9
 _PENDING = frozenset({OrderKind.LIMIT, OrderKind.STOP, OrderKind.STOP_LIMIT})
@@ -62,9 +81,13 @@ def _invalid(field: str, rule: str, detail: str) -> MT5ValidationError:
 
 
 def _number(value: object) -> float | None:
-    """``value`` as a float if it is an int or a float (not a bool), else None."""
+    """``value`` as a float if it is an int or a float (not a bool), else None; an int too
+    large for a float is infinite (so the finite checks refuse it, not an OverflowError)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
     return None
 
 
@@ -184,18 +207,46 @@ def require_filling(filling: object, field: str = "filling") -> OrderFilling | N
 
 
 def require_ticket(ticket: object, field: str = "ticket") -> int:
-    """A position or order ticket: an ``int`` > 0."""
+    """A position or order ticket: an ``int`` in 1..2**64-1 (MT5's tickets are ``ulong``)."""
     number = _integer(ticket)
-    if number is None or number <= 0:
-        raise _invalid(field, "an int > 0", f"got {ticket!r}")
+    if number is None or not 0 < number <= TICKET_MAX:
+        raise _invalid(field, "an int > 0, at most 2**64-1 (MT5's ulong)", f"got {ticket!r}")
     return number
 
 
+def require_date(value: object, field: str) -> datetime | int | float:
+    """A date argument MT5 can hold: a ``datetime`` (naive ones are judged as UTC: within a
+    day of the bounds the terminal's local-time reading decides) or epoch seconds (``int`` or
+    finite ``float``) from 1970-01-01 to 3000-12-31. Returned unchanged.
+
+    Out of range, the terminal answers nonsense at best; a year-1 ``datetime`` makes
+    ``timestamp()`` fail, and a 20-digit number overflows the bridge's 64-bit encoding.
+    """
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        if DATE_MIN <= aware <= DATE_MAX:
+            return value
+    elif (
+        isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= DATE_MAX_S
+    ):
+        return value  # NaN fails the comparison too
+    raise _invalid(field, _DATE_RULE, f"got {value!r}")
+
+
+def require_epoch_msc(value: object, field: str = "expiration_msc") -> int:
+    """A server time in epoch milliseconds MT5 can hold: an ``int`` in 0..:data:`DATE_MAX_MSC`
+    (3000-12-31), as MT5's ``datetime`` does (a larger one overflows 64-bit encodings)."""
+    when = _integer(value)
+    if when is None or not 0 <= when <= DATE_MAX_MSC:
+        rule = f"an int (server time, epoch ms) in 0..{DATE_MAX_MSC} (up to 3000-12-31)"
+        raise _invalid(field, rule, f"got {value!r}")
+    return when
+
+
 def require_expiration(expiration_msc: object, now_msc: int, field: str = "expiration_msc") -> int:
-    """A server-time expiry in epoch milliseconds, after ``now_msc`` (the latest quote's time)."""
-    when = _integer(expiration_msc)
-    if when is None:
-        raise _invalid(field, "an int (server time, epoch ms)", f"got {expiration_msc!r}")
+    """A server-time expiry in epoch milliseconds MT5 can hold, after ``now_msc`` (the latest
+    quote's time)."""
+    when = require_epoch_msc(expiration_msc, field)
     if when <= now_msc:
         rule = "in the future (server time)"
         raise _invalid(field, rule, f"got {when}, server time is {now_msc}")
@@ -299,8 +350,8 @@ def _check_kind_fields(request: OrderRequest) -> None:
     if expiration is not None and kind not in _PENDING:
         rule = "None for market orders (only pending orders expire)"
         raise _invalid("expiration_msc", rule, f"got {expiration!r}")
-    if expiration is not None and _integer(expiration) is None:
-        raise _invalid("expiration_msc", "an int (server time, epoch ms)", f"got {expiration!r}")
+    if expiration is not None:
+        require_epoch_msc(expiration)
 
 
 def entry_price(request: OrderRequest, quote: Price) -> float:

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mt5gate.files import private_dir
 from mt5gate.sim.clock import VirtualClock
 
 if TYPE_CHECKING:
@@ -41,9 +42,11 @@ def snapshot(terminal: SimTerminal) -> dict[str, Any]:
 
 
 def save_state(terminal: SimTerminal, path: Path) -> None:
-    """Write :func:`snapshot` to ``path`` atomically."""
+    """Write :func:`snapshot` to ``path`` atomically, as a file only its owner can read (the
+    accounts' positions and history): a missing folder is made with mode 700, and the file is
+    created 600 (``mkstemp``'s mode) before anything is written, then renamed over ``path``."""
     data = json.dumps(snapshot(terminal), separators=(",", ":")).encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # an existing folder is the caller's choice (the CLI reports it)
     fd, temp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
