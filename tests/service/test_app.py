@@ -95,7 +95,6 @@ def test_reads_and_an_order_in_process(tmp_path: Path) -> None:
     ("error", "status", "header"),
     [
         (MT5CircuitBreakerOpen(retry_after_s=2.5, state="open"), 503, "3"),
-        (MT5OrderOutcomeUnknown("lost", retcode=None, client_id=4), 504, None),
         (MT5TradeRetryable("requote", retcode=10004), 409, None),
         (MT5DataError("no such symbol"), 404, None),
         (JournalError("disk gone"), 503, None),

@@ -28,10 +28,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mt5gate.errors import MT5Error
+from mt5gate.errors import MT5Error, MT5OrderOutcomeUnknown
 from mt5gate.health import HealthStatus, Status
 from mt5gate.metrics import Metrics
 from mt5gate.orders.journal import JournalError
+from mt5gate.service.accepted import accepted
 from mt5gate.service.auth import AuthError
 from mt5gate.service.examples import STATIC_EXAMPLES, simulated_examples
 from mt5gate.service.gateway import SIMULATED_NOTICE, Gateway
@@ -114,7 +115,7 @@ def _complete_openapi(app: FastAPI, names: list[str], key_required: bool) -> Non
 
 
 _READ_PROBLEMS: Final = (401, 403, 404, 422, 429, 500, 503)
-_WRITE_PROBLEMS: Final = (*_READ_PROBLEMS, 400, 409, 413, 504)
+_WRITE_PROBLEMS: Final = (*_READ_PROBLEMS, 400, 409, 413)
 _HEALTH_PATHS: Final = ("/readyz", "/v1/health")
 _GUARDED_PROBLEMS: Final = (401, 403)  # /v1/health and /metrics, when not public
 
@@ -350,6 +351,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     for known in (MT5Error, JournalError, MissingIdempotencyKeyError):
         app.add_exception_handler(known, mapped)
+    app.add_exception_handler(MT5OrderOutcomeUnknown, accepted)  # type: ignore[arg-type]
 
     @app.exception_handler(Exception)
     async def failed(_: Request, error: Exception) -> JSONResponse:

@@ -21,7 +21,9 @@ from mt5gate.models import (
     Deal,
     Order,
     OrderCheck,
+    OrderOutcome,
     OrderResult,
+    OrderStatus,
     Position,
     Price,
     Symbol,
@@ -133,6 +135,9 @@ def simulated_examples() -> dict[tuple[str, str], Any]:
         ("delete", BASE + "/orders/{ticket}"): results["removed"],
         ("patch", BASE + "/positions/{ticket}"): results["modified"],
         ("post", BASE + "/positions/{ticket}/close"): results["closed"],
+        ("get", BASE + "/requests/{key}"): OrderStatus(
+            results["placed"].client_id, "signal-0931-eurusd", "ACKNOWLEDGED",
+            OrderOutcome.EXECUTED, results["placed"], "Executed at the broker."),
     }  # fmt: skip
     terminal.shutdown()
     return {where: jsonable_encoder(body) for where, body in examples.items()}

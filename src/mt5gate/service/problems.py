@@ -6,9 +6,10 @@ and the extension members clients branch on (``error`` the class name, ``retcode
 ``client_id`` where there are some, ``field`` for validation, ``owner`` and ``epoch`` of an
 account another process owns). Client mistakes are 4xx (a trading write without an
 ``Idempotency-Key`` is 428, an order key blocked until a person looks is 409); a sick terminal
-is 503 with ``Retry-After``; an unknown order outcome is 504 (ask again with the same
-``Idempotency-Key``: it reconciles). Never a stack trace, never a secret: texts come from the
-errors, which are redacted at construction.
+is 503 with ``Retry-After``. An unknown order outcome is no problem document but a ``202
+Accepted`` with the order's status (:mod:`~mt5gate.service.accepted`): nothing may invite a
+resend. Never a stack trace, never a secret: texts come from the errors, which are redacted at
+construction.
 """
 
 from __future__ import annotations

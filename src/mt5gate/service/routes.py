@@ -6,25 +6,27 @@ Scopes: reads need ``read``; placing, checking, modifying, closing and cancellin
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import numpy as np
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 
 from mt5gate.constants import Timeframe
-from mt5gate.errors import MT5ValidationError
+from mt5gate.errors import MT5DataError, MT5ValidationError
 from mt5gate.models import (
     Account,
     Deal,
     Order,
     OrderCheck,
     OrderResult,
+    OrderStatus,
     Position,
     Price,
     Symbol,
     TerminalStatus,
 )
+from mt5gate.service.accepted import OrderAccepted
 from mt5gate.service.gateway import SIMULATED_NOTICE, AccountRuntime, Gateway
 from mt5gate.service.idempotency import idempotency_key
 from mt5gate.service.inputs import (
@@ -103,7 +105,8 @@ def build_router(gateway: Gateway) -> APIRouter:
     _market_routes(router, Depends(principal_dependency(gateway, "read")))
     _book_routes(router, Depends(principal_dependency(gateway, "read")))
     keyed = Depends(idempotency_key(gateway.settings.require_idempotency_key))
-    _trading_routes(router, Depends(principal_dependency(gateway, "trade")), keyed)
+    _trading_routes(router, Depends(principal_dependency(gateway, "read")),
+                    Depends(principal_dependency(gateway, "trade")), keyed)  # fmt: skip
     _admin_routes(router, Depends(principal_dependency(gateway, "admin")))
     return router
 
@@ -205,12 +208,35 @@ def _book_routes(router: APIRouter, read: Any) -> None:
         return await rt.session.history_deals(date_from, date_to)
 
 
-def _trading_routes(router: APIRouter, trade: Any, keyed: Any) -> None:
+#: The answer of a trading write whose outcome is unknown yet (``mt5gate.service.accepted``).
+ACCEPTED: Final[dict[int | str, dict[str, Any]]] = {202: {
+    "model": OrderAccepted,
+    "description": "The order's outcome is unknown yet (its reply was lost): do not send it "
+    "again under a new key; ask at the Location, or repeat with the same key",
+}}  # fmt: skip
+RequestKey = Annotated[
+    str, Path(min_length=1, max_length=128, description="The order's Idempotency-Key")
+]
+
+
+def _trading_routes(router: APIRouter, read: Any, trade: Any, keyed: Any) -> None:
     """The routes that trade; ``keyed`` gives each write its ``Idempotency-Key`` (428 when it is
     missing and required). Checking an order sends nothing, so it needs no key."""
     base = BASE
 
-    @router.post(base + "/orders", dependencies=[trade], tags=["trading"], status_code=201)
+    @router.get(base + "/requests/{key}", dependencies=[read], tags=["trading"])
+    async def request_status(rt: Runtime, key: RequestKey) -> OrderStatus:
+        """Where the order of an ``Idempotency-Key`` stands: executed (with its result),
+        rejected, not executed, in progress, unknown (being reconciled) or blocked. Reading it
+        never sends anything."""
+        status = await rt.session.order_status(key)
+        if status is None:
+            raise MT5DataError(f"no order was ever sent with Idempotency-Key {key!r}",
+                               hint="Check the key; it is per account.")  # fmt: skip
+        return status
+
+    @router.post(base + "/orders", dependencies=[trade], tags=["trading"], status_code=201,
+                 responses=ACCEPTED)  # fmt: skip
     async def place(rt: Runtime, body: OrderBody, key: str | None = keyed) -> OrderResult:
         """Place a market or pending order exactly once (see ``Idempotency-Key``)."""
         return await rt.session.place_order(body.request(), idempotency_key=key)
@@ -220,12 +246,14 @@ def _trading_routes(router: APIRouter, trade: Any, keyed: Any) -> None:
         """``order_check``: the account as it would be after the order; nothing is sent."""
         return await rt.session.check_order(body.request())
 
-    @router.delete(base + "/orders/{ticket}", dependencies=[trade], tags=["trading"])
+    @router.delete(base + "/orders/{ticket}", dependencies=[trade], tags=["trading"],
+                   responses=ACCEPTED)  # fmt: skip
     async def cancel(rt: Runtime, ticket: Ticket, key: str | None = keyed) -> OrderResult:
         """Delete a pending order."""
         return await rt.session.cancel_order(ticket, idempotency_key=key)
 
-    @router.patch(base + "/positions/{ticket}", dependencies=[trade], tags=["trading"])
+    @router.patch(base + "/positions/{ticket}", dependencies=[trade], tags=["trading"],
+                  responses=ACCEPTED)  # fmt: skip
     async def modify(
         rt: Runtime, ticket: Ticket, body: StopsBody, key: str | None = keyed
     ) -> OrderResult:
@@ -233,7 +261,8 @@ def _trading_routes(router: APIRouter, trade: Any, keyed: Any) -> None:
         return await rt.session.modify_position(ticket, sl=body.sl, tp=body.tp,
                                                 idempotency_key=key)  # fmt: skip
 
-    @router.post(base + "/positions/{ticket}/close", dependencies=[trade], tags=["trading"])
+    @router.post(base + "/positions/{ticket}/close", dependencies=[trade], tags=["trading"],
+                 responses=ACCEPTED)  # fmt: skip
     async def close(
         rt: Runtime, ticket: Ticket, body: CloseBody, key: str | None = keyed
     ) -> OrderResult:
