@@ -7,9 +7,13 @@ No mocks: the terminal behind the bridge is a real SimTerminal on a virtual cloc
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -64,11 +68,13 @@ def new_sim() -> SimTerminal:
 class ServedBridge:
     """A BridgeServer running on its own event loop thread, for synchronous tests."""
 
-    def __init__(self, terminal: Any, **options: Any) -> None:
+    def __init__(
+        self, terminal: Any, *, server_class: type[BridgeServer] = BridgeServer, **options: Any
+    ) -> None:
         options.setdefault("port", 0)
         self.terminal = terminal
         self.loop = asyncio.new_event_loop()
-        self.server = BridgeServer(terminal, token=TOKEN, **options)
+        self.server = server_class(terminal, token=TOKEN, **options)
         self.loop.run_until_complete(self.server.start())
         self.thread = threading.Thread(target=self.loop.run_forever, name="test-bridge-loop")
         self.thread.start()
@@ -158,3 +164,64 @@ def client(bridge: ServedBridge) -> Iterator[BridgeTerminal]:
     terminal = bridge.client(call_timeout_s=5.0)
     yield terminal
     terminal.close()
+
+
+# ------------------------------------------------------------------ a bridge process
+
+
+@pytest.fixture
+def token_file(tmp_path: Path) -> Path:
+    path = tmp_path / "token"
+    path.write_text(TOKEN + "\n")
+    path.chmod(0o600)
+    return path
+
+
+#: ``python -m mt5gate.bridge.cli``; ``MT5GATE_BRIDGE`` is the same through ``mt5gate bridge``.
+BRIDGE_MODULE = (sys.executable, "-m", "mt5gate.bridge.cli")
+MT5GATE_BRIDGE = (sys.executable, "-m", "mt5gate.cli", "bridge")
+
+
+class BridgeProcess:
+    """``python -m mt5gate.bridge.cli --terminal sim --port 0`` and the port it printed."""
+
+    def __init__(self, *args: str, command: tuple[str, ...] = BRIDGE_MODULE) -> None:
+        self.process = subprocess.Popen(
+            [*command, "--terminal", "sim", "--port", "0", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        assert line.startswith("mt5gate bridge listening on 127.0.0.1:"), (
+            line, self.process.stderr.read() if self.process.stderr else "",
+        )  # fmt: skip
+        self.port = int(line.split(":")[1].split()[0])
+
+    def stop(self) -> tuple[int, str]:
+        self.process.send_signal(signal.SIGTERM)
+        _out, err = self.process.communicate(timeout=10)
+        return self.process.returncode, err
+
+
+@pytest.fixture
+def bridge_process(token_file: Path) -> Iterator[BridgeProcess]:
+    process = BridgeProcess("--token-file", str(token_file))
+    yield process
+    if process.process.poll() is None:
+        process.stop()
+
+
+@pytest.fixture
+def start_bridge(token_file: Path) -> Iterator[Any]:
+    """Start ``mt5gate bridge --terminal sim`` processes with extra options; all stopped after."""
+    started: list[BridgeProcess] = []
+
+    def start(*args: str, command: tuple[str, ...] = BRIDGE_MODULE) -> BridgeProcess:
+        process = BridgeProcess("--token-file", str(token_file), *args, command=command)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.process.poll() is None:
+            process.stop()

@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,44 +16,7 @@ from mt5gate.bridge import cli
 from mt5gate.models import Side
 from mt5gate.terminal.bridge import BridgeTerminal
 
-from .conftest import HEDGING, TOKEN
-
-
-@pytest.fixture
-def token_file(tmp_path: Path) -> Path:
-    path = tmp_path / "token"
-    path.write_text(TOKEN + "\n")
-    path.chmod(0o600)
-    return path
-
-
-class BridgeProcess:
-    """``python -m mt5gate.bridge.cli --terminal sim --port 0`` and the port it printed."""
-
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "mt5gate.bridge.cli", "--terminal", "sim", "--port", "0", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        assert line.startswith("mt5gate bridge listening on 127.0.0.1:"), (
-            line, self.process.stderr.read() if self.process.stderr else "",
-        )  # fmt: skip
-        self.port = int(line.split(":")[1].split()[0])
-
-    def stop(self) -> tuple[int, str]:
-        self.process.send_signal(signal.SIGTERM)
-        _out, err = self.process.communicate(timeout=10)
-        return self.process.returncode, err
-
-
-@pytest.fixture
-def bridge_process(token_file: Path) -> Iterator[BridgeProcess]:
-    process = BridgeProcess("--token-file", str(token_file))
-    yield process
-    if process.process.poll() is None:
-        process.stop()
+from .conftest import HEDGING, TOKEN, BridgeProcess
 
 
 def test_a_separate_bridge_process_serves_a_client_and_stops_on_sigterm(

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from mt5gate.terminal import process
+from mt5gate.terminal.fencing import EpochFence
 
 from .hosted import broken_factory, build_sim
 
@@ -56,13 +57,18 @@ def pipe() -> Iterator[tuple[Connection, Connection]]:
     child.close()
 
 
-def _ask(conn: Connection, *message: Any) -> Any:
-    conn.send_bytes(pickle.dumps(message))
+def _ask(
+    conn: Connection, kind: str, name: str, args: Any, kwargs: Any, epoch: int | None = None
+) -> Any:
+    conn.send_bytes(pickle.dumps((kind, name, args, kwargs, epoch)))
     return conn.recv()
 
 
-def _serving(child: Connection, hosted: Any, allowed: frozenset[str]) -> threading.Thread:
-    thread = threading.Thread(target=process._serve, args=(child, hosted, allowed), daemon=True)
+def _serving(
+    child: Connection, hosted: Any, allowed: frozenset[str], fence: EpochFence | None = None
+) -> threading.Thread:
+    args = (child, hosted, allowed, fence or EpochFence())
+    thread = threading.Thread(target=process._serve, args=args, daemon=True)
     thread.start()
     return thread
 
@@ -117,7 +123,7 @@ def test_serve_sends_what_cannot_be_pickled_as_errors(pipe: tuple[Connection, Co
 
 def test_host_reports_a_factory_that_fails(pipe: tuple[Connection, Connection]) -> None:
     parent, child = pipe
-    process._host(child, broken_factory, frozenset())
+    process._host(child, broken_factory, frozenset(), EpochFence())
     assert parent.recv() == (
         "failed",
         "could not build its terminal: RuntimeError: no terminal here",
@@ -136,3 +142,33 @@ def test_child_main_builds_says_ready_and_ignores_ctrl_c(
     finally:
         signal.signal(signal.SIGINT, saved)
     assert parent.recv() == ("ready",)
+
+
+def test_serve_fences_terminal_calls_by_epoch(pipe: tuple[Connection, Connection]) -> None:
+    parent, child = pipe
+    fence = EpochFence()
+    thread = _serving(child, build_sim(), frozenset({"step"}), fence)
+    assert _ask(parent, "call", "initialize", (), {}, 4)[:2] == ("returned", True)
+    assert fence.highest == 4
+    assert _ask(parent, "call", "symbol_info", ("EURUSD",), {}, 3) == ("fenced", 4, None)
+    assert _ask(parent, "call", "order_send", ({},), {}) == ("fenced", 4, None)  # no epoch
+    assert _ask(parent, "call", "symbols_total", (), {})[0] == "returned"  # reads without one
+    assert _ask(parent, "host", "step", (1,), {})[0] == "returned"  # controls are not fenced
+    parent.send(("stop",))
+    thread.join(5.0)
+    assert not thread.is_alive()
+
+
+def test_child_main_starts_with_the_parents_highest_epoch(
+    pipe: tuple[Connection, Connection],
+) -> None:
+    parent, child = pipe
+    parent.send_bytes(pickle.dumps(("call", "initialize", (), {}, 8)))  # queued for the child
+    parent.send(("stop",))
+    saved = signal.getsignal(signal.SIGINT)
+    try:
+        process._child_main(child, build_sim, frozenset(), 9)
+    finally:
+        signal.signal(signal.SIGINT, saved)
+    assert parent.recv() == ("ready",)
+    assert parent.recv() == ("fenced", 9, None)  # refused before any call raised the epoch

@@ -3,11 +3,14 @@
 ::
 
     mt5gate bridge --terminal official --host 127.0.0.1 --port 18812 --token-file token.txt \\
-        [--tls-cert cert.pem --tls-key key.pem] [--state-file sim.json]
+        [--tls-cert cert.pem --tls-key key.pem] [--state-file sim.json] [--faults chaos.toml]
+        [--max-connections 16] [--max-handshakes 8] [--handshake-timeout 5]
 
 Also runnable as ``python -m mt5gate.bridge.cli``. Once listening it prints one line,
 ``mt5gate bridge listening on HOST:PORT ...``, on stdout (port 0 picks a free port, which that
-line names), then serves until SIGINT or SIGTERM.
+line names), then serves until SIGINT or SIGTERM. ``--faults`` (simulator only) loads a fault
+plan file (:mod:`mt5gate.sim.plan`) for chaos tests; a file that does not validate is a one-line
+error and exit 2, before anything listens.
 """
 
 from __future__ import annotations
@@ -22,14 +25,23 @@ import signal
 import ssl
 import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mt5gate.bridge.server import BridgeServer
+from mt5gate.sim.plan import ChaosPlan, PlanError, load_plan
 from mt5gate.terminal.base import Terminal
 from mt5gate.terminal.wire import DEFAULT_PORT
 
-__all__ = ["CliError", "build_parser", "build_terminal", "main", "read_token", "tls_context"]
+__all__ = [
+    "CliError",
+    "build_parser",
+    "build_terminal",
+    "main",
+    "read_plan",
+    "read_token",
+    "tls_context",
+]
 
 
 class CliError(Exception):
@@ -52,9 +64,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tls-cert", type=Path, help="PEM certificate: serve TLS")
     parser.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
     parser.add_argument("--state-file", type=Path, help="simulator only: persist its state here")
-    parser.add_argument("--max-connections", type=int, default=16)
+    parser.add_argument("--faults", type=Path, metavar="FILE",
+                        help="simulator only: a fault plan (TOML) for chaos tests")  # fmt: skip
+    parser.add_argument("--max-connections", type=_positive(int), default=16,
+                        help="authenticated clients served at once (default 16)")  # fmt: skip
+    parser.add_argument("--max-handshakes", type=_positive(int), default=8,
+                        help="connections that may wait for their hello at once; a new one "
+                        "closes the oldest (default 8)")  # fmt: skip
+    parser.add_argument("--handshake-timeout", type=_positive(float), default=5.0,
+                        metavar="SECONDS", help="a connection must send its hello (and finish "
+                        "TLS) within this (default 5)")  # fmt: skip
     parser.add_argument("--log-level", default="INFO")
     return parser
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    """An argparse type: a number of ``kind`` above zero."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        return value
+
+    return parse
 
 
 def read_token(path: Path) -> str:
@@ -84,17 +120,25 @@ def tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
     return context
 
 
-def build_terminal(kind: str, state_file: Path | None) -> Terminal:
-    """The terminal to serve: the official package (imported only here) or a simulator."""
-    if kind == "sim":
-        from mt5gate.sim.clock import RealClock
-        from mt5gate.sim.terminal import SimTerminal
+def read_plan(path: Path | None) -> ChaosPlan | None:
+    """The fault plan of ``--faults``, validated; CliError naming the entry and key if not."""
+    if path is None:
+        return None
+    try:
+        return load_plan(path)
+    except PlanError as error:
+        raise CliError(f"--faults {error}") from None
 
-        print("mt5gate bridge: serving the SIMULATED terminal (mt5gate.sim), not a real MT5",
-              file=sys.stderr)  # fmt: skip
-        return SimTerminal(clock=RealClock(), state_file=state_file)
+
+def build_terminal(kind: str, state_file: Path | None, plan: ChaosPlan | None = None) -> Terminal:
+    """The terminal to serve: the official package (imported only here) or a simulator,
+    with the faults and history delay of ``plan`` when one is given."""
+    if kind == "sim":
+        return _simulator(state_file, plan)
     if state_file is not None:
         raise CliError("--state-file is for --terminal sim only")
+    if plan is not None:
+        raise CliError("--faults is for --terminal sim only: a real terminal fails by itself")
     try:
         module = importlib.import_module("MetaTrader5")
     except ImportError:
@@ -105,6 +149,21 @@ def build_terminal(kind: str, state_file: Path | None) -> Terminal:
         ) from None
     terminal: Terminal = module
     return terminal
+
+
+def _simulator(state_file: Path | None, plan: ChaosPlan | None) -> Terminal:
+    from mt5gate.sim.clock import RealClock
+    from mt5gate.sim.config import BrokerOptions, SimConfig
+    from mt5gate.sim.terminal import SimTerminal
+
+    print("mt5gate bridge: serving the SIMULATED terminal (mt5gate.sim), not a real MT5",
+          file=sys.stderr)  # fmt: skip
+    if plan is None:
+        return SimTerminal(clock=RealClock(), state_file=state_file)
+    print(f"mt5gate bridge: fault plan with {len(plan.faults)} fault(s), history delayed by "
+          f"{plan.history_delay_ms} ms, seed {plan.seed}", file=sys.stderr)  # fmt: skip
+    config = SimConfig(broker=BrokerOptions(history_delay_ms=plan.history_delay_ms))
+    return SimTerminal(config, clock=RealClock(), faults=plan.fault_plan(), state_file=state_file)
 
 
 async def serve(server: BridgeServer) -> None:
@@ -137,13 +196,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         token = read_token(args.token_file)
         context = tls_context(args.tls_cert, args.tls_key)
-        terminal = build_terminal(args.terminal, args.state_file)
+        plan = read_plan(args.faults)
+        terminal = build_terminal(args.terminal, args.state_file, plan)
     except CliError as error:
         print(f"mt5gate bridge: {error}", file=sys.stderr)
         return 2
     server = BridgeServer(
         terminal, token=token, host=args.host, port=args.port, ssl_context=context,
-        max_connections=args.max_connections, terminal_kind=args.terminal,
+        max_connections=args.max_connections, max_handshakes=args.max_handshakes,
+        handshake_timeout_s=args.handshake_timeout, terminal_kind=args.terminal,
     )  # fmt: skip
     try:
         asyncio.run(serve(server))

@@ -5,9 +5,25 @@ from the wire beyond the 32 names of :data:`~mt5gate.terminal.base.TERMINAL_FUNC
 nothing and copies every value. Each connection must present the token (compared in constant
 time) before its first call; frames are size-limited; connections are counted and time out.
 
+Connections are counted in two budgets, so that sockets without the token cannot lock out the
+clients that hold it. A socket that has not yet sent its hello is *pending*: at most
+``max_handshakes`` are pending at once, each for at most ``handshake_timeout_s``, and a new
+socket that finds the budget full closes the *oldest* pending one at once. A real client sends
+its hello the moment it connects and is authenticated within a round trip, so however many idle
+sockets an attacker keeps opening, a real client gets in unless the attacker opens
+``max_handshakes`` new sockets within that round trip (a flood, for a firewall to stop).
+Closing the newcomer instead would let an attacker who refreshes ``max_handshakes`` idle sockets
+every ``handshake_timeout_s`` keep every real client out for good. Authenticated clients count
+against ``max_connections`` only, and are always served while under it.
+
 Every call, from every client, runs on the one :class:`TerminalWorker` the server owns, so the
 terminal sees one thread and one call at a time. ``last_error()`` is read in the same worker job
 right after the call and travels with the reply, so no other client's call can slip in between.
+
+Fencing (:mod:`mt5gate.terminal.fencing`): the server keeps the highest epoch any client has
+shown (one terminal is one account) and checks each call against it in the same worker job,
+right before the call: a refused call never reaches the terminal, and a stale call queued behind
+a newer owner's first call is refused, not run after it.
 """
 
 from __future__ import annotations
@@ -19,9 +35,11 @@ import importlib.metadata
 import ipaddress
 import logging
 import ssl
+from collections import OrderedDict
 from typing import Any, Final
 
-from mt5gate.terminal.base import TERMINAL_FUNCTIONS, Terminal
+from mt5gate.terminal.base import TERMINAL_FUNCTIONS, Terminal, TerminalFencedError
+from mt5gate.terminal.fencing import EpochFence
 from mt5gate.terminal.wire import (
     MAX_HELLO_FRAME,
     MAX_REPLY_FRAME,
@@ -34,6 +52,7 @@ from mt5gate.terminal.wire import (
     decode_mapping,
     decode_request,
     encode_error,
+    encode_fenced,
     encode_frame,
     encode_mapping,
     encode_reply,
@@ -76,6 +95,8 @@ class BridgeServer:
     """Serves one :class:`Terminal` to ``BridgeTerminal`` clients (``await start()``/``close()``).
 
     ``terminal_kind`` ("sim", "official", ...) is announced to clients in the handshake.
+    ``max_connections`` bounds authenticated clients, ``max_handshakes`` the sockets still
+    waiting to send their hello (for at most ``handshake_timeout_s``; see the module docstring).
     """
 
     def __init__(
@@ -87,6 +108,7 @@ class BridgeServer:
         port: int = 18812,
         ssl_context: ssl.SSLContext | None = None,
         max_connections: int = 16,
+        max_handshakes: int = 8,
         max_frame: int = MAX_REQUEST_FRAME,
         max_reply_frame: int = MAX_REPLY_FRAME,
         handshake_timeout_s: float = 5.0,
@@ -96,12 +118,15 @@ class BridgeServer:
     ) -> None:
         if not token:
             raise ValueError("the bridge needs a non-empty token")
+        if max_connections < 1 or max_handshakes < 1 or handshake_timeout_s <= 0:
+            raise ValueError("max_connections, max_handshakes and handshake_timeout_s must be > 0")
         self.terminal = terminal
         self._token = token.encode()
         self.host = host
         self.requested_port = port
         self.ssl_context = ssl_context
         self.max_connections = max_connections
+        self.max_handshakes = max_handshakes
         self.max_frame = max_frame
         self.max_reply_frame = max_reply_frame
         self.handshake_timeout_s = handshake_timeout_s
@@ -109,8 +134,14 @@ class BridgeServer:
         self.idle_timeout_s = idle_timeout_s
         self.terminal_kind = terminal_kind
         self.worker = TerminalWorker("mt5gate-bridge-terminal")
+        self.fence = EpochFence()  # used on the worker thread only
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[Any]] = set()
+        self._connections: set[asyncio.Task[Any]] = set()  # every open connection
+        # connections waiting for their hello, oldest first, with their writer and peer
+        self._pending: OrderedDict[asyncio.Task[Any], tuple[asyncio.StreamWriter, object]] = (
+            OrderedDict()
+        )
+        self._clients: set[asyncio.Task[Any]] = set()  # authenticated connections
         self.calls = 0  # calls handed to the terminal, for tests and metrics
 
     def __repr__(self) -> str:
@@ -169,35 +200,59 @@ class BridgeServer:
 
     # ----------------------------------------------------------------- connections
 
+    @property
+    def pending(self) -> int:
+        """Connections waiting for their hello now."""
+        return len(self._pending)
+
+    @property
+    def clients(self) -> int:
+        """Authenticated connections now."""
+        return len(self._clients)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """One connection: limit, handshake, then requests until the peer goes away."""
+        """One connection: handshake within its budget, then requests until the peer goes away."""
         peer = writer.get_extra_info("peername")
         task = asyncio.current_task()
         assert task is not None
+        self._connections.add(task)
         try:
-            if len(self._connections) >= self.max_connections:
-                log.warning(
-                    "bridge: refused %s: %d connections already", peer, self.max_connections
-                )
-                await self._refuse(writer, "busy", f"the bridge serves at most "
-                                   f"{self.max_connections} connections")  # fmt: skip
-                return
-            self._connections.add(task)
-            if await self._handshake(reader, writer, peer):
+            self._admit_pending(task, writer, peer)
+            if await self._handshake(reader, writer, peer, task):
                 log.info("bridge: %s connected", peer)
-                await self._requests(reader, writer)
+                await self._requests(reader, writer, peer)
         except ProtocolError as error:
             log.warning("bridge: closing %s: %s", peer, error)
         except _DISCONNECTS as error:
             log.debug("bridge: %s went away: %r", peer, error)
         except asyncio.CancelledError:
-            log.debug("bridge: closing %s (server closing)", peer)
+            log.debug("bridge: closing %s (evicted, or the server is closing)", peer)
         except Exception:  # a bug here must cost one connection, never the server
             log.exception("bridge: internal error on the connection of %s", peer)
         finally:
             self._connections.discard(task)
+            self._pending.pop(task, None)
+            self._clients.discard(task)
             await _close_writer(writer)
             log.debug("bridge: %s closed", peer)
+
+    def _admit_pending(
+        self, task: asyncio.Task[Any], writer: asyncio.StreamWriter, peer: object
+    ) -> None:
+        """Count a new socket as pending; evict the oldest pending ones over the budget."""
+        while len(self._pending) >= self.max_handshakes:
+            oldest, (oldest_writer, oldest_peer) = self._pending.popitem(last=False)
+            self._evict(oldest, oldest_writer, oldest_peer)
+        self._pending[task] = (writer, peer)
+
+    def _evict(self, task: asyncio.Task[Any], writer: asyncio.StreamWriter, peer: object) -> None:
+        """Close a pending connection now, with a "busy" word in case it is a real client."""
+        limit = self.max_handshakes
+        log.warning("bridge: closed %s: no hello yet, and %d newer connections wait for theirs "
+                    "(max_handshakes)", peer, limit)  # fmt: skip
+        message = f"the bridge lets at most {limit} connections wait for their handshake"
+        writer.write(encode_frame(_refusal("busy", message)))  # harmless if the peer is gone
+        task.cancel()
 
     async def _read_frame(self, reader: asyncio.StreamReader, limit: int, timeout: float) -> bytes:
         async with asyncio.timeout(timeout):
@@ -210,23 +265,43 @@ class BridgeServer:
         await writer.drain()
 
     async def _refuse(self, writer: asyncio.StreamWriter, kind: str, message: str) -> None:
-        await self._send(writer, encode_mapping({"ok": False, "kind": kind, "message": message}))
+        await self._send(writer, _refusal(kind, message))
 
     async def _handshake(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: object,
+        task: asyncio.Task[Any],
     ) -> bool:
-        """Check the hello frame; True when the client may call."""
-        body = await self._read_frame(reader, MAX_HELLO_FRAME, self.handshake_timeout_s)
+        """Check the hello frame; True when the client may call.
+
+        From the hello's arrival to its verdict nothing awaits: a connection leaves the pending
+        budget and, if welcome, joins the clients in one step.
+        """
         try:
-            refusal = self._check_hello(decode_mapping(body))
+            body = await self._read_frame(reader, MAX_HELLO_FRAME, self.handshake_timeout_s)
+        except TimeoutError:
+            log.info("bridge: closing %s: no hello within %g s", peer, self.handshake_timeout_s)
+            return False
+        self._pending.pop(task, None)
+        try:
+            refusal = self._check_hello(decode_mapping(body)) or self._check_capacity()
         except ProtocolError as error:
             refusal = ("malformed", f"bad handshake: {error}")
         if refusal is not None:
             log.warning("bridge: handshake of %s refused: %s", peer, refusal[1])
             await self._refuse(writer, *refusal)
             return False
+        self._clients.add(task)
         await self._send(writer, encode_mapping(self.server_info()))
         return True
+
+    def _check_capacity(self) -> tuple[str, str] | None:
+        """The refusal of an authenticated client over ``max_connections``, or None."""
+        if len(self._clients) < self.max_connections:
+            return None
+        return "busy", f"the bridge serves at most {self.max_connections} connections"
 
     def _check_hello(self, hello: dict[str, Any]) -> tuple[str, str] | None:
         """``(kind, message)`` of the refusal, or None when the hello is good."""
@@ -249,16 +324,19 @@ class BridgeServer:
             "version": PROTOCOL_VERSION,
             "terminal": self.terminal_kind,
             "mt5gate": _mt5gate_version(),
+            "fencing": True,
         }
 
     # -------------------------------------------------------------------- requests
 
-    async def _requests(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _requests(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object
+    ) -> None:
         while True:
             body = await self._read_frame(reader, self.max_frame, self.idle_timeout_s)
-            await self._send(writer, await self.answer(body))
+            await self._send(writer, await self.answer(body, peer))
 
-    async def answer(self, body: bytes) -> bytes:
+    async def answer(self, body: bytes, peer: object = None) -> bytes:
         """The reply frame body for one request frame body (never raises)."""
         try:
             request = decode_request(body)
@@ -268,16 +346,19 @@ class BridgeServer:
             name = request.function[:64]
             return encode_error(request.request_id, "denied",
                                 f"{name!r} is not one of the 32 terminal functions")  # fmt: skip
-        return await self._call(request)
+        return await self._call(request, peer)
 
-    async def _call(self, request: Request) -> bytes:
+    async def _call(self, request: Request, peer: object) -> bytes:
         rid = request.request_id
         try:
             result, last_error = await self.worker.run(
                 request.function,
-                self._job(request),
+                self._job(request, peer),
                 call_deadline(request.function, request.args, request.kwargs, self.call_timeout_s),
             )
+        except TerminalFencedError as refused:
+            log.warning("bridge: refused %s() of %s: %s", request.function, peer, refused)
+            return encode_fenced(rid, refused.highest, str(refused))
         except TypeError as error:  # the terminal's own argument convention
             return encode_error(rid, "TypeError", str(error))
         except DeadlineExceededError as error:
@@ -289,12 +370,16 @@ class BridgeServer:
             return encode_error(rid, "internal", f"{type(error).__name__}: {error}")
         return self._encode_result(rid, request.function, result, last_error)
 
-    def _job(self, request: Request) -> Any:
-        """The worker job: the call and, in the same job, its ``last_error()``."""
-        terminal, function = self.terminal, request.function
-        args, kwargs = request.args, request.kwargs
+    def _job(self, request: Request, peer: object) -> Any:
+        """The worker job: the fencing check, the call and, in the same job, its
+        ``last_error()``. Check and call are one step on the one worker thread, so no other
+        client's call (a newer owner's epoch) can come between them."""
+        terminal, fence, function = self.terminal, self.fence, request.function
+        args, kwargs, epoch = request.args, request.kwargs, request.epoch
 
         def job() -> tuple[Any, tuple[int, str]]:
+            if fence.admit(function, epoch):
+                log.info("bridge: %s holds fencing epoch %d now", peer, epoch)
             self.calls += 1
             result = getattr(terminal, function)(*args, **kwargs)
             return result, tuple(terminal.last_error())  # type: ignore[return-value]
@@ -313,6 +398,11 @@ class BridgeServer:
             return encode_error(rid, "too_large", f"the reply of {function}() is {len(body)} "
                                 f"bytes, over the {self.max_reply_frame}-byte limit")  # fmt: skip
         return body
+
+
+def _refusal(kind: str, message: str) -> bytes:
+    """The body of a refused handshake."""
+    return encode_mapping({"ok": False, "kind": kind, "message": message})
 
 
 async def _close_writer(writer: asyncio.StreamWriter) -> None:

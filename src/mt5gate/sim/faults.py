@@ -11,6 +11,7 @@ Hangs block the calling thread for real (a session's deadline is real time) unti
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -22,6 +23,8 @@ from mt5gate.constants import ResultCode
 
 __all__ = ["Fault", "FaultKind", "FaultPlan"]
 
+log = logging.getLogger("mt5gate.sim.faults")
+
 
 class FaultKind(StrEnum):
     """What a fired rule does to the call."""
@@ -30,7 +33,7 @@ class FaultKind(StrEnum):
     LATENCY = "latency"  # runs after ``delay_s`` of real time
     HANG = "hang"  # blocks until released (or ``delay_s``), then fails with ``code``
     REPLY_LOST = "reply_lost"  # runs (the order executes), the reply is lost: ``code``
-    DISCONNECT = "disconnect"  # the trade-server connection drops, then the call runs
+    DISCONNECT = "disconnect"  # the trade-server link drops (back after ``delay_s`` if > 0)
     AUTOTRADING_OFF = "autotrading_off"  # the Algo Trading button goes off, then the call runs
     RESTART = "restart"  # the terminal restarts: no IPC connection until initialize()
 
@@ -49,7 +52,7 @@ class Fault:
     kind: FaultKind
     functions: frozenset[str] | None = None  # None matches every function
     code: int | None = None  # last_error code of the failure; None: the kind's default
-    delay_s: float = 0.0  # LATENCY delay; HANG / lost-reply hang cap
+    delay_s: float = 0.0  # LATENCY delay; HANG / lost-reply hang cap; DISCONNECT link downtime
     hang: bool = False  # REPLY_LOST: block (like a hung pipe) before the reply is lost
     after: int = 0  # matching calls let through before the rule may fire
     times: int | None = 1  # how often it fires; None: every matching call
@@ -129,6 +132,7 @@ class FaultPlan:
             if chosen is None and rule.eligible() and self._draw(rule.fault):
                 rule.fired += 1
                 chosen = rule.fault
+                log.info("fault %s fired on %s() (%d so far)", chosen.kind, function, rule.fired)
         return chosen
 
     def _draw(self, fault: Fault) -> bool:
@@ -197,9 +201,19 @@ class FaultPlan:
         )
         return self.add(fault)
 
-    def disconnect(self, functions: str | Iterable[str] | None = None, *, after: int = 0) -> Fault:
-        """The trade-server connection drops at the matching call (stays down until restored)."""
-        return self.add(Fault(FaultKind.DISCONNECT, _names(functions), after=after))
+    def disconnect(
+        self,
+        functions: str | Iterable[str] | None = None,
+        *,
+        after: int = 0,
+        restore_after_s: float = 0.0,
+    ) -> Fault:
+        """The trade-server connection drops at the matching call; it stays down until
+        restored (``set_connected(True)``), or comes back by itself ``restore_after_s`` seconds
+        later on the terminal's clock when that is positive."""
+        return self.add(
+            Fault(FaultKind.DISCONNECT, _names(functions), delay_s=restore_after_s, after=after)
+        )
 
     def autotrading_off(
         self, functions: str | Iterable[str] | None = None, *, after: int = 0

@@ -118,6 +118,7 @@ class SimTerminal:
         self._generation = 0
         self._investor = False
         self._frozen_ticks: dict[str, Tick | None] = {}
+        self._link_back_ms: int | None = None  # a dropped link comes back then (clock ms)
         self._watch: list[str] = []
         self._books: set[str] = set()
         first = self.config.accounts[0].login if self.config.accounts else None
@@ -138,6 +139,8 @@ class SimTerminal:
     # ----------------------------------------------------------------- machinery
 
     def _invoke(self, name: str, failure: Any, needs_ipc: bool, call: Callable[[], Any]) -> Any:
+        if self._link_back_ms is not None and self.clock.now_ms() >= self._link_back_ms:
+            self.set_connected(True)
         fault = self.faults.pick(name) if self.faults.active else None
         if fault is not None and not self._before_fault(fault):
             return failure
@@ -166,6 +169,8 @@ class SimTerminal:
             self.faults.sleep(fault.delay_s)
         elif kind is FaultKind.DISCONNECT:
             self.set_connected(False)
+            if fault.delay_s > 0:
+                self._link_back_ms = self.clock.now_ms() + round(fault.delay_s * 1000)
         elif kind is FaultKind.AUTOTRADING_OFF:
             self.flags.trade_allowed = False
         elif kind is FaultKind.RESTART:
@@ -218,7 +223,12 @@ class SimTerminal:
         return now
 
     def set_connected(self, connected: bool) -> None:
-        """Drop or restore the connection to the trade server (``terminal_info().connected``)."""
+        """Drop or restore the connection to the trade server (``terminal_info().connected``).
+
+        A link a fault dropped for a while comes back by itself at the first call after its
+        downtime (nothing observes it sooner: the terminal is seen only through calls).
+        """
+        self._link_back_ms = None
         if not connected and self.flags.connected:
             self._frozen_ticks = {
                 s.name: self.market.last_tick(s.name) for s in self.market.symbols()

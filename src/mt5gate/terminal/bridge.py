@@ -15,7 +15,12 @@ terminal's named pipe:
 * ``shutdown()`` closes this client's connection only, as a process closing its pipe: the
   terminal behind the bridge stays attached for its other clients;
 * positional-only and no-argument functions raise ``TypeError`` on keywords or arguments here,
-  with the real module's messages; the terminal's own ``TypeError`` is raised here too.
+  with the real module's messages; the terminal's own ``TypeError`` is raised here too;
+* after ``fence(epoch)`` every request carries the epoch. A call the bridge refuses (a newer
+  owner showed a higher epoch; or, from an unfenced client, an ``order_send`` or ``login``
+  once an owner has fenced the bridge) raises
+  :class:`~mt5gate.terminal.base.TerminalFencedError` and was not executed. A fenced client
+  connects only to a bridge that enforces epochs (see :mod:`mt5gate.terminal.wire`).
 
 Blocking and not thread-safe by contract (one session worker calls it); a lock makes misuse
 from two threads merely slow, never a crossed reply.
@@ -30,9 +35,11 @@ import time
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from mt5gate.terminal.base import check_call_convention, failure_value
+from mt5gate.terminal.base import TerminalFencedError, check_call_convention, failure_value
+from mt5gate.terminal.fencing import checked_epoch
 from mt5gate.terminal.wire import (
     DEFAULT_PORT,
+    FENCED,
     MAX_REPLY_FRAME,
     MAX_REQUEST_FRAME,
     PROTOCOL_NAME,
@@ -43,6 +50,7 @@ from mt5gate.terminal.wire import (
     decode_reply,
     encode_frame,
     encode_request,
+    fenced_highest,
     frame_length,
     hello,
 )
@@ -56,6 +64,10 @@ IPC_TIMEOUT: Final = (-10005, "IPC timeout")
 CALL_FAILED: Final = (-10000, "IPC call failed")
 NO_MEMORY: Final = (-3, "Terminal: Out of memory")
 SUCCESS: Final = (1, "Success")
+_NOT_FENCING: Final = (
+    "the bridge does not enforce fencing epochs (an mt5gate from before fencing); "
+    "upgrade it before a fenced client may use it"
+)
 
 
 class _IPCError(Exception):
@@ -140,6 +152,8 @@ class BridgeTerminal:
         self._error: tuple[int, str] = SUCCESS
         self._next_id = 0
         self._lock = threading.Lock()
+        self._epoch: int | None = None  # carried by every request once fenced
+        self._fencing = False  # the connected bridge enforces epochs
 
     @classmethod
     def from_url(cls, url: str, *, token: str, **options: Any) -> BridgeTerminal:
@@ -156,7 +170,23 @@ class BridgeTerminal:
     def __repr__(self) -> str:
         state = "connected" if self._connection is not None else "disconnected"
         tls = " tls" if self.ssl_context is not None else ""
-        return f"<BridgeTerminal bridge://{self.host}:{self.port}{tls} {state}>"
+        fenced = "" if self._epoch is None else f" epoch={self._epoch}"
+        return f"<BridgeTerminal bridge://{self.host}:{self.port}{tls} {state}{fenced}>"
+
+    @property
+    def epoch(self) -> int | None:
+        """The fencing epoch every request carries (None until :meth:`fence`)."""
+        return self._epoch
+
+    def fence(self, epoch: int) -> None:
+        """Carry ``epoch`` (a positive int) with every later call (the Fenceable protocol).
+
+        No I/O and no lock: the owner may call it from any thread, and the next request
+        carries the new epoch. The bridge learns it with that request (the owner's
+        ``initialize()``) and from then on refuses lower epochs; this client does not judge
+        epochs itself, the bridge does.
+        """
+        self._epoch = checked_epoch(epoch)
 
     @property
     def connected(self) -> bool:
@@ -189,6 +219,7 @@ class BridgeTerminal:
                 sock = self.ssl_context.wrap_socket(sock, server_hostname=self.host)
             connection = _Connection(sock, self.max_reply_frame)
             self.server_info = self._handshake(connection)
+            self._fencing = self.server_info.get("fencing") is True
         except (OSError, ProtocolError, _IPCError, _HandshakeRefusedError) as error:
             sock.close()
             return -10003, f"IPC initialize failed, {where}: {_describe(error)}"
@@ -204,6 +235,8 @@ class BridgeTerminal:
         if welcome.get("protocol") != PROTOCOL_NAME or welcome.get("version") != PROTOCOL_VERSION:
             raise _HandshakeRefusedError(f"client speaks bridge protocol {PROTOCOL_VERSION}, "
                                     f"server speaks {welcome.get('version')!r}")  # fmt: skip
+        if self._epoch is not None and welcome.get("fencing") is not True:
+            raise _HandshakeRefusedError(_NOT_FENCING)
         return welcome
 
     # --------------------------------------------------------------------- calling
@@ -227,9 +260,12 @@ class BridgeTerminal:
     def _round_trip(
         self, connection: _Connection, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
+        epoch = self._epoch
+        if epoch is not None and not self._fencing:  # fenced after connecting to an old bridge
+            raise _IPCError((-10003, f"IPC initialize failed, {_NOT_FENCING}"))
         self._next_id += 1
         rid = self._next_id
-        body = _encode(rid, function, args, kwargs)
+        body = _encode(rid, function, args, kwargs, epoch)
         deadline = time.monotonic() + call_deadline(function, args, kwargs, self.call_timeout_s)
         connection.send(body, deadline)
         try:
@@ -241,7 +277,10 @@ class BridgeTerminal:
         if ok:
             result, self._error = payload
             return result
-        return self._remote_error(function, *payload)
+        kind, message = payload
+        if kind == FENCED:  # a newer owner holds the terminal: nothing was executed
+            raise TerminalFencedError(function, epoch, fenced_highest(message))
+        return self._remote_error(function, kind, message)
 
     def _remote_error(self, function: str, kind: str, message: str) -> Any:
         """A reply saying the call did not produce a result: raise or fail as the module would."""
@@ -391,10 +430,12 @@ def _describe(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-def _encode(rid: int, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+def _encode(
+    rid: int, function: str, args: tuple[Any, ...], kwargs: dict[str, Any], epoch: int | None
+) -> bytes:
     """The request body; TypeError (as the real module would raise) for what cannot travel."""
     try:
-        body = encode_request(rid, function, args, kwargs)
+        body = encode_request(rid, function, args, kwargs, epoch)
     except TypeError as error:
         raise TypeError(f"{function}(): {error}") from None
     if len(body) + 4 > MAX_REQUEST_FRAME:

@@ -17,6 +17,12 @@ forwards each Terminal call to it over a private pipe (DESIGN §2, RELIABILITY �
   ProcessTerminal recovers from a hung terminal without any change to the session.
 * **A child that dies on its own** (crash, killed from outside) is noticed by the next call,
   which fails the same way (-10004), and is replaced.
+* **Fencing.** After ``fence(epoch)`` every call carries the epoch to the child, which keeps the
+  highest it has seen and refuses lower ones (and ``order_send`` / ``login`` without one) with
+  :class:`~mt5gate.terminal.base.TerminalFencedError`, before the terminal is touched
+  (:mod:`mt5gate.terminal.fencing`). A child started to replace a hung or dead one is given the
+  highest epoch ever set on this ProcessTerminal when it is spawned, so a restart cannot forget
+  the fence.
 
 Deadlines, and how they fit the session's :class:`~mt5gate.session.Timeouts`:
 
@@ -80,7 +86,8 @@ from mt5gate.records import (
     TradeOrder,
     TradePosition,
 )
-from mt5gate.terminal.base import TERMINAL_FUNCTIONS, Terminal, failure_value
+from mt5gate.terminal.base import TERMINAL_FUNCTIONS, Terminal, TerminalFencedError, failure_value
+from mt5gate.terminal.fencing import EpochFence, checked_epoch
 
 __all__ = ["ProcessTerminal"]
 
@@ -99,10 +106,11 @@ _CONNECT_FUNCTIONS = frozenset({"initialize", "login"})
 _DEFAULT_CONNECT_MS = 60_000
 _LOGIN_TIMEOUT_POSITION = 3  # login(login, password, server, timeout)
 
-# Message tags. Requests: (_CALL | _HOST, name, args, kwargs) or (_STOP,).
-# Replies: (_RETURNED | _RAISED, value, last_error or None). Start-up: (_READY,) | (_FAILED, why).
+# Message tags. Requests: (_CALL | _HOST, name, args, kwargs, epoch or None) or (_STOP,).
+# Replies: (_RETURNED | _RAISED, value, last_error or None), or (_FENCED, highest, None) for a
+# call the child's fence refused. Start-up: (_READY,) | (_FAILED, why).
 _CALL, _HOST, _STOP = "call", "host", "stop"
-_RETURNED, _RAISED = "returned", "raised"
+_RETURNED, _RAISED, _FENCED = "returned", "raised", "fenced"
 _READY, _FAILED = "ready", "failed"
 
 Reply = tuple[str, Any, LastError | None]
@@ -177,6 +185,8 @@ class ProcessTerminal:
         self._child: _Child | None = None
         self._error: LastError = _SUCCESS
         self._closed = False
+        self._epoch: int | None = None  # carried by every call once fenced
+        self._highest_epoch: int | None = None  # the highest ever set: a new child starts there
 
     def __repr__(self) -> str:
         if self._closed:
@@ -200,6 +210,21 @@ class ProcessTerminal:
         """Whether a child process is running now."""
         child = self._child
         return child is not None and child.process.is_alive()
+
+    @property
+    def epoch(self) -> int | None:
+        """The fencing epoch every call carries (None until :meth:`fence`)."""
+        return self._epoch
+
+    def fence(self, epoch: int) -> None:
+        """Carry ``epoch`` (a positive int) with every later call (the Fenceable protocol).
+
+        No I/O: the child learns the epoch with the next call, and judges it (a lower epoch
+        than it has seen is refused there). A child spawned later starts with the highest
+        epoch ever set here.
+        """
+        self._epoch = checked_epoch(epoch)
+        self._highest_epoch = max(self._epoch, self._highest_epoch or 0)
 
     def start(self) -> None:
         """Start the child now instead of at the first call (idempotent; does not wait)."""
@@ -239,7 +264,7 @@ class ProcessTerminal:
         parent_end, child_end = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=_child_main,
-            args=(child_end, self.factory, self.host_methods),
+            args=(child_end, self.factory, self.host_methods, self._highest_epoch),
             name=self.name,
             daemon=True,  # never outlives the parent
         )
@@ -280,14 +305,19 @@ class ProcessTerminal:
         child = self._child
         if function == "shutdown" and (child is None or not child.ready):
             return None  # no child, or a fresh one: its terminal is detached already
+        epoch = self._epoch
         try:
             reply = self._request(
-                _CALL, function, args, kwargs, self._deadline_s(function, args, kwargs)
+                _CALL, function, args, kwargs, self._deadline_s(function, args, kwargs), epoch
             )
         except _LostError as lost:
             self._error = lost.last_error
             return failure_value(function)
         status, value, error = reply
+        if status == _FENCED:  # refused before the terminal was touched
+            refused = TerminalFencedError(function, epoch, value)
+            log.warning("terminal %r: %s", self.name, refused)
+            raise refused
         assert error is not None  # the child reads last_error() after every call
         self._error = error
         if status == _RAISED:
@@ -313,9 +343,15 @@ class ProcessTerminal:
         return value
 
     def _request(
-        self, kind: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], deadline_s: float
+        self,
+        kind: str,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        deadline_s: float,
+        epoch: int | None = None,
     ) -> Reply:
-        payload = _encode_request((kind, name, args, kwargs), name)
+        payload = _encode_request((kind, name, args, kwargs, epoch), name)
         child = self._ready_child(initializing=kind == _CALL and name == "initialize")
         return self._round_trip(child, name, payload, deadline_s)
 
@@ -555,14 +591,21 @@ def _kill(child: _Child, grace_s: float) -> None:
 # -------------------------------------------------------------------- child side
 
 
-def _child_main(conn: Connection, factory: Callable[[], Any], host_methods: frozenset[str]) -> None:
-    """Entry point of the child process."""
+def _child_main(
+    conn: Connection,
+    factory: Callable[[], Any],
+    host_methods: frozenset[str],
+    highest_epoch: int | None = None,
+) -> None:
+    """Entry point of the child process; ``highest_epoch`` is the parent's fence so far."""
     # Ctrl-C reaches the whole process group; stopping the child is the parent's decision.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _host(conn, factory, host_methods)
+    _host(conn, factory, host_methods, EpochFence(highest_epoch))
 
 
-def _host(conn: Connection, factory: Callable[[], Any], host_methods: frozenset[str]) -> None:
+def _host(
+    conn: Connection, factory: Callable[[], Any], host_methods: frozenset[str], fence: EpochFence
+) -> None:
     """Build the terminal (one connection per process: it is ours alone), then serve."""
     try:
         terminal = factory()
@@ -570,10 +613,12 @@ def _host(conn: Connection, factory: Callable[[], Any], host_methods: frozenset[
         conn.send((_FAILED, f"could not build its terminal: {type(error).__name__}: {error}"))
         return
     conn.send((_READY,))
-    _serve(conn, terminal, host_methods)
+    _serve(conn, terminal, host_methods, fence)
 
 
-def _serve(conn: Connection, terminal: Any, host_methods: frozenset[str]) -> None:
+def _serve(
+    conn: Connection, terminal: Any, host_methods: frozenset[str], fence: EpochFence
+) -> None:
     """Answer requests one at a time until told to stop or the parent goes away."""
     while True:
         try:
@@ -582,12 +627,21 @@ def _serve(conn: Connection, terminal: Any, host_methods: frozenset[str]) -> Non
             return
         if message[0] == _STOP:
             return
-        conn.send_bytes(_encode_reply(_answer(terminal, host_methods, message), message[1]))
+        reply = _answer(terminal, host_methods, fence, message)
+        conn.send_bytes(_encode_reply(reply, message[1]))
 
 
-def _answer(terminal: Any, host_methods: frozenset[str], message: tuple[Any, ...]) -> Reply:
-    """Run one request; for terminal calls also ``last_error()``, read at once (semantics §2.5)."""
-    kind, name, args, kwargs = message
+def _answer(
+    terminal: Any, host_methods: frozenset[str], fence: EpochFence, message: tuple[Any, ...]
+) -> Reply:
+    """Run one request; for terminal calls the fencing check first and ``last_error()`` right
+    after (semantics §2.5). Check and call are one step of the child's only thread."""
+    kind, name, args, kwargs, epoch = message
+    if kind == _CALL:
+        try:
+            fence.admit(name, epoch)
+        except TerminalFencedError as refused:
+            return (_FENCED, refused.highest, None)
     try:
         value = _target(terminal, kind, name, host_methods)(*args, **kwargs)
         status = _RETURNED

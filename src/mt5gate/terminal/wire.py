@@ -4,11 +4,26 @@ A frame is a 4-byte big-endian length followed by that many bytes of msgpack. A 
 starts with a handshake, then carries one request and one reply per call::
 
     hello     {"protocol": "mt5gate-bridge", "version": 1, "token": "..."}
-    welcome   {"ok": true, "protocol": ..., "version": 1, "terminal": "sim", "mt5gate": "0.2.0"}
+    welcome   {"ok": true, "protocol": ..., "version": 1, "terminal": "sim", "mt5gate": "0.2.0",
+               "fencing": true}
               or {"ok": false, "kind": "denied" | "version" | "busy" | ..., "message": "..."}
     request   [request_id, function, args, kwargs]
+              or [request_id, function, args, kwargs, epoch]
     reply     [request_id, true, [result, [last_error_code, last_error_text]]]
               or [request_id, false, [kind, message]]
+
+Fencing is a compatible extension of version 1, not a new version. A client that was fenced
+(``BridgeTerminal.fence(epoch)``) appends its epoch, a positive int, as a 5th request element;
+a bridge that enforces epochs says ``"fencing": true`` in its welcome. The client sends the 5th
+element only to such a bridge and refuses to connect to one without it: a bridge older than
+fencing decodes requests as 4-element arrays and would silently ignore the epoch, so the owner
+would believe itself fenced while a stale client still traded. Old clients keep working with a
+new bridge: their 4-element requests carry no epoch, so once the bridge has seen an epoch their
+``order_send`` and ``login`` are refused and their reads still answered
+(:mod:`mt5gate.terminal.fencing` has the rule). A refused call gets the error kind ``"fenced"``,
+whose message starts with ``highest=<epoch>;`` so the client can raise
+:class:`~mt5gate.terminal.base.TerminalFencedError` with the epoch that holds the terminal (an
+old client shows the message in its "the bridge refused" error).
 
 Results travel by value: msgpack's own scalars, lists and maps, plus two extension types that
 decode only into what this module knows. ``EXT_RECORD`` carries ``[record code, fields]`` and
@@ -55,6 +70,7 @@ __all__ = [
     "DEFAULT_PORT",
     "EXT_ARRAY",
     "EXT_RECORD",
+    "FENCED",
     "HEADER",
     "MAX_HELLO_FRAME",
     "MAX_REPLY_FRAME",
@@ -74,11 +90,13 @@ __all__ = [
     "decode_request",
     "decode_value",
     "encode_error",
+    "encode_fenced",
     "encode_frame",
     "encode_mapping",
     "encode_reply",
     "encode_request",
     "encode_value",
+    "fenced_highest",
     "frame_length",
     "hello",
     "plain_argument",
@@ -96,6 +114,9 @@ MAX_REPLY_FRAME: Final = 16 * 1024 * 1024
 
 EXT_RECORD: Final = 1
 EXT_ARRAY: Final = 2
+
+#: The error kind of a call refused by the bridge's fencing rule.
+FENCED: Final = "fenced"
 
 #: Record classes by their wire code (the index). Append only: codes are part of the protocol.
 RECORD_CLASSES: Final[tuple[type[Record], ...]] = (
@@ -308,23 +329,37 @@ def encode_mapping(message: Mapping[str, Any]) -> bytes:
 
 
 class Request(msgspec.Struct, array_like=True, frozen=True):
-    """One call: ``[request_id, function, args, kwargs]`` on the wire."""
+    """One call: ``[request_id, function, args, kwargs]``, plus ``epoch`` when fenced."""
 
     request_id: int
     function: str
     args: list[Any]
     kwargs: dict[str, Any]
+    epoch: int | None = None
 
 
 _REQUEST_DECODER: Final = msgspec.msgpack.Decoder(Request, ext_hook=_plain_ext_hook)
 _MAX_ID: Final = 2**63 - 1
 
 
-def encode_request(request_id: int, function: str, args: Any, kwargs: Mapping[str, Any]) -> bytes:
-    """msgpack of a request; ``datetime`` arguments become seconds (see :func:`plain_argument`)."""
+def encode_request(
+    request_id: int,
+    function: str,
+    args: Any,
+    kwargs: Mapping[str, Any],
+    epoch: int | None = None,
+) -> bytes:
+    """msgpack of a request; ``datetime`` arguments become seconds (see :func:`plain_argument`).
+
+    ``epoch`` is appended as a 5th element only when given: unfenced requests stay the
+    4-element arrays every bridge understands.
+    """
     plain_args = [plain_argument(arg) for arg in args]
     plain_kwargs = {key: plain_argument(value) for key, value in kwargs.items()}
-    return _ENCODER.encode([request_id, function, _wire(plain_args), _wire(plain_kwargs)])
+    message = [request_id, function, _wire(plain_args), _wire(plain_kwargs)]
+    if epoch is not None:
+        message.append(epoch)
+    return _ENCODER.encode(message)
 
 
 def decode_request(data: bytes | memoryview) -> Request:
@@ -332,6 +367,8 @@ def decode_request(data: bytes | memoryview) -> Request:
     request: Request = _decode(_REQUEST_DECODER, data)
     if not 0 <= request.request_id <= _MAX_ID:
         raise MalformedMessageError(f"request id {request.request_id} out of range")
+    if request.epoch is not None and not 1 <= request.epoch <= _MAX_ID:
+        raise MalformedMessageError(f"fencing epoch {request.epoch} out of range")
     return request
 
 
@@ -356,8 +393,22 @@ def encode_reply(request_id: int, result: Any, last_error: tuple[int, str]) -> b
 
 def encode_error(request_id: int, kind: str, message: str) -> bytes:
     """An error reply: ``kind`` is "TypeError", "denied", "malformed", "timeout", "busy",
-    "too_large" or "internal"."""
+    "too_large", "internal" or "fenced" (see :func:`encode_fenced`)."""
     return _ENCODER.encode([request_id, False, [kind, message]])
+
+
+def encode_fenced(request_id: int, highest: int, message: str) -> bytes:
+    """The error reply of a call refused by fencing: ``highest=<epoch>; <message>``."""
+    return encode_error(request_id, FENCED, f"highest={highest}; {message}")
+
+
+def fenced_highest(message: str) -> int:
+    """The epoch that holds the terminal, from the message of a "fenced" error reply."""
+    head, separator, _ = message.partition("; ")
+    number = head.removeprefix("highest=")
+    if not separator or number == head or not number.isdigit():
+        raise MalformedMessageError(f"a fenced reply must start with 'highest=N; ': {message!r}")
+    return int(number)
 
 
 def decode_reply(data: bytes | memoryview) -> tuple[int, bool, Any]:
