@@ -166,14 +166,15 @@ def test_a_session_on_a_terminal_fenced_by_a_newer_epoch_gets_ownership_errors(
     async def main() -> None:
         terminal = BridgeTerminal.from_url(f"bridge://127.0.0.1:{bridge.port}", token=TOKEN)
         assert isinstance(terminal, Fenceable)
-        terminal.fence(5)  # what the lease code will do after taking the account's lease
         async with MT5SessionManager(terminal=terminal, **HEDGING) as session:
             first = await session.place_order(OrderRequest("EURUSD", Side.BUY, 0.1))
-            assert first.retcode == 10009
-            newer = await asyncio.to_thread(client, bridge.port, 6)
+            assert first.retcode == 10009  # sent with the epoch of the session's lease
+            owned = session.ownership.held
+            assert owned is not None
+            newer = await asyncio.to_thread(client, bridge.port, owned.epoch + 1)
             with pytest.raises(MT5OwnershipError) as caught:
                 await session.place_order(OrderRequest("EURUSD", Side.BUY, 0.1))
-            assert caught.value.epoch == 6
+            assert caught.value.epoch == owned.epoch + 1
             assert "nothing was executed" in str(caught.value)
             positions = await asyncio.to_thread(newer.positions_get)
             assert [p.ticket for p in positions] == [first.order]

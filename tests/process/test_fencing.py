@@ -66,15 +66,16 @@ def test_a_session_whose_terminal_carries_a_stale_epoch_gets_ownership_errors(
     terminal: ProcessTerminal = spawn()
 
     async def main() -> None:
-        terminal.fence(6)
         async with MT5SessionManager(terminal=terminal, **HEDGING) as session:
             first = await session.place_order(OrderRequest("EURUSD", Side.BUY, 0.1))
-            assert first.retcode == 10009
-            session.terminal.fence(5)  # as the lease code would after losing epoch 6's lease
+            assert first.retcode == 10009  # sent with the epoch of the session's lease
+            owned = session.ownership.held
+            assert owned is not None
+            session.terminal.fence(owned.epoch - 1)  # an older owner's epoch
             with pytest.raises(MT5OwnershipError) as caught:
                 await session.place_order(OrderRequest("EURUSD", Side.BUY, 0.1))
-            assert caught.value.epoch == 6
-            session.terminal.fence(6)
+            assert caught.value.epoch == owned.epoch
+            session.terminal.fence(owned.epoch)
             positions = await session.positions()
             assert [p.ticket for p in positions] == [first.order]
 
