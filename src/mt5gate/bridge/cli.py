@@ -3,11 +3,13 @@
 ::
 
     mt5gate bridge --terminal official --host 127.0.0.1 --port 18812 --token-file token.txt \\
-        [--tls-cert cert.pem --tls-key key.pem] [--state-file sim.json]
+        [--tls-cert cert.pem --tls-key key.pem] [--state-file sim.json] [--sim-start TIME]
 
 Also runnable as ``python -m mt5gate.bridge.cli``. Once listening it prints one line,
 ``mt5gate bridge listening on HOST:PORT ...``, on stdout (port 0 picks a free port, which that
-line names), then serves until SIGINT or SIGTERM.
+line names), then serves until SIGINT or SIGTERM. The simulator (``--terminal sim``) says on
+stderr which of its markets trade now; ``--sim-start 2026-01-06T10:00`` starts its clock at that
+server time (a Tuesday morning: forex open), from which it runs in real time.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import ssl
 import stat
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from mt5gate.bridge.server import BridgeServer
@@ -52,9 +55,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tls-cert", type=Path, help="PEM certificate: serve TLS")
     parser.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
     parser.add_argument("--state-file", type=Path, help="simulator only: persist its state here")
+    parser.add_argument("--sim-start", type=_server_time, metavar="TIME",
+                        help="simulator only: start its clock at this server time (ISO 8601, "
+                        "e.g. 2026-01-06T10:00, a Tuesday morning) and run in real time from "
+                        "there (default: now)")  # fmt: skip
     parser.add_argument("--max-connections", type=int, default=16)
     parser.add_argument("--log-level", default="INFO")
     return parser
+
+
+def _server_time(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time such as 2026-01-06T10:00"
+        ) from None
 
 
 def read_token(path: Path) -> str:
@@ -84,17 +100,24 @@ def tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
     return context
 
 
-def build_terminal(kind: str, state_file: Path | None) -> Terminal:
-    """The terminal to serve: the official package (imported only here) or a simulator."""
+def build_terminal(
+    kind: str, state_file: Path | None, sim_start: datetime | None = None
+) -> Terminal:
+    """The terminal to serve: the official package (imported only here) or a simulator (its
+    clock starting at ``sim_start``, server time, when given)."""
     if kind == "sim":
-        from mt5gate.sim.clock import RealClock
+        from mt5gate.sim.clock import RealClock, server_ms_of
         from mt5gate.sim.terminal import SimTerminal
 
-        print("mt5gate bridge: serving the SIMULATED terminal (mt5gate.sim), not a real MT5",
+        start = None if sim_start is None else server_ms_of(sim_start)
+        sim = SimTerminal(clock=RealClock(start_ms=start), state_file=state_file)
+        print("mt5gate bridge: serving the SIMULATED terminal (mt5gate.sim), not a real MT5\n"
+              f"mt5gate bridge: {sim.market.trading_now().describe()}",
               file=sys.stderr)  # fmt: skip
-        return SimTerminal(clock=RealClock(), state_file=state_file)
-    if state_file is not None:
-        raise CliError("--state-file is for --terminal sim only")
+        return sim
+    for option, value in (("--state-file", state_file), ("--sim-start", sim_start)):
+        if value is not None:
+            raise CliError(f"{option} is for --terminal sim only")
     try:
         module = importlib.import_module("MetaTrader5")
     except ImportError:
@@ -137,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         token = read_token(args.token_file)
         context = tls_context(args.tls_cert, args.tls_key)
-        terminal = build_terminal(args.terminal, args.state_file)
+        terminal = build_terminal(args.terminal, args.state_file, args.sim_start)
     except CliError as error:
         print(f"mt5gate bridge: {error}", file=sys.stderr)
         return 2

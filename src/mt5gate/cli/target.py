@@ -33,6 +33,7 @@ from mt5gate.service.config import (
     load_settings,
 )
 from mt5gate.service.gateway import session_for
+from mt5gate.service.simulated import simulator
 from mt5gate.session.manager import MT5SessionManager
 from mt5gate.terminal.base import Terminal
 
@@ -122,6 +123,8 @@ def _pick(settings: ServiceSettings, name: str | None) -> AccountSettings:
 def _with_terminal(account: AccountSettings, terminal: str) -> AccountSettings:
     data = account.model_dump()
     data["terminal"] = terminal
+    if terminal != "sim":
+        data["sim_start"] = None  # the simulated clock's start means nothing to a real terminal
     return _validated(data, f"account {account.name!r}")
 
 
@@ -167,11 +170,8 @@ async def close_session(session: MT5SessionManager) -> None:
 
 
 def simulator_for(target: Target) -> Terminal | None:
-    """For a sim account, the simulator with its state file; ``None`` (the account's own
-    terminal) otherwise."""
+    """For a sim account, the simulator on the account's clock (``sim_start``) with its state
+    file; ``None`` (the account's own terminal) otherwise."""
     if not target.simulated:
         return None
-    from mt5gate.sim.clock import RealClock
-    from mt5gate.sim.terminal import SimTerminal
-
-    return SimTerminal(clock=RealClock(), state_file=target.state_file)
+    return simulator(target.account, target.state_file)

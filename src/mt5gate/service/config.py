@@ -23,6 +23,13 @@
     watch = ["EURUSD"]             # symbols whose ticks the health checks watch
     risk = { max_volume_per_order = 1.0, allowed_symbols = ["EURUSD", "GBPUSD"] }
 
+    [[accounts]]                   # a simulated account (terminal = "sim", the default)
+    name = "replay"
+    password_env = "SIM_PASSWORD"  # the simulator's demo password, sim-pass-5001
+    sim_start = 2026-01-06T10:00:00        # sim only: the simulated server clock starts at this
+                                           # server time (a Tuesday morning: forex open) and runs
+                                           # in real time from there; default: now
+
     [bot]                          # the Telegram bot (mt5gate bot, mt5gate serve --bot)
     token_env = "MT5GATE_BOT_TOKEN"        # see mt5gate.bot.settings for every key
     users = [{ id = 123456789, role = "admin" }]
@@ -43,9 +50,10 @@ Environment overrides (an empty variable counts as unset): ``MT5GATE_CONFIG`` (t
 no path is given), ``MT5GATE_HOST``, ``MT5GATE_PORT``, ``MT5GATE_DATA_DIR``,
 ``MT5GATE_PUBLIC_HEALTH`` and ``MT5GATE_PUBLIC_METRICS`` (true/false/1/0/yes/no/on/off),
 ``MT5GATE_CORS_ORIGINS`` (comma-separated), ``MT5GATE_MAX_BODY_BYTES``, ``MT5GATE_LOG_LEVEL``,
-``MT5GATE_API_KEYS``: a JSON list of ``[[api_keys]]`` objects, which replaces the file's, and
-for the bot ``MT5GATE_BOT_USERS`` (``id:role`` pairs, comma-separated: replaces
-``bot.users``) and ``MT5GATE_BOT_API_URL``.
+``MT5GATE_API_KEYS``: a JSON list of ``[[api_keys]]`` objects, which replaces the file's,
+``MT5GATE_SIM_START`` (an ISO 8601 server time, ``2026-01-06T10:00``): the ``sim_start`` of every
+simulated account, and for the bot ``MT5GATE_BOT_USERS`` (``id:role`` pairs, comma-separated:
+replaces ``bot.users``) and ``MT5GATE_BOT_API_URL``.
 
 Every problem is one :class:`ConfigError` line naming the file or variable, the dotted field
 (``accounts[1].terminal``) and the rule, never a secret value. With neither a file nor
@@ -61,6 +69,7 @@ import re
 import stat
 import tomllib
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Final, Self
 from urllib.parse import urlsplit
@@ -165,6 +174,7 @@ class AccountSettings(_Frozen):
     journal: Path | None = None
     watch: tuple[Annotated[str, Field(min_length=1)], ...] = ()
     risk: RiskSettings | None = None
+    sim_start: datetime | None = None
     password_value: SecretStr | None = None
 
     @field_validator("terminal")
@@ -196,6 +206,8 @@ class AccountSettings(_Frozen):
             raise ValueError("a bridge:// terminal needs token_env or token_file (its token)")
         if has_token and not bridge:
             raise ValueError("token_env and token_file are for bridge:// terminals only")
+        if self.sim_start is not None and not self.simulated:
+            raise ValueError('sim_start is for simulated accounts only (terminal = "sim")')
         return self
 
     @property
@@ -541,7 +553,24 @@ def _apply_environment(
         if value is not None:
             data[field] = parse(variable, value)
             origins[field] = (variable, "")
+    _apply_sim_start(env, data)
     _apply_bot_environment(env, data, origins)
+
+
+def _apply_sim_start(env: Mapping[str, str], data: dict[str, Any]) -> None:
+    """``MT5GATE_SIM_START`` as the ``sim_start`` of every simulated account (a replay of that
+    market hour for the whole service; real accounts are left alone)."""
+    value = _env(env, "MT5GATE_SIM_START")
+    if value is None:
+        return
+    try:
+        start = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigError("MT5GATE_SIM_START: must be an ISO 8601 server time such as "
+                          "2026-01-06T10:00") from None  # fmt: skip
+    for account in data["accounts"]:
+        if isinstance(account, dict) and account.get("terminal", "sim") == "sim":
+            account["sim_start"] = start
 
 
 def _apply_bot_environment(
