@@ -33,6 +33,7 @@ from mt5gate.service.auth import hash_api_key, verify
 from mt5gate.service.config import ApiKeySettings, ConfigError, default_settings
 from mt5gate.service.gateway import Gateway
 from mt5gate.service.problems import problem_for
+from tests.service.conftest import open_market_terminal
 
 T = TypeVar("T")
 KEY = "mg_app-test-key-0123456789abcdef"
@@ -47,13 +48,14 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
 async def serving(
     tmp_path: Path, **update: Any
 ) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient]]:
-    """A started gateway (demo account connected) and a client for its app."""
+    """A started gateway (demo account connected, its simulator pinned to a weekday morning so
+    that orders meet an open market on any day) and a client for its app."""
     keys = (ApiKeySettings(name="all", hash=hash_api_key(KEY),
                            scopes=frozenset({"read", "trade", "admin"})),)  # fmt: skip
     settings = default_settings().model_copy(
         update={"data_dir": tmp_path, "api_keys": keys, **update}
     )
-    gateway = Gateway.build(settings, os.environ)
+    gateway = Gateway.build(settings, os.environ, terminal_for=open_market_terminal)
     app = create_app(gateway)
     await gateway.start()
     try:
