@@ -18,6 +18,7 @@ from mt5gate.health import wall_utc_ms
 from mt5gate.service import cli
 from mt5gate.service.config import default_settings
 from mt5gate.service.gateway import Gateway
+from mt5gate.service.simulated import markets_now
 from mt5gate.sim import RealClock, SimTerminal, VirtualClock, server_ms
 from tests.service.conftest import OPEN_MARKET, Served, open_market_terminal, start_service
 
@@ -117,6 +118,7 @@ def test_real_terminals_are_judged_by_the_wall_clock(tmp_path: Path) -> None:
     settings = default_settings().model_copy(update={"data_dir": tmp_path, "accounts": (official,)})
     gateway = Gateway.build(settings, {})
     assert gateway.account("demo").monitor.probe_options["utc_now_ms"] is wall_utc_ms
+    assert markets_now(gateway.account("demo").session.terminal) is None  # no schedule to tell
     asyncio.run(gateway.stop())
 
 
