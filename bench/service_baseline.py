@@ -3,21 +3,26 @@
 One route, the same path as ``mt5gate serve``'s, whose handler calls the simulator directly
 (``SimTerminal(clock=RealClock())`` logged in to the demo account, as the service's default
 account is) and returns the tick as JSON: no API key, no rate limit, no middleware, no session,
-no thread hop. It runs under uvicorn with the settings ``mt5gate serve`` uses, one worker::
+no thread hop. It runs under uvicorn with the settings ``mt5gate serve`` uses, one worker;
+``--sim-start`` starts the simulator's clock at a server time, as ``MT5GATE_SIM_START`` does
+the service's::
 
-    python -m bench.service_baseline --port 8001 [--log-level warning]
+    python -m bench.service_baseline --port 8001 [--log-level warning] \
+        [--sim-start 2026-01-06T10:00]
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from datetime import datetime
 
 import uvicorn
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 
 from mt5gate.sim import RealClock, SimTerminal
+from mt5gate.sim.clock import server_ms_of
 
 __all__ = ["create_app", "main"]
 
@@ -25,9 +30,11 @@ __all__ = ["create_app", "main"]
 LOGIN, PASSWORD, SERVER = 5001, "sim-pass-5001", "MetaQuotes-Demo"
 
 
-def create_app() -> FastAPI:
-    """The one-route app over a real-time simulator logged in to the demo account."""
-    terminal = SimTerminal(clock=RealClock())
+def create_app(sim_start: datetime | None = None) -> FastAPI:
+    """The one-route app over a real-time simulator logged in to the demo account (its clock
+    starting at server time ``sim_start`` when given)."""
+    start = None if sim_start is None else server_ms_of(sim_start)
+    terminal = SimTerminal(clock=RealClock(start_ms=start))
     if not terminal.initialize(login=LOGIN, password=PASSWORD, server=SERVER):
         raise RuntimeError(f"the simulator refused the demo login: {terminal.last_error()}")
     app = FastAPI(title="baseline")
@@ -50,9 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--sim-start", type=datetime.fromisoformat, default=None)
     args = parser.parse_args(argv)
     config = uvicorn.Config(
-        create_app(), host="127.0.0.1", port=args.port, log_level=args.log_level,
+        create_app(args.sim_start), host="127.0.0.1", port=args.port, log_level=args.log_level,
         timeout_graceful_shutdown=20, server_header=False,
     )  # fmt: skip
     uvicorn.Server(config).run()

@@ -11,11 +11,15 @@ Figures (issue 6, item 11):
 - ``/v1/stream`` fan-out: 200 WebSocket clients in two processes, each subscribed to the ticks
   of one of 10 symbols (20 per symbol): tick messages delivered per second, the share of ticks
   that reached all their subscribers, delivery latency (receive wall time minus the tick's time
-  converted to UTC) p50/p99/max, the spread between the first and the last of a tick's 20
-  receipts, and how many clients the server dropped;
+  converted to machine time, see :func:`_clock_shift_ms`) p50/p99/max, the spread between the
+  first and the last of a tick's 20 receipts, and how many clients the server dropped;
 - resident memory (VmRSS) of the service idle after start-up (against the baseline app idle),
   after one ``GET symbols`` (the simulator then builds every symbol's market) and after the
   tick benchmark.
+
+The simulators of the service and of the baseline start on a weekday morning (``SIM_START``) and
+run in real time from there, so every run measures the same open forex market, whatever the
+day and hour (a weekend's closed market has no ticks to stream and none to generate).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,6 +59,8 @@ SYMBOLS = (
 )  # fmt: skip
 #: The simulator's server time is UTC plus this (``RealClock``'s default, which the service uses).
 SERVER_OFFSET_MS = RealClock().utc_offset_s * 1000
+#: Server time at which the benchmarked simulators' clocks start: a Tuesday morning, forex open.
+SIM_START = "2026-01-06T10:00"
 _START_S = 60.0
 _CLIENT_START_S = 0.5  # a load process's interpreter start-up, before its warm-up
 
@@ -108,7 +115,8 @@ def _spawn(name: str, args: list[str], env: dict[str, str], log: Path) -> _Serve
 
 def _service(scratch: Path, name: str, keys: str, log_level: str | None) -> _Server:
     """``mt5gate serve`` with its own data directory and the benchmark's API key."""
-    env = {**os.environ, "MT5GATE_DATA_DIR": str(scratch / name), "MT5GATE_API_KEYS": keys}
+    env = {**os.environ, "MT5GATE_DATA_DIR": str(scratch / name), "MT5GATE_API_KEYS": keys,
+           "MT5GATE_SIM_START": SIM_START}  # fmt: skip
     for unwanted in ("MT5GATE_CONFIG", "MT5GATE_LOG_LEVEL"):
         env.pop(unwanted, None)
     if log_level is not None:
@@ -117,7 +125,7 @@ def _service(scratch: Path, name: str, keys: str, log_level: str | None) -> _Ser
 
 
 def _baseline(scratch: Path, log_level: str) -> _Server:
-    args = ["bench.service_baseline", "--log-level", log_level]
+    args = ["bench.service_baseline", "--log-level", log_level, "--sim-start", SIM_START]
     return _spawn("baseline", args, dict(os.environ), scratch / "baseline.log")
 
 
@@ -266,15 +274,29 @@ def _end(load: subprocess.Popen[str]) -> None:
         load.wait()
 
 
+def _clock_shift_ms(ticks: list[tuple[Any, ...]]) -> int:
+    """How far the service's pinned simulated clock is from machine time (server offset aside).
+
+    A pinned ``RealClock`` is the machine clock shifted by whole seconds, so a tick's time minus
+    its receipt time is that shift minus the delivery latency; with latencies well under half a
+    second, rounding the median to whole seconds gives the shift exactly.
+    """
+    if not ticks:
+        return 0
+    ahead = statistics.median(msc - SERVER_OFFSET_MS - ns / 1e6 for _, msc, ns, _ in ticks)
+    return round(ahead / 1000) * 1000
+
+
 def _fanout(server: _Server, key: str, duration_s: float) -> _Fanout:
     results, server_cpu = _ws_clients(server, key, duration_s)
     t0, t1 = results[0]["t0"], results[0]["t1"]
     ticks = [tuple(tick) for r in results for tick in r["ticks"]]
+    machine_offset = SERVER_OFFSET_MS + _clock_shift_ms(ticks)  # tick time - machine time
     inside = [(s, msc, ns) for s, msc, ns, _ in ticks if t0 <= ns / 1e9 < t1]
-    latencies = [ns / 1e6 - (msc - SERVER_OFFSET_MS) for _, msc, ns in inside]
+    latencies = [ns / 1e6 - (msc - machine_offset) for _, msc, ns in inside]
     receipts: dict[tuple[str, int], list[int]] = defaultdict(list)
     for symbol, msc, ns, _ in ticks:
-        if t0 * 1000 <= msc - SERVER_OFFSET_MS < (t1 - 1.0) * 1000:  # all receipts precede t1
+        if t0 * 1000 <= msc - machine_offset < (t1 - 1.0) * 1000:  # all receipts precede t1
             receipts[symbol, msc].append(ns)
     per_symbol = CLIENTS // len(SYMBOLS)
     spreads = [(max(r) - min(r)) / 1e6 for r in receipts.values()]

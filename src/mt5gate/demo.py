@@ -2,7 +2,9 @@
 
 Run with ``make demo`` or ``python -m mt5gate.demo``. It uses only the Terminal seam, so the same
 calls work against a real terminal once the official adapter exists; here the terminal is the
-simulator, and the first line of output says so.
+simulator, and the first line of output says so. The simulated market keeps real trading hours:
+the tour says what trades now and trades EURUSD when forex is open, else a symbol that is open
+(BTCUSD trades every day).
 """
 
 from __future__ import annotations
@@ -52,13 +54,18 @@ def _filling(filling_mode: int) -> OrderFilling:
     return OrderFilling.FOK if filling_mode & SymbolFilling.FOK else OrderFilling.RETURN
 
 
-def _open_symbol(terminal: SimTerminal) -> str:
-    """EURUSD when the forex market is open, else BTCUSD, which trades at weekends too."""
-    return "EURUSD" if terminal.market.is_open("EURUSD") else "BTCUSD"
+def _open_symbol(terminal: SimTerminal) -> str | None:
+    """EURUSD when the forex market is open, else the first symbol that trades now (BTCUSD
+    trades at weekends too), by the simulator's own session schedule; None if none does."""
+    trading = terminal.market.trading_now().open
+    return "EURUSD" if "EURUSD" in trading else next(iter(trading), None)
 
 
 def _trade(terminal: SimTerminal, out: TextIO) -> bool:
     symbol = _open_symbol(terminal)
+    if symbol is None:
+        _say(out, "no market is open now: nothing to trade")
+        return False
     terminal.symbol_select(symbol, True)
     info = terminal.symbol_info(symbol)
     assert info is not None
@@ -91,6 +98,7 @@ def run_demo(clock: Clock, out: TextIO) -> bool:
     _say(out, "mt5gate demo -- SIMULATED MetaTrader 5 terminal (mt5gate.sim), no real money")
     terminal = SimTerminal(clock=clock)
     _connect(terminal, out)
+    _say(out, f"markets: {terminal.market.trading_now().describe()}")
     _say(out, "prices:")
     _prices(terminal, out)
     ok = _trade(terminal, out)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -91,7 +92,7 @@ _SEVERITY = MappingProxyType({Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2})
 
 def wall_utc_ms() -> int:
     """Machine wall-clock time, UTC epoch milliseconds (the default report clock)."""
-    return int(datetime.now(UTC).timestamp() * 1000)
+    return time.time_ns() // 1_000_000
 
 
 def _iso(utc_ms: int) -> str:

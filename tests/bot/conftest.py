@@ -1,5 +1,7 @@
 """The bot under test: a real Gateway (simulated demo account) and a real ``TelegramBot`` on
-their own event loop thread, talking real HTTP to :class:`FakeTelegram` on loopback.
+their own event loop thread, talking real HTTP to :class:`FakeTelegram` on loopback. The demo
+account's simulator starts on a weekday morning (``open_market_terminal``): the bot trades forex
+on any day.
 
 Tests act as Telegram users through the fake (``send_text``, ``press``) and read what the bot
 wrote there; ``BotRun.run`` runs a coroutine on the bot's loop (to read the session, or to
@@ -25,6 +27,7 @@ from mt5gate.service.gateway import AccountRuntime, Gateway
 from mt5gate.session.manager import MT5SessionManager
 from mt5gate.sim.terminal import SimTerminal
 from tests.bot.fake_telegram import FakeTelegram
+from tests.service.conftest import open_market_terminal
 
 T = TypeVar("T")
 
@@ -55,7 +58,7 @@ class BotRun:
             update={"data_dir": data_dir, "bot": settings}
         )
         self.loop = asyncio.new_event_loop()
-        self.gateway = Gateway.build(self.settings, {})
+        self.gateway = Gateway.build(self.settings, {}, terminal_for=open_market_terminal)
         self.bot = TelegramBot(self.gateway.accounts, settings, SecretStr(TOKEN),
                                state_path=data_dir / "bot-state.json",
                                poll_timeout_s=1)  # fmt: skip

@@ -17,14 +17,17 @@ import pytest
 
 from tests.bot.conftest import ADMIN, TOKEN, VIEWER
 from tests.bot.fake_telegram import FakeTelegram
-from tests.service.conftest import start_service, terminate
+from tests.service.conftest import OPEN_MARKET, start_service, terminate
 
 
 def bot_env(fake: FakeTelegram, data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MT5GATE_")}
+    # MT5GATE_SIM_START: the simulated clock starts on a weekday morning, so that the bot's
+    # EURUSD orders meet an open market on any day.
     env.update(MT5GATE_BOT_TOKEN=TOKEN, MT5GATE_BOT_API_URL=fake.base_url,
                MT5GATE_BOT_USERS=f"{ADMIN}:admin,{VIEWER}:viewer",
-               MT5GATE_DATA_DIR=str(data_dir), MT5GATE_LOG_LEVEL="DEBUG")  # fmt: skip
+               MT5GATE_DATA_DIR=str(data_dir), MT5GATE_LOG_LEVEL="DEBUG",
+               MT5GATE_SIM_START=OPEN_MARKET)  # fmt: skip
     env.update(extra)
     return env
 

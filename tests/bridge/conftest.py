@@ -182,12 +182,21 @@ BRIDGE_MODULE = (sys.executable, "-m", "mt5gate.bridge.cli")
 MT5GATE_BRIDGE = (sys.executable, "-m", "mt5gate.cli", "bridge")
 
 
-class BridgeProcess:
-    """``python -m mt5gate.bridge.cli --terminal sim --port 0`` and the port it printed."""
+#: The bridge's simulated clock starts on a Tuesday morning (forex open): the tests trade EURUSD
+#: through it on any day.
+OPEN_MARKET = ("--sim-start", "2026-01-06T10:00")
 
-    def __init__(self, *args: str, command: tuple[str, ...] = BRIDGE_MODULE) -> None:
+
+class BridgeProcess:
+    """``python -m mt5gate.bridge.cli --terminal sim --port 0`` and the port it printed (its
+    simulated clock pinned to a weekday morning unless ``clock`` says otherwise)."""
+
+    def __init__(
+        self, *args: str, command: tuple[str, ...] = BRIDGE_MODULE,
+        clock: tuple[str, ...] = OPEN_MARKET,
+    ) -> None:  # fmt: skip
         self.process = subprocess.Popen(
-            [*command, "--terminal", "sim", "--port", "0", *args],
+            [*command, "--terminal", "sim", "--port", "0", *clock, *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert self.process.stdout is not None

@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,26 @@ import pytest
 from mt5gate import MT5SessionManager, OrderRequest
 from mt5gate.bridge import cli
 from mt5gate.models import Side
+from mt5gate.sim import server_ms
 from mt5gate.terminal.bridge import BridgeTerminal
 
 from .conftest import HEDGING, TOKEN, BridgeProcess
+
+
+@pytest.fixture
+def launch() -> Iterator[Callable[..., BridgeProcess]]:
+    """``launch(*args, clock=...)`` starts a bridge process; any still running after the test
+    (a failed assertion) is stopped."""
+    started: list[BridgeProcess] = []
+
+    def start(*args: str, **options: tuple[str, ...]) -> BridgeProcess:
+        started.append(BridgeProcess(*args, **options))
+        return started[-1]
+
+    yield start
+    for process in started:
+        if process.process.poll() is None:
+            process.stop()
 
 
 def test_a_separate_bridge_process_serves_a_client_and_stops_on_sigterm(
@@ -57,9 +75,34 @@ def test_a_session_works_through_the_bridge(bridge_process: BridgeProcess) -> No
     asyncio.run(main())
 
 
-def test_the_simulator_state_file_survives_a_restart(token_file: Path, tmp_path: Path) -> None:
+def test_sim_start_sets_the_simulated_clock_of_a_bridge_process(
+    token_file: Path, launch: Callable[..., BridgeProcess]
+) -> None:
+    """``--sim-start`` on a Saturday: the process says forex is closed and BTCUSD trades, and
+    clients see that market (the tests' bridges start on a Tuesday morning instead)."""
+    saturday = launch("--token-file", str(token_file), clock=("--sim-start", "2026-01-10T12:00"))
+    terminal = BridgeTerminal("127.0.0.1", saturday.port, token=TOKEN)
+    assert terminal.initialize(**HEDGING) is True
+    terminal.symbol_select("BTCUSD", True)
+    btc = terminal.symbol_info_tick("BTCUSD")
+    assert btc is not None
+    assert btc.time_msc // 86_400_000 == server_ms(2026, 1, 10) // 86_400_000  # that Saturday
+    eur = terminal.symbol_info_tick("EURUSD")
+    sent = terminal.order_send({"action": 1, "symbol": "EURUSD", "volume": 0.1, "type": 0,
+                                "type_filling": 1, "price": eur.ask})  # fmt: skip
+    assert sent is not None
+    assert sent.retcode == 10018  # market closed
+    terminal.close()
+    code, err = saturday.stop()
+    assert code == 0
+    assert "server time Sat 2026-01-10 12:00; open now: BTCUSD; closed: EURUSD" in err
+
+
+def test_the_simulator_state_file_survives_a_restart(
+    token_file: Path, tmp_path: Path, launch: Callable[..., BridgeProcess]
+) -> None:
     state = tmp_path / "sim.json"
-    first = BridgeProcess("--token-file", str(token_file), "--state-file", str(state))
+    first = launch("--token-file", str(token_file), "--state-file", str(state))
     terminal = BridgeTerminal("127.0.0.1", first.port, token=TOKEN)
     assert terminal.initialize(**HEDGING) is True
     tick = terminal.symbol_info_tick("EURUSD")
@@ -67,10 +110,19 @@ def test_the_simulator_state_file_survives_a_restart(token_file: Path, tmp_path:
                          "type_filling": 1, "price": tick.ask})  # fmt: skip
     terminal.close()
     assert first.stop()[0] == 0
-    second = BridgeProcess("--token-file", str(token_file), "--state-file", str(state))
+    second = launch("--token-file", str(token_file), "--state-file", str(state))
     terminal = BridgeTerminal("127.0.0.1", second.port, token=TOKEN)
     assert terminal.initialize(**HEDGING) is True
     assert terminal.positions_total() == 1
+    # the pinned clock went on from the saved time: a new order is not older than the first
+    (first_position,) = terminal.positions_get()
+    tick = terminal.symbol_info_tick("EURUSD")
+    again = terminal.order_send({"action": 1, "symbol": "EURUSD", "volume": 0.1, "type": 0,
+                                 "type_filling": 1, "price": tick.ask})  # fmt: skip
+    assert again is not None
+    assert again.retcode == 10009
+    newest = max(terminal.positions_get(), key=lambda p: p.ticket)
+    assert newest.time_msc >= first_position.time_msc
     terminal.close()
     assert second.stop()[0] == 0
 
@@ -137,6 +189,19 @@ def test_the_official_terminal_needs_the_metatrader5_package(
                         "--state-file", "s.json")  # fmt: skip
     assert code == 2
     assert "--state-file is for --terminal sim only" in err
+    code, err = run_cli(capsys, "--terminal", "official", "--token-file", str(token_file),
+                        "--sim-start", "2026-01-06T10:00")  # fmt: skip
+    assert code == 2
+    assert "--sim-start is for --terminal sim only" in err
+
+
+def test_a_bad_sim_start_is_a_usage_error(
+    token_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["--terminal", "sim", "--token-file", str(token_file), "--sim-start", "monday"])
+    assert stopped.value.code == 2
+    assert "'monday' is not an ISO 8601 time such as 2026-01-06T10:00" in capsys.readouterr().err
 
 
 def test_the_official_terminal_is_the_metatrader5_module(

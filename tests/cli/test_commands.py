@@ -459,6 +459,26 @@ def test_a_terminal_option_replaces_the_configured_one(cli: Cli, two_accounts: P
     assert_error(bridged, Exit.USAGE, "account 'first':", "needs token_env or token_file")
 
 
+def test_a_configured_sim_start_pins_the_commands_simulator(cli: Cli) -> None:
+    """``sim_start`` reaches the simulator a command builds: a Tuesday morning's forex market
+    trades, and health judges its ticks on that clock (they would be days old on the wall's).
+    ``--terminal`` to a real terminal drops it."""
+    text = '[[accounts]]\nname = "replay"\nlogin = 5001\npassword_env = "REPLAY_PASSWORD"\n'
+    config = cli.write("replay.toml", text + "sim_start = 2026-01-06T10:00:00\n")
+    env = {"REPLAY_PASSWORD": "sim-pass-5001"}
+    bought = cli.json("order", "buy", "EURUSD", "0.01", "--yes", "--config", str(config), env=env)
+    assert bought["retcode"] == 10009
+    day = datetime.fromtimestamp(cli.json("price", "EURUSD", "-c", str(config), env=env)[0]
+                                 ["time_msc"] / 1000, UTC).date()  # fmt: skip
+    assert day.isoformat() == "2026-01-06"
+    health = cli.json("health", "EURUSD", "-c", str(config), env=env)
+    assert health["checks"]["tick:age"][0]["status"] == "pass"
+    assert health["checks"]["broker:clockOffset"][0]["status"] == "pass"
+    real = cli.run("health", "-c", str(config), "-t", "official", env=env)
+    assert real.exit_code == Exit.FAIL, explain(real)
+    assert "Health · replay: FAIL" in real.stdout  # a reading, not "sim_start is for ..."
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

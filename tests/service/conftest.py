@@ -2,7 +2,8 @@
 
 The service runs as a child process (``python -m mt5gate.cli serve``) on a free port of
 127.0.0.1 with its own data directory; the tests talk to it with httpx over TCP. Nothing in the
-service is mocked: its accounts are simulated terminals, as on a newcomer's machine.
+service is mocked: its accounts are simulated terminals, as on a newcomer's machine, except that
+their clocks start on a weekday morning (``OPEN_MARKET``) so that the tests trade forex on any day.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -24,9 +26,22 @@ import uvicorn
 
 from mt5gate.service.app import create_app
 from mt5gate.service.auth import hash_api_key
-from mt5gate.service.config import ApiKeySettings, default_settings
+from mt5gate.service.config import AccountSettings, ApiKeySettings, default_settings
 from mt5gate.service.gateway import Gateway
 from mt5gate.service.stream import StreamOptions
+from mt5gate.sim import RealClock, SimTerminal
+from mt5gate.sim.clock import server_ms_of
+
+#: Server time at which the tests' simulated clocks start (a Tuesday morning: the forex market
+#: is open), running in real time from there: what the tests trade is open on any day and hour.
+OPEN_MARKET = "2026-01-06T10:00"
+
+
+def open_market_terminal(_: AccountSettings | None = None) -> SimTerminal:
+    """A real-time simulator pinned to start at ``OPEN_MARKET``, for
+    ``Gateway.build(terminal_for=...)``: the in-process service trades forex on any day."""
+    start = server_ms_of(datetime.fromisoformat(OPEN_MARKET))
+    return SimTerminal(clock=RealClock(start_ms=start))
 
 
 def free_port() -> int:
@@ -76,13 +91,15 @@ class Served:
 
 def start_service(
     data_dir: Path, *args: str, env: dict[str, str] | None = None, wait_ready: bool = True,
-    relative_data_dir: bool = False,
+    relative_data_dir: bool = False, sim_start: str | None = OPEN_MARKET,
 ) -> Served:  # fmt: skip
     """Start ``mt5gate serve`` and wait until it answers ``/livez`` (and, by default, until
     every account is ready). With ``relative_data_dir`` it runs in ``data_dir``'s parent with
-    the default (relative) data directory, as ``make serve`` does in a checkout."""
+    the default (relative) data directory, as ``make serve`` does in a checkout. Simulated
+    accounts start their clocks at ``sim_start`` (``MT5GATE_SIM_START``; None: now)."""
     port = free_port()
-    environment = {**os.environ, **(env or {})}
+    pinned = {} if sim_start is None else {"MT5GATE_SIM_START": sim_start}
+    environment = {**os.environ, **pinned, **(env or {})}
     environment.pop("MT5GATE_CONFIG", None)
     if relative_data_dir:
         data_dir = data_dir / ".mt5gate"
@@ -131,7 +148,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 class InProcess:
     """The service's app served by uvicorn on a thread of this process (so coverage sees it),
-    on the default settings (the simulated demo account) with one key of every scope."""
+    on the default settings (the simulated demo account, its clock pinned to ``OPEN_MARKET``)
+    with one key of every scope."""
 
     def __init__(
         self, data_dir: Path, key: str, *, stream: StreamOptions | None = None, grace_s: float = 20
@@ -141,7 +159,7 @@ class InProcess:
         self.settings = default_settings().model_copy(
             update={"data_dir": data_dir, "api_keys": keys}
         )
-        self.gateway = Gateway.build(self.settings, os.environ)
+        self.gateway = Gateway.build(self.settings, os.environ, terminal_for=open_market_terminal)
         self.port = free_port()
         config = uvicorn.Config(create_app(self.gateway, stream), host="127.0.0.1",
                                 port=self.port, log_level="warning",

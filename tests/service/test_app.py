@@ -34,6 +34,7 @@ from mt5gate.service.config import ApiKeySettings, ConfigError, default_settings
 from mt5gate.service.gateway import Gateway
 from mt5gate.service.problems import problem_for
 from mt5gate.terminal.base import Terminal
+from tests.service.conftest import open_market_terminal
 
 T = TypeVar("T")
 KEY = "mg_app-test-key-0123456789abcdef"
@@ -48,15 +49,16 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
 async def serving(
     tmp_path: Path, *, terminal: Terminal | None = None, **update: Any
 ) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient]]:
-    """A started gateway (demo account connected, on ``terminal`` if given) and a client for
+    """A started gateway (demo account connected, on ``terminal`` if given, else its simulator
+    pinned to a weekday morning so that orders meet an open market on any day) and a client for
     its app; ``update`` changes the default settings."""
     keys = (ApiKeySettings(name="all", hash=hash_api_key(KEY),
                            scopes=frozenset({"read", "trade", "admin"})),)  # fmt: skip
     settings = default_settings().model_copy(
         update={"data_dir": tmp_path, "api_keys": keys, **update}
     )
-    terminals = {} if terminal is None else {"demo": terminal}
-    gateway = Gateway.build(settings, os.environ, terminals=terminals)
+    gateway = Gateway.build(settings, os.environ, terminal_for=lambda account: (
+        terminal if terminal is not None else open_market_terminal(account)))  # fmt: skip
     app = create_app(gateway)
     await gateway.start()
     try:

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import stat
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,7 @@ terminal = "sim"
 login = 5001
 server = "MetaQuotes-Demo"
 password_file = "secrets/paper-password"
+sim_start = 2026-01-06T10:00:00
 
 [[accounts]]
 name = "win"
@@ -205,6 +207,8 @@ def test_a_full_file(tmp_path: Path) -> None:
     assert paper.simulated
     assert settings.simulated
     assert paper.password_file == tmp_path / "secrets/paper-password"
+    assert paper.sim_start == datetime(2026, 1, 6, 10)
+    assert main.sim_start is None
     assert settings.journal_path(paper) == tmp_path / "state" / "paper_2-orders.db"
     assert (win.terminal, win.login, win.password({}), win.terminal_token({})) == (
         "official", None, None, None,
@@ -226,6 +230,8 @@ def toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, str | Path):
         return json.dumps(str(value))
+    if isinstance(value, datetime):
+        return value.isoformat()
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
     items = sorted(value) if isinstance(value, frozenset) else value
@@ -546,6 +552,31 @@ def test_a_bad_environment_value_names_its_variable(
         with pytest.raises(ConfigError) as caught:
             load_settings(path, env)
         assert str(caught.value).startswith(expected)
+
+
+def test_mt5gate_sim_start_pins_every_simulated_account_only(tmp_path: Path) -> None:
+    env = {"MT5GATE_SIM_START": " 2026-01-10T12:00 "}
+    (demo,) = load_settings(None, env).accounts
+    assert demo.sim_start == datetime(2026, 1, 10, 12)
+    main, paper, win, box = load_settings(write(tmp_path, FULL), env).accounts
+    assert paper.sim_start == datetime(2026, 1, 10, 12)  # replaces the file's
+    assert (main.sim_start, win.sim_start, box.sim_start) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[[accounts]]\nname = "w"\nterminal = "official"\nsim_start = 2026-01-06T10:00:00\n',
+         'accounts[0]: sim_start is for simulated accounts only (terminal = "sim")'),
+        (ONE + 'sim_start = "next tuesday"\n', "accounts[0].sim_start: must be a valid datetime"),
+    ],
+)  # fmt: skip
+def test_sim_start_is_a_time_for_simulated_accounts(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    assert expected in problem(tmp_path, text)
+    with pytest.raises(ConfigError, match="MT5GATE_SIM_START: must be an ISO 8601 server time"):
+        load_settings(None, {"MT5GATE_SIM_START": "tuesday"})
 
 
 def test_mt5gate_config_pointing_nowhere_is_an_error(tmp_path: Path) -> None:

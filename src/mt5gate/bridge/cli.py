@@ -4,13 +4,15 @@
 
     mt5gate bridge --terminal official --host 127.0.0.1 --port 18812 --token-file token.txt \\
         [--tls-cert cert.pem --tls-key key.pem] [--state-file sim.json] [--faults chaos.toml]
-        [--max-connections 16] [--max-handshakes 8] [--handshake-timeout 5]
+        [--sim-start TIME] [--max-connections 16] [--max-handshakes 8] [--handshake-timeout 5]
 
 Also runnable as ``python -m mt5gate.bridge.cli``. Once listening it prints one line,
 ``mt5gate bridge listening on HOST:PORT ...``, on stdout (port 0 picks a free port, which that
 line names), then serves until SIGINT or SIGTERM. ``--faults`` (simulator only) loads a fault
 plan file (:mod:`mt5gate.sim.plan`) for chaos tests; a file that does not validate is a one-line
-error and exit 2, before anything listens.
+error and exit 2, before anything listens. The simulator (``--terminal sim``) says on stderr
+which of its markets trade now; ``--sim-start 2026-01-06T10:00`` starts its clock at that
+server time (a Tuesday morning: forex open), from which it runs in real time.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import ssl
 import stat
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from mt5gate.bridge.server import BridgeServer
@@ -66,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--state-file", type=Path, help="simulator only: persist its state here")
     parser.add_argument("--faults", type=Path, metavar="FILE",
                         help="simulator only: a fault plan (TOML) for chaos tests")  # fmt: skip
+    parser.add_argument("--sim-start", type=_server_time, metavar="TIME",
+                        help="simulator only: start its clock at this server time (ISO 8601, "
+                        "e.g. 2026-01-06T10:00, a Tuesday morning) and run in real time from "
+                        "there (default: now)")  # fmt: skip
     parser.add_argument("--max-connections", type=_positive(int), default=16,
                         help="authenticated clients served at once (default 16)")  # fmt: skip
     parser.add_argument("--max-handshakes", type=_positive(int), default=8,
@@ -91,6 +98,15 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
         return value
 
     return parse
+
+
+def _server_time(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time such as 2026-01-06T10:00"
+        ) from None
 
 
 def read_token(path: Path) -> str:
@@ -130,13 +146,20 @@ def read_plan(path: Path | None) -> ChaosPlan | None:
         raise CliError(f"--faults {error}") from None
 
 
-def build_terminal(kind: str, state_file: Path | None, plan: ChaosPlan | None = None) -> Terminal:
-    """The terminal to serve: the official package (imported only here) or a simulator,
-    with the faults and history delay of ``plan`` when one is given."""
+def build_terminal(
+    kind: str,
+    state_file: Path | None,
+    plan: ChaosPlan | None = None,
+    sim_start: datetime | None = None,
+) -> Terminal:
+    """The terminal to serve: the official package (imported only here) or a simulator (its
+    clock starting at ``sim_start``, server time, when given), with the faults and history
+    delay of ``plan`` when one is given."""
     if kind == "sim":
-        return _simulator(state_file, plan)
-    if state_file is not None:
-        raise CliError("--state-file is for --terminal sim only")
+        return _simulator(state_file, plan, sim_start)
+    for option, value in (("--state-file", state_file), ("--sim-start", sim_start)):
+        if value is not None:
+            raise CliError(f"{option} is for --terminal sim only")
     if plan is not None:
         raise CliError("--faults is for --terminal sim only: a real terminal fails by itself")
     try:
@@ -151,19 +174,25 @@ def build_terminal(kind: str, state_file: Path | None, plan: ChaosPlan | None = 
     return terminal
 
 
-def _simulator(state_file: Path | None, plan: ChaosPlan | None) -> Terminal:
-    from mt5gate.sim.clock import RealClock
+def _simulator(
+    state_file: Path | None, plan: ChaosPlan | None, sim_start: datetime | None
+) -> Terminal:
+    from mt5gate.sim.clock import RealClock, server_ms_of
     from mt5gate.sim.config import BrokerOptions, SimConfig
     from mt5gate.sim.terminal import SimTerminal
 
-    print("mt5gate bridge: serving the SIMULATED terminal (mt5gate.sim), not a real MT5",
-          file=sys.stderr)  # fmt: skip
-    if plan is None:
-        return SimTerminal(clock=RealClock(), state_file=state_file)
-    print(f"mt5gate bridge: fault plan with {len(plan.faults)} fault(s), history delayed by "
-          f"{plan.history_delay_ms} ms, seed {plan.seed}", file=sys.stderr)  # fmt: skip
-    config = SimConfig(broker=BrokerOptions(history_delay_ms=plan.history_delay_ms))
-    return SimTerminal(config, clock=RealClock(), faults=plan.fault_plan(), state_file=state_file)
+    clock = RealClock(start_ms=None if sim_start is None else server_ms_of(sim_start))
+    config, faults = SimConfig(), None
+    if plan is not None:
+        config = SimConfig(broker=BrokerOptions(history_delay_ms=plan.history_delay_ms))
+        faults = plan.fault_plan()
+    sim = SimTerminal(config, clock=clock, faults=faults, state_file=state_file)
+    print("mt5gate bridge: serving the SIMULATED terminal (mt5gate.sim), not a real MT5\n"
+          f"mt5gate bridge: {sim.market.trading_now().describe()}", file=sys.stderr)  # fmt: skip
+    if plan is not None:
+        print(f"mt5gate bridge: fault plan with {len(plan.faults)} fault(s), history delayed by "
+              f"{plan.history_delay_ms} ms, seed {plan.seed}", file=sys.stderr)  # fmt: skip
+    return sim
 
 
 async def serve(server: BridgeServer) -> None:
@@ -197,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         token = read_token(args.token_file)
         context = tls_context(args.tls_cert, args.tls_key)
         plan = read_plan(args.faults)
-        terminal = build_terminal(args.terminal, args.state_file, plan)
+        terminal = build_terminal(args.terminal, args.state_file, plan, args.sim_start)
     except CliError as error:
         print(f"mt5gate bridge: {error}", file=sys.stderr)
         return 2

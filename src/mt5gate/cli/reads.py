@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -32,6 +33,7 @@ from mt5gate.cli.ui import Ui
 from mt5gate.errors import MT5Error
 from mt5gate.health import Check, HealthStatus, Status, probe, wall_utc_ms
 from mt5gate.models import Price
+from mt5gate.service.simulated import health_clock
 from mt5gate.session.manager import MT5SessionManager
 
 __all__ = [
@@ -125,7 +127,7 @@ def parse_when(text: str | datetime, *, now: datetime | None = None) -> datetime
     ``2w``, or a time ahead such as ``+1d``. ``ValueError`` names the forms."""
     if isinstance(text, datetime):  # a default already parsed
         return text
-    now = now or datetime.now(UTC)
+    now = now or datetime.fromtimestamp(time.time(), UTC)
     word = text.strip().lower()
     if word == "now":
         return now
@@ -179,8 +181,10 @@ async def show_history(session: MT5SessionManager, ui: Ui, target: Target, date_
 
 async def read_health(session: MT5SessionManager, target: Target,
                       symbols: Sequence[str]) -> HealthStatus:  # fmt: skip
-    """One health reading of the account (watching ``symbols`` or the account's ``watch``)."""
-    return await probe(session, symbols=tuple(symbols) or target.account.watch)
+    """One health reading of the account (watching ``symbols`` or the account's ``watch``; a
+    simulated account is judged by its simulator's clock)."""
+    watched = tuple(symbols) or target.account.watch
+    return await probe(session, symbols=watched, utc_now_ms=health_clock(session.terminal))
 
 
 def unreachable(error: MT5Error) -> HealthStatus:

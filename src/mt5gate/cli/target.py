@@ -35,6 +35,7 @@ from mt5gate.service.config import (
     load_settings,
 )
 from mt5gate.service.gateway import session_for
+from mt5gate.service.simulated import simulator
 from mt5gate.session.manager import MT5SessionManager
 from mt5gate.terminal.base import Terminal
 
@@ -82,7 +83,7 @@ class Target:
     @property
     def state_file(self) -> Path:
         """Where a simulated account's terminal keeps its state between commands."""
-        return self.settings.data_dir / f"sim-{self.account.name}.json"
+        return self.settings.state_file(self.account)
 
     @property
     def journal(self) -> Path:
@@ -126,6 +127,8 @@ def _pick(settings: ServiceSettings, name: str | None) -> AccountSettings:
 def _with_terminal(account: AccountSettings, terminal: str) -> AccountSettings:
     data = account.model_dump()
     data["terminal"] = terminal
+    if terminal != "sim":
+        data["sim_start"] = None  # the simulated clock's start means nothing to a real terminal
     return _validated(data, f"account {account.name!r}")
 
 
@@ -174,11 +177,8 @@ async def close_session(session: MT5SessionManager) -> None:
 
 
 def simulator_for(target: Target) -> Terminal | None:
-    """For a sim account, the simulator with its state file; ``None`` (the account's own
-    terminal) otherwise."""
+    """For a sim account, the simulator on the account's clock (``sim_start``) with its state
+    file; ``None`` (the account's own terminal) otherwise."""
     if not target.simulated:
         return None
-    from mt5gate.sim.clock import RealClock
-    from mt5gate.sim.terminal import SimTerminal
-
-    return SimTerminal(clock=RealClock(), state_file=target.state_file)
+    return simulator(target.account, target.state_file)

@@ -20,12 +20,17 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mt5gate.files import create_private, private_dir, tighten_file
 from mt5gate.orders.journal import JournalError
 from mt5gate.service.auth import hash_api_key, key_config_snippet, new_api_key
 from mt5gate.service.bot_cli import announce_bot, build_bot
 from mt5gate.service.config import ApiKeySettings, ConfigError, ServiceSettings, load_settings
+from mt5gate.service.simulated import markets_now
+
+if TYPE_CHECKING:
+    from mt5gate.service.gateway import Gateway
 
 __all__ = ["build_parser", "local_key", "main", "settings_from"]
 
@@ -95,10 +100,14 @@ def local_key(settings: ServiceSettings) -> tuple[ServiceSettings, Path | None]:
     return settings.model_copy(update={"api_keys": (entry,)}), path
 
 
-def _announce(settings: ServiceSettings, key_file: Path | None, bot: bool) -> None:
+def _announce(gateway: Gateway, key_file: Path | None, bot: bool) -> None:
+    settings = gateway.settings
     lines = [f"mt5gate serve: http://{settings.host}:{settings.port}  (OpenAPI at /docs)"]
     for account in settings.accounts:
         lines.append(f"  account {account.name!r}: terminal {account.terminal}")
+        markets = markets_now(gateway.account(account.name).session.terminal)
+        if markets is not None:  # a simulator: what can be traded now, by its own schedule
+            lines.append(f"    {account.name}: {markets}")
     if any(a.simulated for a in settings.accounts):
         lines.append("  *** SIMULATED terminal (mt5gate.sim): prices and orders are NOT real ***")
     if key_file is not None:
@@ -140,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, ValueError, OSError, JournalError) as error:
         print(f"mt5gate serve: {error}", file=sys.stderr)
         return 2
-    _announce(settings, key_file, args.bot)
+    _announce(gateway, key_file, args.bot)
     config = uvicorn.Config(
         create_app(gateway), host=settings.host, port=settings.port,
         log_config=log_config(), log_level=settings.log_level.lower(),

@@ -27,6 +27,13 @@
     reconcile = { settle_s = 5.0, budget_s = 30.0 }  # how lost replies are settled (below)
     lease = { ttl_s = 15.0, renew_s = 5.0, deadline_s = 10.0 }  # one owner per account
 
+    [[accounts]]                   # a simulated account (terminal = "sim", the default)
+    name = "replay"
+    password_env = "SIM_PASSWORD"  # the simulator's demo password, sim-pass-5001
+    sim_start = 2026-01-06T10:00:00        # sim only: the simulated server clock starts at this
+                                           # server time (a Tuesday morning: forex open) and runs
+                                           # in real time from there; default: now
+
     [bot]                          # the Telegram bot (mt5gate bot, mt5gate serve --bot)
     token_env = "MT5GATE_BOT_TOKEN"        # see mt5gate.bot.settings for every key
     users = [{ id = 123456789, role = "admin" }]
@@ -48,9 +55,10 @@ no path is given), ``MT5GATE_HOST``, ``MT5GATE_PORT``, ``MT5GATE_DATA_DIR``,
 ``MT5GATE_PUBLIC_HEALTH`` and ``MT5GATE_PUBLIC_METRICS`` (true/false/1/0/yes/no/on/off),
 ``MT5GATE_CORS_ORIGINS`` (comma-separated), ``MT5GATE_MAX_BODY_BYTES``, ``MT5GATE_LOG_LEVEL``,
 ``MT5GATE_ACCESS_LOG`` and ``MT5GATE_REQUIRE_IDEMPOTENCY_KEY`` (booleans as above),
-``MT5GATE_API_KEYS``: a JSON list of ``[[api_keys]]`` objects, which replaces the file's, and
-for the bot ``MT5GATE_BOT_USERS`` (``id:role`` pairs, comma-separated: replaces
-``bot.users``) and ``MT5GATE_BOT_API_URL``.
+``MT5GATE_API_KEYS``: a JSON list of ``[[api_keys]]`` objects, which replaces the file's,
+``MT5GATE_SIM_START`` (an ISO 8601 server time, ``2026-01-06T10:00``): the ``sim_start`` of every
+simulated account, and for the bot ``MT5GATE_BOT_USERS`` (``id:role`` pairs, comma-separated:
+replaces ``bot.users``) and ``MT5GATE_BOT_API_URL``.
 
 Every problem is one :class:`ConfigError` line naming the file or variable, the dotted field
 (``accounts[1].terminal``) and the rule, never a secret value. With neither a file nor
@@ -66,6 +74,7 @@ import re
 import stat
 import tomllib
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Final, Self
 from urllib.parse import urlsplit
@@ -229,6 +238,7 @@ class AccountSettings(_Frozen):
     risk: RiskSettings | None = None
     reconcile: ReconcileSettings = ReconcileSettings()
     lease: LeaseSettings = LeaseSettings()
+    sim_start: datetime | None = None
     password_value: SecretStr | None = None
 
     @field_validator("terminal")
@@ -260,6 +270,8 @@ class AccountSettings(_Frozen):
             raise ValueError("a bridge:// terminal needs token_env or token_file (its token)")
         if has_token and not bridge:
             raise ValueError("token_env and token_file are for bridge:// terminals only")
+        if self.sim_start is not None and not self.simulated:
+            raise ValueError('sim_start is for simulated accounts only (terminal = "sim")')
         return self
 
     @property
@@ -476,6 +488,11 @@ class ServiceSettings(_Frozen):
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{self.port}"
 
+    def state_file(self, account: AccountSettings) -> Path:
+        """Where a simulated ``account``'s broker keeps its state: ``<data_dir>/sim-<name>.json``.
+        The service and the ``mt5gate`` commands share it, so they trade with one broker."""
+        return self.data_dir / f"sim-{account.name}.json"
+
     def journal_path(self, account: AccountSettings) -> Path:
         """Where ``account``'s order journal lives: its ``journal`` (relative to ``data_dir``
         when relative), else ``<data_dir>/<name>-orders.db``."""
@@ -618,7 +635,24 @@ def _apply_environment(
         if value is not None:
             data[field] = parse(variable, value)
             origins[field] = (variable, "")
+    _apply_sim_start(env, data)
     _apply_bot_environment(env, data, origins)
+
+
+def _apply_sim_start(env: Mapping[str, str], data: dict[str, Any]) -> None:
+    """``MT5GATE_SIM_START`` as the ``sim_start`` of every simulated account (a replay of that
+    market hour for the whole service; real accounts are left alone)."""
+    value = _env(env, "MT5GATE_SIM_START")
+    if value is None:
+        return
+    try:
+        start = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigError("MT5GATE_SIM_START: must be an ISO 8601 server time such as "
+                          "2026-01-06T10:00") from None  # fmt: skip
+    for account in data["accounts"]:
+        if isinstance(account, dict) and account.get("terminal", "sim") == "sim":
+            account["sim_start"] = start
 
 
 def _apply_bot_environment(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -23,13 +23,16 @@ from mt5gate.orders.journal import SqliteJournal
 from mt5gate.orders.ownership import owner_id
 from mt5gate.service.auth import Authenticator
 from mt5gate.service.config import AccountSettings, ServiceSettings
+from mt5gate.service.simulated import configured_terminal, health_clock
 from mt5gate.session.manager import MT5SessionManager
 from mt5gate.session.observer import LoggingObserver, ObserverGroup, SessionObserver
 from mt5gate.session.policies import ReconnectPolicy
 from mt5gate.session.state import SessionState
 from mt5gate.terminal.base import Terminal
 
-__all__ = ["SIMULATED_NOTICE", "AccountRuntime", "Companion", "Gateway", "session_for"]
+__all__ = [
+    "SIMULATED_NOTICE", "AccountRuntime", "Companion", "Gateway", "TerminalFor", "session_for",
+]  # fmt: skip
 
 log = logging.getLogger("mt5gate.service")
 
@@ -38,6 +41,10 @@ SIMULATED_NOTICE = (
     "SIMULATED terminal (mt5gate.sim): prices and orders are not real. Configure accounts "
     "(--config FILE) to trade on a real MT5 terminal."
 )
+
+
+#: Chooses an account's terminal: a Terminal object, or None for the account's configured one.
+TerminalFor = Callable[[AccountSettings], Terminal | None]
 
 
 class Companion(Protocol):
@@ -102,19 +109,27 @@ class Gateway:
 
     @classmethod
     def build(
-        cls, settings: ServiceSettings, env: Mapping[str, str], *, metrics: Metrics | None = None,
-        terminals: Mapping[str, Terminal] | None = None,
-    ) -> Gateway:  # fmt: skip
+        cls,
+        settings: ServiceSettings,
+        env: Mapping[str, str],
+        *,
+        metrics: Metrics | None = None,
+        terminal_for: TerminalFor | None = None,
+    ) -> Gateway:
         """Sessions, journals and monitors for every configured account (nothing connects yet);
         the data directory is made (mode 700), or reported if other users can enter it.
-        ``terminals`` stand in for the named accounts' own (a simulator with faults, in tests)."""
+
+        ``terminal_for(account)`` may put an account on a terminal of the caller's choosing
+        (such as a simulator on a pinned clock, so that tests trade an open market on any day);
+        ``None`` from it, or no ``terminal_for``, means the account's configured terminal."""
         metrics = metrics or Metrics()
         loose = private_dir(settings.data_dir)
         if loose is not None:
             log.warning(loose)
-        given = terminals or {}
-        accounts = {a.name: _runtime(a, settings, env, metrics, given.get(a.name))
-                    for a in settings.accounts}  # fmt: skip
+        choose = terminal_for or _configured
+        accounts = {
+            a.name: _runtime(a, settings, env, metrics, choose(a)) for a in settings.accounts
+        }
         return cls(settings, accounts, Authenticator(settings.api_keys), metrics)
 
     @property
@@ -183,16 +198,18 @@ def session_for(
     owner: Mapping[str, Any] | None = None,
 ) -> MT5SessionManager:
     """The session of a configured account (not connected): its terminal (or ``terminal``, an
-    object standing in for it, such as a simulator with a state file), its secrets read from
-    ``env``, its journal file, risk limits, reconciliation and lease settings. The service and
-    the ``mt5gate`` command both build sessions here, so a command sees the orders the service
+    object standing in for it, such as a simulator with a state file; a ``sim`` account's own
+    is a simulator on its clock, pinned by ``sim_start``), its secrets read from ``env``, its
+    journal file, risk limits, reconciliation and lease settings. The service and the
+    ``mt5gate`` command both build sessions here, so a command sees the orders the service
     journaled. ``observer`` is added to the logging one (state changes, breaker transitions and
     reconnects are logged). ``owner`` tells other processes who owns the account while this
     session holds its lease (``{"kind": "serve", "url": ...}``)."""
     logs = LoggingObserver(logging.getLogger(f"mt5gate.session.{account.name}"))
     about = dict(owner or {"kind": "session"})
     return MT5SessionManager(
-        terminal=account.terminal if terminal is None else terminal, login=account.login,
+        terminal=configured_terminal(account, settings) if terminal is None else terminal,
+        login=account.login,
         password=account.password(env), server=account.server,
         terminal_token=account.terminal_token(env),
         journal=SqliteJournal(settings.journal_path(account)), risk=account.risk_limits(),
@@ -203,14 +220,23 @@ def session_for(
     )  # fmt: skip
 
 
+def _configured(_: AccountSettings) -> Terminal | None:
+    return None
+
+
 def _runtime(
-    account: AccountSettings, settings: ServiceSettings, env: Mapping[str, str], metrics: Metrics,
+    account: AccountSettings,
+    settings: ServiceSettings,
+    env: Mapping[str, str],
+    metrics: Metrics,
     terminal: Terminal | None,
-) -> AccountRuntime:  # fmt: skip
+) -> AccountRuntime:
+    observer = metrics.observer(account.name)
     owner = {"kind": "serve", "url": settings.url}
-    session = session_for(account, settings, env, terminal=terminal, owner=owner,
-                          observer=metrics.observer(account.name))  # fmt: skip
-    monitor = HealthMonitor(session, interval_s=5.0, symbols=account.watch)
+    session = session_for(account, settings, env, terminal=terminal, observer=observer,
+                          owner=owner)  # fmt: skip
+    clock = health_clock(session.terminal)
+    monitor = HealthMonitor(session, interval_s=5.0, symbols=account.watch, utc_now_ms=clock)
     return AccountRuntime(account, session, monitor)
 
 

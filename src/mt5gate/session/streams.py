@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
 from enum import StrEnum
 from itertools import count
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -408,7 +408,7 @@ class _EventHub(_Hub[TradeEvent]):
     def _window(self, newest_seen_s: int) -> tuple[int, int]:
         """History bounds in server-time seconds (see the class docstring)."""
         anchor = self.book.newest_deal_s
-        local = int(datetime.now(UTC).timestamp())
+        local = int(time.time())
         start = max(anchor - _PAD_S, 0)  # MT5 holds no time before 1970
         return start, max(local, anchor, newest_seen_s) + _PAD_S
 

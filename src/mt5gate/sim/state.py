@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mt5gate.files import private_dir
-from mt5gate.sim.clock import VirtualClock
+from mt5gate.sim.clock import RealClock, VirtualClock
 
 if TYPE_CHECKING:
     from mt5gate.sim.terminal import SimTerminal
@@ -85,14 +85,17 @@ def _read(path: Path) -> dict[str, Any]:
 def load_state(terminal: SimTerminal, path: Path) -> None:
     """Restore a terminal from a file :func:`save_state` wrote.
 
-    A virtual clock jumps forward to the saved time (never back); a real clock keeps running,
-    and the market catches up from the saved prices to now.
+    A virtual clock jumps forward to the saved time (never back), and so does a real clock
+    pinned to a start time (a pinned simulator restarted goes on from where it was); a real
+    clock on machine time keeps running, and the market catches up from the saved prices to now.
     """
     data = _read(path)
     try:
         clock = terminal.clock
         if isinstance(clock, VirtualClock) and data["clock_ms"] > clock.now_ms():
             clock.set(int(data["clock_ms"]))
+        if isinstance(clock, RealClock):
+            clock.resume(int(data["clock_ms"]))
         terminal.tickets.restore(data["tickets"])
         terminal.market.restore(data["market"])
         for login, broker_state in data["accounts"].items():

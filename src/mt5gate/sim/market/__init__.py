@@ -8,6 +8,7 @@ from __future__ import annotations
 from mt5gate.sim.market.catalogue import default_catalogue
 from mt5gate.sim.market.dtypes import RATES_DTYPE, TICKS_DTYPE, RateArray, TickArray
 from mt5gate.sim.market.market import Listener, Market
+from mt5gate.sim.market.sessions import TradingNow
 
 __all__ = [
     "RATES_DTYPE",
@@ -16,5 +17,6 @@ __all__ = [
     "Market",
     "RateArray",
     "TickArray",
+    "TradingNow",
     "default_catalogue",
 ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ from mt5gate.sim.market.feed import Feed, RandomFeed, ReplayFeed, decode_array, 
 from mt5gate.sim.market.history import synth_bars
 from mt5gate.sim.market.info import DayStats, TickValues, build_symbol_info, day_stats
 from mt5gate.sim.market.series import Series
-from mt5gate.sim.market.sessions import SessionMask
+from mt5gate.sim.market.sessions import SessionMask, TradingNow
 from mt5gate.sim.symbols import SymbolSpec
 
 __all__ = ["Listener", "Market"]
@@ -180,6 +181,24 @@ class Market:
         self._need(symbol)
         when = self._clock.now_ms() if server_ms is None else server_ms
         return self._masks[symbol].is_open(when)
+
+    def next_open(self, symbol: str, server_ms: int | None = None) -> int | None:
+        """When ``symbol`` next trades at or after ``server_ms`` (default now): that time while
+        it is open; None for a symbol whose sessions are empty."""
+        self._need(symbol)
+        when = self._clock.now_ms() if server_ms is None else server_ms
+        return self._masks[symbol].next_open(when)
+
+    def trading_now(self, server_ms: int | None = None) -> TradingNow:
+        """Which symbols trade at ``server_ms`` (default now) and when the others open: the
+        answer to "what can I trade now?" (``mt5gate serve`` says it on start)."""
+        when = self._clock.now_ms() if server_ms is None else server_ms
+        opens = {s.name: self._masks[s.name].next_open(when) for s in self._specs}
+        return TradingNow(
+            when,
+            tuple(name for name, at in opens.items() if at == when),
+            MappingProxyType({name: at for name, at in opens.items() if at != when}),
+        )
 
     # -- quotes, conversion, info --------------------------------------------------------------
 
