@@ -11,9 +11,10 @@ What it shows (the guide is docs/guides/fastapi.md):
 * MT5 errors become HTTP statuses in one exception handler, by exception class (``ERROR_STATUS``
   below): invalid input 422, trade rejected / not executed / trading off 409, terminal down or
   circuit open 503 (with ``Retry-After``), unknown symbol 404, and an order whose outcome is
-  still unknown after reconciliation 504 with its ``client_id`` (we chose 504 over 202: nothing
-  was accepted for later processing; the client should ask again with the same
-  ``Idempotency-Key``, which answers with the reconciled outcome, as ``mt5gate serve`` does);
+  still unknown after reconciliation 202 with its ``client_id``, as ``mt5gate serve`` does:
+  it may have executed, so nothing may invite a resend under a new key; the client asks again
+  with the same ``Idempotency-Key``, which answers with the current status, never a second
+  order;
 * ``GET /health`` runs ``probe()`` and answers ``application/health+json`` (503 on fail).
 
 Routes: ``GET /price/{symbol}``, ``GET /account``, ``GET /positions``, ``POST /orders`` (JSON
@@ -93,7 +94,10 @@ ERROR_STATUS: Final[tuple[tuple[type[MT5Error], int], ...]] = (
     (MT5ValidationError, 422),  # our input checks, and a key reused for another request
     (MT5TradingHalted, 409),  # the halt switch is on
     (MT5RiskLimitError, 422),  # a pre-trade risk limit refused it
-    (MT5OrderOutcomeUnknown, 504),  # not settled yet: retry with the same Idempotency-Key
+    (
+        MT5OrderOutcomeUnknown,
+        202,
+    ),  # may have executed: ask again with the same key, never a new one
     (MT5TradeRejected, 409),  # the trade server said no (no money, market closed, stops...)
     (MT5TradeRetryable, 409),  # requote / prices changed: not executed, may be resent
     (MT5TradingDisabledError, 409),  # Algo Trading off, trading disabled for the account
@@ -193,6 +197,8 @@ def error_response(error: MT5Error) -> JSONResponse:
     """One place where MT5 errors become HTTP answers."""
     status = next((code for cls, code in ERROR_STATUS if isinstance(error, cls)), 500)
     body: dict[str, Any] = {"error": type(error).__name__, "detail": str(error)}
+    if isinstance(error, MT5OrderOutcomeUnknown):
+        body["outcome"] = "unknown"  # a status, not a failure: the order may exist
     for name in ("retcode", "client_id", "field"):  # what clients branch on, when present
         value = getattr(error, name, None)
         if value is not None:

@@ -26,7 +26,7 @@ from mt5gate.orders.journal import SqliteJournal as Journal
 from mt5gate.session import ReconcilePolicy
 from mt5gate.sim import BrokerOptions, SimConfig, VirtualClock
 from mt5gate.sim.terminal import SimTerminal
-from tests.session.conftest import TUESDAY_10, Harness, make_session
+from tests.session.conftest import SATURDAY_12, TUESDAY_10, Harness, make_session
 
 K = EventKind
 NETTING, HEDGING = 5002, 5001
@@ -161,3 +161,33 @@ def test_a_journal_written_before_the_proof_needs_the_broker_clock_to_move(tmp_p
     split = kinds.index(K.INTENT, 1)
     assert kinds[:split] == [K.INTENT, K.SENT]  # unknown until the clock moved
     assert kinds[split + 1 :][-1] is K.RECONCILED_ABSENT
+
+
+def test_an_order_in_flight_on_a_closed_market_is_settled_without_waiting_for_it_to_open(
+    tmp_path: Any,
+) -> None:
+    """The gateway died with an EURUSD order in flight on a Saturday (issue 15, A5). Its
+    symbol's clock stands still until Monday, so the old rule (the tick time must move past the
+    send) held it unknown all weekend. Nothing moved, and the history agrees: it is proven
+    absent at once, and its key gets the broker's real answer (market closed, final)."""
+    path = tmp_path / "orders.db"
+    with SqliteJournal(path) as journal:
+        client = journal.record_intent(HEDGING, {"op": "place"}, "weekend")
+        request = {"action": 1, "symbol": "EURUSD", "volume": 0.1, "type": 0,
+                   "magic": client.magic}  # fmt: skip
+        journal.record(K.SENT, client, HEDGING, request=request,
+                       result={"server_ms": SATURDAY_12, "before": {"positions": []}})  # fmt: skip
+    sim = SimTerminal(SimConfig(history_days=1), clock=VirtualClock(SATURDAY_12))
+
+    async def restart() -> tuple[list[EventKind], int]:
+        policy = ReconcilePolicy(sweep_interval_s=None, settle_s=1.0, budget_s=5.0)
+        session, _, _ = make_session(sim, journal=SqliteJournal(path), reconcile=policy)
+        async with session:
+            settled = [e.kind for e in session.journal.history(HEDGING, client)]  # type: ignore[union-attr]
+            btc = await session.place_order(OrderRequest("BTCUSD", Side.BUY, 0.01))
+        session.close_journal()
+        return settled, btc.retcode
+
+    settled, btc = asyncio.run(restart())
+    assert settled == [K.INTENT, K.SENT, K.RECONCILED_ABSENT]
+    assert btc == 10009  # the weekend's open market trades meanwhile
