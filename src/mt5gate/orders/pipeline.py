@@ -652,12 +652,15 @@ class OrderPipeline:
         while client_id.sequence in self._busy and not self._recovered.is_set():
             await self._recovered.wait()
 
-    async def recover(self) -> dict[int, Verdict]:
-        """Reconcile every unresolved order of the account (start-up, after a crash): orders
-        that never left are absent at once; the rest are looked for together, while new
-        orders on other symbols go ahead."""
+    async def recover(self, *, hold: bool = True) -> dict[int, Verdict]:
+        """Reconcile every unresolved order of the account: orders that never left are absent
+        at once; the rest are looked for together. With ``hold`` (start-up, ownership taken
+        back: the orders a predecessor left), new orders on their symbols wait for it and the
+        pipeline is not ready meanwhile; orders on other symbols go ahead. The sweep's passes
+        hold nothing."""
         login = self.login
-        self._recovered.clear()
+        if hold:
+            self._recovered.clear()
         claimed: list[int] = []
         try:
             states = {}
@@ -667,12 +670,14 @@ class OrderPipeline:
                 states[client_id] = await self._state(client_id)
                 self._busy.add(client_id.sequence)
                 claimed.append(client_id.sequence)
-                self._held.add(_symbol_of(states[client_id]))
+                if hold:
+                    self._held.add(_symbol_of(states[client_id]))
             return await self._settle_all(states)
         finally:
             self._busy.difference_update(claimed)
-            self._held.clear()
-            self._recovered.set()
+            if hold:
+                self._held.clear()
+                self._recovered.set()
 
     async def _settle_all(self, states: Mapping[ClientOrderId, OrderState]) -> dict[int, Verdict]:
         verdicts: dict[int, Verdict] = {}
@@ -740,7 +745,7 @@ class OrderPipeline:
         self.last_audit_unexpected, self.last_audit_duplicates = found.unexpected, found.duplicates
         self._audited = True
         if recover and await self.unresolved():
-            await self.recover()
+            await self.recover(hold=False)
         return found.unexpected, found.duplicates
 
     async def _block_account(self, reason: str, sequences: list[int]) -> None:
