@@ -13,7 +13,9 @@ the session on a manual clock (settle windows pass instantly).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +23,7 @@ import pytest
 from mt5gate.constants import DealEntry, ResultCode
 from mt5gate.errors import MT5OrderOutcomeUnknown, MT5TradeRetryable
 from mt5gate.models import OrderRequest, OrderStatus, Side
-from mt5gate.orders import EventKind, SqliteJournal
+from mt5gate.orders import ClientOrderId, EventKind, SqliteJournal
 from mt5gate.orders.journal import SqliteJournal as Journal
 from mt5gate.session import ReconcilePolicy
 from mt5gate.sim import BrokerOptions, SimConfig, VirtualClock
@@ -191,3 +193,86 @@ def test_an_order_in_flight_on_a_closed_market_is_settled_without_waiting_for_it
     settled, btc = asyncio.run(restart())
     assert settled == [K.INTENT, K.SENT, K.RECONCILED_ABSENT]
     assert btc == 10009  # the weekend's open market trades meanwhile
+
+
+def test_deals_that_net_out_are_no_proof_that_the_history_caught_up(late: Any) -> None:
+    """A lost SELL, then a BUY of the same volume, both still missing from the late history:
+    the position's volume is back where it was, but not the time of its last change, which no
+    visible deal reaches. The SELL stays unknown (found by the chaos run at 30 s of delay)."""
+    h: Harness = late(NETTING)
+    sell = OrderRequest("EURUSD", Side.SELL, 0.01)
+    h.run(h.session.place_order(OrderRequest("EURUSD", Side.BUY, 0.05)))
+    h.terminal.clock.advance(LATE_MS / 1000 + 1)  # type: ignore[attr-defined]
+    h.terminal.faults.reply_lost("order_send")  # the SELL executes, its reply is lost
+    with pytest.raises(MT5OrderOutcomeUnknown):
+        h.run(h.session.place_order(sell, idempotency_key="lost"))
+    h.run(h.session.place_order(OrderRequest("EURUSD", Side.BUY, 0.01)))  # nets it out
+    with pytest.raises(MT5OrderOutcomeUnknown):  # still unknown: never sold a second time
+        h.run(h.session.place_order(sell, idempotency_key="lost", resubmit=True))
+    client = _journal(h).by_key(NETTING, "lost")
+    assert client is not None
+    assert sum(1 for d in h.terminal.broker.all_deals() if d.magic == client.magic) == 1
+    h.terminal.clock.advance(LATE_MS / 1000 + 1)  # type: ignore[attr-defined]
+    found = h.run(h.session.place_order(sell, idempotency_key="lost"))
+    assert found.comment == "reconciled"  # once the history shows it, it is found, once
+    assert sum(1 for d in h.terminal.broker.all_deals() if d.magic == client.magic) == 1
+
+
+def test_a_new_stop_loss_is_no_unexplained_change(late: Any) -> None:
+    """A modification (a new SL) moves a position's time of last change without a deal: it
+    does not hold an unrelated lost order's absence proof forever."""
+    h: Harness = late(NETTING)
+    h.run(h.session.place_order(OrderRequest("EURUSD", Side.BUY, 0.05)))
+    h.terminal.clock.advance(LATE_MS / 1000 + 1)  # type: ignore[attr-defined]
+    (position,) = h.run(h.session.positions())
+    h.terminal.faults.ipc_error("order_send", ResultCode.E_FAIL)  # never reached the server
+
+    async def lose_then_modify() -> None:
+        with pytest.raises(MT5TradeRetryable):  # proven absent: nothing moved
+            await h.session.place_order(OrderRequest("EURUSD", Side.SELL, 0.01),
+                                        idempotency_key="x")  # fmt: skip
+
+    h.run(lose_then_modify())
+    h.run(h.session.modify_position(position.ticket, sl=round(position.price_open - 0.01, 5)))
+    sold = h.run(h.session.place_order(OrderRequest("EURUSD", Side.SELL, 0.01),
+                                       idempotency_key="x"))  # fmt: skip
+    assert sold.retcode == 10009
+
+
+def test_a_restored_backup_never_resends_an_order_the_broker_already_executed(
+    tmp_path: Any,
+) -> None:
+    """Key k: the first send never executed (proven absent), a backup is taken, the retry
+    executes with the same client id. Restored from the backup, the journal says "k never
+    executed"; before the id goes out again the broker is asked, and it holds the order: that
+    is k's outcome, and nothing is sent (found by the chaos run's restored journals)."""
+    sim = SimTerminal(SimConfig(history_days=1), clock=VirtualClock(TUESDAY_10))
+    request = OrderRequest("EURUSD", Side.BUY, 0.01)
+    path, copy = tmp_path / "orders.db", tmp_path / "backup.db"
+
+    async def place() -> Any:
+        session, _, _ = make_session(sim, journal=SqliteJournal(path), owner="gw")
+        await session.connect()
+        try:
+            return await session.place_order(request, idempotency_key="k")
+        finally:
+            await session.close()
+            session.close_journal()
+
+    sim.faults.ipc_error("order_send", ResultCode.E_FAIL)
+    with pytest.raises(MT5TradeRetryable, match="proven absent"):
+        asyncio.run(place())
+    with sqlite3.connect(path) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    executed = asyncio.run(place())  # the retry executes, with the same client id
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    copy.rename(path)  # the journal is restored from the backup
+    again = asyncio.run(place())
+    assert (again.order, again.comment) == (executed.order, "reconciled")
+    ours = [
+        d
+        for d in sim.broker.all_deals()
+        if d.magic == ClientOrderId(5001, executed.client_id).magic
+    ]
+    assert len(ours) == 1

@@ -86,8 +86,12 @@ _AFTER_SEND: Final = frozenset(
     {K.ACKNOWLEDGED, K.REJECTED, K.UNKNOWN, K.LATE_RESULT, K.RECONCILED_PRESENT,
      K.RECONCILED_ABSENT, K.CONFLICT, K.DUPLICATE}
 )  # fmt: skip
-#: Before anything went out again: the order may be re-armed (sent once more, same id).
-_REARMABLE: Final = frozenset({K.RESUBMITTED, K.RISK_REJECTED, K.DUPLICATE, K.LATE_RESULT})
+#: Before anything went out again: the order may be re-armed (sent once more, same id), or
+#: found at the broker after all (the journal was behind it: restored from a backup).
+_REARMABLE: Final = frozenset(
+    {K.RESUBMITTED, K.RISK_REJECTED, K.DUPLICATE, K.LATE_RESULT, K.RECONCILED_PRESENT,
+     K.CONFLICT}
+)  # fmt: skip
 
 #: Which kind may follow which (``None``: the order's first event). A store refuses the rest.
 TRANSITIONS: Final[Mapping[EventKind | None, frozenset[EventKind]]] = MappingProxyType(
@@ -98,7 +102,7 @@ TRANSITIONS: Final[Mapping[EventKind | None, frozenset[EventKind]]] = MappingPro
         K.RESUBMITTED: frozenset({K.SENT, K.RECONCILED_ABSENT, K.LATE_RESULT, K.DUPLICATE}),
         K.UNKNOWN: _AFTER_SEND,
         K.LATE_RESULT: _AFTER_SEND | {K.RESUBMITTED},
-        K.REJECTED: _REARMABLE,
+        K.REJECTED: _REARMABLE,  # a final rejection is never re-armed: replay_step says so
         K.RISK_REJECTED: _REARMABLE,
         K.RECONCILED_ABSENT: _REARMABLE,
         K.ACKNOWLEDGED: frozenset({K.LATE_RESULT, K.DUPLICATE}),

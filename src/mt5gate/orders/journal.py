@@ -534,7 +534,8 @@ class SqliteJournal:
                 _TAKE_LEASE,
                 (login, owner, epoch, expires, now, json.dumps(about, sort_keys=True)),
             )
-            return Fence(login, owner, epoch, expires)
+            took_over = current is not None and current.owner != owner
+            return Fence(login, owner, epoch, expires, took_over)
 
     def renew(self, fence: Fence, ttl_s: float) -> Fence:
         """Extend the lease while ``fence`` is still current (:class:`FencedOutError` otherwise)."""
@@ -906,6 +907,23 @@ class SqliteJournal:
             "SELECT DISTINCT client_id FROM events WHERE login = ?", (_whole("login", login, 1),)
         )
         return {row[0] for row in rows}
+
+    def last_kinds(self, login: int, sequences: Collection[int]) -> dict[int, EventKind]:
+        """The kind of the last event of each of ``sequences`` the journal knows (the sweep
+        compares them with what the broker holds)."""
+        wanted = sorted({_whole("sequence", s, 1) for s in sequences})
+        found: dict[int, EventKind] = {}
+        for start in range(0, len(wanted), 500):  # SQLite's bound on query parameters
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._query(
+                "SELECT e.client_id, e.kind FROM events e JOIN (SELECT client_id, MAX(seq) AS"
+                f" last FROM events WHERE login = ? AND client_id IN ({marks})"
+                " GROUP BY client_id) l ON e.seq = l.last",
+                (login, *chunk),
+            )
+            found.update((row[0], EventKind(row[1])) for row in rows)
+        return found
 
     def logins(self) -> list[int]:
         """The accounts that have events, ascending."""

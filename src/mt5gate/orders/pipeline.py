@@ -69,7 +69,14 @@ from mt5gate.orders.ids import ClientOrderId, tag_comment
 from mt5gate.orders.ownership import Ownership
 from mt5gate.orders.policies import ReconcilePolicy
 from mt5gate.orders.ports import Broker, Clock, Ledger, OrderObserver
-from mt5gate.orders.reconcile import Reconciler, Verdict, Watch, before_send, state_check
+from mt5gate.orders.reconcile import (
+    Reconciler,
+    Verdict,
+    Watch,
+    before_send,
+    evidence_matches,
+    state_check,
+)
 from mt5gate.orders.risk import RiskGate, SymbolBook
 from mt5gate.orders.store import (
     AccountBlock,
@@ -81,6 +88,10 @@ from mt5gate.orders.store import (
 )
 
 __all__ = ["OrderPipeline", "Submission"]
+
+#: Last events that say an order never executed (whatever sends it next uses the same id).
+_SAID_ABSENT: Final = frozenset({EventKind.RECONCILED_ABSENT, EventKind.REJECTED,
+                                 EventKind.RISK_REJECTED})  # fmt: skip
 
 log = logging.getLogger("mt5gate.orders")
 T = TypeVar("T")
@@ -195,8 +206,10 @@ class OrderPipeline:
     async def start(self) -> None:
         """After each connect: own the account, audit the ledger, recover, then sweep."""
         self._login = await self.broker.login()
-        await self.ownership.acquire(self._login)
+        fence = await self.ownership.acquire(self._login)
         self.ownership.start()
+        if fence.took_over:  # the old owner may still run (paused): shut it out at once
+            self._ensure_fenced()
         self._block = await self._timed("account_block", self.store.account_block(self._login))
         await self._audit_once()
         await self.recover()
@@ -223,6 +236,7 @@ class OrderPipeline:
 
     async def _recover_after_regain(self) -> None:
         with contextlib.suppress(MT5Error):
+            self._ensure_fenced()
             await self._audit_once()
             await self.recover()
 
@@ -633,8 +647,12 @@ class OrderPipeline:
         return verdict, watch
 
     async def _rearm(self, client_id: ClientOrderId, sub: Submission) -> OrderResult:
-        """Send, with the same id, an order that provably never executed."""
+        """Send, with the same id, an order that provably never executed: unless the broker
+        holds it after all (a journal restored from a backup taken before it was sent)."""
         await self._gate(sub)
+        found = await self._at_broker(client_id)
+        if found is not None:
+            return await self._settle_stale(client_id, found)
         request = await self._build(sub)
         breach = await self._risk_breach(sub)
         if breach is not None:
@@ -644,6 +662,35 @@ class OrderPipeline:
         await self._record(K.RESUBMITTED, client_id, request=_tagged(request, client_id),
                            note="sent again: the earlier attempt never executed")  # fmt: skip
         return await self._send(client_id, sub, request, before=before)
+
+    async def _at_broker(self, client_id: ClientOrderId) -> Evidence | None:
+        """What the broker holds of ``client_id`` now (``None``: nothing), read before the id
+        goes out again. The journal said it never executed; a journal restored from a backup
+        says so of orders sent after the backup, so the broker is asked."""
+        self._ensure_fenced()
+        snap = await self.reconciler.snapshot(self.login)
+        if not snap.healthy:
+            raise MT5StateError(
+                f"order {client_id.comment_tag} cannot be sent again before the terminal shows "
+                "it is not there; the terminal could not be read",
+                hint="Retry shortly with the same idempotency key.",
+            )
+        found = snap.evidence.get(client_id.sequence)
+        return found if found is not None and found.present else None
+
+    async def _settle_stale(self, client_id: ClientOrderId, found: Evidence) -> OrderResult:
+        """The broker holds an order the journal says never executed: it did (the journal was
+        behind), so it is the outcome; an order that is not this request is a conflict, and
+        so is one carrying the id of an order refused for good."""
+        state = await self._state(client_id)
+        watch = _watch(client_id, state)
+        watch.evidence = found
+        log.warning("order %s: the journal says it never executed (%s), but the broker holds it; "
+                    "the journal was behind the broker", client_id.comment_tag,
+                    state.phase)  # fmt: skip
+        if state.rejected or not evidence_matches(found, state.sent):
+            raise await self._conflict(watch)
+        return await self._present(client_id, watch)
 
     # ------------------------------------------------------------------ recovery, audit, sweep
 
@@ -738,6 +785,7 @@ class OrderPipeline:
             for sequence in sequences:
                 client_id = ClientOrderId(login, sequence, namespace)
                 await self._flag(kind, client_id, snap.evidence[sequence])
+        await self._stale_outcomes(snap.evidence, known)
         fresh = [s for s in found.unexpected if s not in flagged]
         if fresh:
             tags = ", ".join(ClientOrderId(login, s, namespace).comment_tag for s in fresh[:5])
@@ -747,6 +795,19 @@ class OrderPipeline:
         if recover and await self.unresolved():
             await self.recover(hold=False)
         return found.unexpected, found.duplicates
+
+    async def _stale_outcomes(self, evidence: Mapping[int, Evidence], known: set[int]) -> None:
+        """Orders the journal says never executed, that the broker holds: settled as found
+        (or conflicting). A journal restored from a backup, or a broker that executed what it
+        had refused, leaves them; nothing may be sent again for them."""
+        present = [s for s, found in evidence.items() if found.present and s in known]
+        kinds = await self._timed("last_kinds", self.store.last_kinds(self.login, present))
+        for sequence in present:
+            if kinds.get(sequence) not in _SAID_ABSENT or sequence in self._busy:
+                continue
+            client_id = ClientOrderId(self.login, sequence, self.reconciler.namespace)
+            with self._holding(client_id), contextlib.suppress(MT5OrderBlockedError):
+                await self._settle_stale(client_id, evidence[sequence])
 
     async def _block_account(self, reason: str, sequences: list[int]) -> None:
         log.error("account %d: new orders stop: %s", self.login, reason)

@@ -42,11 +42,13 @@ from mt5gate.orders.policies import ReconcilePolicy
 from mt5gate.orders.ports import Clock, Ledger
 
 __all__ = [
+    "Before",
     "Reconciler",
     "Snapshot",
     "Verdict",
     "Watch",
     "before_send",
+    "evidence_matches",
     "state_check",
 ]
 
@@ -88,14 +90,48 @@ def _signed(volume: float, buy: bool) -> float:
 
 def before_send(positions: Sequence[Position]) -> dict[str, Any]:
     """What the absence proof needs of the account just before a send: every position on the
-    order's symbol, with its signed volume and the time of its last change."""
+    order's symbol, with its signed volume, the time of its last change, and what else a change
+    without a deal (a new SL/TP) would move."""
     return {
         "positions": [
             {"id": p.identifier, "volume": _signed(p.volume, p.type == PositionType.BUY),
-             "time_update_msc": p.time_update_msc}
+             "time_update_msc": p.time_update_msc, "price_open": p.price_open, "sl": p.sl,
+             "tp": p.tp}
             for p in positions
         ]
     }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Before:
+    """One position as it was just before the send (:func:`before_send`)."""
+
+    volume: float = 0.0  # signed: buy > 0, sell < 0
+    changed_msc: int = -1  # its last change; -1: it did not exist
+    price_open: float | None = None  # None: not recorded (an older journal)
+    sl: float | None = None
+    tp: float | None = None
+
+    @classmethod
+    def of(cls, entry: Mapping[str, Any]) -> Before:
+        """From one entry of :func:`before_send`."""
+
+        def number(name: str) -> float | None:
+            value = entry.get(name)
+            return float(value) if isinstance(value, int | float) else None
+
+        return cls(float(entry["volume"]), int(entry["time_update_msc"]), number("price_open"),
+                   number("sl"), number("tp"))  # fmt: skip
+
+    def modified_only(self, now: Position) -> bool:
+        """Whether ``now`` differs from this by its SL/TP alone (a modification, which moves
+        the time of last change but makes no deal)."""
+        if self.price_open is None or self.sl is None or self.tp is None:
+            return False
+        same = _same(now.price_open, self.price_open) and _same(
+            _signed(now.volume, now.type == PositionType.BUY), self.volume
+        )
+        return same and not (_same(now.sl, self.sl) and _same(now.tp, self.tp))
 
 
 @dataclass(slots=True)
@@ -118,10 +154,10 @@ class Watch:
         """An unhealthy or uninformative scan: absence must be shown again from scratch."""
         self.absent_since, self.absent_scans = None, 0
 
-    def footprint(self) -> dict[int, tuple[float, int]]:
-        """Position id -> (signed volume, last change msc) just before the send."""
+    def footprint(self) -> dict[int, Before]:
+        """Position id -> what it was just before the send."""
         entries = (self.before or {}).get("positions") or ()
-        return {int(p["id"]): (float(p["volume"]), int(p["time_update_msc"])) for p in entries}
+        return {int(p["id"]): Before.of(p) for p in entries}
 
 
 class Reconciler:
@@ -187,7 +223,7 @@ class Reconciler:
         found = snap.evidence.get(watch.client_id.sequence)
         if found is not None and found.present:
             watch.evidence = found
-            return Verdict.PRESENT if _matches(found, watch.request) else Verdict.CONFLICT
+            return Verdict.PRESENT if evidence_matches(found, watch.request) else Verdict.CONFLICT
         informative = self._caught_up(watch, snap) and self._advanced(watch, snap)
         return self._absence(watch, snap, informative=informative)
 
@@ -203,21 +239,33 @@ class Reconciler:
 
     def _caught_up(self, watch: Watch, snap: Snapshot) -> bool:
         """Whether the history explains every change of the account's positions on the
-        order's symbol since just before the send (module docstring). A journal written
-        before this proof existed has no record of that state: only the broker's clock
-        moving past the send can then be shown (the older, weaker rule)."""
+        order's symbol since just before the send (module docstring): each position moved by
+        exactly the deals the history shows after it, and each position that changed shows its
+        latest change among them (deals that net out, a lost SELL then a BUY, leave the volume
+        where it was but not the time of the last change). A journal written before this proof
+        existed has no record of that state: only the broker's clock moving past the send can
+        then be shown (the older, weaker rule)."""
         if watch.before is None:
             return self._clock_moved(watch, snap)
         before = watch.footprint()
-        now = {p.identifier: _signed(p.volume, p.type == PositionType.BUY)
-               for p in snap.positions if p.symbol == watch.symbol}  # fmt: skip
-        for pid in before.keys() | now.keys():
-            volume, changed_msc = before.get(pid, (0.0, -1))
-            moved = sum(_deal_volume(d) for d in snap.position_deals.get(pid, ())
-                        if d.time_msc > changed_msc)  # fmt: skip
-            if not math.isclose(now.get(pid, 0.0), volume + moved, abs_tol=1e-8):
-                return False
-        return True
+        now = {p.identifier: p for p in snap.positions if p.symbol == watch.symbol}
+        return all(self._explained(pid, before.get(pid, Before()), now.get(pid), snap)
+                   for pid in before.keys() | now.keys())  # fmt: skip
+
+    @staticmethod
+    def _explained(pid: int, before: Before, now: Position | None, snap: Snapshot) -> bool:
+        """One position: its volume now is its volume before plus the visible deals since,
+        and, if it changed since, the visible deals reach its last change (or the change was
+        its SL/TP alone, which makes no deal)."""
+        since = [d for d in snap.position_deals.get(pid, ()) if d.time_msc > before.changed_msc]
+        held = 0.0 if now is None else _signed(now.volume, now.type == PositionType.BUY)
+        if not math.isclose(held, before.volume + sum(_deal_volume(d) for d in since),
+                            abs_tol=1e-8):  # fmt: skip
+            return False
+        if now is None or now.time_update_msc <= before.changed_msc:
+            return True
+        reached = any(d.time_msc >= now.time_update_msc for d in since)
+        return reached or before.modified_only(now)
 
     def _advanced(self, watch: Watch, snap: Snapshot) -> bool:
         """With ``require_clock_advance``: the broker's clock moved past the send too."""
@@ -283,7 +331,7 @@ def _deal_volume(deal: Deal) -> float:
     return 0.0
 
 
-def _matches(found: Evidence, request: Mapping[str, Any] | None) -> bool:
+def evidence_matches(found: Evidence, request: Mapping[str, Any] | None) -> bool:
     """Whether the evidence carrying our id is the order ``request`` describes."""
     if request is None:
         return True  # a journal without the request sent: nothing to compare

@@ -130,6 +130,10 @@ class SqliteStore:
         """Every client sequence of the account with an event."""
         return await self._run(self.journal.known_sequences, login)
 
+    async def last_kinds(self, login: int, sequences: Collection[int]) -> dict[int, EventKind]:
+        """The last event kind of each of ``sequences``."""
+        return await self._run(self.journal.last_kinds, login, sequences)
+
     async def flagged(self, login: int, kinds: Collection[EventKind]) -> set[int]:
         """Client sequences with an event of one of ``kinds``."""
         return await self._run(self.journal.flagged, login, kinds)

@@ -111,12 +111,17 @@ class Lease:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Fence:
-    """The right to write an account's journal and send its orders: the lease as taken."""
+    """The right to write an account's journal and send its orders: the lease as taken.
+
+    ``took_over``: another owner held the account before (it may still run, paused): the new
+    owner tells the terminal its epoch at once, so that nothing of the old one gets through.
+    """
 
     login: int
     owner: str
     epoch: int
     expires_utc_ms: int
+    took_over: bool = False
 
 
 class LeaseHeldError(JournalError):
@@ -297,6 +302,10 @@ class OrderStore(Protocol):
 
     async def known_sequences(self, login: int) -> set[int]:
         """Every client sequence of the account with at least one event (the sweep's view)."""
+        ...
+
+    async def last_kinds(self, login: int, sequences: Collection[int]) -> dict[int, EventKind]:
+        """The last event kind of each of ``sequences`` the journal knows."""
         ...
 
     async def flagged(self, login: int, kinds: Collection[EventKind]) -> set[int]:
