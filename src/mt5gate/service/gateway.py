@@ -115,20 +115,25 @@ class Gateway:
         *,
         metrics: Metrics | None = None,
         terminal_for: TerminalFor | None = None,
+        owner: Mapping[str, Any] | None = None,
     ) -> Gateway:
         """Sessions, journals and monitors for every configured account (nothing connects yet);
         the data directory is made (mode 700), or reported if other users can enter it.
 
         ``terminal_for(account)`` may put an account on a terminal of the caller's choosing
         (such as a simulator on a pinned clock, so that tests trade an open market on any day);
-        ``None`` from it, or no ``terminal_for``, means the account's configured terminal."""
+        ``None`` from it, or no ``terminal_for``, means the account's configured terminal.
+        ``owner`` is what the accounts' leases tell other processes: by default ``mt5gate
+        serve`` at ``settings.url``, which ``mt5gate`` commands then send their requests to;
+        ``mt5gate bot`` alone serves no HTTP and says ``{"kind": "bot"}``."""
         metrics = metrics or Metrics()
         loose = private_dir(settings.data_dir)
         if loose is not None:
             log.warning(loose)
         choose = terminal_for or _configured
+        about = dict(owner) if owner is not None else {"kind": "serve", "url": settings.url}
         accounts = {
-            a.name: _runtime(a, settings, env, metrics, choose(a)) for a in settings.accounts
+            a.name: _runtime(a, settings, env, metrics, choose(a), about) for a in settings.accounts
         }
         return cls(settings, accounts, Authenticator(settings.api_keys), metrics)
 
@@ -230,9 +235,9 @@ def _runtime(
     env: Mapping[str, str],
     metrics: Metrics,
     terminal: Terminal | None,
+    owner: Mapping[str, Any],
 ) -> AccountRuntime:
     observer = metrics.observer(account.name)
-    owner = {"kind": "serve", "url": settings.url}
     session = session_for(account, settings, env, terminal=terminal, observer=observer,
                           owner=owner)  # fmt: skip
     clock = health_clock(session.terminal)
