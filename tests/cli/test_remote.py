@@ -105,7 +105,8 @@ def test_an_order_goes_through_the_service_once_per_key(routed: Cli, serve: Serv
         seen = http.get("/v1/accounts/demo/positions").json()
         status = http.get("/v1/accounts/demo/requests/remote-once").json()
     assert [p["ticket"] for p in seen].count(placed["order"]) == 1
-    assert routed.positions() == seen  # the service's positions, as the command lists them
+    shown = {p["ticket"]: p["volume"] for p in routed.positions()}
+    assert shown == {p["ticket"]: p["volume"] for p in seen}  # the service's (prices move)
     assert (status["outcome"], status["result"]["order"]) == ("executed", placed["order"])
     journaled = [o for o in routed.json("journal", "list") if o["idempotency_key"] == "remote-once"]
     assert len(journaled) == 1  # in the service's journal, once
@@ -119,7 +120,7 @@ def test_the_reads_go_through_the_service(routed: Cli, serve: Served) -> None:
         pending = http.get("/v1/accounts/demo/orders").json()
     shown = routed.json("account")
     assert (shown["login"], shown["balance"]) == (account["login"], account["balance"])
-    assert routed.json("orders") == pending
+    assert [o["ticket"] for o in routed.json("orders")] == [o["ticket"] for o in pending]
     [price] = routed.json("price", SYMBOL)
     assert price["symbol"] == SYMBOL
     assert price["ask"] >= price["bid"] > 0
