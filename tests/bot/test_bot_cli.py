@@ -32,12 +32,16 @@ def test_main_runs_until_sigterm(
     env: Path, fake: FakeTelegram, capsys: pytest.CaptureFixture[str]
 ) -> None:
     answered: list[str] = []
+    leased: list[dict[str, object]] = []
 
     def user() -> None:
         try:
             fake.wait_call("getUpdates", timeout=60)
             fake.send_text("/price EURUSD", user_id=ADMIN)
             answered.append(fake.wait_message(ADMIN, "EURUSD", timeout=30).text)
+            with SqliteJournal(env / "demo-orders.db", readonly=True) as journal:
+                lease = journal.lease(5001)
+            leased.append(dict(lease.info) if lease is not None else {})
         finally:
             os.kill(os.getpid(), signal.SIGTERM)
 
@@ -48,6 +52,9 @@ def test_main_runs_until_sigterm(
     assert code == 0
     assert answered
     assert "SIMULATED" in answered[0]
+    # The bot alone serves no HTTP: its lease says so, and mt5gate commands name it, not a URL.
+    assert leased[0]["kind"] == "bot"
+    assert "url" not in leased[0]
     err = capsys.readouterr().err
     assert "polling Telegram" in err
     assert "*** SIMULATED terminal" in err

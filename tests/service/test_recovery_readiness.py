@@ -6,10 +6,13 @@ about 30 s after every restart while /readyz already said 200.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import socket
 from pathlib import Path
 
 import httpx
+import pytest
 
 from mt5gate.orders import EventKind, SqliteJournal
 from mt5gate.service.app import create_app
@@ -77,3 +80,40 @@ def test_readiness_waits_for_recovery_and_other_symbols_do_not(tmp_path: Path) -
     with SqliteJournal(tmp_path / "demo-orders.db", readonly=True) as journal:
         (stuck,) = journal.summaries(5001, key="in-flight")
     assert stuck.state is EventKind.RECONCILED_ABSENT
+
+
+def test_an_account_owned_elsewhere_is_waited_for_then_taken_over(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another live process (an `mt5gate order` command, here) holds the demo account's lease:
+    the service is not ready, says who owns it now and then (not in a tight loop), and takes
+    the account over as soon as it is let go (issue 15, B)."""
+    info = {"kind": "cli", "pid": os.getpid(), "host": socket.gethostname()}
+    with SqliteJournal(tmp_path / "demo-orders.db") as journal:
+        held = journal.acquire(5001, "cli:elsewhere", 60.0, info)
+    sim = SimTerminal(SimConfig(history_days=1), clock=VirtualClock(server_ms(2026, 1, 6, 10)))
+    settings = default_settings().model_copy(update={"data_dir": tmp_path})
+
+    async def main() -> tuple[bool, bool]:
+        gateway = Gateway.build(settings, os.environ, terminal_for=lambda _: sim)
+        await gateway.start()
+        try:
+            await asyncio.sleep(1.0)
+            waiting = gateway.account("demo").ready
+            with SqliteJournal(tmp_path / "demo-orders.db") as journal:
+                journal.release(held)  # the command is done
+            for _ in range(200):
+                if gateway.account("demo").ready:
+                    break
+                await asyncio.sleep(0.05)
+            return waiting, gateway.account("demo").ready
+        finally:
+            await gateway.stop()
+
+    with caplog.at_level(logging.WARNING, logger="mt5gate.service"):
+        waiting, taken = asyncio.run(main())
+    assert (waiting, taken) == (False, True)
+    said = [r.getMessage() for r in caplog.records if "is owned by" in r.getMessage()]
+    assert said
+    assert "mt5gate cli" in said[0]
+    assert len(said) <= 3  # asked again every 2 s, not in a tight loop

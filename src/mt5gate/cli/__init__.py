@@ -3,8 +3,9 @@
 ``mt5gate price EURUSD``, ``account``, ``positions``, ``orders``, ``history``, ``health``,
 ``watch``, ``order buy|sell|limit|stop``, ``close``, ``cancel``, ``errors`` and ``journal``
 work on one account (the SIMULATED demo account unless ``--config`` or ``--terminal`` says
-otherwise); ``serve``, ``bot``, ``bridge`` and ``demo`` run the HTTP service, the Telegram bot,
-the bridge and the simulator tour. See ``docs/quickref.md`` and ``mt5gate --help``.
+otherwise), through the running ``mt5gate serve`` when it owns the account; ``serve``,
+``bot``, ``bridge`` and ``demo`` run the HTTP service, the Telegram bot, the bridge and the
+simulator tour. See ``docs/quickref.md`` and ``mt5gate --help``.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Every command that reads or trades takes the account options (``--config``, ``--
 ``--terminal`` and, for an ad-hoc terminal, ``--login``, ``--server``, ``--token-file``) plus
 ``--json`` and ``--debug``; :func:`account_command` adds them to each command's signature, so
 they are written once and can follow the command (``mt5gate price EURUSD --account live``).
+:func:`run_on_account` gives each its account: a session of its own, or the ``mt5gate serve``
+that owns the account (:mod:`~mt5gate.cli.owner`, :mod:`~mt5gate.cli.remote`).
 ``serve``, ``bot``, ``bridge``, ``journal`` and ``demo`` hand their arguments to their own
 front ends unchanged (``mt5gate serve --help`` is theirs).
 """
@@ -24,6 +26,8 @@ from rich.markup import escape
 
 from mt5gate.cli.failures import Exit, guarded
 from mt5gate.cli.journal import journal_args
+from mt5gate.cli.owner import OwningService, api_key, owning_service
+from mt5gate.cli.port import AccountPort
 from mt5gate.cli.reads import (
     parse_when,
     read_health,
@@ -37,6 +41,7 @@ from mt5gate.cli.reads import (
     unreachable,
     watch_prices,
 )
+from mt5gate.cli.remote import RemoteAccount
 from mt5gate.cli.target import (
     AccountChoice,
     Target,
@@ -46,9 +51,9 @@ from mt5gate.cli.target import (
 )
 from mt5gate.cli.trade import Confirmation, cancel_order, close_position, place_order
 from mt5gate.cli.ui import Options, Ui
-from mt5gate.errors import MT5Error
+from mt5gate.errors import MT5ConnectionError, MT5Error, MT5OwnershipError
+from mt5gate.health import HealthStatus
 from mt5gate.models import OrderKind, OrderRequest, Side
-from mt5gate.session.manager import MT5SessionManager
 
 __all__ = ["app", "account_command"]
 
@@ -123,12 +128,17 @@ def account_command(func: Callable[..., int]) -> Callable[..., int]:
     return wrapper
 
 
-Work = Callable[[MT5SessionManager, Ui, Target], Awaitable[Exit]]
+Work = Callable[[AccountPort, Ui, Target], Awaitable[Exit]]
 
 
 def run_on_account(opts: Options, work: Work) -> int:
-    """Resolve the account, announce a simulator, connect (with a spinner), run ``work``,
-    close; every failure becomes one line, a hint and an exit code."""
+    """Resolve the account, announce a simulator, run ``work`` on it, close; every failure
+    becomes one line, a hint and an exit code.
+
+    One owner per account: when a running ``mt5gate serve`` owns it, ``work`` goes through the
+    service's HTTP API (and says so); when another process does, the command names it and
+    stops (:mod:`mt5gate.cli.owner`); otherwise it connects a session of its own (with a
+    spinner), which holds the account's lease until it closes."""
     ui = Ui(opts)
     try:
         return int(guarded(ui.err, lambda: asyncio.run(_on_account(ui, work)), debug=opts.debug))
@@ -139,13 +149,39 @@ def run_on_account(opts: Options, work: Work) -> int:
 async def _on_account(ui: Ui, work: Work) -> Exit:
     target = resolve_target(ui.options.choice, ui.env)
     ui.announce(target)
+    service = owning_service(target)
+    if service is None:
+        done = await _on_own_session(ui, target, work)
+        if isinstance(done, Exit):
+            return done
+        service = done
+    async with remote_account(ui, target, service) as remote:
+        return await work(remote, ui, target)
+
+
+async def _on_own_session(ui: Ui, target: Target, work: Work) -> Exit | OwningService:
+    """``work`` on a session of the command's own; or, when a service took the account
+    between the look-up and the connect, that service (nothing was done yet)."""
     session = build_session(target, ui.env)
     try:
         with ui.err.status(f"Connecting to {target.describe()} ..."):
-            await session.connect()
+            try:
+                await session.connect()
+            except MT5OwnershipError:
+                service = owning_service(target)  # another owner: it says who
+                if service is None:
+                    raise
+                return service
         return await work(session, ui, target)
     finally:
         await close_session(session)
+
+
+def remote_account(ui: Ui, target: Target, service: OwningService) -> RemoteAccount:
+    """The account as ``service`` serves it, with the service's key (exit 2 without one)."""
+    key = api_key(target, service, ui.env)
+    ui.via(service.url, target.account.name)
+    return RemoteAccount(service.url, target.account.name, key)
 
 
 def _exit(code: int) -> None:
@@ -241,6 +277,9 @@ def run_health(opts: Options, symbols: list[str]) -> int:
     async def reading() -> Exit:
         target = resolve_target(opts.choice, ui.env)
         ui.announce(target)
+        service = owning_service(target)
+        if service is not None:
+            return show_health(ui, target, await _service_health(ui, target, service, symbols))
         try:
             session = build_session(target, ui.env)
         except MT5Error as error:  # no terminal to ask (a package missing, a bad URL)
@@ -261,6 +300,20 @@ def run_health(opts: Options, symbols: list[str]) -> int:
         ui.close()
 
 
+async def _service_health(ui: Ui, target: Target, service: OwningService,
+                          symbols: list[str]) -> HealthStatus:  # fmt: skip
+    """The latest reading of the service that owns the account; a service that does not
+    answer is a failing reading, as a terminal that cannot be reached is."""
+    if symbols:
+        ui.note(f"[yellow]the service reads the ticks of the symbols its configuration watches; "
+                f"{escape(' '.join(symbols))} are not read here[/]")  # fmt: skip
+    async with remote_account(ui, target, service) as remote:
+        try:
+            return await remote.health()
+        except MT5ConnectionError as error:
+            return unreachable(error, "service")
+
+
 @app.command()
 @account_command
 def watch(
@@ -275,7 +328,7 @@ def watch(
     """A live table of prices and spreads (with --json: one line per new tick). Ctrl-C ends."""
     names = [s.strip() for s in symbols]
 
-    def work(s: MT5SessionManager, ui: Ui, t: Target) -> Awaitable[Exit]:
+    def work(s: AccountPort, ui: Ui, t: Target) -> Awaitable[Exit]:
         return watch_prices(s, ui, t, names, interval_s=interval, count=count)
 
     code = run_on_account(opts, work)

@@ -1,4 +1,5 @@
-"""The read commands' work on a connected session: price, account, positions, orders, history,
+"""The read commands' work on an account (:class:`~mt5gate.cli.port.AccountPort`: a session of
+their own, or the service that owns the account): price, account, positions, orders, history,
 health and watch. Each prints a table, or JSON with ``--json``, and returns its exit code."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rich.live import Live
 from rich.markup import escape
 
 from mt5gate.cli.failures import CommandError, Exit
+from mt5gate.cli.port import AccountPort
 from mt5gate.cli.reference import ErrorEntry, render_text
 from mt5gate.cli.render import (
     Digits,
@@ -60,7 +62,7 @@ def _title(target: Target, what: str) -> str:
     return f"{what} · {target.account.name}{mark}"
 
 
-async def digits_of(session: MT5SessionManager, symbols: Iterable[str]) -> dict[str, Digits]:
+async def digits_of(session: AccountPort, symbols: Iterable[str]) -> dict[str, Digits]:
     """Each symbol's digits and point, read once per command."""
     found = {}
     for name in sorted(set(symbols)):
@@ -70,12 +72,12 @@ async def digits_of(session: MT5SessionManager, symbols: Iterable[str]) -> dict[
 
 
 async def _quotes(
-    session: MT5SessionManager, symbols: Sequence[str], digits: dict[str, Digits]
+    session: AccountPort, symbols: Sequence[str], digits: dict[str, Digits]
 ) -> list[tuple[Price, Digits]]:
     return [(await session.get_price(s), digits[s]) for s in symbols]
 
 
-async def show_prices(session: MT5SessionManager, ui: Ui, target: Target,
+async def show_prices(session: AccountPort, ui: Ui, target: Target,
                       symbols: Sequence[str]) -> Exit:  # fmt: skip
     """``mt5gate price``: bid, ask, spread in points, server time."""
     digits = await digits_of(session, symbols)
@@ -87,7 +89,7 @@ async def show_prices(session: MT5SessionManager, ui: Ui, target: Target,
     return Exit.OK
 
 
-async def show_account(session: MT5SessionManager, ui: Ui, target: Target) -> Exit:
+async def show_account(session: AccountPort, ui: Ui, target: Target) -> Exit:
     """``mt5gate account``: login, balance, equity, margin, leverage."""
     account = await session.get_account_info()
     if ui.options.json:
@@ -97,7 +99,7 @@ async def show_account(session: MT5SessionManager, ui: Ui, target: Target) -> Ex
     return Exit.OK
 
 
-async def show_positions(session: MT5SessionManager, ui: Ui, target: Target,
+async def show_positions(session: AccountPort, ui: Ui, target: Target,
                          symbol: str | None) -> Exit:  # fmt: skip
     """``mt5gate positions``: the open positions."""
     positions = await session.positions(symbol=symbol)
@@ -109,7 +111,7 @@ async def show_positions(session: MT5SessionManager, ui: Ui, target: Target,
     return Exit.OK
 
 
-async def show_orders(session: MT5SessionManager, ui: Ui, target: Target,
+async def show_orders(session: AccountPort, ui: Ui, target: Target,
                       symbol: str | None) -> Exit:  # fmt: skip
     """``mt5gate orders``: the pending orders."""
     orders = await session.orders(symbol=symbol)
@@ -149,7 +151,7 @@ def parse_when(text: str | datetime, *, now: datetime | None = None) -> datetime
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-async def show_history(session: MT5SessionManager, ui: Ui, target: Target, date_from: datetime,
+async def show_history(session: AccountPort, ui: Ui, target: Target, date_from: datetime,
                        date_to: datetime, *, orders: bool) -> Exit:  # fmt: skip
     """``mt5gate history``: deals (or orders) between two times."""
     if date_to < date_from:
@@ -187,10 +189,11 @@ async def read_health(session: MT5SessionManager, target: Target,
     return await probe(session, symbols=watched, utc_now_ms=health_clock(session.terminal))
 
 
-def unreachable(error: MT5Error) -> HealthStatus:
-    """The failing reading of a terminal that could not even be built."""
+def unreachable(error: MT5Error, component: str = "terminal") -> HealthStatus:
+    """The failing reading of a terminal that could not even be built (or of the service
+    that owns the account, when it does not answer)."""
     now = wall_utc_ms()
-    check = Check("terminal:connection", "terminal", "component", Status.FAIL,
+    check = Check(f"{component}:connection", component, "component", Status.FAIL,
                   output=error.message)  # fmt: skip
     return HealthStatus.of([check], now)
 
@@ -207,7 +210,7 @@ def show_health(ui: Ui, target: Target, reading: HealthStatus) -> Exit:
 
 
 async def watch_prices(
-    session: MT5SessionManager, ui: Ui, target: Target, symbols: Sequence[str], *,
+    session: AccountPort, ui: Ui, target: Target, symbols: Sequence[str], *,
     interval_s: float, count: int,
 ) -> Exit:  # fmt: skip
     """``mt5gate watch``: a live table of quotes (or a JSON line per new tick), refreshed every
@@ -229,7 +232,7 @@ async def watch_prices(
     return Exit.OK
 
 
-async def _watch_json(session: MT5SessionManager, ui: Ui, symbols: Sequence[str],
+async def _watch_json(session: AccountPort, ui: Ui, symbols: Sequence[str],
                       digits: dict[str, Digits], quotes: list[tuple[Price, Digits]],
                       interval_s: float, count: int) -> Exit:  # fmt: skip
     """One JSON object per line for every quote that changed since the last refresh."""

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Final
 
 from pydantic import ValidationError
@@ -40,6 +41,7 @@ from mt5gate.session.manager import MT5SessionManager
 from mt5gate.terminal.base import Terminal
 
 __all__ = [
+    "CLI_OWNER",
     "ENV_PASSWORD",
     "AccountChoice",
     "Target",
@@ -53,6 +55,9 @@ log = logging.getLogger("mt5gate.cli")
 
 #: The password of an ad-hoc ``--terminal`` account (never a command-line option).
 ENV_PASSWORD: Final = "MT5GATE_PASSWORD"
+#: What a command's lease tells other processes: ``mt5gate cli (pid 4242, host)``, which
+#: takes no requests from them (they say so and stop, see :mod:`mt5gate.cli.owner`).
+CLI_OWNER: Final[Mapping[str, str]] = MappingProxyType({"kind": "cli"})
 _ADHOC_NAME: Final = "cli"
 
 
@@ -161,11 +166,13 @@ def _validated(data: Mapping[str, object], where: str) -> AccountSettings:
 def build_session(target: Target, env: Mapping[str, str]) -> MT5SessionManager:
     """The (not yet connected) session to ``target``; a simulated account gets a real-time
     simulator that keeps its state in the data directory (made with mode 700; one other users
-    can enter is reported, as is a state file they could read, which is set to 600)."""
+    can enter is reported, as is a state file they could read, which is set to 600). Its lease
+    says it is an ``mt5gate`` command (:data:`CLI_OWNER`)."""
     for warning in (private_dir(target.settings.data_dir), tighten_file(target.state_file)):
         if warning is not None:
             log.warning(warning)
-    return session_for(target.account, target.settings, env, terminal=simulator_for(target))
+    return session_for(target.account, target.settings, env, terminal=simulator_for(target),
+                       owner=CLI_OWNER)  # fmt: skip
 
 
 async def close_session(session: MT5SessionManager) -> None:

@@ -1,7 +1,8 @@
 """The trading commands' work: ``order buy|sell|limit|stop``, ``close`` and ``cancel``.
 
 Every one shows what it is about to do, asks (unless ``--yes``), and sends exactly once: the
-request goes through the session's order pipeline with an idempotency key, ``--key`` or a new
+request goes through the order pipeline (the command's own session's, or that of the
+``mt5gate serve`` owning the account) with an idempotency key, ``--key`` or a new
 ``cli-<random>`` key that is printed before anything is sent. Running the same command again
 with the same ``--key`` never places a second order; it returns the first one's outcome. A new
 order is first checked with ``order_check``: a refusal (no money, market closed, invalid stops)
@@ -18,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mt5gate.cli.failures import CommandError, Exit
+from mt5gate.cli.port import AccountPort
 from mt5gate.cli.reads import digits_of
 from mt5gate.cli.render import Digits, result_table
 from mt5gate.cli.target import Target
@@ -25,7 +27,6 @@ from mt5gate.cli.ui import Ui
 from mt5gate.constants import PositionType
 from mt5gate.errors import error_from_check_result
 from mt5gate.models import OrderKind, OrderRequest, OrderResult, Position, Side
-from mt5gate.session.manager import MT5SessionManager
 
 __all__ = ["Confirmation", "cancel_order", "close_position", "new_key", "place_order"]
 
@@ -80,7 +81,7 @@ def _done(ui: Ui, title: str, result: OrderResult, digits: Digits) -> Exit:
     return Exit.OK
 
 
-async def place_order(session: MT5SessionManager, ui: Ui, target: Target, request: OrderRequest,
+async def place_order(session: AccountPort, ui: Ui, target: Target, request: OrderRequest,
                       confirmation: Confirmation) -> Exit:  # fmt: skip
     """Check, show, ask, then send ``request`` once."""
     digits = (await digits_of(session, [request.symbol]))[request.symbol]
@@ -128,7 +129,7 @@ def _position(found: list[Position], ticket: int) -> Position:
     return found[0]
 
 
-async def close_position(session: MT5SessionManager, ui: Ui, target: Target, ticket: int,
+async def close_position(session: AccountPort, ui: Ui, target: Target, ticket: int,
                          volume: float | None, confirmation: Confirmation) -> Exit:  # fmt: skip
     """Show the position, ask, then close it (or ``volume`` of it) once."""
     found = await session.positions(ticket=ticket)
@@ -156,7 +157,7 @@ async def close_position(session: MT5SessionManager, ui: Ui, target: Target, tic
     return _done(ui, "Closed", result, digits)
 
 
-async def cancel_order(session: MT5SessionManager, ui: Ui, target: Target, ticket: int,
+async def cancel_order(session: AccountPort, ui: Ui, target: Target, ticket: int,
                        confirmation: Confirmation) -> Exit:  # fmt: skip
     """Show the pending order, ask, then delete it once."""
     found = await session.orders(ticket=ticket)

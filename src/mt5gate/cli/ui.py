@@ -17,11 +17,12 @@ from typing import Final
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from mt5gate.cli.render import json_text
 from mt5gate.cli.target import AccountChoice, Target
 
-__all__ = ["SIMULATED_BANNER", "Options", "Ui"]
+__all__ = ["SIMULATED_BANNER", "VIA_SERVICE", "Options", "Ui"]
 
 #: Said on stderr by every command that runs on a simulated account.
 SIMULATED_BANNER: Final = (
@@ -29,6 +30,8 @@ SIMULATED_BANNER: Final = (
     "Use --config FILE or --terminal official to reach a real MetaTrader 5."
 )
 
+#: Said on stderr by every command that goes through the ``mt5gate serve`` owning its account.
+VIA_SERVICE: Final = "via mt5gate serve at {url}, which owns account {account}"
 
 _PIPE_WIDTH: Final = 160
 
@@ -70,6 +73,11 @@ class Ui:
         if target.simulated:
             text = SIMULATED_BANNER.format(account=target.describe())
             self.err.print(f"[bold yellow]{text}[/]", highlight=False, soft_wrap=True)
+
+    def via(self, url: str, account: str) -> None:
+        """Say, on stderr, that the command goes through the service that owns the account."""
+        self.err.print(f"[bold]{escape(VIA_SERVICE.format(url=url, account=account))}[/]",
+                       highlight=False, soft_wrap=True)  # fmt: skip
 
     def emit_json(self, value: object) -> None:
         """Print ``value`` as JSON on stdout (plain text: no wrapping, no colour)."""

@@ -20,8 +20,10 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
+from typing import Final
 
 from pydantic import SecretStr
 from telegram.error import TelegramError
@@ -33,9 +35,12 @@ from mt5gate.service.config import ConfigError, ServiceSettings, load_settings
 from mt5gate.service.gateway import Gateway
 from mt5gate.service.owners import owned_elsewhere
 
-__all__ = ["announce_bot", "build_bot", "build_parser", "main"]
+__all__ = ["BOT_OWNER", "announce_bot", "build_bot", "build_parser", "main"]
 
 STATE_FILE = "bot-state.json"
+#: What the accounts' leases say of the bot alone: it serves no HTTP, so ``mt5gate`` commands
+#: cannot send it requests (they say it owns the account instead of trying).
+BOT_OWNER: Final[Mapping[str, str]] = MappingProxyType({"kind": "bot"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.config, os.environ)
         token = settings.bot_token(os.environ)
         _refuse_owned(settings)
-        gateway = Gateway.build(settings, os.environ)
+        gateway = Gateway.build(settings, os.environ, owner=BOT_OWNER)
         bot = build_bot(gateway, token)
     except (ConfigError, ValueError, OSError, JournalError) as error:
         print(f"mt5gate bot: {error}", file=sys.stderr)

@@ -84,7 +84,7 @@ def local_key(settings: ServiceSettings) -> tuple[ServiceSettings, Path | None]:
     the settings unchanged and ``None`` when keys are configured."""
     if settings.api_keys:
         return settings, None
-    path = settings.data_dir / "api-key"
+    path = settings.local_key_file
     private_dir(settings.data_dir)  # a looser one is reported once, by Gateway.build
     if path.exists():
         tightened = tighten_file(path)

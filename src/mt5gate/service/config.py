@@ -488,6 +488,12 @@ class ServiceSettings(_Frozen):
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{self.port}"
 
+    @property
+    def local_key_file(self) -> Path:
+        """Where ``mt5gate serve`` keeps the API key it makes when none is configured
+        (``<data_dir>/api-key``, mode 600), and where ``mt5gate`` commands find it."""
+        return self.data_dir / "api-key"
+
     def state_file(self, account: AccountSettings) -> Path:
         """Where a simulated ``account``'s broker keeps its state: ``<data_dir>/sim-<name>.json``.
         The service and the ``mt5gate`` commands share it, so they trade with one broker."""

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from mt5gate.errors import MT5DataError, MT5Error, MT5OwnershipError
 from mt5gate.files import private_dir
@@ -115,20 +115,25 @@ class Gateway:
         *,
         metrics: Metrics | None = None,
         terminal_for: TerminalFor | None = None,
+        owner: Mapping[str, Any] | None = None,
     ) -> Gateway:
         """Sessions, journals and monitors for every configured account (nothing connects yet);
         the data directory is made (mode 700), or reported if other users can enter it.
 
         ``terminal_for(account)`` may put an account on a terminal of the caller's choosing
         (such as a simulator on a pinned clock, so that tests trade an open market on any day);
-        ``None`` from it, or no ``terminal_for``, means the account's configured terminal."""
+        ``None`` from it, or no ``terminal_for``, means the account's configured terminal.
+        ``owner`` is what the accounts' leases tell other processes: by default ``mt5gate
+        serve`` at ``settings.url``, which ``mt5gate`` commands then send their requests to;
+        ``mt5gate bot`` alone serves no HTTP and says ``{"kind": "bot"}``."""
         metrics = metrics or Metrics()
         loose = private_dir(settings.data_dir)
         if loose is not None:
             log.warning(loose)
         choose = terminal_for or _configured
+        about = dict(owner) if owner is not None else {"kind": "serve", "url": settings.url}
         accounts = {
-            a.name: _runtime(a, settings, env, metrics, choose(a)) for a in settings.accounts
+            a.name: _runtime(a, settings, env, metrics, choose(a), about) for a in settings.accounts
         }
         return cls(settings, accounts, Authenticator(settings.api_keys), metrics)
 
@@ -230,14 +235,19 @@ def _runtime(
     env: Mapping[str, str],
     metrics: Metrics,
     terminal: Terminal | None,
+    owner: Mapping[str, Any],
 ) -> AccountRuntime:
     observer = metrics.observer(account.name)
-    owner = {"kind": "serve", "url": settings.url}
     session = session_for(account, settings, env, terminal=terminal, observer=observer,
                           owner=owner)  # fmt: skip
     clock = health_clock(session.terminal)
     monitor = HealthMonitor(session, interval_s=5.0, symbols=account.watch, utc_now_ms=clock)
     return AccountRuntime(account, session, monitor)
+
+
+#: How often the service asks again for an account another process owns: its lease lapses
+#: within ``ttl_s`` (15 s) of that process letting go or dying unseen.
+_OWNED_RETRY_S: Final = 2.0
 
 
 async def _connect(runtime: AccountRuntime) -> None:
@@ -253,7 +263,8 @@ async def _connect(runtime: AccountRuntime) -> None:
         except MT5OwnershipError as owned:
             log.warning("account %s: %s; trying again in %.0f s (it is taken over once the "
                         "other owner lets go or its lease expires)",
-                        runtime.name, owned.message, delay)  # fmt: skip
+                        runtime.name, owned.message, _OWNED_RETRY_S)  # fmt: skip
+            await asyncio.sleep(_OWNED_RETRY_S)
         except MT5Error as error:
             log.warning("account %s: connect failed (%s); retrying in %.0f s",
                         runtime.name, error, delay)  # fmt: skip

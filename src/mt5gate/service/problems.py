@@ -2,14 +2,14 @@
 
 Every error a route can meet is an :class:`~mt5gate.errors.MT5Error` (or an authentication
 error, or a request the schema refused); :func:`problem_for` maps it once to a status, a title
-and the extension members clients branch on (``error`` the class name, ``retcode`` and
-``client_id`` where there are some, ``field`` for validation, ``owner`` and ``epoch`` of an
-account another process owns). Client mistakes are 4xx (a trading write without an
-``Idempotency-Key`` is 428, an order key blocked until a person looks is 409); a sick terminal
-is 503 with ``Retry-After``. An unknown order outcome is no problem document but a ``202
-Accepted`` with the order's status (:mod:`~mt5gate.service.accepted`): nothing may invite a
-resend. Never a stack trace, never a secret: texts come from the errors, which are redacted at
-construction.
+and the extension members clients branch on (``error`` the class name, ``hint`` what to do,
+``retcode``, the trade server's ``comment`` and ``client_id`` where there are some, ``field``
+for validation, ``owner`` and ``epoch`` of an account another process owns). Client mistakes
+are 4xx (a trading write without an ``Idempotency-Key`` is 428, an order key blocked until a
+person looks is 409); a sick terminal is 503 with ``Retry-After``. An unknown order outcome is
+no problem document but a ``202 Accepted`` with the order's status
+(:mod:`~mt5gate.service.accepted`): nothing may invite a resend. Never a stack trace, never a
+secret: texts come from the errors, which are redacted at construction.
 """
 
 from __future__ import annotations
@@ -98,12 +98,14 @@ STATUS_MEANINGS: Final[dict[int, str]] = {
 
 class ProblemDocument(BaseModel):
     """An ``application/problem+json`` body (RFC 9457) and mt5gate's extension members:
-    ``error`` (the error class) always; the others where the error has them."""
+    ``error`` (the error class) always; ``hint`` (what to do, also the end of ``detail``) for
+    the library's errors; the others where the error has them."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
         "type": "https://mt5gate.dev/problems/order-rejected", "title": "Order rejected",
         "status": 422, "detail": "no money (10019). Lower the volume or add funds.",
-        "error": "MT5TradeRejected", "retcode": 10019, "client_id": 7, "outcome": "rejected",
+        "error": "MT5TradeRejected", "hint": "Lower the volume or add funds.", "retcode": 10019,
+        "client_id": 7, "outcome": "rejected",
     }]})  # fmt: skip
 
     type: str
@@ -111,8 +113,10 @@ class ProblemDocument(BaseModel):
     status: int
     detail: str
     error: str
+    hint: str | None = None
     code: int | None = None
     retcode: int | None = None
+    comment: str | None = None
     client_id: int | None = None
     field: str | None = None
     rule: str | None = None
@@ -166,11 +170,13 @@ def _retry_after(error: MT5Error, seconds: int | None) -> dict[str, str]:
 
 def _extensions(error: MT5Error) -> dict[str, Any]:
     found: dict[str, Any] = {"error": type(error).__name__}
+    if error.hint:  # a client shows it apart (the mt5gate command's "hint:" line)
+        found["hint"] = error.hint
     if error.code is not None:
         found["code"] = error.code
-    for name in ("retcode", "client_id", "field", "rule", "limit", "epoch"):
+    for name in ("retcode", "comment", "client_id", "field", "rule", "limit", "epoch"):
         value = getattr(error, name, None)
-        if value is not None:
+        if value is not None and value != "":
             found[name] = value
     if isinstance(error, MT5OwnershipError) and error.owner is not None:
         found["owner"] = redact_text(error.owner)  # a name, but never let a secret through

@@ -1,0 +1,308 @@
+"""An account of a running ``mt5gate serve``, reached over its HTTP API (issue 15, B).
+
+A command on an account the service owns must not open a session of its own (one owner per
+account, DESIGN §8): :class:`RemoteAccount` sends each call of the
+:class:`~mt5gate.cli.port.AccountPort` to the service instead, and answers with the same
+records (:mod:`mt5gate.models`, read from the service's JSON, which is their JSON form) and the
+same errors (:mod:`mt5gate.cli.answers`). Trading writes carry the command's key as
+``Idempotency-Key``, so a command run again with the same ``--key`` never sends twice.
+
+Only what the commands need is here. ``calc_margin`` has no route: it is what ``order_check``
+says the margin would grow by. ``positions(ticket=...)`` filters the account's positions. The
+client never uses a proxy (the key goes to the service only) and never follows redirects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Final, Self, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import TypeAdapter, ValidationError
+
+from mt5gate.cli.answers import (
+    Call,
+    error_from_problem,
+    lost_answer,
+    outcome_unknown,
+    unreachable,
+    unreadable,
+)
+from mt5gate.cli.owner import ApiKey
+from mt5gate.errors import MT5ValidationError
+from mt5gate.health import Check, HealthStatus, Status, wall_utc_ms
+from mt5gate.models import (
+    Account,
+    Deal,
+    Order,
+    OrderCheck,
+    OrderRequest,
+    OrderResult,
+    Position,
+    Price,
+    Side,
+    Symbol,
+)
+from mt5gate.session.validation import require_symbol_name
+
+__all__ = ["TIMEOUT", "RemoteAccount"]
+
+T = TypeVar("T")
+
+#: Connecting is quick on one host; an order may take the service's reconciliation budget.
+TIMEOUT: Final = httpx.Timeout(90.0, connect=5.0)
+_PROBLEM: Final = "application/problem+json"
+_HEALTH: Final = "application/health+json"
+
+_ACCOUNT: Final = TypeAdapter(Account)
+_SYMBOL: Final = TypeAdapter(Symbol)
+_PRICE: Final = TypeAdapter(Price)
+_POSITIONS: Final = TypeAdapter(list[Position])
+_ORDERS: Final = TypeAdapter(list[Order])
+_DEALS: Final = TypeAdapter(list[Deal])
+_CHECK: Final = TypeAdapter(OrderCheck)
+_RESULT: Final = TypeAdapter(OrderResult)
+
+
+class RemoteAccount:
+    """One account of the ``mt5gate serve`` at ``url``, by its configured name (an
+    :class:`~mt5gate.cli.port.AccountPort`). Use it as an async context manager. The key's
+    value is sent as ``X-API-Key`` and shown nowhere; where it came from is, if refused."""
+
+    def __init__(
+        self, url: str, account: str, key: ApiKey, *,
+        transport: httpx.AsyncBaseTransport | None = None, timeout: httpx.Timeout = TIMEOUT,
+    ) -> None:  # fmt: skip
+        self.url = url
+        self.account = account
+        self.key = key
+        self._base = f"/v1/accounts/{quote(account, safe='')}"
+        self._http = httpx.AsyncClient(
+            base_url=url, headers={"X-API-Key": key.value.get_secret_value()}, timeout=timeout,
+            transport=transport, trust_env=False, follow_redirects=False,
+        )  # fmt: skip
+
+    def __repr__(self) -> str:
+        return f"<RemoteAccount {self.account!r} at {self.url}>"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:  # fmt: skip
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connections."""
+        await self._http.aclose()
+
+    # ------------------------------------------------------------------------------ reads
+
+    async def get_account_info(self) -> Account:
+        """``GET /v1/accounts/{account}``."""
+        return await self._get(_ACCOUNT, "")
+
+    async def get_symbol_info(self, symbol: str) -> Symbol:
+        """``GET .../symbols/{symbol}``."""
+        return await self._get(_SYMBOL, f"/symbols/{_segment(symbol)}")
+
+    async def get_price(self, symbol: str) -> Price:
+        """``GET .../symbols/{symbol}/tick``."""
+        return await self._get(_PRICE, f"/symbols/{_segment(symbol)}/tick")
+
+    async def positions(
+        self, *, symbol: str | None = None, ticket: int | None = None
+    ) -> list[Position]:
+        """``GET .../positions`` (of ``symbol``), or the one with ``ticket``."""
+        found = await self._get(_POSITIONS, "/positions", _only(symbol=symbol))
+        return found if ticket is None else [p for p in found if p.ticket == ticket]
+
+    async def orders(self, *, symbol: str | None = None, ticket: int | None = None) -> list[Order]:
+        """``GET .../orders`` (of ``symbol``), or the one with ``ticket``."""
+        found = await self._get(_ORDERS, "/orders", _only(symbol=symbol))
+        return found if ticket is None else [o for o in found if o.ticket == ticket]
+
+    async def history_orders(self, date_from: datetime, date_to: datetime) -> list[Order]:
+        """``GET .../history/orders?from=&to=``."""
+        return await self._get(_ORDERS, "/history/orders", _span(date_from, date_to))
+
+    async def history_deals(self, date_from: datetime, date_to: datetime) -> list[Deal]:
+        """``GET .../history/deals?from=&to=``."""
+        return await self._get(_DEALS, "/history/deals", _span(date_from, date_to))
+
+    async def health(self) -> HealthStatus:
+        """The account's checks in the service's latest reading (``GET /v1/health``, where
+        they are keyed ``{account}/{check}``): the service reads health every few seconds, on
+        the symbols its configuration watches."""
+        call = Call(self.url)
+        response = await self._send(call, "GET", "/v1/health")
+        if not _is(response, _HEALTH):
+            raise self._failure(call, response)
+        body = _json(response)
+        checks = _account_checks(self.account, body.get("checks"))
+        if not checks:
+            checks = [Check("service:account", "service", "component", Status.FAIL,
+                            output=f"mt5gate serve at {self.url} has no account "
+                            f"{self.account!r}")]  # fmt: skip
+        return HealthStatus.of(checks, wall_utc_ms())
+
+    # ------------------------------------------------------------------------------ trading
+
+    async def check_order(self, request: OrderRequest) -> OrderCheck:
+        """``POST .../orders/check``: nothing is sent."""
+        return await self._post(_CHECK, "/orders/check", _order_body(request))
+
+    async def calc_margin(
+        self, symbol: str, side: Side, volume: float, price: float | None = None
+    ) -> float:
+        """The margin a market order of ``volume`` lots adds, by ``order_check`` (the service
+        has no margin route): the account's margin after it, less its margin now. It is priced
+        at the current quote, so ``price`` (a pending order's level) is not used."""
+        del price
+        now = await self.get_account_info()
+        check = await self.check_order(OrderRequest(symbol, side, volume))
+        return max(0.0, check.margin - now.margin)
+
+    async def place_order(
+        self, request: OrderRequest, *, idempotency_key: str | None = None
+    ) -> OrderResult:
+        """``POST .../orders`` with ``Idempotency-Key``: placed exactly once."""
+        return await self._write("POST", "/orders", idempotency_key, _order_body(request))
+
+    async def close_position(
+        self, ticket: int, *, volume: float | None = None, idempotency_key: str | None = None
+    ) -> OrderResult:
+        """``POST .../positions/{ticket}/close`` with ``Idempotency-Key``."""
+        body = {} if volume is None else {"volume": volume}
+        return await self._write("POST", f"/positions/{ticket}/close", idempotency_key, body)
+
+    async def cancel_order(self, ticket: int, *, idempotency_key: str | None = None) -> OrderResult:
+        """``DELETE .../orders/{ticket}`` with ``Idempotency-Key``."""
+        return await self._write("DELETE", f"/orders/{ticket}", idempotency_key, None)
+
+    # ------------------------------------------------------------------------------ HTTP
+
+    async def _get(
+        self, adapter: TypeAdapter[T], path: str, params: Mapping[str, str] | None = None
+    ) -> T:
+        call = Call(self.url)
+        response = await self._send(call, "GET", self._base + path, params=params)
+        return self._read(call, adapter, response)
+
+    async def _post(self, adapter: TypeAdapter[T], path: str, body: Mapping[str, Any]) -> T:
+        call = Call(self.url)
+        response = await self._send(call, "POST", self._base + path, json=body)
+        return self._read(call, adapter, response)
+
+    async def _write(
+        self, method: str, path: str, key: str | None, body: Mapping[str, Any] | None
+    ) -> OrderResult:
+        """A trading write: a 202 (its outcome unknown yet) is an error too, never a result."""
+        call = Call(self.url, write=True, key=key)
+        headers = {} if key is None else {"Idempotency-Key": key}
+        response = await self._send(call, method, self._base + path, json=body, headers=headers)
+        if response.status_code == 202:
+            raise outcome_unknown(call, _json(response))
+        return self._read(call, _RESULT, response)
+
+    async def _send(self, call: Call, method: str, path: str, **options: Any) -> httpx.Response:
+        try:
+            return await self._http.request(method, path, **options)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            raise unreachable(call, error) from None  # nothing was sent
+        except httpx.TransportError as error:
+            raise lost_answer(call, error) from None
+
+    def _read(self, call: Call, adapter: TypeAdapter[T], response: httpx.Response) -> T:
+        if not response.is_success or _is(response, _PROBLEM):
+            raise self._failure(call, response)
+        try:
+            return adapter.validate_json(response.content)
+        except ValidationError as error:
+            what = f"{response.request.method} {response.request.url.path}"
+            raise unreadable(call, what, _first(error)) from None
+
+    def _failure(self, call: Call, response: httpx.Response) -> Exception:
+        body = _json(response) if _is(response, _PROBLEM) else {}
+        return error_from_problem(call, response, body, key_source=self.key.source,
+                                  key_hint=self.key.if_refused)  # fmt: skip
+
+
+def _segment(symbol: str) -> str:
+    """A symbol as one path segment (``#AAPL``, ``EURUSD.m``), checked as the session does."""
+    return quote(require_symbol_name(symbol), safe="")
+
+
+def _only(**values: str | None) -> dict[str, str]:
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _span(date_from: datetime, date_to: datetime) -> dict[str, str]:
+    return {"from": date_from.isoformat(), "to": date_to.isoformat()}
+
+
+def _order_body(request: OrderRequest) -> dict[str, Any]:
+    """``request`` as the service's order body (what is unset is left out). ``magic`` is the
+    service's own (it carries the client order id), so a request cannot set one."""
+    if request.magic:
+        raise MT5ValidationError(field="magic", rule="set by mt5gate serve itself (0 here)")
+    fields = {
+        "symbol": request.symbol, "side": request.side.value, "volume": request.volume,
+        "kind": request.kind.value, "price": request.price, "stop_limit": request.stop_limit,
+        "sl": request.sl, "tp": request.tp, "deviation": request.deviation,
+        "filling": request.filling, "expiration_msc": request.expiration_msc,
+        "comment": request.comment,
+    }  # fmt: skip
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _account_checks(account: str, checks: object) -> list[Check]:
+    """The checks of ``account`` in a service-wide health+json ``checks`` member."""
+    if not isinstance(checks, dict):
+        return []
+    found = []
+    for key, entries in checks.items():
+        if key == f"{account}:health":  # the service has no reading of it yet
+            name = "service:health"
+        elif key.startswith(f"{account}/"):
+            name = key.removeprefix(f"{account}/")
+        else:
+            continue
+        found += [_check(name, entry) for entry in entries if isinstance(entry, dict)]
+    return found
+
+
+def _check(name: str, entry: Mapping[str, Any]) -> Check:
+    """One health+json check object (``componentId``, ``observedValue``...) as a Check."""
+    status = entry.get("status")
+    return Check(
+        name, str(entry.get("componentId", name.partition(":")[0])),
+        str(entry.get("componentType", "component")),
+        Status(status) if status in set(Status) else Status.FAIL,
+        entry.get("observedValue"), entry.get("observedUnit"), str(entry.get("output", "")),
+        str(entry.get("time", "")),
+    )  # fmt: skip
+
+
+def _is(response: httpx.Response, media: str) -> bool:
+    given: str = response.headers.get("content-type", "")
+    return given.partition(";")[0].strip() == media
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _first(error: ValidationError) -> str:
+    problem = error.errors()[0]
+    where = ".".join(str(part) for part in problem["loc"]) or "the body"
+    return f"{where}: {problem['msg']}"
