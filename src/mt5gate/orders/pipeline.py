@@ -70,6 +70,7 @@ from mt5gate.orders.ownership import Ownership
 from mt5gate.orders.policies import ReconcilePolicy
 from mt5gate.orders.ports import Broker, Clock, Ledger, OrderObserver
 from mt5gate.orders.reconcile import (
+    NEW_POSITION_ONLY,
     Reconciler,
     Verdict,
     Watch,
@@ -162,6 +163,7 @@ class OrderPipeline:
         self._inflight: dict[str, tuple[str | None, asyncio.Future[OrderResult]]] = {}
         self._late: dict[int, _Late] = {}
         self._login: int | None = None
+        self._hedging = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._busy: set[int] = set()  # client sequences a call of this process is handling
         self._held: set[str] = set()  # symbols whose unresolved orders recovery is settling
@@ -205,7 +207,7 @@ class OrderPipeline:
 
     async def start(self) -> None:
         """After each connect: own the account, audit the ledger, recover, then sweep."""
-        self._login = await self.broker.login()
+        self._login, self._hedging = await self.broker.login()
         fence = await self.ownership.acquire(self._login)
         self.ownership.start()
         if fence.took_over:  # the old owner may still run (paused): shut it out at once
@@ -391,13 +393,18 @@ class OrderPipeline:
         with self._holding(client_id):
             return await self._send(client_id, sub, request, journaled=tagged)
 
-    async def _before(self, sub: Submission, request: Mapping[str, Any]) -> dict[str, Any] | None:
+    async def _before(
+        self, sub: Submission, request: Mapping[str, Any]
+    ) -> Mapping[str, Any] | None:
         """The account's positions on the symbol just before an order is sent: the absence
-        proof compares the ledger with them (modifications are recognised by state)."""
+        proof compares the ledger with them (modifications are recognised by state). On a
+        hedging account an order that names no position can only open a new one, which carries
+        its id and shows at once: there is nothing to compare, and nothing is read."""
         if int(request.get("action", 0)) not in BY_MAGIC:
             return None
-        positions, _ = await self.broker.book(sub.symbol)
-        return before_send(positions)
+        if self._hedging and not request.get("position"):
+            return NEW_POSITION_ONLY
+        return before_send(await self.broker.positions_on(sub.symbol))
 
     async def _intent_uncancelled(self, sub: Submission, sent: Callable[[ClientOrderId], Any]
                                   ) -> ClientOrderId:  # fmt: skip
@@ -446,7 +453,7 @@ class OrderPipeline:
         sub: Submission,
         request: dict[str, Any],
         journaled: dict[str, Any] | None = None,
-        before: dict[str, Any] | None = None,
+        before: Mapping[str, Any] | None = None,
     ) -> OrderResult:
         """SENT (unless ``journaled`` with the INTENT already), then one order_send; the
         outcome classified, journaled, and resolved."""

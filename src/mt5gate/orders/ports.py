@@ -48,8 +48,9 @@ class OrderObserver(Protocol):
 class Broker(Protocol):
     """What the pipeline does at the broker: who it is, one send, the fence, the book."""
 
-    async def login(self) -> int:
-        """The account the terminal is logged into."""
+    async def login(self) -> tuple[int, bool]:
+        """The account the terminal is logged into, and whether it is a hedging account (every
+        opening deal a new position) rather than a netting one (one position per symbol)."""
         ...
 
     async def send(self, request: dict[str, Any], on_late: Late) -> Any:
@@ -62,7 +63,11 @@ class Broker(Protocol):
         ...
 
     async def book(self, symbol: str) -> tuple[Sequence[Position], Sequence[Order]]:
-        """Open positions and pending orders on ``symbol`` (risk limits, the absence proof)."""
+        """Open positions and pending orders on ``symbol`` (risk limits)."""
+        ...
+
+    async def positions_on(self, symbol: str) -> Sequence[Position]:
+        """Open positions on ``symbol`` (the state an absence proof starts from)."""
         ...
 
 

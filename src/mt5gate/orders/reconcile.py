@@ -30,7 +30,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from mt5gate.constants import DealType, PositionType, TradeAction
 from mt5gate.errors import MT5Error
@@ -42,6 +43,7 @@ from mt5gate.orders.policies import ReconcilePolicy
 from mt5gate.orders.ports import Clock, Ledger
 
 __all__ = [
+    "NEW_POSITION_ONLY",
     "Before",
     "Reconciler",
     "Snapshot",
@@ -86,6 +88,12 @@ StateCheck = Callable[[Snapshot], bool | None]
 
 def _signed(volume: float, buy: bool) -> float:
     return volume if buy else -volume
+
+
+#: The state recorded before an order that can only open a new position (a hedging account's
+#: market or pending order naming no position): the position would carry the order's id, and
+#: positions are current at once, so the history has nothing to show first.
+NEW_POSITION_ONLY: Final[Mapping[str, Any]] = MappingProxyType({"new_position_only": True})
 
 
 def before_send(positions: Sequence[Position]) -> dict[str, Any]:
@@ -210,6 +218,8 @@ class Reconciler:
         for watch in watches:
             if watch.before is None:
                 continue
+            if watch.before.get("new_position_only"):
+                continue
             wanted |= watch.footprint().keys()
             wanted |= {p.identifier for p in positions if p.symbol == watch.symbol}
         return {pid: tuple(await self._ledger.position_deals(pid)) for pid in sorted(wanted)}
@@ -247,6 +257,8 @@ class Reconciler:
         then be shown (the older, weaker rule)."""
         if watch.before is None:
             return self._clock_moved(watch, snap)
+        if watch.before.get("new_position_only"):
+            return True
         before = watch.footprint()
         now = {p.identifier: p for p in snap.positions if p.symbol == watch.symbol}
         return all(self._explained(pid, before.get(pid, Before()), now.get(pid), snap)

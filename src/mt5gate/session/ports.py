@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from mt5gate.constants import AccountMarginMode
 from mt5gate.models import Deal, Order, Position
 from mt5gate.orders.ports import Late
 from mt5gate.session.state import SessionState
@@ -32,9 +33,10 @@ class SessionPorts:
 
     # -- Broker --------------------------------------------------------------------------------
 
-    async def login(self) -> int:
-        """The account the terminal is logged into."""
-        return (await self._session.get_account_info()).login
+    async def login(self) -> tuple[int, bool]:
+        """The account the terminal is logged into, and whether it is a hedging account."""
+        account = await self._session.get_account_info()
+        return account.login, account.margin_mode == AccountMarginMode.RETAIL_HEDGING
 
     async def send(self, request: dict[str, Any], on_late: Late) -> Any:
         """ONE order_send (see ``Trading.send_raw``)."""
@@ -50,6 +52,10 @@ class SessionPorts:
         """Open positions and pending orders on ``symbol``."""
         return (await self._session.positions(symbol=symbol),
                 await self._session.orders(symbol=symbol))  # fmt: skip
+
+    async def positions_on(self, symbol: str) -> Sequence[Position]:
+        """Open positions on ``symbol``."""
+        return await self._session.positions(symbol=symbol)
 
     # -- Ledger --------------------------------------------------------------------------------
 
