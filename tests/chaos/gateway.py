@@ -5,7 +5,8 @@ is killed, paused, doubled or given another journal.
 
     python -m tests.chaos.gateway --port P --token-file F --journal J --client-file C \\
         --orders N [--seed S] [--generation G] [--race-every R] [--lease-ttl 4] \\
-        [--lease-renew 1] [--lease-deadline 2] [--order-timeout 0.5] [--budget 3] [--linger]
+        [--lease-renew 1] [--lease-deadline 2] [--order-timeout 0.5] [--budget 3] \\
+        [--settle 0.5] [--linger]
 
 It connects an :class:`~mt5gate.session.manager.MT5SessionManager` to the chaos broker's bridge
 (``bridge://127.0.0.1:P``) with an on-disk :class:`~mt5gate.orders.journal.SqliteJournal`, a
@@ -169,6 +170,7 @@ class Settings:
     order_s: float = 0.5
     budget_s: float = 3.0
     race_every: int = 0
+    settle_s: float = 0.5
 
 
 def session_for(
@@ -187,7 +189,7 @@ def session_for(
         reconcile=ReconcilePolicy(
             first_s=0.05,
             max_interval_s=0.5,
-            settle_s=0.5,
+            settle_s=settings.settle_s,
             budget_s=settings.budget_s,
             replay_budget_s=min(1.5, settings.budget_s),
             sweep_interval_s=None,
@@ -449,8 +451,8 @@ async def linger() -> None:
 
 async def run(args: argparse.Namespace, token: str) -> int:
     """Connect, place every key until final, close; the exit code."""
-    settings = Settings(LeasePolicy(args.lease_ttl, args.lease_renew, args.lease_deadline),
-                        args.order_timeout, args.budget, args.race_every)  # fmt: skip
+    lease = LeasePolicy(args.lease_ttl, args.lease_renew, args.lease_deadline)
+    settings = Settings(lease, args.order_timeout, args.budget, args.race_every, args.settle)
     journal = SqliteJournal(args.journal)
     session = session_for(args.port, token, journal, settings)
     memory = ClientMemory(args.client_file)
@@ -504,6 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--lease-deadline", type=float, default=2.0, help="the account lease's deadline_s")
     add("--order-timeout", type=float, default=0.5, help="order_send's deadline (s)")
     add("--budget", type=float, default=3.0, help="reconciliation budget per call (s)")
+    add("--settle", type=float, default=0.5, help="ReconcilePolicy.settle_s (s)")
     add("--linger", action="store_true", help="keep the account after done, until SIGTERM")
     add("--log-level", default="INFO")
     return parser

@@ -6,7 +6,7 @@ the broker's ledger.
 
     python -m tests.chaos.harness --orders 5000 --kills 50 --seed 1 \\
         [--history-delay-ms 30000] [--empty-journals 2] [--restores 2] \\
-        [--second-gateways 3] [--pauses 3] [--race-every 20] \\
+        [--second-gateways 3] [--pauses 3] [--race-every 20] [--settle-s 31] \\
         [--fault-rate 0.03] [--hang-cap 1.5] [--timeout 3600] [--workdir DIR]
 
 :func:`run_chaos` does the work and returns a :class:`Report`; the command prints it as a table
@@ -25,7 +25,11 @@ Some progress kills carry a **scenario** (all seeded, all at chosen moments):
 
 * **late history** (``--history-delay-ms``): the broker's deals and history orders show up that
   late while positions are current at once, for the whole run. Reconciliation must keep such an
-  order UNKNOWN (never resend it) until the history explains the positions.
+  order UNKNOWN (never resend it) until the history explains the positions. ``--settle-s``
+  sets the gateways' ``ReconcilePolicy.settle_s``: at 0.5 s, below the lag, this run found
+  lost orders proven absent and resent (deals the history did not show yet cancelled out;
+  ``tests/chaos/test_findings.py``); above the lag, the order's own deal shows before absence
+  can be concluded.
 * **a lost journal** (``--empty-journals``, ``--restores``): after the kill, the journal in use
   is retired to the run's archive and replaced by an empty file, or by the backup taken at an
   earlier kill. The restarted gateway's start-up audit finds orders at the broker that its
@@ -45,7 +49,7 @@ Some progress kills carry a **scenario** (all seeded, all at chosen moments):
   then the client's and the operator's part, which is why the client keeps its own memory of
   final keys (:mod:`tests.chaos.client`) outside every journal. The restarted gateway is
   started only once the history's lag has passed: the audit can only see the orders the
-  broker's history shows (see the report's notes).
+  broker's history shows (docs/performance.md, the chaos section's notes).
 * **two gateways** (``--second-gateways``): a second gateway process is started on the same
   journal while the first trades. Its ``connect()`` must raise ``MT5OwnershipError`` (it says
   ``waiting`` and retries, never trading) until the first is SIGKILLed; then it takes over at
@@ -162,6 +166,9 @@ class Options:
     seconds: int = 0
     pauses: int = 0
     race_every: int = 0
+    #: the gateways' ReconcilePolicy.settle_s; above the history's lag, it keeps a lost order
+    #: from being proven absent before its deal can show (see tests/chaos/test_findings.py)
+    settle_s: float = 0.5
 
     @property
     def scenarios(self) -> dict[str, int]:
@@ -438,7 +445,8 @@ class ChaosRun:
                 "--orders", str(self.orders), "--seed", str(self.seed * 1000 + len(self.runs)),
                 "--generation", str(self.generation),
                 "--race-every", str(self.options.race_every),
-                "--budget", "3" if not self.delay_s else "2"]  # fmt: skip
+                "--budget", "3" if not self.delay_s else "2",
+                "--settle", str(self.options.settle_s)]  # fmt: skip
         gateway = GatewayProcess(args, self.log, len(self.runs))
         self.runs.append(gateway)
         return gateway
@@ -590,7 +598,9 @@ class ChaosRun:
         s = self.report.scenarios
         s.generations = self.generation + 1
         s.replaced[how] = s.replaced.get(how, 0) + 1
-        time.sleep(self.delay_s + 0.5)  # the audit sees only what the history shows
+        # a send queued behind a hang at the bridge may still execute after the kill; then
+        # the history shows it only after its lag (and the audit sees only what it shows)
+        time.sleep(self.options.hang_cap_s + self.delay_s + 1.0)
         ledger = self.ledger()
         unknown = set(collect(ACCOUNT.login, ledger.orders, ledger.deals)) - \
             issued_sequences(self.journal)  # fmt: skip
@@ -645,7 +655,7 @@ class ChaosRun:
 
     def _fenced_by(self, owner: GatewayProcess) -> bool:
         """Wait until the bridge holds ``owner``'s epoch: an owner announces it with its first
-        send or reconciliation, not when it takes the lease (see the report's notes)."""
+        send or reconciliation, not when it takes the lease (tests/chaos/test_findings.py)."""
         while not self.timed_out():
             highest = self.broker.stats().get("fence", {}).get("highest") or 0
             if highest >= owner.feed.epoch:
@@ -773,6 +783,7 @@ def build_parser() -> argparse.ArgumentParser:
         "owner, which takes over when the owner is killed")  # fmt: skip
     add("--pauses", type=int, default=0, help="SIGSTOPs of the owner past its lease")
     add("--race-every", type=int, default=0, help="race a same-key rogue body once in R")
+    add("--settle-s", type=float, default=0.5, help="the gateways' reconciliation settle_s")
     add("--timeout", type=float, default=3600.0, help="give up after (s)")
     add("--workdir", type=Path, help="default: a new temporary directory")
     add("--json", type=Path, help="also write the JSON report here")
@@ -787,7 +798,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           flush=True)  # fmt: skip
     options = Options(
         args.fault_rate, args.hang_cap, args.history_delay_ms, args.empty_journals,
-        args.restores, args.second_gateways, args.pauses, args.race_every,
+        args.restores, args.second_gateways, args.pauses, args.race_every, args.settle_s,
     )  # fmt: skip
     report = run_chaos(args.orders, args.kills, args.seed, workdir, args.timeout,
                        options=options)  # fmt: skip
