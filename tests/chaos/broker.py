@@ -3,7 +3,7 @@
 ::
 
     python -m tests.chaos.broker --port 0 --token-file F --seed S --fault-rate R \\
-        [--hang-cap 1.5] [--stats-file stats.json]
+        [--hang-cap 1.5] [--history-delay-ms 0] [--stats-file stats.json]
 
 It serves a :class:`~mt5gate.sim.terminal.SimTerminal` on a real-time clock through a
 :class:`~mt5gate.bridge.server.BridgeServer` on 127.0.0.1 only, prints the same listening line
@@ -29,8 +29,19 @@ every minute of every day, weekends included (CI may run on a Saturday); its quo
 within a reconciliation's settle time. The account is the netting demo account: orders of
 alternating sides keep one small position instead of thousands.
 
-``--stats-file`` receives, every half second and at exit, JSON with the faults fired per kind,
-the link restorations, and the calls the bridge served: evidence that the chaos happened.
+``--history-delay-ms`` makes the broker's history late: deals and history orders show up in
+``history_*_get`` only that long after they happen (``BrokerOptions.history_delay_ms``), while
+positions are current at once, as on real servers under load.
+
+The bridge's fencing rule (the highest epoch wins) runs through a :class:`CountingFence`, which
+counts per epoch the calls it let through and the calls it refused, and any call it let through
+with an epoch below one it had already seen (``stale_admitted``: never, by the rule). A paused
+ex-owner's calls show up as refusals of its epoch: the evidence that it did not reach the
+terminal.
+
+``--stats-file`` receives, every 0.2 s and at exit, JSON with the faults fired per kind, the
+link restorations, the calls the bridge served and the fence's counts (``seq`` counts the
+writes, so a reader can wait for a fresh one): evidence that the chaos happened.
 """
 
 from __future__ import annotations
@@ -54,10 +65,12 @@ from mt5gate.bridge.cli import CliError, read_token
 from mt5gate.bridge.server import BridgeServer
 from mt5gate.constants import ResultCode
 from mt5gate.sim.clock import RealClock
-from mt5gate.sim.config import AccountConfig, SimConfig, demo_accounts
+from mt5gate.sim.config import AccountConfig, BrokerOptions, SimConfig, demo_accounts
 from mt5gate.sim.faults import Fault, FaultKind, FaultPlan
 from mt5gate.sim.market import default_catalogue
 from mt5gate.sim.terminal import SimTerminal
+from mt5gate.terminal.base import TerminalFencedError
+from mt5gate.terminal.fencing import EpochFence
 
 __all__ = [
     "ACCOUNT",
@@ -65,6 +78,7 @@ __all__ = [
     "HOST",
     "LISTENING",
     "SYMBOL",
+    "CountingFence",
     "LinkRestorer",
     "chaos_config",
     "fault_counts",
@@ -88,14 +102,54 @@ _SEND: Final = frozenset({"order_send"})
 _TICK_MS: Final = 100  # BTCUSD's mean tick interval here (the catalogue's is 2 s)
 
 
-def chaos_config(seed: int) -> SimConfig:
+def chaos_config(seed: int, history_delay_ms: int = 0) -> SimConfig:
     """The simulator's configuration: the default catalogue with BTCUSD ticking every ~100 ms,
-    one day of history (start-up stays fast), the default accounts, seeded by ``seed``."""
+    one day of history (start-up stays fast), the default accounts, seeded by ``seed``, its
+    history ``history_delay_ms`` late."""
     symbols = tuple(
         dataclasses.replace(spec, mean_tick_interval_ms=_TICK_MS) if spec.name == SYMBOL else spec
         for spec in default_catalogue()
     )
-    return SimConfig(symbols=symbols, history_days=1, seed=seed)
+    broker = BrokerOptions(history_delay_ms=history_delay_ms)
+    return SimConfig(symbols=symbols, history_days=1, seed=seed, broker=broker)
+
+
+class CountingFence(EpochFence):
+    """The bridge's fencing rule, unchanged, with counts of what it let through and refused.
+
+    Runs on the bridge's one terminal thread (as :class:`EpochFence` does); the stats writer
+    reads the plain dicts from the event loop, which at worst sees a count one call old.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.admitted: dict[int, int] = {}  # epoch (0: none) -> calls let through
+        self.refused: dict[int, int] = {}  # epoch (0: none) -> calls refused
+        self.refused_sends = 0  # order_send calls among the refused
+        self.stale_admitted = 0  # let through with an epoch below one seen before: never
+        self._seen = 0
+
+    def admit(self, function: str, epoch: int | None) -> bool:
+        try:
+            raised = super().admit(function, epoch)
+        except TerminalFencedError:
+            self.refused[epoch or 0] = self.refused.get(epoch or 0, 0) + 1
+            self.refused_sends += function == "order_send"
+            raise
+        self.admitted[epoch or 0] = self.admitted.get(epoch or 0, 0) + 1
+        if epoch is not None:
+            self.stale_admitted += epoch < self._seen
+            self._seen = max(self._seen, epoch)
+        return raised
+
+    def stats(self) -> dict[str, Any]:
+        """JSON-ready counts (epochs as strings: JSON keys)."""
+        return {
+            "highest": self.highest, "stale_admitted": self.stale_admitted,
+            "refused_sends": self.refused_sends,
+            "admitted": {str(k): v for k, v in sorted(self.admitted.items())},
+            "refused": {str(k): v for k, v in sorted(self.refused.items())},
+        }  # fmt: skip
 
 
 def install_faults(plan: FaultPlan, rate: float, hang_cap_s: float) -> dict[str, Fault]:
@@ -170,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="share of order_send calls that meet a fault (0..1)")  # fmt: skip
     parser.add_argument("--hang-cap", type=float, default=1.5,
                         help="seconds a hung order_send blocks")  # fmt: skip
+    parser.add_argument("--history-delay-ms", type=int, default=0,
+                        help="deals and history orders show up this late (ms)")  # fmt: skip
     parser.add_argument("--stats-file", type=Path, help="write fault statistics here (JSON)")
     parser.add_argument("--log-level", default="INFO")
     return parser
@@ -187,20 +243,27 @@ def _write_stats(path: Path | None, stats: dict[str, Any]) -> None:
 async def serve(args: argparse.Namespace, token: str) -> None:
     """Build the faulty simulator, serve it until SIGTERM / SIGINT, keep the stats file fresh."""
     terminal = SimTerminal(
-        chaos_config(args.seed), clock=RealClock(), faults=FaultPlan(seed=args.seed)
-    )
+        chaos_config(args.seed, args.history_delay_ms), clock=RealClock(),
+        faults=FaultPlan(seed=args.seed),
+    )  # fmt: skip
     faults = install_faults(terminal.faults, args.fault_rate, args.hang_cap)
     restorer = LinkRestorer(terminal, args.seed)
     server = BridgeServer(terminal, token=token, host=HOST, port=args.port,
                           terminal_kind="sim")  # fmt: skip
+    fence = server.fence = CountingFence()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
 
+    written = 0
+
     def stats() -> dict[str, Any]:
+        nonlocal written
+        written += 1
         return {"faults": fault_counts(terminal.faults, faults), "restored": restorer.restored,
-                "calls": server.calls, "fault_rate": args.fault_rate}  # fmt: skip
+                "calls": server.calls, "fault_rate": args.fault_rate, "fence": fence.stats(),
+                "history_delay_ms": args.history_delay_ms, "seq": written}  # fmt: skip
 
     restorer.start()
     await server.start()
@@ -209,7 +272,7 @@ async def serve(args: argparse.Namespace, token: str) -> None:
         while not stop.is_set():
             _write_stats(args.stats_file, stats())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.5)
+                await asyncio.wait_for(stop.wait(), 0.2)
     finally:
         terminal.faults.clear()  # wakes a hung call so the worker can be joined
         await server.close()
