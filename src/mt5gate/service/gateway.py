@@ -21,6 +21,7 @@ from mt5gate.health import HealthMonitor, HealthStatus, Status, Transition
 from mt5gate.metrics import Metrics
 from mt5gate.orders.journal import SqliteJournal
 from mt5gate.orders.ownership import owner_id
+from mt5gate.orders.store import JournalError
 from mt5gate.service.auth import Authenticator
 from mt5gate.service.config import AccountSettings, ServiceSettings
 from mt5gate.service.simulated import configured_terminal, health_clock
@@ -265,7 +266,7 @@ async def _connect(runtime: AccountRuntime) -> None:
                         "other owner lets go or its lease expires)",
                         runtime.name, owned.message, _OWNED_RETRY_S)  # fmt: skip
             await asyncio.sleep(_OWNED_RETRY_S)
-        except MT5Error as error:
+        except (MT5Error, JournalError) as error:  # a journal locked by a paused writer
             log.warning("account %s: connect failed (%s); retrying in %.0f s",
                         runtime.name, error, delay)  # fmt: skip
             await asyncio.sleep(delay)
