@@ -34,7 +34,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, Final, TypeVar
 
 from mt5gate.constants import TradeRetcode
@@ -46,23 +46,18 @@ from mt5gate.errors import (
     MT5OwnershipError,
     MT5RiskLimitError,
     MT5StateError,
-    MT5TradeError,
-    MT5TradeRetryable,
-    Outcome,
     error_from_trade_result,
 )
-from mt5gate.models import OrderOutcome, OrderResult, OrderStatus
+from mt5gate.models import OrderResult, OrderStatus
+from mt5gate.orders import outcomes
 from mt5gate.orders.codec import EventCodec, canonical_json
 from mt5gate.orders.core import (
     BY_MAGIC,
     EventKind,
-    Fact,
     OrderState,
     Replay,
-    executed,
     fold,
     replay_step,
-    retcode_of_presence,
 )
 from mt5gate.orders.evidence import Evidence, audit
 from mt5gate.orders.ids import ClientOrderId, tag_comment
@@ -481,7 +476,7 @@ class OrderPipeline:
             raise
         except MT5Error as failure:
             await self._record(K.REJECTED, client_id, note=f"not sent: {failure}")
-            raise _with_id(failure, client_id) from None
+            raise outcomes.with_id(failure, client_id) from None
         return await self._classified(client_id, sub, tagged, record)
 
     async def _classified(
@@ -496,8 +491,8 @@ class OrderPipeline:
             await self._record(K.UNKNOWN, client_id, result=record, retcode=record.retcode)
             return await self._resolve(client_id, sub, request, error)
         await self._record(K.REJECTED, client_id, result=record, retcode=record.retcode,
-                           note=_rejection_note(error))  # fmt: skip
-        raise _with_id(error, client_id)
+                           note=outcomes.rejection_note(error))  # fmt: skip
+        raise outcomes.with_id(error, client_id)
 
     def _heard_late(self, client_id: ClientOrderId, record: Any, error: MT5Error | None) -> None:
         """Loop side: the lost order_send answered after all. It is recorded and it wins."""
@@ -531,14 +526,14 @@ class OrderPipeline:
         if verdict is Verdict.CONFLICT:
             raise await self._conflict(watch)
         if verdict is Verdict.UNKNOWN:
-            raise _unknown(client_id, request, unknown)
+            raise outcomes.unknown_outcome(client_id, request, unknown)
         late = self._late.pop(client_id.sequence, None)
         if late is not None and late.record is not None:  # the late reply said "rejected"
             return await self._classified(client_id, sub, request, late.record)
         await self._record(K.RECONCILED_ABSENT, client_id, note="proven absent")
         if sub.resubmit and not sub.resubmitted:
             return await self._resubmit(client_id, sub)
-        raise _absent(client_id, request)
+        raise outcomes.proven_absent(client_id, request)
 
     def _watch(self, client_id: ClientOrderId, state: OrderState, symbol: str = "") -> Watch:
         """The watch of an unknown order, kept across calls: absence is shown by scans over
@@ -572,9 +567,14 @@ class OrderPipeline:
                                retcode=late.record.retcode, note="late reply")  # fmt: skip
             return OrderResult.from_record(late.record, client_id.sequence)
         summary = watch.evidence.summary() if watch.evidence.present else {"state": "reached"}
-        retcode = int(TradeRetcode.DONE) if watch.check else _evidence_retcode(watch.evidence)
-        result = replace(_evidence_result(watch.evidence, client_id), retcode=retcode)
-        stored = {**summary, **_result_fields(result)}  # a replay of the key returns the same
+        retcode = (
+            int(TradeRetcode.DONE) if watch.check else outcomes.evidence_retcode(watch.evidence)
+        )
+        result = replace(outcomes.evidence_result(watch.evidence, client_id), retcode=retcode)
+        stored = {
+            **summary,
+            **outcomes.result_fields(result),
+        }  # a replay of the key returns the same
         await self._record(K.RECONCILED_PRESENT, client_id, result=stored, retcode=retcode)
         return result
 
@@ -613,12 +613,12 @@ class OrderPipeline:
         step = replay_step(state)
         if step is Replay.RETURN:
             assert state.outcome is not None
-            return _stored_result(state.outcome, client_id)
+            return outcomes.stored_result(state.outcome, client_id)
         if step is Replay.RAISE:
             assert state.outcome is not None
-            raise _stored_rejection(state.outcome, client_id)
+            raise outcomes.stored_rejection(state.outcome, client_id)
         if step is Replay.BLOCKED:
-            raise _blocked(client_id, sub.key, state)
+            raise outcomes.blocked_key(client_id, sub.key, state)
         if step is Replay.RECONCILE:
             return await self._reconcile_replay(client_id, sub, state)
         return await self._rearm(client_id, sub)
@@ -635,7 +635,7 @@ class OrderPipeline:
         if verdict is Verdict.CONFLICT:
             raise await self._conflict(watch)
         if verdict is Verdict.UNKNOWN:
-            raise _unknown(client_id, state.sent or {}, None)
+            raise outcomes.unknown_outcome(client_id, state.sent or {}, None)
         return await self._rearm(client_id, sub)
 
     async def _settle_one(
@@ -844,7 +844,9 @@ class OrderPipeline:
         known = await self._timed("by_key", self.store.by_key(self.login, key))
         if known is None:
             return None
-        return _status(known, key, await self._state(known), known.sequence in self._busy)
+        return outcomes.order_status(
+            known, key, await self._state(known), known.sequence in self._busy
+        )
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -870,136 +872,3 @@ def _tagged(request: Mapping[str, Any], client_id: ClientOrderId) -> dict[str, A
         tagged["magic"] = client_id.magic
         tagged["comment"] = tag_comment(str(tagged.get("comment", "")), client_id)
     return tagged
-
-
-def _evidence_retcode(evidence: Evidence) -> int:
-    return retcode_of_presence(bool(evidence.deals))
-
-
-def _evidence_result(evidence: Evidence, client_id: ClientOrderId) -> OrderResult:
-    """An OrderResult read from the ledger (the reply was lost): tickets, volume, price."""
-    deal = evidence.deals[0] if evidence.deals else None
-    order = min(evidence.orders, key=lambda o: o.ticket) if evidence.orders else None
-    position = evidence.positions[0] if evidence.positions else None
-    if deal is not None:
-        volume, price = sum(d.volume for d in evidence.deals), deal.price
-    elif order is not None:
-        volume, price = order.volume_initial, order.price_open
-    else:
-        volume, price = (position.volume, position.price_open) if position else (0.0, 0.0)
-    ticket = order.ticket if order else (deal.order if deal else (position.identifier
-                                                                  if position else 0))  # fmt: skip
-    return OrderResult(_evidence_retcode(evidence), ticket, deal.ticket if deal else 0, volume,
-                       price, 0.0, 0.0, "reconciled", 0, client_id.sequence)  # fmt: skip
-
-
-def _result_fields(result: OrderResult) -> dict[str, Any]:
-    """What the journal keeps of an OrderResult (an OrderSendResult's fields)."""
-    fields = asdict(result)
-    del fields["client_id"]
-    return fields
-
-
-def _stored_result(event: Fact, client_id: ClientOrderId) -> OrderResult:
-    """The first outcome again, from what the journal stored of it."""
-    r = event.result if isinstance(event.result, Mapping) else {}
-    if "retcode" in r:
-        return OrderResult(
-            int(r["retcode"]), int(r.get("order", 0)), int(r.get("deal", 0)),
-            float(r.get("volume", 0.0)), float(r.get("price", 0.0)), float(r.get("bid", 0.0)),
-            float(r.get("ask", 0.0)), str(r.get("comment", "")), int(r.get("request_id", 0)),
-            client_id.sequence,
-        )  # fmt: skip
-    retcode = event.retcode or int(TradeRetcode.DONE)
-    return OrderResult(retcode, int(r.get("order", 0)), int(r.get("deal", 0)), 0.0, 0.0, 0.0,
-                       0.0, "reconciled", 0, client_id.sequence)  # fmt: skip
-
-
-def _stored_rejection(event: Fact, client_id: ClientOrderId) -> MT5Error:
-    r = event.result if isinstance(event.result, Mapping) else {}
-    comment, request = str(r.get("comment", "")), r.get("request") or {}
-    error = error_from_trade_result(event.retcode or 0, comment, request)
-    if error is None:  # cannot happen: final rejections are rejections by definition
-        raise MT5StateError(f"order {client_id.comment_tag}: a stored rejection says success")
-    return _with_id(error, client_id)
-
-
-def _rejection_note(error: MT5Error) -> str:
-    outcome = getattr(error, "outcome", Outcome.GATE)
-    return f"{outcome}: {error.message}"
-
-
-def _with_id(error: MT5Error, client_id: ClientOrderId) -> MT5Error:
-    """``error`` telling which order it is about (trade errors carry ``client_id``)."""
-    if isinstance(error, MT5TradeError):
-        error.client_id = client_id.sequence
-    return error
-
-
-def _blocked(client_id: ClientOrderId, key: str | None, state: OrderState) -> MT5OrderBlockedError:
-    what = (state.flag or K.UNEXPECTED).value.lower()
-    return MT5OrderBlockedError(
-        f"order {client_id.comment_tag} (key {key!r}) was found on the broker {what}; the key "
-        "is blocked and nothing was sent",
-        hint="Inspect it with `mt5gate journal show` and settle it at the broker by hand; "
-        "sending again cannot help.",
-    )
-
-
-def _unknown(
-    client_id: ClientOrderId, request: Mapping[str, Any], cause: MT5OrderOutcomeUnknown | None
-) -> MT5OrderOutcomeUnknown:
-    return MT5OrderOutcomeUnknown(
-        f"the outcome of order {client_id.comment_tag} is still unknown after reconciling "
-        f"({cause.message if cause else 'earlier attempt'})",
-        retcode=cause.retcode if cause else None,
-        request=request,
-        client_id=client_id.sequence,
-        code=cause.code if cause else None,
-        hint="Do not send it again under a new key: mt5gate keeps reconciling it, and health "
-        "reports it. Ask again with the same idempotency key for its status.",
-    )
-
-
-def _absent(client_id: ClientOrderId, request: Mapping[str, Any]) -> MT5TradeRetryable:
-    return MT5TradeRetryable(
-        f"order {client_id.comment_tag} was proven absent: the lost order_send never executed",
-        retcode=None,
-        request=request,
-        client_id=client_id.sequence,
-        hint="Send it again with the same idempotency key (it keeps its client id), or pass "
-        "resubmit=True to let mt5gate do it once.",
-    )
-
-
-_DETAILS: Final[Mapping[OrderOutcome, str]] = {
-    OrderOutcome.EXECUTED: "Executed at the broker.",
-    OrderOutcome.REJECTED: "Refused for good; the same key gives the same refusal.",
-    OrderOutcome.NOT_EXECUTED: "Provably never executed; the same key sends it again.",
-    OrderOutcome.IN_PROGRESS: "Being handled now; ask again shortly.",
-    OrderOutcome.UNKNOWN: "It may have executed: mt5gate keeps reconciling it. Never send it "
-    "again under a new key; ask again with the same key.",
-    OrderOutcome.BLOCKED: "The broker shows something the journal cannot account for; the key "
-    "is blocked until a person looks (mt5gate journal show).",
-}
-
-
-def _status(
-    client_id: ClientOrderId, key: str | None, state: OrderState, busy: bool
-) -> OrderStatus:
-    """The status an idempotency key's order reports (HTTP 202 resources, the CLI)."""
-    result = None
-    if state.blocked:
-        outcome = OrderOutcome.BLOCKED
-    elif state.outcome is not None and executed(state.outcome):
-        outcome, result = OrderOutcome.EXECUTED, _stored_result(state.outcome, client_id)
-    elif state.outcome is not None:
-        outcome = OrderOutcome.REJECTED
-    elif busy:
-        outcome = OrderOutcome.IN_PROGRESS
-    elif state.unresolved or state.phase is K.LATE_RESULT:
-        outcome = OrderOutcome.UNKNOWN
-    else:
-        outcome = OrderOutcome.NOT_EXECUTED
-    phase = state.phase.value if state.phase is not None else ""
-    return OrderStatus(client_id.sequence, key, phase, outcome, result, _DETAILS[outcome])
