@@ -181,6 +181,13 @@ def test_the_async_store_writes_behind_the_fence(tmp_path: Path, clock: Clock) -
         assert [e.kind for e in await store.events(5001, client.sequence)] == [K.INTENT, K.SENT]
         assert await store.known_sequences(5001) == {client.sequence}
         assert (await store.lease(5001)).owner == "me"  # type: ignore[union-attr]
+        other_account = await store.acquire(5002, "me", 15.0, {})
+        await store.intent(other_account, REQUEST, None)
+        after = await store.events_after(5001, 0)
+        assert [(e.kind, e.client_id) for e in after] == [(K.INTENT, client), (K.SENT, client)]
+        assert await store.events_after(5001, after[0].seq) == after[1:]
+        assert await store.events_after(5001, after[-1].seq) == []
+        assert await store.events_after(5001, 0, limit=1) == after[:1]
         clock.now_ms += 20_000
         other = await store.acquire(5001, "other", 15.0, {})
         with pytest.raises(FencedOutError):

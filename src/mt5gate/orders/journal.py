@@ -774,6 +774,15 @@ class SqliteJournal:
         )
         return [self._event(row) for row in rows]
 
+    def events_after(self, login: int, seq: int, limit: int = 500) -> list[JournalEvent]:
+        """The account's events with a journal ``seq`` above ``seq``, oldest first, at most
+        ``limit``: what a publisher of trade events resumes from."""
+        rows = self._query(
+            f"SELECT {_COLUMNS} FROM events WHERE login = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (login, seq, max(limit, 0)),
+        )
+        return [self._event(row) for row in rows]
+
     def state(self, login: int, client_id: ClientOrderId | int) -> EventKind | None:
         """The kind of the order's last event, ``None`` when the journal never saw it."""
         rows = self._query(_LAST_KIND, (login, _sequence(client_id)))

@@ -118,6 +118,10 @@ class SqliteStore:
         """Every event of one order, oldest first."""
         return await self._run(self.journal.history, login, sequence)
 
+    async def events_after(self, login: int, seq: int, limit: int = 500) -> list[JournalEvent]:
+        """The account's events after journal ``seq``, oldest first."""
+        return await self._run(self.journal.events_after, login, seq, limit)
+
     async def by_key(self, login: int, key: str) -> ClientOrderId | None:
         """The order an idempotency key was first used for."""
         return await self._run(self.journal.by_key, login, key)

@@ -296,6 +296,11 @@ class OrderStore(Protocol):
         """The order an idempotency key was first used for."""
         ...
 
+    async def events_after(self, login: int, seq: int, limit: int = 500) -> list[JournalEvent]:
+        """The account's events whose journal ``seq`` is above ``seq``, oldest first, at most
+        ``limit`` (seqs grow with every write, per store; a publisher resumes from them)."""
+        ...
+
     async def open_orders(self, login: int) -> list[ClientOrderId]:
         """Orders whose outcome is still open (``UNRESOLVED_KINDS``), oldest first."""
         ...
