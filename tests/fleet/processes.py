@@ -149,9 +149,10 @@ class Fleet:
             os.write(descriptor, b"fleet-bridge-token-0123456789abcdef\n")
             os.close(descriptor)
         self.bridges = [Bridge.start(self.workdir, str(login), token) for login in LOGINS]
+        servers = {5003: "mt5gate-Sim-EU"}
         accounts = "".join(
             f'[[accounts]]\nname = "acct{login}"\nterminal = "bridge://127.0.0.1:{bridge.port}"\n'
-            f'login = {login}\nserver = "{"mt5gate-Sim-EU" if login == 5003 else "MetaQuotes-Demo"}"\n'
+            f'login = {login}\nserver = "{servers.get(login, "MetaQuotes-Demo")}"\n'
             f'password_env = "SIM_PASSWORD_{login}"\ntoken_file = "{token}"\n\n'
             for login, bridge in zip(LOGINS, self.bridges, strict=True)
         )  # fmt: skip

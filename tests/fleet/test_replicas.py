@@ -90,8 +90,10 @@ def test_each_account_has_one_owner_and_the_accounts_spread(fleet: Fleet) -> Non
     assert {a["login"] for a in seen["accounts"]} == set(LOGINS)
     assert all(a["epoch"] > 0 and a["lease_expires_in_s"] > 0 for a in seen["accounts"])
     shown = fleet_cli(fleet, "status")
-    assert "acct5001" in shown.stdout and "r1" in shown.stdout
-    assert "FLEET_STORE_URL" not in shown.stdout and "sqlite" not in shown.stdout
+    assert "acct5001" in shown.stdout
+    assert "r1" in shown.stdout
+    assert "FLEET_STORE_URL" not in shown.stdout
+    assert "sqlite" not in shown.stdout
 
 
 def test_any_replica_answers_for_any_account_through_its_owner(fleet: Fleet) -> None:
@@ -104,7 +106,8 @@ def test_any_replica_answers_for_any_account_through_its_owner(fleet: Fleet) -> 
         tick = client.get("/v1/accounts/acct5001/symbols/EURUSD/tick")
         missing = client.get("/v1/accounts/nosuch/symbols/EURUSD/tick")
         health = client.get("/v1/health").json()
-    assert tick.status_code == 200 and tick.headers["x-mt5gate-served-by"] == owner.name
+    assert tick.status_code == 200
+    assert tick.headers["x-mt5gate-served-by"] == owner.name
     assert tick.json()["bid"] > 0
     assert missing.status_code == 404
     assert health["checks"]["fleet:membership"][0]["status"] == "pass"
@@ -143,7 +146,8 @@ def test_an_operator_drains_a_replica_and_moves_an_account(fleet: Fleet) -> None
     assert next(a for a in moved["accounts"] if a["account"] == "acct5001")["pinned_to"] == "r3"
     assert fleet_cli(fleet, "unpin", "acct5001").returncode == 0
     refused = fleet_cli(fleet, "drain", "nobody")
-    assert refused.returncode == 1 and "no replica named 'nobody'" in refused.stderr
+    assert refused.returncode == 1
+    assert "no replica named 'nobody'" in refused.stderr
     settle(fleet, balanced)
 
 
@@ -165,7 +169,8 @@ def test_a_killed_owner_is_taken_over_with_a_higher_epoch(fleet: Fleet) -> None:
         raise AssertionError("no order accepted for the killed owner's account within 60 s")
     after = status(fleet)
     taken = next(a for a in after["accounts"] if a["account"] == "acct5001")
-    assert taken["owner"] != victim_name and taken["epoch"] > epoch
+    assert taken["owner"] != victim_name
+    assert taken["epoch"] > epoch
     assert answer.headers["x-mt5gate-served-by"] == taken["owner"]
     victim.start()  # it comes back and gets its share again
     settle(fleet, lambda s: sorted(owners_of(s).values()) == ["r1", "r2", "r3"] and balanced(s),
@@ -191,7 +196,8 @@ def test_a_paused_owner_is_taken_over_and_fenced_when_it_wakes(fleet: Fleet) -> 
     with other.client() as client:
         again = client.post("/v1/accounts/acct5003/orders", json=BUY,
                             headers={"Idempotency-Key": "while-paused"})  # fmt: skip
-    assert again.status_code in (200, 201) and again.json()["client_id"]
+    assert again.status_code in (200, 201)
+    assert again.json()["client_id"]
 
 
 def test_no_replica_leaked_a_secret_into_its_log(fleet: Fleet) -> None:

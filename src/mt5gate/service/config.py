@@ -267,7 +267,8 @@ class StoreSettings(_Frozen):
         try:
             _store_url(value or "")
         except ValueError as error:
-            raise ConfigError(f"{where}: the URL from {self.url_env or self.url_file} {error}") from None
+            source = self.url_env or self.url_file
+            raise ConfigError(f"{where}: the URL from {source} {error}") from None
         return SecretStr(str(value).strip())
 
 
@@ -278,8 +279,10 @@ def _store_url(value: str) -> None:
         return
     if parts.scheme == "sqlite" and not parts.netloc and parts.path.strip("/"):
         return
-    raise ValueError("must be a postgresql://user@host:port/database URL (or sqlite:///FILE "
-                     "for replicas on one host)")
+    raise ValueError(
+        "must be a postgresql://user@host:port/database URL (or sqlite:///FILE "
+        "for replicas on one host)"
+    )
 
 
 class FleetSettings(_Frozen):
@@ -698,8 +701,8 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
     unknown = sorted(set(raw) - set(tables))
     if unknown:
         hint = _suggest(unknown[0], tables)
-        raise ConfigError(f"{path}: {unknown[0]}: unknown table or key{hint}; expected "
-                          "[service], [[accounts]], [[api_keys]], [bot], [store] and [fleet]")  # fmt: skip
+        raise ConfigError(f"{path}: {unknown[0]}: unknown table or key{hint}; expected [service], "
+                          "[[accounts]], [[api_keys]], [bot], [store] and [fleet]")  # fmt: skip
     service = raw.get("service", {})
     if not isinstance(service, dict):
         raise ConfigError(f"{path}: service: must be a table ([service])")

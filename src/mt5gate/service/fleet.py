@@ -72,14 +72,6 @@ class FleetView:
         member = lease.info.get("member")
         return lease if member is None or self.live(str(member)) else None
 
-    def owner_url(self, login: int) -> str | None:
-        """Where the account's owner answers (``None``: no live owner, or it is this one)."""
-        lease = self.owner(login)
-        if lease is None or lease.info.get("member") == self.me:
-            return None
-        url = lease.info.get("url")
-        return str(url).rstrip("/") if url else None
-
 
 @dataclass(slots=True)
 class Conductor:
@@ -97,6 +89,7 @@ class Conductor:
     http: httpx.AsyncClient = field(init=False)
     _task: asyncio.Task[None] | None = None
     _handing_over: set[str] = field(default_factory=set)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     #: when a beat last reached the store (monotonic seconds), ``None`` before the first
     _beat_at: float | None = None
 
@@ -126,6 +119,7 @@ class Conductor:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)  # hand-overs finish
         with contextlib.suppress(JournalError):
             await self.registry.heartbeat(self.me, self.info, 0.0)
         await self.http.aclose()
@@ -181,12 +175,19 @@ class Conductor:
 
     def _membership(self, view: FleetView | None) -> dict[str, Any]:
         if view is None or not self.in_touch():
-            return {"status": "fail", "output": f"replica {self.me} cannot reach the fleet's "
-                    "store: the other replicas take its accounts over. Check the database"}  # fmt: skip
+            return {
+                "status": "fail",
+                "output": f"replica {self.me} cannot reach the fleet's "
+                "store: the other replicas take its accounts over. Check the database",
+            }
         live = sorted(m for m in view.members if view.live(m))
         owned = sorted(r.name for r in self.gateway.accounts.values() if r.claimed)
-        return {"status": "pass", "output": f"replica {self.me}; live replicas "
-                f"{', '.join(live)}; runs {len(owned)} of {len(self.gateway.accounts)} accounts"}  # fmt: skip
+        total = len(self.gateway.accounts)
+        return {
+            "status": "pass",
+            "output": f"replica {self.me}; live replicas "
+            f"{', '.join(live)}; runs {len(owned)} of {total} accounts",
+        }
 
     def _owner_check(self, runtime: AccountRuntime, view: FleetView | None) -> dict[str, Any]:
         login = runtime.settings.login
@@ -217,7 +218,7 @@ class Conductor:
         if target == self.me:
             self._claim(runtime)
         elif target is not None and runtime.claimed and view.live(target):
-            await self._hand_over(runtime, target)
+            self._hand_over(runtime, target)
 
     def _claim(self, runtime: AccountRuntime) -> None:
         """Start taking the account (its session connects once the lease is free)."""
@@ -226,15 +227,24 @@ class Conductor:
         log.info("replica %s claims account %s", self.me, runtime.name)
         self.gateway.connect(runtime, retry_s=float(self.settings.heartbeat_s))
 
-    async def _hand_over(self, runtime: AccountRuntime, target: str) -> None:
+    def _hand_over(self, runtime: AccountRuntime, target: str) -> None:
         """Close the account's session (its lease goes with it) and keep a fresh, idle one,
-        so that ``target`` takes the account; requests are forwarded meanwhile."""
+        so that ``target`` takes the account; requests are forwarded meanwhile. In the
+        background: closing waits for the session's work, and the heartbeat must go on."""
         if runtime.name in self._handing_over:
             return
         self._handing_over.add(runtime.name)
+        log.info("replica %s hands account %s over to %s", self.me, runtime.name, target)
+        task = asyncio.get_running_loop().create_task(self._retire(runtime.name),
+                                                      name=f"{runtime.name}-hand-over")  # fmt: skip
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _retire(self, name: str) -> None:
         try:
-            log.info("replica %s hands account %s over to %s", self.me, runtime.name, target)
-            fresh = await self.gateway.retire(runtime.name)
+            fresh = await self.gateway.retire(name)
             fresh.session.ownership.gone = self.holder_gone
+        except Exception:  # the old session is gone either way; the next beat steers again
+            log.exception("handing account %s over failed", name)
         finally:
-            self._handing_over.discard(runtime.name)
+            self._handing_over.discard(name)

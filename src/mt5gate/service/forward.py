@@ -86,8 +86,8 @@ class Forward:
             if runtime.claimed:
                 await self.app(scope, receive, _stamped(send, me))
             else:
-                await problem_response(_no_owner(runtime.name, "is being taken over by "
-                                                 "another replica"))(scope, receive, send)  # fmt: skip
+                problem = _no_owner(runtime.name, "is being taken over by another replica")
+                await problem_response(problem)(scope, receive, send)
             return
         url = str(owner.info.get("url") or "")
         if forwarded or not url:

@@ -25,8 +25,8 @@ from mt5gate.orders.store import JournalError, OrderStore
 from mt5gate.service.auth import Authenticator
 from mt5gate.service.config import AccountSettings, ServiceSettings
 from mt5gate.service.fleet import Conductor
-from mt5gate.service.stores import SharedStore, open_store
 from mt5gate.service.simulated import configured_terminal, health_clock
+from mt5gate.service.stores import SharedStore, open_store
 from mt5gate.session.manager import MT5SessionManager
 from mt5gate.session.observer import LoggingObserver, ObserverGroup, SessionObserver
 from mt5gate.session.policies import ReconnectPolicy

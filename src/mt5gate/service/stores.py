@@ -31,9 +31,11 @@ def open_store(settings: ServiceSettings, env: Mapping[str, str]) -> SharedStore
     dsn = settings.store.dsn(env)
     parts = urlsplit(dsn.get_secret_value())
     if parts.scheme == "sqlite":
-        return SqliteStore(settings.data_dir / parts.path[1:], name="mt5gate")
+        path = settings.data_dir / parts.path[1:]
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return SqliteStore(path, name="mt5gate")
     try:
-        from mt5gate.orders.postgres import PostgresStore  # noqa: PLC0415 - optional driver
+        from mt5gate.orders.postgres import PostgresStore
     except ImportError as missing:  # pragma: no cover - the dev extra installs the driver
         raise ConfigError(
             f"[store]: the PostgreSQL driver is not installed ({missing.name}); "
