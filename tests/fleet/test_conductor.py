@@ -149,7 +149,7 @@ def run_cli(workdir: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tu
 def test_each_replica_runs_one_account_and_forwards_the_other(
     pair: tuple[Replica, Replica],
 ) -> None:
-    first, second = pair
+    first, _ = pair
     mine = next(n for n in LOGINS if owner(first, n) == "r1")
     theirs = next(n for n in LOGINS if n != mine)
     direct = first.get(f"/v1/accounts/acct{mine}")
@@ -213,9 +213,10 @@ def test_an_owner_that_does_not_answer_is_a_502_that_says_what_to_do(
         assert store is not None
         asyncio.run(store.place(5001, "r3"))
         wait_for("r3 owns 5001", lambda: owner(first, 5001) == "r3")
+        keyed = {"X-API-Key": KEY, "Idempotency-Key": "k1"}
         silent = httpx.post(first.base + "/v1/accounts/acct5001/orders",
                             json={"symbol": "EURUSD", "side": "buy", "volume": 0.01},
-                            headers={"X-API-Key": KEY, "Idempotency-Key": "k1"}, timeout=30)  # fmt: skip
+                            headers=keyed, timeout=30)  # fmt: skip
         assert silent.status_code == 502, silent.text
         assert "same Idempotency-Key" in silent.json()["detail"]
         asyncio.run(store.place(5001, None))
@@ -243,9 +244,9 @@ def test_a_fleet_needs_a_store_and_logins(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="same login"):
         ServiceSettings.model_validate({**base, "store": store, "accounts": [
             {"name": "a", "login": 1}, {"name": "b", "login": 1}]})  # fmt: skip
+    slow = {"heartbeat_s": 3, "member_ttl_s": 5}
     with pytest.raises(ValueError, match="2 \\* heartbeat_s <= member_ttl_s"):
-        ServiceSettings.model_validate({**base, "store": store,
-                                        "fleet": {"heartbeat_s": 3, "member_ttl_s": 5}})  # fmt: skip
+        ServiceSettings.model_validate({**base, "store": store, "fleet": slow})
     settings = ServiceSettings.model_validate({**base, "store": store})
     assert settings.replica.endswith("-8000")
     assert settings.advertised_url == "http://127.0.0.1:8000"
@@ -268,8 +269,7 @@ def test_store_settings_errors_name_the_field_never_the_secret(
     config = tmp_path / "c.toml"
     config.write_text(f'[store]\n{table}\n\n[[accounts]]\nname = "a"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=message) as raised:
-        settings = load_settings(config, env)
-        open_store(settings, env)
+        open_store(load_settings(config, env), env)
     assert "pw@" not in str(raised.value)
     assert "secret" not in str(raised.value)
 
