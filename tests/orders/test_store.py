@@ -261,7 +261,7 @@ def test_a_version_1_journal_is_migrated_and_keeps_its_orders(tmp_path: Path) ->
         assert journal.unresolved(5001)[0].sequence == 3
         assert journal.acquire(5001, "me", 15.0).epoch > 0  # the new tables exist
     versions = sqlite3.connect(path).execute("SELECT version FROM schema_version").fetchall()
-    assert sorted(v for (v,) in versions) == [1, 2]
+    assert sorted(v for (v,) in versions) == [1, 2, 3]
 
 
 def test_the_journal_file_is_private(tmp_path: Path) -> None:

@@ -20,7 +20,12 @@ id, request, result, retcode, note). Beside the events it keeps, per account:
 Every event is also checked against :data:`~mt5gate.orders.core.TRANSITIONS`. Durability: WAL,
 ``synchronous=FULL``, one transaction per write committed before the method returns (an INTENT
 and the SENT of a new order share one). The file is created 0600 (and its directory 0700 when
-the journal creates it). Schema version 2; a version 1 file is migrated on open.
+the journal creates it). Schema version 3; a version 1 or 2 file is migrated on open.
+
+It is also the fleet registry of the replicas sharing it
+(:class:`~mt5gate.orders.store.FleetRegistry`: heartbeats, draining flags, placements); with
+one SQLite file that is one host's processes, the same interface the PostgreSQL store gives a
+fleet.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from mt5gate.orders.codec import EventCodec, canonical_json
 from mt5gate.orders.core import UNRESOLVED_KINDS, EventKind, legal
 from mt5gate.orders.ids import DEFAULT_NAMESPACE, ClientOrderId
 from mt5gate.orders.store import (
+    MEMBER_PRUNE_MS,
     AccountBlock,
     Fence,
     FencedOutError,
@@ -50,6 +56,7 @@ from mt5gate.orders.store import (
     JournalEvent,
     Lease,
     LeaseHeldError,
+    Member,
     NewEvent,
     OrderSummary,
     id_floor_ms,
@@ -69,7 +76,7 @@ __all__ = [
 ]
 
 #: The schema this code writes and reads; an older file is migrated, a newer one refused.
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 #: What ``record_intent(..., sent=...)`` calls with the new id: (the request sent, a result).
 SentFor = Callable[[ClientOrderId], tuple[Mapping[str, Any], object]]
@@ -179,8 +186,19 @@ CREATE TRIGGER blocks_no_delete BEFORE DELETE ON blocks
     BEGIN SELECT RAISE(ABORT, 'account blocks are append-only'); END;
 """
 
+#: Version 2 -> 3: the fleet registry (members' heartbeats and draining flags, placements).
+_MIGRATE_V3: Final = """
+CREATE TABLE members (
+    id TEXT PRIMARY KEY,
+    info TEXT NOT NULL DEFAULT '{}',
+    expires_utc_ms INTEGER NOT NULL,
+    draining INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE placements (login INTEGER PRIMARY KEY, member TEXT NOT NULL);
+"""
+
 #: Each entry takes a file from version ``n`` to ``n + 1``, in one transaction.
-_MIGRATIONS: Final[Mapping[int, str]] = {1: _MIGRATE_V2}
+_MIGRATIONS: Final[Mapping[int, str]] = {1: _MIGRATE_V2, 2: _MIGRATE_V3}
 
 _COLUMNS: Final = (
     "seq, kind, utc_ms, monotonic_ns, login, client_id, idempotency_key, request, result,"
@@ -241,6 +259,91 @@ FROM o
 ORDER BY o.login, o.client_id
 {limit}
 """
+
+
+# -- order summaries (shared with the PostgreSQL store: standard SQL, ``?`` marks) ------------
+
+
+def summary_query(
+    login: int | None = None,
+    *,
+    states: Collection[EventKind] | None = None,
+    key: str | None = None,
+    ticket: int | None = None,
+    after_sequence: int = 0,
+    limit: int | None = None,
+) -> tuple[str, tuple[object, ...]]:
+    """The query (``?`` parameter marks) and its parameters for
+    :meth:`SqliteJournal.summaries`, the arguments validated."""
+    where: list[str] = []
+    params: list[object] = []
+    if login is not None:
+        where.append("login = ?")
+        params.append(_whole("login", login, 1))
+    if _whole("after_sequence", after_sequence, 0):
+        where.append("client_id > ?")
+        params.append(after_sequence)
+    if key is not None:
+        if not isinstance(key, str):
+            raise TypeError(f"key must be a str, not {type(key).__name__}")
+        same = "" if login is None else " AND login = ?"  # lets SQLite search events_key
+        where.append(
+            "(login, client_id) IN (SELECT login, client_id FROM events"
+            f" WHERE kind = 'INTENT' AND idempotency_key = ?{same})"
+        )
+        params += [key] if login is None else [key, login]
+    if ticket is not None:
+        where.append(
+            "(login, client_id) IN (SELECT login, client_id FROM events"
+            " WHERE order_ticket = ? OR deal_ticket = ?)"
+        )
+        params += [_whole("ticket", ticket, 1)] * 2
+    kinds = None if states is None else _kinds(states)
+    if limit is not None:
+        _whole("limit", limit, 1)
+    return _summaries_sql(where, params, kinds, limit)
+
+
+def one_summary_query(
+    login: int, client_id: ClientOrderId | int
+) -> tuple[str, tuple[object, ...]]:
+    """The query and parameters for the summary of one order (:meth:`SqliteJournal.summary`)."""
+    _whole("login", login, 1)
+    if isinstance(client_id, ClientOrderId):
+        if client_id.login != login:
+            raise ValueError(f"client_id {client_id} is not an order of account {login}")
+        sequence = client_id.sequence
+    else:
+        sequence = _whole("client_id", client_id, 1)
+    return _summaries_sql(["login = ?", "client_id = ?"], [login, sequence], None, 1)
+
+
+def _summaries_sql(
+    where: list[str], params: list[object], kinds: list[str] | None, limit: int | None
+) -> tuple[str, tuple[object, ...]]:
+    sql = _SUMMARIES.format(
+        where=f"WHERE {' AND '.join(where)}" if where else "",
+        having="" if kinds is None else f"WHERE l.kind IN ({', '.join('?' * len(kinds))})",
+        limit="" if limit is None else "LIMIT ?",
+    )
+    return sql, (*params, *(kinds or ()), *(() if limit is None else (limit,)))
+
+
+def summary_of(row: tuple[Any, ...] | Any, namespace: int) -> OrderSummary:
+    """One row of a summary query as an :class:`OrderSummary`."""
+    login, client, key, kind, n, created, updated, request, retcode, order, deal = row
+    return OrderSummary(
+        client_id=ClientOrderId(login, client, namespace),
+        idempotency_key=key,
+        state=EventKind(kind),
+        events=n,
+        created_utc_ms=created,
+        updated_utc_ms=updated,
+        request=None if request is None else json.loads(request),
+        retcode=retcode,
+        order_ticket=order,
+        deal_ticket=deal,
+    )
 
 
 def _sequence(client_id: ClientOrderId | int) -> int:
@@ -384,7 +487,7 @@ class SqliteJournal:
             self._check_integrity(conn)
             if fresh and not self._tables(conn):
                 conn.executescript(
-                    f"BEGIN IMMEDIATE;{_SCHEMA_V1}{_MIGRATE_V2}"
+                    f"BEGIN IMMEDIATE;{_SCHEMA_V1}{_MIGRATE_V2}{_MIGRATE_V3}"
                     f"INSERT INTO schema_version VALUES ({SCHEMA_VERSION}); COMMIT;"
                 )
             self._check_schema(conn, migrate=True)
@@ -843,70 +946,14 @@ class SqliteJournal:
         ``key`` its idempotency key, ``ticket`` an order or deal ticket in any of its events,
         ``after_sequence`` a lower bound (exclusive) on its sequence, for paging; at most
         ``limit`` orders."""
-        where: list[str] = []
-        params: list[object] = []
-        if login is not None:
-            where.append("login = ?")
-            params.append(_whole("login", login, 1))
-        if _whole("after_sequence", after_sequence, 0):
-            where.append("client_id > ?")
-            params.append(after_sequence)
-        if key is not None:
-            if not isinstance(key, str):
-                raise TypeError(f"key must be a str, not {type(key).__name__}")
-            same = "" if login is None else " AND login = ?"  # lets SQLite search events_key
-            where.append(
-                "(login, client_id) IN (SELECT login, client_id FROM events"
-                f" WHERE kind = 'INTENT' AND idempotency_key = ?{same})"
-            )
-            params += [key] if login is None else [key, login]
-        if ticket is not None:
-            where.append(
-                "(login, client_id) IN (SELECT login, client_id FROM events"
-                " WHERE order_ticket = ? OR deal_ticket = ?)"
-            )
-            params += [_whole("ticket", ticket, 1)] * 2
-        kinds = None if states is None else _kinds(states)
-        if limit is not None:
-            _whole("limit", limit, 1)
-        return self._summaries(where, params, kinds, limit)
-
-    def _summaries(
-        self, where: list[str], params: list[object], kinds: list[str] | None, limit: int | None
-    ) -> list[OrderSummary]:
-        sql = _SUMMARIES.format(
-            where=f"WHERE {' AND '.join(where)}" if where else "",
-            having="" if kinds is None else f"WHERE l.kind IN ({', '.join('?' * len(kinds))})",
-            limit="" if limit is None else "LIMIT ?",
-        )
-        args = [*params, *(kinds or ()), *(() if limit is None else (limit,))]
-        return [self._summary(row) for row in self._query(sql, tuple(args))]
-
-    def _summary(self, row: tuple[Any, ...]) -> OrderSummary:
-        login, client, key, kind, n, created, updated, request, retcode, order, deal = row
-        return OrderSummary(
-            client_id=self._id(login, client),
-            idempotency_key=key,
-            state=EventKind(kind),
-            events=n,
-            created_utc_ms=created,
-            updated_utc_ms=updated,
-            request=None if request is None else json.loads(request),
-            retcode=retcode,
-            order_ticket=order,
-            deal_ticket=deal,
-        )
+        sql, params = summary_query(login, states=states, key=key, ticket=ticket,
+                                    after_sequence=after_sequence, limit=limit)  # fmt: skip
+        return [summary_of(row, self.namespace) for row in self._query(sql, params)]
 
     def summary(self, login: int, client_id: ClientOrderId | int) -> OrderSummary | None:
         """The summary of one order; ``None`` when the journal never saw it."""
-        _whole("login", login, 1)
-        if isinstance(client_id, ClientOrderId):
-            if client_id.login != login:
-                raise ValueError(f"client_id {client_id} is not an order of account {login}")
-            sequence = client_id.sequence
-        else:
-            sequence = _whole("client_id", client_id, 1)
-        found = self._summaries(["login = ?", "client_id = ?"], [login, sequence], None, 1)
+        sql, params = one_summary_query(login, client_id)
+        found = [summary_of(row, self.namespace) for row in self._query(sql, params)]
         return found[0] if found else None
 
     def known_sequences(self, login: int) -> set[int]:
@@ -937,3 +984,55 @@ class SqliteJournal:
     def logins(self) -> list[int]:
         """The accounts that have events, ascending."""
         return [row[0] for row in self._query("SELECT DISTINCT login FROM events ORDER BY login")]
+
+    # -- the fleet registry (FleetRegistry, through SqliteStore) ------------------------------
+
+    def leases(self) -> list[Lease]:
+        """Every account's lease as stored (live or expired), by login."""
+        rows = self._query(_LEASE.replace(" WHERE login = ?", " ORDER BY login"))
+        return [lease for lease in map(_lease, rows) if lease is not None]
+
+    def heartbeat(self, member: str, info: Mapping[str, Any], ttl_s: float) -> Member:
+        """``member`` runs for ``ttl_s`` more seconds (its draining flag is kept); members
+        expired for over an hour are pruned on the way."""
+        with self._transaction() as conn:
+            now = self._clock_ms()
+            expires = now + max(int(ttl_s * 1000), 1)
+            conn.execute("DELETE FROM members WHERE expires_utc_ms < ?", (now - MEMBER_PRUNE_MS,))
+            (draining,) = conn.execute(
+                "INSERT INTO members (id, info, expires_utc_ms) VALUES (?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET info = excluded.info,"
+                " expires_utc_ms = excluded.expires_utc_ms RETURNING draining",
+                (member, json.dumps(dict(info), sort_keys=True), expires),
+            ).fetchone()
+            return Member(member, dict(info), expires, bool(draining))
+
+    def members(self) -> list[Member]:
+        """Every registered member (live or expired), by id."""
+        rows = self._query("SELECT id, info, expires_utc_ms, draining FROM members ORDER BY id")
+        return [Member(row[0], json.loads(row[1]), row[2], bool(row[3])) for row in rows]
+
+    def set_draining(self, member: str, draining: bool) -> bool:
+        """Mark ``member`` draining or not; ``False`` when it is not registered."""
+        with self._transaction() as conn:
+            done = conn.execute(
+                "UPDATE members SET draining = ? WHERE id = ?", (int(draining), member)
+            )
+            return done.rowcount > 0
+
+    def place(self, login: int, member: str | None) -> None:
+        """Pin account ``login`` to ``member``; ``None`` removes the pin."""
+        _whole("login", login, 1)
+        with self._transaction() as conn:
+            if member is None:
+                conn.execute("DELETE FROM placements WHERE login = ?", (login,))
+            else:
+                conn.execute(
+                    "INSERT INTO placements (login, member) VALUES (?, ?)"
+                    " ON CONFLICT (login) DO UPDATE SET member = excluded.member",
+                    (login, member),
+                )
+
+    def placements(self) -> dict[int, str]:
+        """Every pinned account and its member."""
+        return dict(self._query("SELECT login, member FROM placements ORDER BY login"))

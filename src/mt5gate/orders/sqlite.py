@@ -1,4 +1,5 @@
-"""``SqliteStore``: the embedded :class:`~mt5gate.orders.store.OrderStore`, one SQLite file.
+"""``SqliteStore``: the embedded :class:`~mt5gate.orders.store.OrderStore` (and
+:class:`~mt5gate.orders.store.FleetRegistry`), one SQLite file.
 
 The blocking :class:`~mt5gate.orders.journal.SqliteJournal` runs on one named thread that this
 store starts and joins (``<name>-journal``), never on the event loop: an fsync must not stall
@@ -22,6 +23,7 @@ from mt5gate.orders.store import (
     JournalError,
     JournalEvent,
     Lease,
+    Member,
     NewEvent,
 )
 from mt5gate.terminal.worker import (
@@ -145,6 +147,36 @@ class SqliteStore:
     async def account_block(self, login: int) -> AccountBlock | None:
         """The account's active block, if any."""
         return await self._run(self.journal.account_block, login)
+
+    # -- the fleet registry --------------------------------------------------------------------
+
+    async def now_ms(self) -> int:
+        """The journal's clock (leases and heartbeats expire by it)."""
+        return await self._run(self.journal.now_ms)
+
+    async def leases(self) -> list[Lease]:
+        """Every account's lease as stored."""
+        return await self._run(self.journal.leases)
+
+    async def heartbeat(self, member: str, info: Mapping[str, Any], ttl_s: float) -> Member:
+        """``member`` runs for ``ttl_s`` more seconds."""
+        return await self._run(self.journal.heartbeat, member, info, ttl_s)
+
+    async def members(self) -> list[Member]:
+        """Every registered member (live or expired)."""
+        return await self._run(self.journal.members)
+
+    async def set_draining(self, member: str, draining: bool) -> bool:
+        """Mark ``member`` draining or not; ``False`` when it is not registered."""
+        return await self._run(self.journal.set_draining, member, draining)
+
+    async def place(self, login: int, member: str | None) -> None:
+        """Pin account ``login`` to ``member`` (``None`` unpins it)."""
+        await self._run(self.journal.place, login, member)
+
+    async def placements(self) -> dict[int, str]:
+        """Every pinned account and its member."""
+        return await self._run(self.journal.placements)
 
     async def close(self) -> None:
         """Stop the journal thread (and close the journal if this store opened it)."""

@@ -33,15 +33,18 @@ from mt5gate.orders.ids import ClientOrderId
 
 __all__ = [
     "EPOCH_FLOOR",
+    "MEMBER_PRUNE_MS",
     "AccountBlock",
     "Fence",
     "FencedOutError",
+    "FleetRegistry",
     "IdempotencyConflict",
     "IllegalTransitionError",
     "JournalError",
     "JournalEvent",
     "Lease",
     "LeaseHeldError",
+    "Member",
     "NewEvent",
     "OrderStore",
     "OrderSummary",
@@ -52,6 +55,9 @@ __all__ = [
 #: moment (2020-01-01 UTC), so a fresh, lost or restored journal cannot repeat an id or an
 #: epoch it handed out before (at up to 1,000 orders per second on average).
 EPOCH_FLOOR: Final = 1_577_836_800_000
+
+#: A member whose heartbeat expired this long ago (ms) is removed from the fleet registry.
+MEMBER_PRUNE_MS: Final = 3_600_000
 
 
 def id_floor_ms(clock_ms: Callable[[], int] | None = None) -> int:
@@ -327,4 +333,63 @@ class OrderStore(Protocol):
 
     async def close(self) -> None:
         """Release the storage."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Member:
+    """A replica of the fleet as its last heartbeat left it."""
+
+    #: the replica's name (unique in the fleet, stable while it runs)
+    id: str
+    #: what the replica says about itself (``{"url": ..., "host": ..., "pid": ...}``)
+    info: Mapping[str, Any]
+    #: it counts as gone from this moment (store clock, ms) unless it beats again
+    expires_utc_ms: int
+    #: an admin asked it to hand its accounts over and take no new ones
+    draining: bool
+
+    def live(self, now_ms: int) -> bool:
+        """Whether its last heartbeat still holds at ``now_ms``."""
+        return now_ms < self.expires_utc_ms
+
+
+@runtime_checkable
+class FleetRegistry(Protocol):
+    """What replicas sharing one store tell each other: who runs, who drains, who pins what.
+
+    Kept beside the leases (same database, same clock) so a placement decision reads one
+    consistent picture. The registry only records; the fleet code decides (a member whose
+    heartbeat expired is gone, a draining member takes no new account, a placement pins an
+    account to a member). Times are the store's clock (:meth:`now_ms`), never the caller's.
+    """
+
+    async def now_ms(self) -> int:
+        """The store's clock, by which leases and heartbeats expire (ms since the epoch)."""
+        ...
+
+    async def leases(self) -> list[Lease]:
+        """Every account's lease as stored (live or expired), by login."""
+        ...
+
+    async def heartbeat(self, member: str, info: Mapping[str, Any], ttl_s: float) -> Member:
+        """Say ``member`` runs for ``ttl_s`` more seconds (its draining flag is kept)."""
+        ...
+
+    async def members(self) -> list[Member]:
+        """Every member that ever beat and was not pruned (:data:`MEMBER_PRUNE_MS` after it
+        expired), by id;
+        live or not (:meth:`Member.live` with :meth:`now_ms` tells)."""
+        ...
+
+    async def set_draining(self, member: str, draining: bool) -> bool:
+        """Mark a member draining (or not); ``False`` when no such member is registered."""
+        ...
+
+    async def place(self, login: int, member: str | None) -> None:
+        """Pin account ``login`` to ``member`` (an admin's decision); ``None`` unpins it."""
+        ...
+
+    async def placements(self) -> dict[int, str]:
+        """Every pinned account and its member."""
         ...
