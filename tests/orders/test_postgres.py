@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -81,7 +82,9 @@ def test_a_database_of_a_newer_mt5gate_is_refused(postgres_url: str, schema: str
         async with PostgresStore(postgres_url, schema=schema):
             pass
         with _admin(postgres_url) as conn:
-            conn.execute(f"INSERT INTO {schema}.schema_migrations VALUES (999, 'future', 0)".encode())
+            conn.execute(
+                f"INSERT INTO {schema}.schema_migrations VALUES (999, 'future', 0)".encode()
+            )
         store = PostgresStore(postgres_url, schema=schema)
         with pytest.raises(JournalError, match="schema version 999, written by a newer mt5gate"):
             await store.open()
@@ -150,7 +153,7 @@ def test_a_connection_killed_mid_call_fails_the_call_and_the_next_reconnects(
     write raises JournalError and leaves nothing; the next call works on a new connection, and
     a stale fence is still refused."""
     caplog.set_level(logging.DEBUG)
-    password = postgres_url.split(":")[2].split("@")[0]
+    password = postgres_url.split(":")[2].split("@", maxsplit=1)[0]
 
     async def main() -> None:
         async with PostgresStore(postgres_url, schema=schema) as store:
@@ -219,7 +222,8 @@ def test_the_dsn_password_is_never_shown(
     wrong = good.replace(secret, "wrong-" + secret)
     store = PostgresStore(good, schema=schema)
     assert secret not in repr(store)
-    assert repr(store) == f"PostgresStore('mt5gate@127.0.0.1:{postgres_server.port}/postgres', schema='{schema}', idle)"  # noqa: E501
+    shown = f"'mt5gate@127.0.0.1:{postgres_server.port}/postgres', schema='{schema}', idle"
+    assert repr(store) == f"PostgresStore({shown})"
 
     async def main() -> None:
         refused = PostgresStore(wrong, schema=schema)
@@ -281,6 +285,4 @@ def test_the_test_server_starts_from_either_binaries(flavour: str) -> None:
         server.stop()
     assert not server.root.exists()
     with pytest.raises(ProcessLookupError):
-        import os
-
         os.kill(pid, 0)

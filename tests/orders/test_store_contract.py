@@ -348,7 +348,9 @@ def test_the_fleet_registry(backend: Backend) -> None:
         assert again.draining  # a heartbeat keeps the flag
         members = await store.members()
         assert [(m.id, dict(m.info), m.draining) for m in members] == [
-            ("a", {"url": "http://a:8000"}, False), ("b", {"url": "http://b:9000"}, True)]  # fmt: skip
+            ("a", {"url": "http://a:8000"}, False),
+            ("b", {"url": "http://b:9000"}, True),
+        ]
         assert [m.live(clock()) for m in members] == [True, True]
         clock.now_ms += 6_000
         assert [m.live(clock()) for m in await store.members()] == [False, True]

@@ -49,13 +49,11 @@ from mt5gate.orders.store import (
     MEMBER_PRUNE_MS,
     AccountBlock,
     Fence,
-    FencedOutError,
     IdempotencyConflict,
     IllegalTransitionError,
     JournalError,
     JournalEvent,
     Lease,
-    LeaseHeldError,
     Member,
     NewEvent,
     OrderSummary,
@@ -306,9 +304,7 @@ def summary_query(
     return _summaries_sql(where, params, kinds, limit)
 
 
-def one_summary_query(
-    login: int, client_id: ClientOrderId | int
-) -> tuple[str, tuple[object, ...]]:
+def one_summary_query(login: int, client_id: ClientOrderId | int) -> tuple[str, tuple[object, ...]]:
     """The query and parameters for the summary of one order (:meth:`SqliteJournal.summary`)."""
     _whole("login", login, 1)
     if isinstance(client_id, ClientOrderId):

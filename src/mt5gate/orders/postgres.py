@@ -34,6 +34,7 @@ Requires the ``fleet`` extra (``psycopg``); nothing else in ``mt5gate`` imports 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -102,9 +103,7 @@ _NEXT_SEQUENCE: Final = (
     "INSERT INTO sequences (login, last) VALUES (%s, %s) ON CONFLICT (login)"
     " DO UPDATE SET last = GREATEST(sequences.last + 1, excluded.last) RETURNING last"
 )
-_LEASE: Final = (
-    "SELECT login, owner, epoch, expires_utc_ms, acquired_utc_ms, info FROM leases"
-)
+_LEASE: Final = "SELECT login, owner, epoch, expires_utc_ms, acquired_utc_ms, info FROM leases"
 _LAST_KIND: Final = (
     "SELECT kind FROM events WHERE login = %s AND client_id = %s ORDER BY seq DESC LIMIT 1"
 )
@@ -119,8 +118,7 @@ _LAST_KINDS: Final = (
     " ON e.seq = l.last"
 )
 _BLOCK: Final = (
-    "SELECT kind, utc_ms, reason, sequences FROM blocks WHERE login = %s"
-    " ORDER BY seq DESC LIMIT 1"
+    "SELECT kind, utc_ms, reason, sequences FROM blocks WHERE login = %s ORDER BY seq DESC LIMIT 1"
 )
 _ADD_BLOCK: Final = (
     "INSERT INTO blocks (login, kind, utc_ms, reason, sequences) VALUES (%s, %s, %s, %s, %s)"
@@ -255,10 +253,8 @@ class PostgresStore:
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
+            with contextlib.suppress(psycopg.Error):
                 await conn.close()
-            except psycopg.Error:  # pragma: no cover - closing a broken connection
-                pass
 
     async def _connection(self) -> Conn:
         """The open connection, a new one when there is none, the schema migrated once."""
@@ -296,8 +292,9 @@ class PostgresStore:
                 yield await self._connection()
             except psycopg.Error as error:
                 if self._conn is None or self._conn.broken or self._conn.closed:
+                    said = self.codec.text(str(error).strip())
                     log.warning("order journal %s: connection lost (%s); the next call "
-                                "reconnects", self.where, self.codec.text(str(error).strip()))  # fmt: skip
+                                "reconnects", self.where, said)  # fmt: skip
                     await self._drop()
                 raise self._error(error) from None
             except asyncio.CancelledError:
@@ -525,8 +522,9 @@ class PostgresStore:
             if current is not None and set(sequences) <= known:
                 return
             merged = sorted(known | set(sequences))
-            await conn.execute(_ADD_BLOCK, (fence.login, "BLOCK", await self._now(conn),
-                                            self.codec.text(reason), json.dumps(merged)))  # fmt: skip
+            now = await self._now(conn)
+            await conn.execute(_ADD_BLOCK, (fence.login, "BLOCK", now, self.codec.text(reason),
+                                            json.dumps(merged)))  # fmt: skip
 
     async def acknowledge(self, login: int, note: str) -> AccountBlock | None:
         """An operator's acknowledgement: new orders may go again. Returns the block it lifted
