@@ -181,8 +181,9 @@ class PostgresStore:
     ``schema``: the PostgreSQL schema holding the tables (one database can serve several
     journals). ``clock_ms`` replaces the server's clock (tests); ``redactor`` masks secrets in
     block reasons and notes (the pipeline redacts events before they reach a store). The
-    connection opens, and the schema is migrated, at :meth:`open` or at the first call. Use
-    it from one event loop.
+    connection opens, and the schema is migrated, at :meth:`open` or at the first call;
+    ``migrate=False`` (inspection) refuses a missing or older schema instead of creating or
+    upgrading it. Use it from one event loop.
     """
 
     def __init__(
@@ -195,6 +196,7 @@ class PostgresStore:
         monotonic_ns: Callable[[], int] = time.monotonic_ns,
         redactor: Redactor | None = None,
         connect_timeout_s: float = 10.0,
+        migrate: bool = True,
     ) -> None:
         if not _SCHEMA_NAME.match(schema):
             raise ValueError(f"schema must be a lower-case SQL name, got {schema!r}")
@@ -209,6 +211,7 @@ class PostgresStore:
         self._connect_timeout_s = connect_timeout_s
         self._conn: Conn | None = None
         self._migrated = False
+        self._may_migrate = migrate
         self._closed = False
         self._lock = asyncio.Lock()
 
@@ -329,8 +332,12 @@ class PostgresStore:
 
     async def _migrate(self, conn: Conn) -> None:
         """Create or upgrade the schema: one transaction, under an advisory lock that every
-        opener of this schema takes, so replicas starting together apply each file once."""
+        opener of this schema takes, so replicas starting together apply each file once.
+        Without ``migrate`` (inspection), only check that the schema is this code's."""
         known = migrations()
+        if not self._may_migrate:
+            self._check_version(await self._stored_version(conn), len(known), migrate=False)
+            return
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
                                (f"mt5gate:migrations:{self.schema}",))  # fmt: skip
@@ -341,13 +348,8 @@ class PostgresStore:
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
                 " name TEXT NOT NULL, applied_utc_ms BIGINT NOT NULL)"
             )
-            row = await self._one(conn, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-            applied = int(row[0]) if row else 0
-            if applied > len(known):
-                raise JournalError(
-                    f"order journal {self.where} has schema version {applied}, written by a "
-                    f"newer mt5gate; this one knows versions up to {len(known)}: upgrade mt5gate"
-                )
+            applied = await self._stored_version(conn)
+            self._check_version(applied, len(known), migrate=True)
             for version, name, text in known[applied:]:
                 await conn.execute(text.encode())
                 await conn.execute(
@@ -355,6 +357,32 @@ class PostgresStore:
                     (version, name, await self._now(conn)),
                 )
                 log.info("order journal %s: applied migration %04d_%s", self.where, version, name)
+
+    async def _stored_version(self, conn: Conn) -> int | None:
+        """The schema's version; ``None`` when it has no ``schema_migrations`` table."""
+        table = f"{self.schema}.schema_migrations"
+        found = await self._one(conn, "SELECT to_regclass(%s) IS NOT NULL", (table,))
+        if not found or not found[0]:
+            return None
+        row = await self._one(conn, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        return int(row[0]) if row else 0
+
+    def _check_version(self, applied: int | None, known: int, *, migrate: bool) -> None:
+        """Refuse a schema of a newer mt5gate; without ``migrate``, a missing or older one."""
+        if applied is not None and applied > known:
+            raise JournalError(
+                f"order journal {self.where} has schema version {applied}, written by a "
+                f"newer mt5gate; this one knows versions up to {known}: upgrade mt5gate"
+            )
+        if migrate:
+            return
+        if not applied:
+            raise JournalError(f"no order journal at {self.where}")
+        if applied < known:
+            raise JournalError(
+                f"order journal {self.where} has schema version {applied}; open it once with "
+                "this mt5gate (mt5gate serve, or any trading command) to migrate it"
+            )
 
     async def schema_version(self) -> int:
         """The schema version the database is at."""
