@@ -151,3 +151,13 @@ def test_the_cli_as_a_process(filled: dict[str, Any]) -> None:
     row = done.stdout.splitlines()[1].split()
     assert (row[0], row[3], row[4]) == ("5002", "INTENT", "k-1")
     assert filled["secret"] not in done.stdout + done.stderr
+
+
+def test_without_the_fleet_extra_store_says_what_to_install(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "mt5gate.orders.postgres", None)  # as if psycopg were absent
+    status, _, err = _run(capsys, "list", "--store", "postgresql://u:secret@127.0.0.1/db")
+    assert status == 2
+    assert "--store needs the fleet extra: pip install 'mt5gate[fleet]'" in err
+    assert "secret" not in err
