@@ -52,8 +52,10 @@ def _versions(url: str, schema: str) -> list[tuple[Any, ...]]:
 
 def test_a_fresh_database_is_migrated_once(postgres_url: str, schema: str) -> None:
     async def main() -> None:
-        async with PostgresStore(postgres_url, schema=schema) as store:
+        async with PostgresStore(postgres_url, schema=schema, name="replica-a") as store:
             assert await store.schema_version() == len(migrations())
+            rows = await store._rows("SELECT current_setting('application_name')")
+            assert rows == [("replica-a",)]
         async with PostgresStore(postgres_url, schema=schema) as again:  # idempotent
             assert await again.schema_version() == len(migrations())
 

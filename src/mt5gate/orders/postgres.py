@@ -179,8 +179,9 @@ class PostgresStore:
 
     ``dsn``: a libpq connection string or ``postgresql://`` URL (it may carry a password).
     ``schema``: the PostgreSQL schema holding the tables (one database can serve several
-    journals). ``clock_ms`` replaces the server's clock (tests); ``redactor`` masks secrets in
-    block reasons and notes (the pipeline redacts events before they reach a store). The
+    journals). ``name`` is the connection's ``application_name`` (``pg_stat_activity``).
+    ``clock_ms`` replaces the server's clock (tests); ``redactor`` masks secrets in block
+    reasons and notes (the pipeline redacts events before they reach a store). The
     connection opens, and the schema is migrated, at :meth:`open` or at the first call;
     ``migrate=False`` (inspection) refuses a missing or older schema instead of creating or
     upgrading it. Use it from one event loop.
@@ -191,6 +192,7 @@ class PostgresStore:
         dsn: str,
         *,
         schema: str = "mt5gate",
+        name: str = "mt5gate",
         namespace: int = DEFAULT_NAMESPACE,
         clock_ms: Callable[[], int] | None = None,
         monotonic_ns: Callable[[], int] = time.monotonic_ns,
@@ -203,6 +205,7 @@ class PostgresStore:
         self._dsn = dsn
         self._server = _Server(dsn)
         self.schema = schema
+        self.name = name
         self.namespace = namespace
         self.codec = EventCodec(redactor)
         self.codec.protect(*[self._server.password] if self._server.password else [])
@@ -273,7 +276,7 @@ class PostgresStore:
     async def _connect(self) -> Conn:
         conn: Conn = await psycopg.AsyncConnection.connect(
             self._dsn, autocommit=True, connect_timeout=max(int(self._connect_timeout_s), 1),
-            application_name="mt5gate",
+            application_name=self.name[:63],
         )  # fmt: skip
         try:
             for name, value in _SETTINGS.items():
