@@ -486,6 +486,7 @@ _FRONT_ENDS: Final = {
     "bot": ("mt5gate.service.bot_cli", "The Telegram bot on the configured accounts."),
     "bridge": ("mt5gate.bridge.cli", "Serve a terminal over TCP to a gateway elsewhere."),
     "demo": ("mt5gate.demo", "A short tour of the simulator."),
+    "fleet": ("mt5gate.service.fleet_cli", "See and steer a fleet of serve replicas."),
 }
 
 

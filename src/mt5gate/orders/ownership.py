@@ -123,6 +123,10 @@ class Ownership:
     clock: Clock = field(default_factory=RealClock)
     on_lost: Callable[[str], None] = lambda _reason: None
     on_regained: Callable[[Fence], None] = lambda _fence: None
+    #: whether a lease's holder is gone for good, so its lease need not be waited out (its
+    #: epoch is superseded, which fences it if it wakes): by default a dead process of this
+    #: host; a fleet adds replicas that stopped beating
+    gone: Callable[[Lease], bool] = holder_gone
     _login: int | None = None
     _fence: Fence | None = None
     _renewed_at: float = 0.0
@@ -143,11 +147,11 @@ class Ownership:
             try:
                 fence = await self.store.acquire(login, self.owner, self.policy.ttl_s, info)
             except LeaseHeldError as held:
-                if not holder_gone(held.lease):
+                if not self.gone(held.lease):
                     raise
                 log.warning(
-                    "account %d: its owner %s is gone (its process died); taking "
-                    "over before its lease expires",
+                    "account %d: its owner %s is gone (its process died or stopped "
+                    "beating); taking over before its lease expires",
                     login,
                     describe_owner(held.lease),
                 )

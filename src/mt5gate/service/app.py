@@ -35,7 +35,8 @@ from mt5gate.orders.journal import JournalError
 from mt5gate.service.accepted import accepted
 from mt5gate.service.auth import AuthError
 from mt5gate.service.examples import STATIC_EXAMPLES, simulated_examples
-from mt5gate.service.gateway import SIMULATED_NOTICE, Gateway
+from mt5gate.service.forward import Forward
+from mt5gate.service.gateway import SIMULATED_NOTICE, AccountRuntime, Gateway
 from mt5gate.service.idempotency import HEADER, MissingIdempotencyKeyError
 from mt5gate.service.problems import (
     KEY_REQUIRED,
@@ -232,6 +233,7 @@ class Observe:
 def _add_middleware(app: FastAPI, gateway: Gateway) -> None:
     settings = gateway.settings
     limit = settings.max_body_bytes
+    app.add_middleware(Forward, gateway=gateway)  # innermost: limits and metrics apply
     app.add_middleware(Observe, metrics=gateway.metrics)
     app.add_middleware(BodyLimit, limit=limit)
     if settings.cors_origins:
@@ -391,6 +393,14 @@ def _health_body(gateway: Gateway, readings: dict[str, HealthStatus | None]) -> 
     return body
 
 
+def _served(gateway: Gateway) -> dict[str, AccountRuntime]:
+    """The accounts this service runs: all of them, or in a fleet those it claimed (the
+    others are another replica's, and reported by the fleet's checks)."""
+    if gateway.conductor is None:
+        return dict(gateway.accounts)
+    return {name: a for name, a in gateway.accounts.items() if a.claimed}
+
+
 def _health_response(body: dict[str, Any]) -> JSONResponse:
     status = 503 if body["status"] == "fail" else 200
     return JSONResponse(body, status_code=status, media_type=HEALTH_TYPE)
@@ -410,7 +420,9 @@ def _add_probes(app: FastAPI, gateway: Gateway) -> None:
 
     @app.get("/readyz", tags=["health"], summary="Readiness: every account connected and healthy")
     async def readyz() -> JSONResponse:
-        ready = {name: a.ready for name, a in gateway.accounts.items()}
+        ready = {name: a.ready for name, a in _served(gateway).items()}
+        if gateway.conductor is not None:
+            ready["fleet"] = gateway.conductor.in_touch()
         status = 200 if all(ready.values()) else 503
         return JSONResponse({"status": "pass" if status == 200 else "fail", "accounts": ready},
                             status_code=status, media_type=HEALTH_TYPE)  # fmt: skip
@@ -419,8 +431,14 @@ def _add_probes(app: FastAPI, gateway: Gateway) -> None:
              response_class=JSONResponse)  # fmt: skip
     async def health(request: Request) -> JSONResponse:
         guard(public_health, request)
-        readings = {name: a.health for name, a in gateway.accounts.items()}
-        return _health_response(_health_body(gateway, readings))
+        readings = {name: a.health for name, a in _served(gateway).items()}
+        body = _health_body(gateway, readings)
+        if gateway.conductor is not None:
+            fleet = gateway.conductor.checks()
+            body["checks"].update(fleet)
+            statuses = [Status(body["status"]), *(Status(e[0]["status"]) for e in fleet.values())]
+            body["status"] = str(Status.worst(statuses))
+        return _health_response(body)
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics",
              response_class=Response)  # fmt: skip

@@ -71,6 +71,7 @@ import difflib
 import json
 import os
 import re
+import socket
 import stat
 import tomllib
 from collections.abc import Callable, Mapping
@@ -215,6 +216,97 @@ class LeaseSettings(_Frozen):
     def policy(self) -> LeasePolicy:
         """These settings as a :class:`~mt5gate.orders.LeasePolicy`."""
         return LeasePolicy(float(self.ttl_s), float(self.renew_s), float(self.deadline_s))
+
+
+class StoreSettings(_Frozen):
+    """Where the order journals, idempotency keys, client ids and leases live when replicas
+    share them (``[store]``): a PostgreSQL URL, or ``sqlite:///FILE`` (relative to
+    ``data_dir``; ``sqlite:////abs/path``) for replicas on one host. Without it each account has
+    its own SQLite file.
+
+    The URL may carry a password, so it is a secret: give it with ``url_env`` or ``url_file``
+    (or ``MT5GATE_STORE_URL``); ``url`` in the file is for a URL without a password (the
+    password then comes from libpq's own ``PGPASSWORD`` or ``.pgpass``)."""
+
+    url: Annotated[str, Field(min_length=1)] | None = None
+    url_env: Annotated[str, Field(min_length=1)] | None = None
+    url_file: Path | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _no_password_in_the_file(cls, value: str | None) -> str | None:
+        if value is not None:
+            _store_url(value)
+            if urlsplit(value).password is not None:
+                raise ValueError("must not carry a password in the file (use url_env or "
+                                 "url_file, or PGPASSWORD)")  # fmt: skip
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        given = [s for s in ("url", "url_env", "url_file") if getattr(self, s) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give the store's URL one way only, not {' and '.join(given)}")
+        if not given:
+            raise ValueError("needs url, url_env or url_file (a postgresql:// URL)")
+        return self
+
+    def dsn(self, env: Mapping[str, str]) -> SecretStr:
+        """The URL, read from its variable or file; ``ConfigError`` naming where, never the
+        value, when it is missing or not a ``postgresql://`` URL."""
+        if self.url is not None:
+            return SecretStr(self.url)
+        where, value = "[store]", None
+        if self.url_env is not None:
+            value = env.get(self.url_env)
+            if not value:
+                raise ConfigError(f"{where}: the environment variable {self.url_env} (url_env) "
+                                  "is not set")  # fmt: skip
+        elif self.url_file is not None:
+            value = _read_secret_file(where, "url_file", self.url_file, str.strip)
+        try:
+            _store_url(value or "")
+        except ValueError as error:
+            raise ConfigError(f"{where}: the URL from {self.url_env or self.url_file} {error}") from None
+        return SecretStr(str(value).strip())
+
+
+def _store_url(value: str) -> None:
+    """Refuse what is not a PostgreSQL or SQLite URL (the message never echoes the value)."""
+    parts = urlsplit(value.strip())
+    if parts.scheme in ("postgresql", "postgres"):
+        return
+    if parts.scheme == "sqlite" and not parts.netloc and parts.path.strip("/"):
+        return
+    raise ValueError("must be a postgresql://user@host:port/database URL (or sqlite:///FILE "
+                     "for replicas on one host)")
+
+
+class FleetSettings(_Frozen):
+    """This service as one replica of a fleet (``[fleet]``): replicas share the accounts of
+    one configuration over one store, each account owned by one replica at a time, and any
+    replica answers for any account (DESIGN §8, docs/guides/fleet.md).
+
+    ``replica``: this replica's name, unique in the fleet (default ``<host>-<port>``).
+    ``heartbeat_s``: how often it says it is alive; ``member_ttl_s``: a replica silent for this
+    long is gone, and its accounts are taken over. ``advertise_url``: how the other replicas
+    reach this one (default the service's own URL)."""
+
+    replica: Name | None = None
+    heartbeat_s: StrictFloat | StrictInt = 1.0
+    member_ttl_s: StrictFloat | StrictInt = 5.0
+    advertise_url: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
+    forward_timeout_s: Annotated[StrictFloat | StrictInt, Field(gt=0)] = 30.0
+
+    @model_validator(mode="after")
+    def _timing(self) -> Self:
+        if not 0 < 2 * self.heartbeat_s <= self.member_ttl_s:
+            raise ValueError(
+                "need 0 < 2 * heartbeat_s <= member_ttl_s (a replica must miss two heartbeats "
+                f"before it counts as gone), got heartbeat_s={self.heartbeat_s}, "
+                f"member_ttl_s={self.member_ttl_s}"
+            )
+        return self
 
 
 class AccountSettings(_Frozen):
@@ -413,6 +505,8 @@ class ServiceSettings(_Frozen):
     #: keyless write that times out cannot be retried safely. False accepts keyless writes.
     require_idempotency_key: StrictBool = True
     bot: BotSettings = BotSettings()
+    store: StoreSettings | None = None
+    fleet: FleetSettings | None = None
 
     @field_validator("accounts")
     @classmethod
@@ -456,6 +550,22 @@ class ServiceSettings(_Frozen):
                              f"({', '.join(names)})")  # fmt: skip
         return value
 
+    @model_validator(mode="after")
+    def _fleet_needs(self) -> Self:
+        if self.fleet is None:
+            return self
+        if self.store is None:
+            raise ValueError("fleet: replicas share their accounts through a [store] "
+                             "(a postgresql:// URL); add one")  # fmt: skip
+        missing = [a.name for a in self.accounts if a.login is None]
+        if missing:
+            raise ValueError(f"fleet: every account needs its login (the fleet places and "
+                             f"leases accounts by login): {', '.join(missing)}")  # fmt: skip
+        logins = [a.login for a in self.accounts]
+        if len(set(logins)) != len(logins):
+            raise ValueError("fleet: two accounts have the same login")
+        return self
+
     def bot_token(self, env: Mapping[str, str]) -> SecretStr:
         """The bot's token from ``bot.token_file`` or its variable (default
         ``MT5GATE_BOT_TOKEN``); ``ConfigError`` naming the source, never the value."""
@@ -487,6 +597,20 @@ class ServiceSettings(_Frozen):
         host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{self.port}"
+
+    @property
+    def replica(self) -> str:
+        """This service's name in its fleet: ``[fleet] replica``, else ``<host>-<port>``."""
+        if self.fleet is not None and self.fleet.replica is not None:
+            return self.fleet.replica
+        return f"{socket.gethostname()}-{self.port}"
+
+    @property
+    def advertised_url(self) -> str:
+        """Where other replicas reach this one: ``[fleet] advertise_url``, else :attr:`url`."""
+        if self.fleet is not None and self.fleet.advertise_url is not None:
+            return self.fleet.advertise_url.rstrip("/")
+        return self.url
 
     @property
     def local_key_file(self) -> Path:
@@ -570,12 +694,12 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    tables = ("service", "accounts", "api_keys", "bot")
+    tables = ("service", "accounts", "api_keys", "bot", "store", "fleet")
     unknown = sorted(set(raw) - set(tables))
     if unknown:
         hint = _suggest(unknown[0], tables)
-        raise ConfigError(f"{path}: {unknown[0]}: unknown table or key{hint}; "
-                          "expected [service], [[accounts]], [[api_keys]] and [bot]")  # fmt: skip
+        raise ConfigError(f"{path}: {unknown[0]}: unknown table or key{hint}; expected "
+                          "[service], [[accounts]], [[api_keys]], [bot], [store] and [fleet]")  # fmt: skip
     service = raw.get("service", {})
     if not isinstance(service, dict):
         raise ConfigError(f"{path}: service: must be a table ([service])")
@@ -594,6 +718,9 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
         data["api_keys"] = raw["api_keys"]
     if "bot" in raw:
         data["bot"] = _bot_table(path, raw["bot"])
+    for table in ("store", "fleet"):
+        if table in raw:
+            data[table] = _table(path, table, raw[table])
     if isinstance(data.get("data_dir"), str):
         data["data_dir"] = base / data["data_dir"]
     for account in data["accounts"]:
@@ -601,8 +728,7 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
             if isinstance(account.get(field), str):
                 account[field] = base / account[field]
     origins = {name: (str(path), f"service.{name}") for name in service}
-    origins.update(accounts=(str(path), "accounts"), api_keys=(str(path), "api_keys"),
-                   bot=(str(path), "bot"))  # fmt: skip
+    origins.update({table: (str(path), table) for table in tables if table != "service"})
     return data, origins
 
 
@@ -613,6 +739,16 @@ def _bot_table(path: Path, table: object) -> dict[str, Any]:
     if isinstance(bot.get("token_file"), str):
         bot["token_file"] = path.parent / bot["token_file"]
     return bot
+
+
+def _table(path: Path, name: str, table: object) -> dict[str, Any]:
+    """``[store]`` or ``[fleet]``, with a relative ``url_file`` made relative to the file."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: {name}: must be a table ([{name}])")
+    found = dict(table)
+    if isinstance(found.get("url_file"), str):
+        found["url_file"] = path.parent / found["url_file"]
+    return found
 
 
 def _is_list_of_tables(value: object) -> bool:
@@ -643,6 +779,25 @@ def _apply_environment(
             origins[field] = (variable, "")
     _apply_sim_start(env, data)
     _apply_bot_environment(env, data, origins)
+    _apply_fleet_environment(env, data, origins)
+
+
+def _apply_fleet_environment(
+    env: Mapping[str, str], data: dict[str, Any], origins: dict[str, tuple[str, str]]
+) -> None:
+    """``MT5GATE_STORE_URL`` (the store's URL, a secret: read from the variable when the
+    settings are used, never copied), ``MT5GATE_REPLICA`` and ``MT5GATE_ADVERTISE_URL`` (which
+    make this service a replica of a fleet)."""
+    if _env(env, "MT5GATE_STORE_URL") is not None:
+        data["store"] = {"url_env": "MT5GATE_STORE_URL"}
+        origins["store"] = ("MT5GATE_STORE_URL", "store")
+    for variable, field in (("MT5GATE_REPLICA", "replica"),
+                            ("MT5GATE_ADVERTISE_URL", "advertise_url")):  # fmt: skip
+        value = _env(env, variable)
+        if value is not None:
+            fleet = data["fleet"] = dict(data.get("fleet") or {})
+            fleet[field] = value.strip()
+            origins[f"fleet.{field}"] = (variable, "fleet")
 
 
 def _apply_sim_start(env: Mapping[str, str], data: dict[str, Any]) -> None:

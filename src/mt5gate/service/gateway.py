@@ -21,9 +21,11 @@ from mt5gate.health import HealthMonitor, HealthStatus, Status, Transition
 from mt5gate.metrics import Metrics
 from mt5gate.orders.journal import SqliteJournal
 from mt5gate.orders.ownership import owner_id
-from mt5gate.orders.store import JournalError
+from mt5gate.orders.store import JournalError, OrderStore
 from mt5gate.service.auth import Authenticator
 from mt5gate.service.config import AccountSettings, ServiceSettings
+from mt5gate.service.fleet import Conductor
+from mt5gate.service.stores import SharedStore, open_store
 from mt5gate.service.simulated import configured_terminal, health_clock
 from mt5gate.session.manager import MT5SessionManager
 from mt5gate.session.observer import LoggingObserver, ObserverGroup, SessionObserver
@@ -43,6 +45,10 @@ SIMULATED_NOTICE = (
     "(--config FILE) to trade on a real MT5 terminal."
 )
 
+
+#: How often the service asks again for an account another process owns: its lease lapses
+#: within ``ttl_s`` (15 s) of that process letting go or dying unseen.
+_OWNED_RETRY_S: Final = 2.0
 
 #: Chooses an account's terminal: a Terminal object, or None for the account's configured one.
 TerminalFor = Callable[[AccountSettings], Terminal | None]
@@ -69,6 +75,12 @@ class AccountRuntime:
     connect_task: asyncio.Task[None] | None = None
     #: the first connect finished (the account owned, audited and recovered) and health read
     started: bool = False
+
+    @property
+    def claimed(self) -> bool:
+        """Whether this service runs the account (connecting or connected), rather than
+        leaving it to another replica of its fleet."""
+        return self.connect_task is not None
 
     @property
     def name(self) -> str:
@@ -106,7 +118,13 @@ class Gateway:
     metrics: Metrics
     started: bool = field(default=False)
     companions: list[Companion] = field(default_factory=list)
+    #: the store every account shares (``[store]``), closed with the gateway; ``None``: each
+    #: account has its own SQLite journal
+    store: SharedStore | None = None
+    #: this replica's part in its fleet (``[fleet]``); ``None``: it runs every account
+    conductor: Conductor | None = None
     _running: list[Companion] = field(default_factory=list)
+    _make: Callable[[AccountSettings], AccountRuntime] | None = None
 
     @classmethod
     def build(
@@ -133,10 +151,22 @@ class Gateway:
             log.warning(loose)
         choose = terminal_for or _configured
         about = dict(owner) if owner is not None else {"kind": "serve", "url": settings.url}
-        accounts = {
-            a.name: _runtime(a, settings, env, metrics, choose(a), about) for a in settings.accounts
-        }
-        return cls(settings, accounts, Authenticator(settings.api_keys), metrics)
+        store = open_store(settings, env)
+        if settings.fleet is not None:  # one owner name for all of this process's leases
+            about.update(member=settings.replica, url=settings.advertised_url,
+                         owner=owner_id(f"serve:{settings.replica}"))  # fmt: skip
+
+        def make(account: AccountSettings) -> AccountRuntime:
+            return _runtime(account, settings, env, metrics, choose(account), about, store)
+
+        accounts = {a.name: make(a) for a in settings.accounts}
+        gateway = cls(settings, accounts, Authenticator(settings.api_keys), metrics, store=store,
+                      _make=make)  # fmt: skip
+        if settings.fleet is not None and store is not None:
+            gateway.conductor = Conductor(gateway, store, settings.fleet, settings.replica,
+                                          settings.advertised_url, str(about["owner"]))  # fmt: skip
+            gateway.companions.append(gateway.conductor)
+        return gateway
 
     @property
     def simulated(self) -> bool:
@@ -158,11 +188,9 @@ class Gateway:
         if self.simulated:
             log.warning(SIMULATED_NOTICE)
         for runtime in self.accounts.values():
-            runtime.connect_task = asyncio.get_running_loop().create_task(
-                _connect(runtime), name=f"{runtime.name}-connect"
-            )
             runtime.monitor.on_transition(_health_logger(runtime.name))
-            runtime.monitor.start()
+            if self.conductor is None:  # a fleet's conductor claims the accounts it places here
+                self.connect(runtime)
         self.started = True
         for companion in self.companions:
             try:
@@ -175,6 +203,26 @@ class Gateway:
             else:
                 self._running.append(companion)
 
+    def connect(self, runtime: AccountRuntime, *, retry_s: float = _OWNED_RETRY_S) -> None:
+        """Start connecting ``runtime`` in the background (it keeps trying while another
+        process owns the account, every ``retry_s``), and its health monitor."""
+        runtime.connect_task = asyncio.get_running_loop().create_task(
+            _connect(runtime, retry_s), name=f"{runtime.name}-connect"
+        )
+        runtime.monitor.start()
+
+    async def retire(self, name: str) -> AccountRuntime:
+        """Close account ``name``'s session (its lease is released) and put a fresh, idle
+        runtime in its place: the account is left to another replica, and can be claimed
+        again later."""
+        old = self.accounts[name]
+        if self._make is None:
+            raise RuntimeError("Gateway.retire needs a gateway made by Gateway.build")
+        await _close(old)
+        fresh = self.accounts[name] = self._make(old.settings)
+        fresh.monitor.on_transition(_health_logger(name))
+        return fresh
+
     async def stop(self) -> None:
         """Stop companions and monitors, let in-flight work end, close sessions and journals."""
         while self._running:
@@ -184,14 +232,21 @@ class Gateway:
             except Exception:
                 log.exception("%r did not stop cleanly", companion)
         for runtime in self.accounts.values():
-            await runtime.monitor.stop()
-            if runtime.connect_task is not None:
-                runtime.connect_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, MT5Error):
-                    await runtime.connect_task
-            await runtime.session.close()
-            runtime.session.close_journal()
+            await _close(runtime)
+        if self.store is not None:
+            await self.store.close()
         self.started = False
+
+
+async def _close(runtime: AccountRuntime) -> None:
+    """Stop the account's monitor and connect task, close its session and journal."""
+    await runtime.monitor.stop()
+    if runtime.connect_task is not None:
+        runtime.connect_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, MT5Error):
+            await runtime.connect_task
+    await runtime.session.close()
+    runtime.session.close_journal()
 
 
 def session_for(
@@ -202,6 +257,7 @@ def session_for(
     terminal: Terminal | None = None,
     observer: SessionObserver | None = None,
     owner: Mapping[str, Any] | None = None,
+    store: OrderStore | None = None,
 ) -> MT5SessionManager:
     """The session of a configured account (not connected): its terminal (or ``terminal``, an
     object standing in for it, such as a simulator with a state file; a ``sim`` account's own
@@ -210,7 +266,9 @@ def session_for(
     ``mt5gate`` command both build sessions here, so a command sees the orders the service
     journaled. ``observer`` is added to the logging one (state changes, breaker transitions and
     reconnects are logged). ``owner`` tells other processes who owns the account while this
-    session holds its lease (``{"kind": "serve", "url": ...}``)."""
+    session holds its lease (``{"kind": "serve", "url": ...}``; an ``owner`` item there is the
+    lease's owner name, else a fresh one is made). ``store``: the store the
+    service's accounts share (``[store]``), instead of the account's SQLite file."""
     logs = LoggingObserver(logging.getLogger(f"mt5gate.session.{account.name}"))
     about = dict(owner or {"kind": "session"})
     return MT5SessionManager(
@@ -218,9 +276,11 @@ def session_for(
         login=account.login,
         password=account.password(env), server=account.server,
         terminal_token=account.terminal_token(env),
-        journal=SqliteJournal(settings.journal_path(account)), risk=account.risk_limits(),
+        journal=store if store is not None else SqliteJournal(settings.journal_path(account)),
+        risk=account.risk_limits(),
         reconcile=account.reconcile.policy(), lease=account.lease.policy(),
-        owner=owner_id(str(about.get("kind", "session"))), owner_info=about,
+        owner=str(about.get("owner") or owner_id(str(about.get("kind", "session")))),
+        owner_info={k: v for k, v in about.items() if k != "owner"},
         observer=logs if observer is None else ObserverGroup(logs, observer),
         name=account.name, reconnect=ReconnectPolicy(max_s=30.0),
     )  # fmt: skip
@@ -237,21 +297,17 @@ def _runtime(
     metrics: Metrics,
     terminal: Terminal | None,
     owner: Mapping[str, Any],
+    store: OrderStore | None,
 ) -> AccountRuntime:
     observer = metrics.observer(account.name)
     session = session_for(account, settings, env, terminal=terminal, observer=observer,
-                          owner=owner)  # fmt: skip
+                          owner=owner, store=store)  # fmt: skip
     clock = health_clock(session.terminal)
     monitor = HealthMonitor(session, interval_s=5.0, symbols=account.watch, utc_now_ms=clock)
     return AccountRuntime(account, session, monitor)
 
 
-#: How often the service asks again for an account another process owns: its lease lapses
-#: within ``ttl_s`` (15 s) of that process letting go or dying unseen.
-_OWNED_RETRY_S: Final = 2.0
-
-
-async def _connect(runtime: AccountRuntime) -> None:
+async def _connect(runtime: AccountRuntime, owned_retry_s: float = _OWNED_RETRY_S) -> None:
     """Connect until it works (the session reconnects by itself once connected)."""
     delay = 1.0
     while True:
@@ -262,10 +318,10 @@ async def _connect(runtime: AccountRuntime) -> None:
             runtime.started = True
             return
         except MT5OwnershipError as owned:
-            log.warning("account %s: %s; trying again in %.0f s (it is taken over once the "
+            log.warning("account %s: %s; trying again in %g s (it is taken over once the "
                         "other owner lets go or its lease expires)",
-                        runtime.name, owned.message, _OWNED_RETRY_S)  # fmt: skip
-            await asyncio.sleep(_OWNED_RETRY_S)
+                        runtime.name, owned.message, owned_retry_s)  # fmt: skip
+            await asyncio.sleep(owned_retry_s)
         except (MT5Error, JournalError) as error:  # a journal locked by a paused writer
             log.warning("account %s: connect failed (%s); retrying in %.0f s",
                         runtime.name, error, delay)  # fmt: skip

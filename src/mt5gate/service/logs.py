@@ -74,4 +74,6 @@ def log_config() -> dict[str, Any]:
     for handler in config["handlers"].values():
         handler["filters"] = ["redact_query"]
     config["root"] = {"handlers": ["plain"], "level": "WARNING"}
+    # a fleet's claims and hand-overs are worth a line each (a few per account and fail-over)
+    config["loggers"]["mt5gate.fleet"] = {"level": "INFO"}
     return config

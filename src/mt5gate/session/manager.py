@@ -98,8 +98,9 @@ class MT5SessionManager:
     logs in.
 
     Orders go through the exactly-once pipeline (:mod:`~mt5gate.orders.pipeline`): pass
-    ``journal=SqliteJournal("orders.db")`` (or any ``OrderStore``) to keep their journal on disk
-    across crashes (without one it is kept in memory, and a warning says so),
+    ``journal=SqliteJournal("orders.db")`` (or any ``OrderStore``, which stays the caller's to
+    close: one store may serve many sessions) to keep their journal on disk across crashes
+    (without one it is kept in memory, and a warning says so),
     ``risk=RiskLimits(...)`` for pre-trade limits and ``reconcile=ReconcilePolicy(...)`` to
     tune how lost replies are resolved.
 
@@ -159,6 +160,8 @@ class MT5SessionManager:
         self._trading: Trading | None = None
         self._streams: Streams | None = None
         self._own_journal = journal is None
+        #: a store passed in is the caller's (one store may serve many sessions): not closed
+        self._own_store = journal is None or isinstance(journal, SqliteJournal)
         self.store, self.journal = _store_of(journal, name)
         secrets = [s for s in (secret, token) if s is not None]
         self.codec = EventCodec()
@@ -231,13 +234,15 @@ class MT5SessionManager:
         await self.connection.disconnect(final=True)
         await self.ownership.close()
         self.worker.close(timeout_s=1.0)
-        await self.store.close()
+        if self._own_store:
+            await self.store.close()
         if self._own_journal and self.journal is not None:
             self.journal.close()
 
     def close_journal(self) -> None:
-        """Close the SQLite journal the session was given (the caller's; idempotent)."""
-        if self.journal is not None:
+        """Close the SQLite journal the session was given (the caller's; idempotent). A
+        store given instead is left open: it may serve other sessions."""
+        if self.journal is not None and self._own_store:
             self.journal.close()
 
     # ------------------------------------------------------------------ calls
