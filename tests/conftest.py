@@ -65,6 +65,24 @@ runpy.run_path(script, run_name="__main__")
 
 
 @pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A PostgreSQL server for the whole test session (``tests/servers/postgres.py``: started
+    on first use on 127.0.0.1 and a free port, stopped and removed at the end)."""
+    from tests.servers.postgres import running_server
+
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: Any) -> str:
+    """The DSN of the session's PostgreSQL server (it carries a password). Tests keep apart
+    by schema: ``PostgresStore(postgres_url, schema=...)`` with a name of their own."""
+    url: str = postgres_server.url
+    return url
+
+
+@pytest.fixture(scope="session")
 def surface() -> dict[str, Any]:
     """The official package's surface (functions, records, constants, dtypes)."""
     data: dict[str, Any] = json.loads(SURFACE_PATH.read_text(encoding="utf-8"))

@@ -54,6 +54,7 @@ def path(tmp_path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def _no_env_journal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(journal_cli.ENV_JOURNAL, raising=False)
+    monkeypatch.delenv(journal_cli.ENV_STORE, raising=False)
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
@@ -282,7 +283,7 @@ def test_no_journal_given(
     """Without --journal or $MT5GATE_JOURNAL, `mt5gate journal` reads the (demo) account's
     journal, never creating it; the journal CLI alone still asks for one."""
     monkeypatch.chdir(tmp_path)
-    for name in ("MT5GATE_CONFIG", "MT5GATE_DATA_DIR", "MT5GATE_JOURNAL"):
+    for name in ("MT5GATE_CONFIG", "MT5GATE_DATA_DIR", "MT5GATE_JOURNAL", "MT5GATE_STORE_URL"):
         monkeypatch.delenv(name, raising=False)
     status, _, err = _run(capsys, "list")
     assert (status, err) == (2, "mt5gate journal: no order journal at .mt5gate/demo-orders.db\n")
@@ -290,7 +291,7 @@ def test_no_journal_given(
     assert _run(capsys, "list")[0] == 2
     assert not (tmp_path / ".mt5gate" / "demo-orders.db").exists()
     assert journal_cli.main(["list"]) == 2
-    assert "no journal given: pass --journal FILE or set MT5GATE_JOURNAL" in capsys.readouterr().err
+    assert "no journal given: pass --journal FILE or --store URL" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("action", [["list"], ["show", "--client-id", "1"]])

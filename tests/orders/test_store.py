@@ -322,3 +322,28 @@ def test_a_killed_owner_on_this_host_is_taken_over_at_once(tmp_path: Path) -> No
             await store.close()
 
     assert asyncio.run(take()).epoch > epoch
+
+
+def test_a_version_2_journal_gains_the_fleet_registry_and_keeps_its_leases(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v2.db"
+    with SqliteJournal(path) as journal:
+        fence = journal.acquire(5001, "me", 15.0)
+        journal.record_intent(5001, REQUEST, "k", fence=fence)
+    conn = sqlite3.connect(path)  # as version 2 left it: no registry tables
+    conn.executescript(
+        "DROP TABLE members; DROP TABLE placements; UPDATE schema_version SET version = 2;"
+    )
+    conn.close()
+    with pytest.raises(JournalError, match="schema version 2; open it once"):
+        SqliteJournal(path, readonly=True)
+    with SqliteJournal(path) as journal:
+        assert [lease.owner for lease in journal.leases()] == ["me"]
+        assert journal.by_key(5001, "k") is not None
+        journal.heartbeat("replica", {"url": "http://r"}, 10.0)
+        journal.place(5001, "replica")
+        assert [m.id for m in journal.members()] == ["replica"]
+        assert journal.placements() == {5001: "replica"}
+    versions = sqlite3.connect(path).execute("SELECT version FROM schema_version").fetchall()
+    assert sorted(v for (v,) in versions) == [2, 3]

@@ -47,9 +47,13 @@ _SETTINGS: Final = {
 }
 
 
+def _major(postgres: Path) -> int:
+    version = postgres.parent.parent.name
+    return int(version) if version.isdigit() else 0
+
+
 def _debian() -> Path | None:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"),
-                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)  # fmt: skip
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=_major)
     return found[-1].parent if found else None
 
 
@@ -146,8 +150,9 @@ class PostgresServer:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"postgres exited at start:\n{self.log_text()}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.port), timeout=0.2
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
             ):
                 if "ready to accept connections" in self.log_text() or self._ready_by_pid():
                     return

@@ -1,8 +1,9 @@
 """``mt5gate journal``: the journal CLI (:mod:`mt5gate.orders.cli`) on the account's journal.
 
-``mt5gate journal list`` with neither ``--journal`` nor ``$MT5GATE_JOURNAL`` reads the journal
-of the account that ``--config`` / ``--account`` name (the demo account's without them): the
-same file ``mt5gate order`` and ``mt5gate serve`` write.
+``mt5gate journal list`` with none of ``--journal``, ``--store``, ``$MT5GATE_JOURNAL`` and
+``$MT5GATE_STORE_URL`` reads the journal of the account that ``--config`` / ``--account`` name
+(the demo account's without them): the same file ``mt5gate order`` and ``mt5gate serve``
+write.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mt5gate.cli.target import AccountChoice, resolve_target
-from mt5gate.orders.cli import ENV_JOURNAL
+from mt5gate.orders.cli import ENV_JOURNAL, ENV_STORE
 
 __all__ = ["journal_args"]
 
@@ -28,8 +29,8 @@ def journal_args(args: Sequence[str], env: Mapping[str, str] | None = None) -> l
     rest, given = _split(args)
     if "-h" in rest or "--help" in rest:
         return rest
-    named = any(a == "--journal" or a.startswith("--journal=") for a in rest)
-    if named or (env.get(ENV_JOURNAL) and not given):
+    named = any(a.split("=")[0] in ("--journal", "--store") for a in rest)
+    if named or ((env.get(ENV_JOURNAL) or env.get(ENV_STORE)) and not given):
         return rest
     if not _ACTIONS & set(rest):
         return rest  # no list/show: the journal CLI says what is missing

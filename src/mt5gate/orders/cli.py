@@ -2,16 +2,18 @@
 
 ::
 
-    mt5gate journal list --journal FILE [--login N] [--state KIND ...] [--unresolved]
-                         [--key K] [--ticket T] [--limit N] [--json]
-    mt5gate journal show --journal FILE (--client-id ID | --key K --login N | --ticket T)
-                         [--login N] [--json]
-    mt5gate journal blocks --journal FILE [--login N] [--json]
-    mt5gate journal acknowledge --journal FILE --login N --note TEXT
+    mt5gate journal list (--journal FILE | --store URL) [--login N] [--state KIND ...]
+                         [--unresolved] [--key K] [--ticket T] [--limit N] [--json]
+    mt5gate journal show ... (--client-id ID | --key K --login N | --ticket T) [--json]
+    mt5gate journal blocks ... [--login N] [--json]
+    mt5gate journal acknowledge ... --login N --note TEXT
 
-``--journal`` defaults to the environment variable ``MT5GATE_JOURNAL``. ``list``, ``show`` and
-``blocks`` only read (through a read-only connection): a missing (or empty) file is reported,
-never created. ``acknowledge`` is an operator's decision that the orders the broker holds and
+The journal is a SQLite file (``--journal``, default ``$MT5GATE_JOURNAL``) or a fleet's
+PostgreSQL database (``--store postgresql://...``, default ``$MT5GATE_STORE_URL``; ``--schema``
+names its schema; needs the ``fleet`` extra; its password is never printed). ``list``,
+``show`` and ``blocks`` only read (a SQLite file through a read-only connection): a missing
+(or empty) file is reported, never created, and a PostgreSQL schema must exist at this
+code's version. ``acknowledge`` is an operator's decision that the orders the broker holds and
 the journal never issued were checked: it lifts the account's block, so new orders go again.
 Exit status: 0 done; 1 when ``list --unresolved`` or ``blocks`` found any, ``show`` found
 none or ``acknowledge`` had nothing to lift; 2 on a usage problem or an unreadable journal.
@@ -21,14 +23,16 @@ Also runnable as ``python -m mt5gate.orders.cli``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
 from mt5gate.orders.ids import (
     DEFAULT_NAMESPACE,
@@ -45,28 +49,42 @@ from mt5gate.orders.journal import (
     OrderSummary,
     SqliteJournal,
 )
+from mt5gate.orders.store import AccountBlock
+
+if TYPE_CHECKING:
+    from mt5gate.orders.postgres import PostgresStore
 
 __all__ = [
     "ENV_JOURNAL",
+    "ENV_STORE",
+    "BlockingStore",
     "CliError",
+    "Inspectable",
     "build_parser",
     "main",
     "open_journal",
+    "open_store",
     "parse_client_id",
     "render_show",
     "render_table",
     "summary_json",
 ]
 
+T = TypeVar("T")
+
 #: The environment variable naming the journal when ``--journal`` is not given.
 ENV_JOURNAL = "MT5GATE_JOURNAL"
+
+#: The environment variable naming a PostgreSQL journal (a DSN) when ``--store`` is not given.
+ENV_STORE = "MT5GATE_STORE_URL"
 
 PROG = "mt5gate journal"
 
 _EPILOG = f"""\
 exit status: 0 done; 1 when 'list --unresolved' or 'blocks' finds any (so scripts can alert on
 it), 'show' finds none or 'acknowledge' has nothing to lift; 2 on bad arguments, a missing or
-unreadable journal. --journal defaults to ${ENV_JOURNAL}. The journal is never created."""
+unreadable journal. --journal defaults to ${ENV_JOURNAL}, --store to ${ENV_STORE}. A journal
+file is never created."""
 
 
 class CliError(Exception):
@@ -150,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--journal", type=Path, metavar="FILE",
                         help=f"the order journal (default: ${ENV_JOURNAL})")  # fmt: skip
+    common.add_argument("--store", metavar="URL",
+                        help="a PostgreSQL journal: postgresql://user:password@host/db "
+                             f"(default: ${ENV_STORE})")  # fmt: skip
+    common.add_argument("--schema", default="mt5gate",
+                        help="the PostgreSQL schema of the journal (default mt5gate)")  # fmt: skip
     common.add_argument("--login", type=_positive, metavar="N", help="only this account")
     common.add_argument("--json", action="store_true", help="print JSON for scripts")
     common.add_argument("--namespace", type=_namespace, default=DEFAULT_NAMESPACE,
@@ -196,8 +219,23 @@ def _journal_path(given: Path | None) -> Path:
         return given
     from_env = os.environ.get(ENV_JOURNAL, "")
     if not from_env:
-        raise CliError(f"no journal given: pass --journal FILE or set {ENV_JOURNAL}")
+        raise CliError(
+            f"no journal given: pass --journal FILE or --store URL, or set {ENV_JOURNAL} "
+            f"or {ENV_STORE}"
+        )
     return Path(from_env)
+
+
+def _source(args: argparse.Namespace) -> Path | str:
+    """The journal the arguments name: a file, or a PostgreSQL DSN (flags before the
+    environment; ``--journal`` and ``--store`` together are a usage error)."""
+    if args.journal is not None and args.store is not None:
+        raise CliError("--journal and --store name two journals: pass one")
+    if args.store is not None:
+        return str(args.store)
+    if args.journal is None and os.environ.get(ENV_STORE) and not os.environ.get(ENV_JOURNAL):
+        return os.environ[ENV_STORE]
+    return _journal_path(args.journal)
 
 
 def open_journal(
@@ -214,7 +252,132 @@ def open_journal(
     return SqliteJournal(path, namespace=namespace, readonly=not write)
 
 
-def _select_show(journal: SqliteJournal, args: argparse.Namespace) -> list[OrderSummary]:
+class Inspectable(Protocol):
+    """What ``mt5gate journal`` reads and writes: a :class:`SqliteJournal`, or a PostgreSQL
+    store behind :class:`BlockingStore`."""
+
+    def summaries(
+        self,
+        login: int | None = None,
+        *,
+        states: Collection[EventKind] | None = None,
+        key: str | None = None,
+        ticket: int | None = None,
+        after_sequence: int = 0,
+        limit: int | None = None,
+    ) -> list[OrderSummary]: ...
+
+    def summary(self, login: int, client_id: ClientOrderId | int) -> OrderSummary | None: ...
+
+    def logins(self) -> list[int]: ...
+
+    def history(self, login: int, client_id: ClientOrderId | int) -> list[JournalEvent]: ...
+
+    def account_block(self, login: int) -> AccountBlock | None: ...
+
+    def acknowledge(self, login: int, note: str) -> AccountBlock | None: ...
+
+    def close(self) -> None: ...
+
+
+class BlockingStore:
+    """A :class:`~mt5gate.orders.postgres.PostgresStore` for synchronous code: each call runs
+    to completion on a private event loop (the CLI has no other)."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+        self._loop = asyncio.new_event_loop()
+
+    def _run(self, work: Awaitable[T]) -> T:
+        return self._loop.run_until_complete(work)
+
+    def summaries(
+        self,
+        login: int | None = None,
+        *,
+        states: Collection[EventKind] | None = None,
+        key: str | None = None,
+        ticket: int | None = None,
+        after_sequence: int = 0,
+        limit: int | None = None,
+    ) -> list[OrderSummary]:
+        """One summary per order (:meth:`SqliteJournal.summaries`)."""
+        work = self.store.summaries(
+            login, states=states, key=key, ticket=ticket, after_sequence=after_sequence,
+            limit=limit,
+        )  # fmt: skip
+        return self._run(work)
+
+    def summary(self, login: int, client_id: ClientOrderId | int) -> OrderSummary | None:
+        """The summary of one order."""
+        return self._run(self.store.summary(login, client_id))
+
+    def logins(self) -> list[int]:
+        """The accounts that have events."""
+        return self._run(self.store.logins())
+
+    def history(self, login: int, client_id: ClientOrderId | int) -> list[JournalEvent]:
+        """Every event of one order."""
+        return self._run(self.store.history(login, client_id))
+
+    def account_block(self, login: int) -> AccountBlock | None:
+        """The account's active block."""
+        return self._run(self.store.account_block(login))
+
+    def acknowledge(self, login: int, note: str) -> AccountBlock | None:
+        """Lift the account's block."""
+        return self._run(self.store.acknowledge(login, note))
+
+    def close(self) -> None:
+        """Close the store and the loop."""
+        try:
+            self._run(self.store.close())
+        finally:
+            self._loop.close()
+
+
+def open_store(url: str, schema: str, namespace: int = DEFAULT_NAMESPACE) -> BlockingStore:
+    """A PostgreSQL journal for the CLI; its schema must exist at this code's version (the
+    CLI never creates or migrates one). Needs the ``fleet`` extra."""
+    try:
+        from mt5gate.orders.postgres import PostgresStore
+    except ImportError:
+        raise CliError("--store needs the fleet extra: pip install 'mt5gate[fleet]'") from None
+    try:
+        store = PostgresStore(url, schema=schema, namespace=namespace, migrate=False)
+    except ValueError as error:
+        raise CliError(f"--schema: {error}") from None
+    opened = BlockingStore(store)
+    try:
+        opened._run(store.open())
+    except BaseException:
+        opened.close()
+        raise
+    return opened
+
+
+@contextmanager
+def _opened(
+    source: Path | str, args: argparse.Namespace, *, write: bool = False
+) -> Iterator[Inspectable]:
+    """The journal ``source`` names, closed when the block ends."""
+    journal: Inspectable
+    if isinstance(source, Path):
+        journal = open_journal(source, args.namespace, write=write)
+    else:
+        journal = open_store(source, args.schema, args.namespace)
+    try:
+        yield journal
+    finally:
+        journal.close()
+
+
+def _shown(source: Path | str, journal: Inspectable) -> str:
+    """How messages name the journal (a store's DSN only as ``user@host:port/db``)."""
+    return journal.store.where if isinstance(journal, BlockingStore) else str(source)
+
+
+def _select_show(journal: Inspectable, args: argparse.Namespace) -> list[OrderSummary]:
     if args.key is not None:
         if args.login is None:
             raise CliError("--key needs --login: idempotency keys are per account")
@@ -227,7 +390,7 @@ def _select_show(journal: SqliteJournal, args: argparse.Namespace) -> list[Order
     return [summary for summary in found if summary is not None]
 
 
-def _select_list(journal: SqliteJournal, args: argparse.Namespace) -> list[OrderSummary]:
+def _select_list(journal: Inspectable, args: argparse.Namespace) -> list[OrderSummary]:
     states: set[EventKind] | None = None if args.state is None else set(args.state)
     if args.unresolved:
         states = set(UNRESOLVED_KINDS) if states is None else states & UNRESOLVED_KINDS
@@ -350,7 +513,7 @@ def render_show(summary: OrderSummary, events: Iterable[JournalEvent]) -> str:
 # -- running ---------------------------------------------------------------------------------
 
 
-def _blocks(journal: SqliteJournal, args: argparse.Namespace) -> int:
+def _blocks(journal: Inspectable, args: argparse.Namespace) -> int:
     logins = [args.login] if args.login is not None else journal.logins()
     found = [b for b in (journal.account_block(login) for login in logins) if b is not None]
     if args.json:
@@ -366,10 +529,10 @@ def _blocks(journal: SqliteJournal, args: argparse.Namespace) -> int:
     return 1 if found else 0
 
 
-def _acknowledge(path: Path, args: argparse.Namespace) -> int:
+def _acknowledge(source: Path | str, args: argparse.Namespace) -> int:
     if args.login is None:
         raise CliError("acknowledge needs --login: blocks are per account")
-    with open_journal(path, args.namespace, write=True) as journal:
+    with _opened(source, args, write=True) as journal:
         lifted = journal.acknowledge(args.login, args.note)
     if lifted is None:
         print(f"{PROG}: account {args.login} is not blocked; nothing to acknowledge",
@@ -381,10 +544,10 @@ def _acknowledge(path: Path, args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    path = _journal_path(args.journal)
+    source = _source(args)
     if args.action == "acknowledge":
-        return _acknowledge(path, args)
-    with open_journal(path, args.namespace) as journal:
+        return _acknowledge(source, args)
+    with _opened(source, args) as journal:
         if args.action == "blocks":
             return _blocks(journal, args)
         if args.action == "list":
@@ -396,7 +559,7 @@ def _run(args: argparse.Namespace) -> int:
             return 1 if args.unresolved and found else 0
         found = _select_show(journal, args)
         if not found:
-            print(f"{PROG}: no order matches in {path}", file=sys.stderr)
+            print(f"{PROG}: no order matches in {_shown(source, journal)}", file=sys.stderr)
             return 1
         shown = [(s, journal.history(s.client_id.login, s.client_id)) for s in found]
     if args.json:

@@ -49,17 +49,17 @@ from mt5gate.orders.store import (
     MEMBER_PRUNE_MS,
     AccountBlock,
     Fence,
-    FencedOutError,
     IdempotencyConflict,
     IllegalTransitionError,
     JournalError,
     JournalEvent,
     Lease,
-    LeaseHeldError,
     Member,
     NewEvent,
     OrderSummary,
+    check_fence,
     id_floor_ms,
+    take_lease,
 )
 from mt5gate.redaction import Redactor
 
@@ -620,23 +620,14 @@ class SqliteJournal:
         extends the expiry."""
         _whole("login", login, 1)
         with self._transaction() as conn:
-            now = self._clock_ms()
             current = _lease(conn.execute(_LEASE, (login,)).fetchone())
-            gone = current is not None and (current.owner, current.epoch) == dead
-            if current is not None and current.live(now) and current.owner != owner and not gone:
-                raise LeaseHeldError(current)
-            ours = current is not None and current.live(now) and current.owner == owner
-            floor = id_floor_ms(lambda: now)
-            epoch = current.epoch if ours and current else max((current.epoch + 1) if current
-                                                               else 1, floor)  # fmt: skip
-            expires = now + max(int(ttl_s * 1000), 1)
-            about = dict(current.info if info is None and ours and current else info or {})
-            conn.execute(
-                _TAKE_LEASE,
-                (login, owner, epoch, expires, now, json.dumps(about, sort_keys=True)),
-            )
-            took_over = current is not None and current.owner != owner
-            return Fence(login, owner, epoch, expires, took_over)
+            lease, took_over = take_lease(current, login, owner, ttl_s, info, dead,
+                                          self._clock_ms())  # fmt: skip
+            conn.execute(_TAKE_LEASE, (
+                login, owner, lease.epoch, lease.expires_utc_ms, lease.acquired_utc_ms,
+                json.dumps(dict(lease.info), sort_keys=True),
+            ))  # fmt: skip
+            return Fence(login, owner, lease.epoch, lease.expires_utc_ms, took_over)
 
     def renew(self, fence: Fence, ttl_s: float) -> Fence:
         """Extend the lease while ``fence`` is still current (:class:`FencedOutError` otherwise)."""
@@ -679,8 +670,7 @@ class SqliteJournal:
                 f"account {account} is owned through its lease (epoch {current.epoch}); "
                 "a write without the owner's fence is refused"
             )
-        if current is None or (current.owner, current.epoch) != (fence.owner, fence.epoch):
-            raise FencedOutError(fence, current)
+        check_fence(fence, current)
 
     # -- writes --------------------------------------------------------------------------------
 

@@ -114,6 +114,10 @@ class SqliteStore:
         """Stop new orders on the account until an operator acknowledges."""
         await self._run(self.journal.block, fence, fence.login, reason, sequences)
 
+    async def acknowledge(self, login: int, note: str) -> AccountBlock | None:
+        """An operator lifts the account's block; returns it (``None``: it was not blocked)."""
+        return await self._run(self.journal.acknowledge, login, note)
+
     # -- reads -------------------------------------------------------------------------------
 
     async def events(self, login: int, sequence: int) -> list[JournalEvent]:

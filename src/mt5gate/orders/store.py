@@ -48,7 +48,9 @@ __all__ = [
     "NewEvent",
     "OrderStore",
     "OrderSummary",
+    "check_fence",
     "id_floor_ms",
+    "take_lease",
 ]
 
 #: Client sequences and epochs are never below the wall clock in milliseconds since this
@@ -152,6 +154,42 @@ class FencedOutError(JournalError):
         )
         self.fence = fence
         self.current = current
+
+
+def take_lease(
+    current: Lease | None,
+    login: int,
+    owner: str,
+    ttl_s: float,
+    info: Mapping[str, Any] | None,
+    dead: tuple[str, int] | None,
+    now_ms: int,
+) -> tuple[Lease, bool]:
+    """The lease ``owner`` gets at ``now_ms`` given the ``current`` one, and whether it took the
+    account over from another owner; :class:`LeaseHeldError` when another live owner holds it.
+
+    Every store decides with this one function, in the transaction that writes the result: the
+    account is free, expired, already ``owner``'s, or held by ``dead`` (an ``(owner, epoch)``
+    the caller knows is gone). A new holder gets a higher epoch, never below the id floor; the
+    same live holder keeps its epoch (and its ``info`` when ``info`` is ``None``)."""
+    gone = current is not None and (current.owner, current.epoch) == dead
+    if current is not None and current.live(now_ms) and current.owner != owner and not gone:
+        raise LeaseHeldError(current)
+    ours = current is not None and current.live(now_ms) and current.owner == owner
+    if current is not None and ours:
+        epoch, about = current.epoch, dict(current.info if info is None else info)
+    else:
+        floor = id_floor_ms(lambda: now_ms)
+        epoch, about = max(current.epoch + 1 if current else 1, floor), dict(info or {})
+    expires = now_ms + max(int(ttl_s * 1000), 1)
+    took_over = current is not None and current.owner != owner
+    return Lease(login, owner, epoch, expires, now_ms, about), took_over
+
+
+def check_fence(fence: Fence, current: Lease | None) -> None:
+    """:class:`FencedOutError` unless ``fence`` is the ``current`` lease (same owner, epoch)."""
+    if current is None or (current.owner, current.epoch) != (fence.owner, fence.epoch):
+        raise FencedOutError(fence, current)
 
 
 def describe_owner(lease: Lease) -> str:

@@ -1,0 +1,1 @@
+"""Schema migrations of the server-database stores, as package data (``postgres/NNNN_*.sql``)."""
