@@ -140,6 +140,7 @@ class Fleet:
     bridges: list[Bridge] = field(default_factory=list)
     heartbeat_s: float = 0.5
     member_ttl_s: float = 2.0
+    pg_schema: str = "mt5gate"
 
     def write_config(self, names: Sequence[str]) -> Path:
         """The fleet's one configuration (every replica reads the same file)."""
@@ -159,7 +160,7 @@ class Fleet:
         hashed = hash_api_key(KEY)
         config = self.workdir / "fleet.toml"
         config.write_text(
-            f'[store]\nurl_env = "FLEET_STORE_URL"\n\n'
+            f'[store]\nurl_env = "FLEET_STORE_URL"\npg_schema = "{self.pg_schema}"\n\n'
             f"[fleet]\nheartbeat_s = {self.heartbeat_s}\nmember_ttl_s = {self.member_ttl_s}\n\n"
             f'[[api_keys]]\nname = "all"\nhash = "{hashed}"\nscopes = ["read", "trade", "admin"]\n'
             f"rate_per_minute = 100000\n\n{accounts}",
@@ -218,9 +219,11 @@ class Fleet:
 
 
 @contextlib.contextmanager
-def running_fleet(workdir: Path, store_url: str, names: Sequence[str]) -> Iterator[Fleet]:
+def running_fleet(
+    workdir: Path, store_url: str, names: Sequence[str], pg_schema: str = "mt5gate"
+) -> Iterator[Fleet]:
     """A started fleet, stopped at the end whatever happens."""
-    fleet = Fleet(workdir, store_url)
+    fleet = Fleet(workdir, store_url, pg_schema=pg_schema)
     try:
         fleet.start(names)
         yield fleet

@@ -296,3 +296,25 @@ def test_store_url_from_a_file_and_the_environment(tmp_path: Path) -> None:
     assert store is not None
     asyncio.run(store.close())
     assert (tmp_path / "data" / "e.db").is_file()
+
+
+def test_a_postgresql_store_url_opens_the_shared_postgresql_store(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    settings = ServiceSettings.model_validate({
+        "data_dir": tmp_path, "accounts": [{"name": "a", "login": 7}],
+        "store": {"url_env": "STORE", "pg_schema": "conductor_open"}, "fleet": {"replica": "p1"},
+    })  # fmt: skip
+    store = open_store(settings, {"STORE": postgres_url})
+    assert store is not None
+    password = postgres_url.split(":")[2].split("@")[0]
+    assert password not in repr(store)
+
+    async def use() -> int:
+        try:
+            await store.heartbeat("p1", {"url": "http://127.0.0.1:1"}, 5.0)
+            return len(await store.members())
+        finally:
+            await store.close()
+
+    assert asyncio.run(use()) == 1

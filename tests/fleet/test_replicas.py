@@ -4,9 +4,8 @@ answers for any account (forwarding to the owner, exactly-once across the hop), 
 drains a replica or moves an account, and a killed or paused owner's accounts are taken over
 with a higher epoch, the paused one fenced when it wakes.
 
-Real processes on loopback. The store is a SQLite file every replica on this host shares
-(``sqlite:///``); the same fleet on PostgreSQL is in ``test_replicas_postgres.py``. The tests in
-this module run in order on one fleet (each leaves it with every account owned).
+Real processes on loopback, the store a real PostgreSQL server (``tests/servers/postgres.py``).
+The tests in this module run in order on one fleet (each leaves it with every account owned).
 """
 
 from __future__ import annotations
@@ -29,9 +28,9 @@ BUY = {"symbol": "EURUSD", "side": "buy", "volume": 0.01}
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+def fleet(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[Fleet]:
     workdir = tmp_path_factory.mktemp("fleet")
-    with running_fleet(workdir, f"sqlite:///{workdir}/fleet.db", ["r1", "r2", "r3"]) as running:
+    with running_fleet(workdir, postgres_url, ["r1", "r2", "r3"], "fleet_replicas") as running:
         running.wait_owned(90)
         yield running
 
@@ -149,6 +148,36 @@ def test_an_operator_drains_a_replica_and_moves_an_account(fleet: Fleet) -> None
     assert refused.returncode == 1
     assert "no replica named 'nobody'" in refused.stderr
     settle(fleet, balanced)
+
+
+def terminate_backends(url: str, replica: str) -> int:
+    """``pg_terminate_backend`` on every connection of ``replica`` (its application name)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            (f"mt5gate {replica}",),
+        ).fetchall()
+    return len(rows)
+
+
+def test_an_owner_whose_database_connection_is_killed_keeps_one_owner_per_account(
+    fleet: Fleet,
+) -> None:
+    before = settle(fleet, balanced)
+    victim = str(owners_of(before)["acct5002"])
+    for _ in range(3):  # each time once it has connected again
+        deadline = time.monotonic() + 10
+        while terminate_backends(fleet.store_url, victim) == 0:
+            assert time.monotonic() < deadline, f"{victim} never connected again"
+            time.sleep(0.05)
+    after = settle(fleet, balanced)  # it reconnects, or the others take its accounts over
+    for account in after["accounts"]:
+        old = next(a for a in before["accounts"] if a["account"] == account["account"])
+        assert account["owner"] != old["owner"] or account["epoch"] == old["epoch"]
+    placed = order(fleet.replicas[0], "acct5002", "after-terminate")
+    assert placed.status_code == 201, placed.text
 
 
 def test_a_killed_owner_is_taken_over_with_a_higher_epoch(fleet: Fleet) -> None:

@@ -231,6 +231,8 @@ class StoreSettings(_Frozen):
     url: Annotated[str, Field(min_length=1)] | None = None
     url_env: Annotated[str, Field(min_length=1)] | None = None
     url_file: Path | None = None
+    #: the PostgreSQL schema of the tables (one database can hold several fleets' stores)
+    pg_schema: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "mt5gate"
 
     @field_validator("url")
     @classmethod

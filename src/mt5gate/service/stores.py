@@ -41,5 +41,7 @@ def open_store(settings: ServiceSettings, env: Mapping[str, str]) -> SharedStore
             f"[store]: the PostgreSQL driver is not installed ({missing.name}); "
             'pip install "mt5gate[fleet]"'
         ) from None
-    store: SharedStore = PostgresStore(dsn.get_secret_value(), name="mt5gate")
+    store: SharedStore = PostgresStore(
+        dsn.get_secret_value(), schema=settings.store.pg_schema, name=f"mt5gate {settings.replica}"
+    )
     return store
