@@ -307,7 +307,7 @@ def test_a_postgresql_store_url_opens_the_shared_postgresql_store(
     })  # fmt: skip
     store = open_store(settings, {"STORE": postgres_url})
     assert store is not None
-    password = postgres_url.split(":")[2].split("@")[0]
+    password = postgres_url.split(":")[2].split("@", maxsplit=1)[0]
     assert password not in repr(store)
 
     async def use() -> int:
