@@ -13,7 +13,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import orders_bench, service_bench, session_bench, sim_bench, terminal_paths
+from bench import (
+    fleet_bench,
+    orders_bench,
+    service_bench,
+    session_bench,
+    sim_bench,
+    terminal_paths,
+)
 from bench.report import Row, render, write_page
 
 __all__ = ["main"]
@@ -32,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows += terminal_paths.rows(repeat=args.repeat, quick=args.quick)
     rows += orders_bench.all_rows(repeat=args.repeat, quick=args.quick)
     rows += service_bench.all_rows(repeat=args.repeat, quick=args.quick)
+    rows += fleet_bench.all_rows(repeat=args.repeat, quick=args.quick)
     table = render(rows)
     print(table)
     if args.write is not None:
