@@ -165,6 +165,11 @@ def test_each_replica_runs_one_account_and_forwards_the_other(
     health = first.get("/v1/health").json()
     assert health["checks"]["fleet:membership"][0]["status"] == "pass"
     assert "owned by replica r2" in health["checks"][f"acct{theirs}:owner"][0]["output"]
+    listed = {a["name"]: a for a in first.get("/v1/accounts").json()["accounts"]}
+    assert listed[f"acct{mine}"]["owner"] == "r1"
+    assert listed[f"acct{theirs}"]["owner"] == "r2"
+    assert listed[f"acct{theirs}"]["epoch"] > 0
+    assert listed[f"acct{theirs}"]["ready"] is False
     ready = httpx.get(first.base + "/readyz", timeout=5).json()
     assert ready["accounts"]["fleet"] is True
     assert set(ready["accounts"]) == {f"acct{mine}", "fleet"}

@@ -53,7 +53,12 @@ class AccountEntry(BaseModel):
     name: str
     terminal: str
     simulated: bool
+    #: this service runs it and it is ready (in a fleet: false where another replica runs it)
     ready: bool
+    #: in a fleet, the replica that owns the account now (``null``: none, or not a fleet)
+    owner: str | None = None
+    #: in a fleet, the owner's fencing epoch
+    epoch: int | None = None
 
 
 class AccountList(BaseModel):
@@ -118,7 +123,8 @@ def _account_routes(router: APIRouter, gateway: Gateway, read: Any) -> None:
     async def accounts() -> AccountList:
         """The configured accounts and whether each is ready."""
         entries = [AccountEntry(name=a.name, terminal=a.settings.terminal,
-                                simulated=a.settings.simulated, ready=a.ready)
+                                simulated=a.settings.simulated, ready=a.ready,
+                                **_owner_of(gateway, a.settings.login))
                    for a in gateway.accounts.values()]  # fmt: skip
         return AccountList(accounts=entries, notes=[SIMULATED_NOTICE] if gateway.simulated else [])
 
@@ -131,6 +137,15 @@ def _account_routes(router: APIRouter, gateway: Gateway, read: Any) -> None:
     async def terminal_info(rt: Runtime) -> TerminalStatus:
         """The terminal's link, switches and ping."""
         return await rt.session.get_terminal_info()
+
+
+def _owner_of(gateway: Gateway, login: int | None) -> dict[str, Any]:
+    """The owning replica and epoch of an account, as this replica's last heartbeat saw it."""
+    view = gateway.conductor.view if gateway.conductor is not None else None
+    lease = view.owner(login) if view is not None and login is not None else None
+    if lease is None:
+        return {}
+    return {"owner": lease.info.get("member"), "epoch": lease.epoch}
 
 
 def _market_routes(router: APIRouter, read: Any) -> None:
