@@ -17,13 +17,14 @@ from typing import Any, Final, Protocol
 
 from mt5gate.errors import MT5DataError, MT5Error, MT5OwnershipError
 from mt5gate.files import private_dir
+from mt5gate.fleet import Bus, BusOptions, Fleet
 from mt5gate.health import HealthMonitor, HealthStatus, Status, Transition
 from mt5gate.metrics import Metrics
 from mt5gate.orders.journal import SqliteJournal
 from mt5gate.orders.ownership import owner_id
 from mt5gate.orders.store import JournalError
 from mt5gate.service.auth import Authenticator
-from mt5gate.service.config import AccountSettings, ServiceSettings
+from mt5gate.service.config import AccountSettings, BusSettings, ServiceSettings
 from mt5gate.service.simulated import configured_terminal, health_clock
 from mt5gate.session.manager import MT5SessionManager
 from mt5gate.session.observer import LoggingObserver, ObserverGroup, SessionObserver
@@ -32,7 +33,8 @@ from mt5gate.session.state import SessionState
 from mt5gate.terminal.base import Terminal
 
 __all__ = [
-    "SIMULATED_NOTICE", "AccountRuntime", "Companion", "Gateway", "TerminalFor", "session_for",
+    "SIMULATED_NOTICE", "AccountRuntime", "Companion", "Gateway", "TerminalFor", "fleet_for",
+    "session_for",
 ]  # fmt: skip
 
 log = logging.getLogger("mt5gate.service")
@@ -106,6 +108,8 @@ class Gateway:
     metrics: Metrics
     started: bool = field(default=False)
     companions: list[Companion] = field(default_factory=list)
+    #: the bus between replicas (``[bus]``), one of the companions; ``None`` without one
+    fleet: Fleet | None = None
     _running: list[Companion] = field(default_factory=list)
 
     @classmethod
@@ -136,7 +140,11 @@ class Gateway:
         accounts = {
             a.name: _runtime(a, settings, env, metrics, choose(a), about) for a in settings.accounts
         }
-        return cls(settings, accounts, Authenticator(settings.api_keys), metrics)
+        gateway = cls(settings, accounts, Authenticator(settings.api_keys), metrics)
+        if settings.bus is not None:
+            gateway.fleet = fleet_for(settings.bus, env, accounts, metrics)
+            gateway.companions.append(gateway.fleet)
+        return gateway
 
     @property
     def simulated(self) -> bool:
@@ -224,6 +232,25 @@ def session_for(
         observer=logs if observer is None else ObserverGroup(logs, observer),
         name=account.name, reconnect=ReconnectPolicy(max_s=30.0),
     )  # fmt: skip
+
+
+def fleet_for(
+    bus: BusSettings,
+    env: Mapping[str, str],
+    accounts: Mapping[str, AccountRuntime],
+    metrics: Metrics,
+) -> Fleet:
+    """The bus companion of the ``[bus]`` table: publishes what this process owns, reads the
+    rest (its token is read here, from its variable or file, and goes nowhere else)."""
+    token = bus.token(env)
+    options = BusOptions(
+        bus.url, token=None if token is None else token.get_secret_value(),
+        credentials_file=bus.credentials_file, stream=bus.stream,
+        duplicate_window_s=float(bus.duplicate_window_s),
+    )  # fmt: skip
+    sessions = {name: runtime.session for name, runtime in accounts.items()}
+    return Fleet(Bus(options), sessions, metrics=metrics,
+                 interest_ttl_s=float(bus.interest_ttl_s))  # fmt: skip
 
 
 def _configured(_: AccountSettings) -> Terminal | None:
