@@ -230,7 +230,14 @@ class Bus:
         await self._on_connected()
 
     async def _error(self, error: Exception) -> None:
-        log.debug("bus: %s: %s", type(error).__name__, error)
+        """nats-py's errors: while not connected they are the reason (said once per kind)."""
+        if self.state in (BusState.STARTING, BusState.DISCONNECTED):
+            reason = f"cannot connect to {self.options.where}: {type(error).__name__}"
+            if reason != self.reason:
+                log.warning("bus: %s; retrying", reason)
+            self.reason = reason
+        else:
+            log.debug("bus: %s: %s", type(error).__name__, error)
 
     async def _closed(self) -> None:
         if self.state != BusState.CLOSED:
