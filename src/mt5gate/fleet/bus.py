@@ -169,8 +169,7 @@ class Bus:
         await asyncio.gather(*tasks, return_exceptions=True)
         nc, self._nc, self._js = self._nc, None, None
         if nc is not None:
-            with contextlib.suppress(Exception):
-                await nc.close()
+            await _close_client(nc)
 
     @property
     def connected(self) -> bool:
@@ -405,6 +404,20 @@ class Bus:
                 yield await inbox.get()
         finally:
             await unsubscribe()
+
+
+async def _close_client(nc: NatsClient) -> None:
+    """Close nats-py's client and make sure its reconnect task ended: on Python 3.11 a cancel
+    that races a connect attempt finishing inside ``asyncio.wait_for`` can be lost, and that
+    task would then retry forever (and hang the event loop's shutdown)."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(nc.close(), 5.0)
+    reconnecting: asyncio.Task[None] | None = getattr(nc, "_reconnection_task", None)
+    for _ in range(100):
+        if reconnecting is None or reconnecting.done():
+            return
+        reconnecting.cancel()
+        await asyncio.sleep(0.01)
 
 
 def _stream_seq(message: Msg) -> int:
