@@ -331,6 +331,8 @@ def test_every_metric_follows_the_prometheus_conventions(h: Harness, metrics: Me
     status = h.run(probe(h.session, symbols=["EURUSD"], utc_now_ms=wall(h.terminal)))
     metrics.observe_health(ACCOUNT, status)
     metrics.observe_http("GET", "/metrics", 200, 0.001)
+    metrics.bus_sent(ACCOUNT, "events")
+    metrics.bus_sent(ACCOUNT, "ticks", published=False)
     body, _ = metrics.render()
     families = list(text_string_to_metric_families(body.decode()))
     kinds = {f.name: f.type for f in families}

@@ -37,6 +37,9 @@ The metrics::
     mt5gate_tick_age_seconds{account, symbol}                             gauge
     mt5gate_broker_clock_offset_seconds{account}                          gauge
     mt5gate_unresolved_orders{account}                                    gauge
+    mt5gate_bus_published_total{account, kind}                            counter (ticks,
+                                                                          events, interest)
+    mt5gate_bus_dropped_total{account, kind}                              counter
     mt5gate_http_request_duration_seconds{method, route, status}          histogram
 
 Health gauges mirror the latest reading of their account: a measurement with a number sets
@@ -202,11 +205,26 @@ class Metrics:
             "Orders with an unknown outcome, being reconciled (latest reading)",
             ["account"], registry=r,
         )  # fmt: skip
+        self.bus_published = Counter(
+            "mt5gate_bus_published_total",
+            "Messages published on the bus (kind: ticks, events, interest)",
+            ["account", "kind"], registry=r,
+        )  # fmt: skip
+        self.bus_dropped = Counter(
+            "mt5gate_bus_dropped_total",
+            "Messages not published (bus down) or dropped for slow readers, by kind",
+            ["account", "kind"], registry=r,
+        )  # fmt: skip
         self.http_duration = Histogram(
             "mt5gate_http_request_duration_seconds",
             "HTTP requests by method, route template and status code",
             ["method", "route", "status"], buckets=HTTP_BUCKETS, registry=r,
         )  # fmt: skip
+
+    def bus_sent(self, account: str, kind: str, published: bool = True) -> None:
+        """Count one bus message of ``kind`` for ``account``: published, or dropped."""
+        counter = self.bus_published if published else self.bus_dropped
+        counter.labels(account, kind).inc()
 
     def observer(self, account: str) -> PrometheusObserver:
         """A session observer feeding these metrics, labelled ``account`` (the configured account

@@ -26,7 +26,12 @@ import uvicorn
 
 from mt5gate.service.app import create_app
 from mt5gate.service.auth import hash_api_key
-from mt5gate.service.config import AccountSettings, ApiKeySettings, default_settings
+from mt5gate.service.config import (
+    AccountSettings,
+    ApiKeySettings,
+    BusSettings,
+    default_settings,
+)
 from mt5gate.service.gateway import Gateway
 from mt5gate.service.stream import StreamOptions
 from mt5gate.sim import RealClock, SimTerminal
@@ -152,12 +157,13 @@ class InProcess:
     with one key of every scope."""
 
     def __init__(
-        self, data_dir: Path, key: str, *, stream: StreamOptions | None = None, grace_s: float = 20
-    ) -> None:
+        self, data_dir: Path, key: str, *, stream: StreamOptions | None = None, grace_s: float = 20,
+        bus: BusSettings | None = None,
+    ) -> None:  # fmt: skip
         keys = (ApiKeySettings(name="all", hash=hash_api_key(key),
                                scopes=frozenset({"read", "trade", "admin"})),)  # fmt: skip
         self.settings = default_settings().model_copy(
-            update={"data_dir": data_dir, "api_keys": keys}
+            update={"data_dir": data_dir, "api_keys": keys, "bus": bus}
         )
         self.gateway = Gateway.build(self.settings, os.environ, terminal_for=open_market_terminal)
         self.port = free_port()

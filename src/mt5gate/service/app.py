@@ -387,6 +387,10 @@ def _health_body(gateway: Gateway, readings: dict[str, HealthStatus | None]) -> 
             continue
         for key, entries in reading.to_health_json()["checks"].items():
             checks[f"{name}/{key}"] = entries
+    if gateway.bus is not None:  # a lost bus warns; it never fails order taking
+        bus, reason = gateway.bus.check()
+        checks["bus"] = [{"status": bus, "output": reason}]
+        statuses.append(Status(bus))
     body: dict[str, Any] = {"status": str(Status.worst(statuses)), "checks": checks}
     if notes:
         body["notes"] = notes

@@ -38,6 +38,10 @@
     token_env = "MT5GATE_BOT_TOKEN"        # see mt5gate.bot.settings for every key
     users = [{ id = 123456789, role = "admin" }]
 
+    [bus]                          # the bus between replicas (NATS): see mt5gate.fleet
+    url = "nats://127.0.0.1:4222"          # no credentials here: token_env, token_file or
+    token_env = "MT5GATE_BUS_TOKEN"        # credentials_file (a NATS .creds file)
+
     [[api_keys]]                   # none: ``mt5gate serve`` makes a local key
     name = "ci"
     hash = "sha256$<salt>$<digest>"        # mt5gate serve --new-key ci
@@ -57,7 +61,8 @@ no path is given), ``MT5GATE_HOST``, ``MT5GATE_PORT``, ``MT5GATE_DATA_DIR``,
 ``MT5GATE_ACCESS_LOG`` and ``MT5GATE_REQUIRE_IDEMPOTENCY_KEY`` (booleans as above),
 ``MT5GATE_API_KEYS``: a JSON list of ``[[api_keys]]`` objects, which replaces the file's,
 ``MT5GATE_SIM_START`` (an ISO 8601 server time, ``2026-01-06T10:00``): the ``sim_start`` of every
-simulated account, and for the bot ``MT5GATE_BOT_USERS`` (``id:role`` pairs, comma-separated:
+simulated account, ``MT5GATE_BUS_URL`` (the ``url`` of ``[bus]``), and for the bot
+``MT5GATE_BOT_USERS`` (``id:role`` pairs, comma-separated:
 replaces ``bot.users``) and ``MT5GATE_BOT_API_URL``.
 
 Every problem is one :class:`ConfigError` line naming the file or variable, the dotted field
@@ -489,6 +494,61 @@ class ApiKeySettings(_Frozen):
 
 
 # ---------------------------------------------------------------------------------------------
+# The bus between replicas
+
+
+class BusSettings(_Frozen):
+    """The bus between replicas (NATS; :mod:`mt5gate.fleet`): its ``url`` and, when the server
+    wants one, a token (``token_env`` or ``token_file``) or a NATS credentials file
+    (``credentials_file``). Never credentials in the URL: it is shown in logs and health."""
+
+    url: str
+    token_env: Annotated[str, Field(min_length=1)] | None = None
+    token_file: Path | None = None
+    credentials_file: Path | None = None
+    stream: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "MT5GATE_EVENTS"
+    interest_ttl_s: Annotated[StrictFloat | StrictInt, Field(gt=0)] = 6.0
+    duplicate_window_s: Annotated[StrictFloat | StrictInt, Field(gt=0)] = 120.0
+
+    @field_validator("url")
+    @classmethod
+    def _nats_url(cls, value: str) -> str:
+        rule = "must be nats://host[:port] or tls://host[:port]"
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError:
+            raise ValueError(rule) from None
+        if parts.scheme not in ("nats", "tls") or not parts.hostname:
+            raise ValueError(rule)
+        if parts.username is not None or parts.password is not None:
+            raise ValueError(rule + ", without credentials in it (use token_env/token_file)")
+        if parts.path not in ("", "/") or parts.query or (port is not None and port < 1):
+            raise ValueError(rule)
+        return value
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> Self:
+        given = [s for s in ("token_env", "token_file", "credentials_file")
+                 if getattr(self, s) is not None]  # fmt: skip
+        if len(given) > 1:
+            raise ValueError(f"give the bus credential one way only, not {' and '.join(given)}")
+        return self
+
+    def token(self, env: Mapping[str, str]) -> SecretStr | None:
+        """The bus token from its variable or file (``None`` without one)."""
+        if self.token_env is not None:
+            value = (env.get(self.token_env) or "").strip()
+            if not value:
+                raise ConfigError(f"bus: the environment variable {self.token_env} (token_env) "
+                                  "is not set or empty")  # fmt: skip
+            return SecretStr(value)
+        if self.token_file is None:
+            return None
+        return SecretStr(_read_secret_file("bus", "token_file", self.token_file, str.strip))
+
+
+# ---------------------------------------------------------------------------------------------
 # The service
 
 
@@ -512,6 +572,8 @@ class ServiceSettings(_Frozen):
     bot: BotSettings = BotSettings()
     store: StoreSettings | None = None
     fleet: FleetSettings | None = None
+    #: the bus between replicas (``[bus]``): None runs without one, exactly as a lone service
+    bus: BusSettings | None = None
 
     @field_validator("accounts")
     @classmethod
@@ -699,12 +761,12 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    tables = ("service", "accounts", "api_keys", "bot", "store", "fleet")
+    tables = ("service", "accounts", "api_keys", "bot", "store", "fleet", "bus")
     unknown = sorted(set(raw) - set(tables))
     if unknown:
         hint = _suggest(unknown[0], tables)
         raise ConfigError(f"{path}: {unknown[0]}: unknown table or key{hint}; expected [service], "
-                          "[[accounts]], [[api_keys]], [bot], [store] and [fleet]")  # fmt: skip
+                          "[[accounts]], [[api_keys]], [bot], [store], [fleet] and [bus]")  # fmt: skip
     service = raw.get("service", {})
     if not isinstance(service, dict):
         raise ConfigError(f"{path}: service: must be a table ([service])")
@@ -723,7 +785,7 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
         data["api_keys"] = raw["api_keys"]
     if "bot" in raw:
         data["bot"] = _bot_table(path, raw["bot"])
-    for table in ("store", "fleet"):
+    for table in ("store", "fleet", "bus"):
         if table in raw:
             data[table] = _table(path, table, raw[table])
     if isinstance(data.get("data_dir"), str):
@@ -747,12 +809,13 @@ def _bot_table(path: Path, table: object) -> dict[str, Any]:
 
 
 def _table(path: Path, name: str, table: object) -> dict[str, Any]:
-    """``[store]`` or ``[fleet]``, with a relative ``url_file`` made relative to the file."""
+    """``[store]``, ``[fleet]`` or ``[bus]``, its files made relative to the file's folder."""
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: {name}: must be a table ([{name}])")
     found = dict(table)
-    if isinstance(found.get("url_file"), str):
-        found["url_file"] = path.parent / found["url_file"]
+    for field in ("url_file", "token_file", "credentials_file"):
+        if isinstance(found.get(field), str):
+            found[field] = path.parent / found[field]
     return found
 
 
@@ -785,6 +848,7 @@ def _apply_environment(
     _apply_sim_start(env, data)
     _apply_bot_environment(env, data, origins)
     _apply_fleet_environment(env, data, origins)
+    _apply_bus_environment(env, data, origins)
 
 
 def _apply_fleet_environment(
@@ -803,6 +867,18 @@ def _apply_fleet_environment(
             fleet = data["fleet"] = dict(data.get("fleet") or {})
             fleet[field] = value.strip()
             origins[f"fleet.{field}"] = (variable, "fleet")
+
+
+def _apply_bus_environment(
+    env: Mapping[str, str], data: dict[str, Any], origins: dict[str, tuple[str, str]]
+) -> None:
+    """``MT5GATE_BUS_URL`` as ``bus.url`` (a ``[bus]`` table of its own when the file has
+    none)."""
+    url = _env(env, "MT5GATE_BUS_URL")
+    if url is not None:
+        bus = data.get("bus")
+        data["bus"] = {**(bus if isinstance(bus, dict) else {}), "url": url.strip()}
+        origins["bus"] = ("MT5GATE_BUS_URL", "")
 
 
 def _apply_sim_start(env: Mapping[str, str], data: dict[str, Any]) -> None:

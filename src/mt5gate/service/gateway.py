@@ -11,19 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from mt5gate.errors import MT5DataError, MT5Error, MT5OwnershipError
 from mt5gate.files import private_dir
+from mt5gate.fleet import Bus, BusOptions, Fleet
 from mt5gate.health import HealthMonitor, HealthStatus, Status, Transition
 from mt5gate.metrics import Metrics
 from mt5gate.orders.journal import SqliteJournal
 from mt5gate.orders.ownership import owner_id
 from mt5gate.orders.store import JournalError, OrderStore
 from mt5gate.service.auth import Authenticator
-from mt5gate.service.config import AccountSettings, ServiceSettings
+from mt5gate.service.config import AccountSettings, BusSettings, ServiceSettings
 from mt5gate.service.fleet import Conductor
 from mt5gate.service.simulated import configured_terminal, health_clock
 from mt5gate.service.stores import SharedStore, open_store
@@ -34,7 +35,8 @@ from mt5gate.session.state import SessionState
 from mt5gate.terminal.base import Terminal
 
 __all__ = [
-    "SIMULATED_NOTICE", "AccountRuntime", "Companion", "Gateway", "TerminalFor", "session_for",
+    "SIMULATED_NOTICE", "AccountRuntime", "Companion", "Gateway", "TerminalFor", "fleet_for",
+    "session_for",
 ]  # fmt: skip
 
 log = logging.getLogger("mt5gate.service")
@@ -123,6 +125,8 @@ class Gateway:
     store: SharedStore | None = None
     #: this replica's part in its fleet (``[fleet]``); ``None``: it runs every account
     conductor: Conductor | None = None
+    #: the bus between replicas (``[bus]``), one of the companions; ``None`` without one
+    bus: Fleet | None = None
     _running: list[Companion] = field(default_factory=list)
     _make: Callable[[AccountSettings], AccountRuntime] | None = None
 
@@ -166,6 +170,9 @@ class Gateway:
             gateway.conductor = Conductor(gateway, store, settings.fleet, settings.replica,
                                           settings.advertised_url, str(about["owner"]))  # fmt: skip
             gateway.companions.append(gateway.conductor)
+        if settings.bus is not None:
+            gateway.bus = fleet_for(settings.bus, env, gateway.accounts, metrics)
+            gateway.companions.append(gateway.bus)
         return gateway
 
     @property
@@ -284,6 +291,41 @@ def session_for(
         observer=logs if observer is None else ObserverGroup(logs, observer),
         name=account.name, reconnect=ReconnectPolicy(max_s=30.0),
     )  # fmt: skip
+
+
+def fleet_for(
+    bus: BusSettings,
+    env: Mapping[str, str],
+    accounts: Mapping[str, AccountRuntime],
+    metrics: Metrics,
+) -> Fleet:
+    """The bus companion of the ``[bus]`` table: publishes what this process owns, reads the
+    rest (its token is read here, from its variable or file, and goes nowhere else)."""
+    token = bus.token(env)
+    options = BusOptions(
+        bus.url, token=None if token is None else token.get_secret_value(),
+        credentials_file=bus.credentials_file, stream=bus.stream,
+        duplicate_window_s=float(bus.duplicate_window_s),
+    )  # fmt: skip
+    return Fleet(Bus(options), _Sessions(accounts), metrics=metrics,
+                 interest_ttl_s=float(bus.interest_ttl_s))  # fmt: skip
+
+
+class _Sessions(Mapping[str, MT5SessionManager]):
+    """The accounts' current sessions, read live: a fleet's hand-over replaces an account's
+    runtime (and session), and the bus must follow the new one."""
+
+    def __init__(self, accounts: Mapping[str, AccountRuntime]) -> None:
+        self._accounts = accounts
+
+    def __getitem__(self, name: str) -> MT5SessionManager:
+        return self._accounts[name].session
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._accounts)
+
+    def __len__(self) -> int:
+        return len(self._accounts)
 
 
 def _configured(_: AccountSettings) -> Terminal | None:

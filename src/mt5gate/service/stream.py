@@ -31,17 +31,20 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import count
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 from fastapi.encoders import jsonable_encoder
 
-from mt5gate.errors import MT5Error, MT5ValidationError
+from mt5gate.errors import MT5DataError, MT5Error, MT5ValidationError
+from mt5gate.fleet import Fleet
 from mt5gate.service.auth import AuthError, Principal
 from mt5gate.service.gateway import Gateway
 from mt5gate.service.problems import Problem, problem_for
 from mt5gate.service.security import presented_key
+from mt5gate.session.validation import require_symbol_name
 
 __all__ = ["StreamOptions", "serve_stream"]
 
@@ -186,27 +189,76 @@ def _subscribe(connection: _Connection, message: dict[str, Any]) -> None:
     if len(connection.tasks) >= options.max_subscriptions:
         raise MT5ValidationError(field="subscribe", rule=f"at most {options.max_subscriptions}")
     runtime = connection.gateway.account(str(message.get("account", "")))
-    ticks, trades = message.get("ticks"), message.get("trades")
-    source: Callable[[], AsyncIterator[Any]]
+    fleet = connection.gateway.bus
+    ticks, trades, after = message.get("ticks"), message.get("trades"), message.get("after")
+    if after is not None and (fleet is None or trades is not True):
+        raise MT5ValidationError(field="after", rule="for trades, on a service with a [bus]")
+    if after is not None and (isinstance(after, bool) or not isinstance(after, int) or after < 0):
+        raise MT5ValidationError(field="after", rule="a stream_seq: an integer >= 0")
+    source: Callable[[], AsyncIterator[dict[str, Any]]]
     what: dict[str, Any]
     if isinstance(ticks, list) and ticks and all(isinstance(s, str) for s in ticks):
         if len(ticks) > options.max_symbols:
             raise MT5ValidationError(field="ticks", rule=f"at most {options.max_symbols} symbols")
         kind, what = "tick", {"ticks": ticks}
-
-        def source() -> AsyncIterator[Any]:
-            return runtime.session.stream_ticks(ticks, buffer=options.buffer)
+        if fleet is None:
+            source = _local(lambda: runtime.session.stream_ticks(ticks, buffer=options.buffer))
+        else:
+            symbols = [require_symbol_name(s) for s in ticks]
+            source = partial(_bus_ticks, fleet, runtime.name, symbols, options.buffer)
     elif trades is True:
-        kind, what = "trade", {"trades": True}
-
-        def source() -> AsyncIterator[Any]:
-            return runtime.session.trade_events(buffer=options.buffer)
+        kind, what = "trade", {"trades": True} | ({} if after is None else {"after": after})
+        if fleet is None:
+            source = _local(lambda: runtime.session.trade_events(buffer=options.buffer))
+        else:
+            source = partial(_bus_trades, fleet, runtime.name, after)
     else:
         raise MT5ValidationError(field="subscribe", rule="'ticks': [symbols] or 'trades': true")
     ident = f"s{next(connection.ids)}"
     connection.post({"type": "subscribed", "id": ident, "account": runtime.name, **what})
-    pump = _pump(connection, ident, kind, runtime.name, source)
+    pump = _pump(connection, ident, kind, runtime.name, source, wait=fleet is not None)
     connection.tasks[ident] = asyncio.ensure_future(pump)
+
+
+def _local(
+    items: Callable[[], AsyncIterator[Any]],
+) -> Callable[[], AsyncIterator[dict[str, Any]]]:
+    """A session stream's items as message fields (``data``)."""
+
+    async def fields() -> AsyncIterator[dict[str, Any]]:
+        stream = items()
+        try:
+            async for item in stream:
+                yield {"data": jsonable_encoder(item)}
+        finally:
+            closer: Callable[[], Awaitable[None]] | None = getattr(stream, "aclose", None)
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    await closer()
+
+    return fields
+
+
+async def _bus_ticks(
+    fleet: Fleet, account: str, symbols: list[str], buffer: int
+) -> AsyncIterator[dict[str, Any]]:
+    """Ticks from the bus, published by the account's owner wherever it runs."""
+    async for tick in fleet.ticks(account, symbols, buffer=buffer):
+        failure = tick.get("error")
+        if isinstance(failure, dict):
+            raise MT5DataError(str(failure.get("message", "unknown symbol")),
+                               hint="Check the symbol's name (GET .../symbols).")  # fmt: skip
+        yield {"data": tick}
+
+
+async def _bus_trades(
+    fleet: Fleet, account: str, after: int | None
+) -> AsyncIterator[dict[str, Any]]:
+    """Journal events from the event stream after ``after`` (default: from now on), each with
+    its ``stream_seq``: resuming with the last one seen misses nothing and repeats nothing."""
+    start = await fleet.last_event_seq(account) if after is None else after
+    async for seq, event in fleet.trades(account, start):
+        yield {"stream_seq": seq, "data": event}
 
 
 def _unsubscribe(connection: _Connection, message: dict[str, Any]) -> None:
@@ -220,19 +272,17 @@ def _unsubscribe(connection: _Connection, message: dict[str, Any]) -> None:
 
 async def _pump(
     connection: _Connection, ident: str, kind: str, account: str,
-    source: Callable[[], AsyncIterator[Any]],
+    source: Callable[[], AsyncIterator[dict[str, Any]]], *, wait: bool = False,
 ) -> None:  # fmt: skip
-    """Move one subscription's items into the connection's outbox."""
-    stream = source()
+    """Move one subscription's items into the connection's outbox. With ``wait`` (the bus's
+    streams, which can replay a backlog) a full outbox makes the reader wait instead of
+    dropping the client; a client that stops reading is still closed by the heartbeat."""
     try:
-        async for item in stream:
-            connection.post(
-                {"type": kind, "id": ident, "account": account, "data": jsonable_encoder(item)}
-            )
+        async for fields in source():
+            message = {"type": kind, "id": ident, "account": account, **fields}
+            if wait:
+                await connection.outbox.put(message)
+            else:
+                connection.post(message)
     except MT5Error as error:
         connection.error(error)
-    finally:
-        closer: Callable[[], Awaitable[None]] | None = getattr(stream, "aclose", None)
-        if closer is not None:
-            with contextlib.suppress(Exception):
-                await closer()
