@@ -30,7 +30,7 @@ def test_without_a_bus_table_there_is_no_bus(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, ""), env={})
     assert settings.bus is None
     gateway = Gateway.build(settings.model_copy(update={"data_dir": tmp_path}), SIM)
-    assert gateway.fleet is None
+    assert gateway.bus is None
     assert gateway.companions == []
     closed(gateway)
 
@@ -45,11 +45,11 @@ def test_a_bus_table_and_its_token_file(tmp_path: Path) -> None:
     assert settings.bus.token_file == token
     assert settings.bus.token({}).get_secret_value() == "s3cret-token"  # type: ignore[union-attr]
     gateway = Gateway.build(settings.model_copy(update={"data_dir": tmp_path}), SIM)
-    assert gateway.fleet is not None
-    assert gateway.fleet in gateway.companions
-    assert gateway.fleet.bus.options.stream == "EV"
-    assert "s3cret" not in repr(gateway.fleet.bus.options)
-    assert gateway.fleet.check() == ("warn", "connecting to 127.0.0.1:4222")
+    assert gateway.bus is not None
+    assert gateway.bus in gateway.companions
+    assert gateway.bus.bus.options.stream == "EV"
+    assert "s3cret" not in repr(gateway.bus.bus.options)
+    assert gateway.bus.check() == ("warn", "connecting to 127.0.0.1:4222")
     closed(gateway)
 
 

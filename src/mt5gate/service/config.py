@@ -765,8 +765,9 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
     unknown = sorted(set(raw) - set(tables))
     if unknown:
         hint = _suggest(unknown[0], tables)
-        raise ConfigError(f"{path}: {unknown[0]}: unknown table or key{hint}; expected [service], "
-                          "[[accounts]], [[api_keys]], [bot], [store], [fleet] and [bus]")  # fmt: skip
+        raise ConfigError(f"{path}: {unknown[0]}: unknown table or key{hint}; expected "
+                          "[service], [[accounts]], [[api_keys]], [bot], [store], [fleet] "
+                          "and [bus]")  # fmt: skip
     service = raw.get("service", {})
     if not isinstance(service, dict):
         raise ConfigError(f"{path}: service: must be a table ([service])")
