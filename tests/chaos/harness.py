@@ -6,7 +6,7 @@ the broker's ledger.
 
     python -m tests.chaos.harness --orders 5000 --kills 50 --seed 1 \\
         [--history-delay-ms 30000] [--empty-journals 2] [--restores 2] \\
-        [--second-gateways 3] [--pauses 3] [--race-every 20] [--settle-s 31] \\
+        [--second-gateways 3] [--pauses 3] [--race-every 20] [--settle-s 0.5] \\
         [--fault-rate 0.03] [--hang-cap 1.5] [--timeout 3600] [--workdir DIR]
 
 :func:`run_chaos` does the work and returns a :class:`Report`; the command prints it as a table
@@ -26,10 +26,10 @@ Some progress kills carry a **scenario** (all seeded, all at chosen moments):
 * **late history** (``--history-delay-ms``): the broker's deals and history orders show up that
   late while positions are current at once, for the whole run. Reconciliation must keep such an
   order UNKNOWN (never resend it) until the history explains the positions. ``--settle-s``
-  sets the gateways' ``ReconcilePolicy.settle_s``: at 0.5 s, below the lag, this run found
-  lost orders proven absent and resent (deals the history did not show yet cancelled out;
-  ``tests/chaos/test_findings.py``); above the lag, the order's own deal shows before absence
-  can be concluded.
+  sets the gateways' ``ReconcilePolicy.settle_s`` (0.5 s, far below the lag: absence must be
+  concluded only on evidence that cannot be late). Before the absence proof was fixed this run
+  found lost orders proven absent and resent (deals the history did not show yet cancelled out;
+  ``tests/session/test_absence_proof.py`` keeps the minimal case).
 * **a lost journal** (``--empty-journals``, ``--restores``): after the kill, the journal in use
   is retired to the run's archive and replaced by an empty file, or by the backup taken at an
   earlier kill. The restarted gateway's start-up audit finds orders at the broker that its
@@ -166,8 +166,8 @@ class Options:
     seconds: int = 0
     pauses: int = 0
     race_every: int = 0
-    #: the gateways' ReconcilePolicy.settle_s; above the history's lag, it keeps a lost order
-    #: from being proven absent before its deal can show (see tests/chaos/test_findings.py)
+    #: the gateways' ReconcilePolicy.settle_s (below the history's lag, as a real terminal's
+    #: lag can be: a lost order must still never be proven absent before its deal shows)
     settle_s: float = 0.5
 
     @property
@@ -654,8 +654,8 @@ class ChaosRun:
         return True
 
     def _fenced_by(self, owner: GatewayProcess) -> bool:
-        """Wait until the bridge holds ``owner``'s epoch: an owner announces it with its first
-        send or reconciliation, not when it takes the lease (tests/chaos/test_findings.py)."""
+        """Wait until the bridge holds ``owner``'s epoch (a new owner tells the bridge as soon
+        as it takes the lease over; tests/chaos/test_findings.py)."""
         while not self.timed_out():
             highest = self.broker.stats().get("fence", {}).get("highest") or 0
             if highest >= owner.feed.epoch:
