@@ -9,6 +9,10 @@ bridges, one PostgreSQL store; orders over HTTP spread across the replicas, and 
   ``X-Mt5gate-Served-By`` tells). Orders per second, p50 and p99 of each kind, and the ratio of
   the forwarded p99 to the direct p99 (the issue's aim: at most 2x).
 * **memory**: resident set size of each replica, and per account it runs.
+* **stream delivery across replicas**: 200 WebSocket clients on the replicas that do not own
+  one account subscribe to its trade events (the bus: NATS, a JetStream stream) while orders go
+  to its owner; each delivery's latency is the time it is read minus the time the owner
+  journaled the event (one machine, one clock): p50 and p99.
 * **fail-over**: SIGKILL the owner of a random account, then send that account an order
   through another replica every 50 ms until one is accepted: the time from the kill to the
   first ``201``, p50 and p99 over the kills (default settings: heartbeat 1 s, a replica
@@ -107,7 +111,7 @@ class _Fleet:
             line = farm.stdout.readline()
             self.ports.update({int(k): v for k, v in json.loads(line).items()})
 
-    def write_config(self, store_url: str, token_file: Path) -> Path:
+    def write_config(self, store_url: str, token_file: Path, bus_url: str) -> Path:
         accounts = "".join(
             f'[[accounts]]\nname = "a{login}"\nterminal = "bridge://127.0.0.1:{port}"\n'
             f'login = {login}\nserver = "MetaQuotes-Demo"\npassword_env = "BENCH_PASSWORD"\n'
@@ -117,6 +121,7 @@ class _Fleet:
         config = self.workdir / "fleet.toml"
         config.write_text(
             '[store]\nurl_env = "BENCH_STORE_URL"\npg_schema = "bench_fleet"\n\n[fleet]\n\n'
+            f'[bus]\nurl = "{bus_url}"\n\n'
             f'[[api_keys]]\nname = "bench"\nhash = "{hash_api_key(KEY)}"\n'
             f'scopes = ["read", "trade", "admin"]\nrate_per_minute = 10000000\n\n{accounts}',
             encoding="utf-8",
@@ -258,28 +263,86 @@ async def _failovers(fleet: _Fleet, client: httpx.AsyncClient, kills: int) -> li
     return times
 
 
-def measure(accounts: int, seconds: float, workers: int, kills: int) -> dict[str, Any]:
+def measure(
+    accounts: int, seconds: float, workers: int, kills: int, readers: int = 200
+) -> dict[str, Any]:
     """Start the fleet, measure, stop everything; the raw figures."""
+    from tests.servers.nats import NatsServer
     from tests.servers.postgres import running_server
 
     with tempfile.TemporaryDirectory(prefix="mt5gate-fleet-bench-") as tmp, running_server() as pg:
         workdir = Path(tmp)
+        nats = NatsServer(workdir / "nats")
         token = secrets.token_urlsafe(24)
         token_file = workdir / "token"
         token_file.write_text(token)
         token_file.chmod(0o600)
         fleet = _Fleet(workdir, accounts)
         try:
+            nats.start()
             fleet.start_farms(token)
-            fleet.write_config(pg.url, token_file)
+            fleet.write_config(pg.url, token_file, nats.url)
             for replica in fleet.replicas:
                 replica.start()
-            return asyncio.run(_run(fleet, seconds, workers, kills))
+            return asyncio.run(_run(fleet, seconds, workers, kills, readers))
         finally:
             fleet.stop()
+            nats.stop()
 
 
-async def _run(fleet: _Fleet, seconds: float, workers: int, kills: int) -> dict[str, Any]:
+async def _stream_delivery(
+    fleet: _Fleet, client: httpx.AsyncClient, owners: dict[int, str], readers: int,
+    seconds: float,
+) -> dict[str, Any]:  # fmt: skip
+    """``readers`` WebSocket clients on the non-owners of one account, reading its trade events
+    while orders go to its owner (about 20 a second); the latencies of every delivery (ms)."""
+    from websockets.asyncio.client import connect
+
+    login = min(owners)
+    owner = next(r for r in fleet.replicas if r.name == owners[login])
+    others = [r for r in fleet.replicas if r is not owner]
+    latencies: list[float] = []
+    subscribed = 0
+    done = asyncio.Event()
+
+    async def read(number: int) -> None:
+        nonlocal subscribed
+        replica = others[number % len(others)]
+        url = replica.base.replace("http://", "ws://") + "/v1/stream"
+        async with connect(url, additional_headers={"X-API-Key": KEY}, max_queue=None) as ws:
+            await ws.send(json.dumps({"op": "subscribe", "account": f"a{login}", "trades": True}))
+            while not done.is_set():
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), 0.5)
+                except TimeoutError:
+                    continue
+                message = json.loads(raw)
+                if message["type"] == "subscribed":
+                    subscribed += 1
+                elif message["type"] == "trade":
+                    latencies.append(time.time() * 1000 - message["data"]["utc_ms"])
+
+    tasks = [asyncio.create_task(read(n)) for n in range(readers)]
+    while subscribed < readers and not any(t.done() for t in tasks):
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)  # the readers' consumers are in place
+    stop_at = time.monotonic() + seconds
+    sent = 0
+    while time.monotonic() < stop_at:
+        await client.post(f"{owner.base}/v1/accounts/a{login}/orders",
+                          json={"symbol": "EURUSD", "side": "buy", "volume": 0.01},
+                          headers={"Idempotency-Key": secrets.token_hex(8)})  # fmt: skip
+        sent += 1
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(2.0)  # the last events reach everyone
+    done.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return {"latencies": latencies, "readers": readers, "orders": sent}
+
+
+async def _run(
+    fleet: _Fleet, seconds: float, workers: int, kills: int, readers: int = 200
+) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=workers * 2, max_keepalive_connections=workers * 2)
     async with httpx.AsyncClient(headers={"X-API-Key": KEY}, timeout=60, limits=limits,
                                  trust_env=False) as client:  # fmt: skip
@@ -288,6 +351,7 @@ async def _run(fleet: _Fleet, seconds: float, workers: int, kills: int) -> dict[
         found = await _orders(fleet, client, seconds, workers)
         rss = {r.name: (r.rss_mb(), list(owners.values()).count(r.name)) for r in fleet.replicas}
         found["rss"] = rss
+        found["stream"] = await _stream_delivery(fleet, client, owners, readers, seconds)
         found["failovers"] = await _failovers(fleet, client, kills)
         return found
 
@@ -295,7 +359,9 @@ async def _run(fleet: _Fleet, seconds: float, workers: int, kills: int) -> dict[
 def all_rows(repeat: int, quick: bool) -> list[Row]:
     """The fleet's figures (one run: a fleet takes a minute to start)."""
     del repeat
-    found = measure(30 if quick else 100, 5.0 if quick else 20.0, 16, 3 if quick else 20)
+    found = measure(
+        30 if quick else 100, 5.0 if quick else 20.0, 16, 3 if quick else 20, 50 if quick else 200
+    )
     return rows_of(found, 30 if quick else 100)
 
 
@@ -317,6 +383,14 @@ def rows_of(found: dict[str, Any], accounts: int) -> list[Row]:
         rows.append(Row("fleet", f"RSS of replica {replica} ({owned} accounts)", mb, "MB"))
         if owned:
             rows.append(Row("fleet", f"RSS of replica {replica} per account", mb / owned, "MB"))
+    stream = found["stream"]
+    lat = stream["latencies"]
+    rows += [
+        Row("fleet", f"trade events delivered across replicas ({stream['readers']} readers, "
+            f"{stream['orders']} orders)", len(lat), "messages"),
+        Row("fleet", "trade event delivery across replicas p50", _percentile(lat, 0.5), "ms"),
+        Row("fleet", "trade event delivery across replicas p99", _percentile(lat, 0.99), "ms"),
+    ]  # fmt: skip
     times = found["failovers"]
     rows += [
         Row("fleet", f"fail-over, SIGKILL to first order accepted, p50 of {len(times)}",

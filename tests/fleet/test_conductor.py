@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -323,3 +325,42 @@ def test_a_postgresql_store_url_opens_the_shared_postgresql_store(
             await store.close()
 
     assert asyncio.run(use()) == 1
+
+
+def test_a_command_on_a_fleet_account_goes_through_its_owner(
+    pair: tuple[Replica, Replica], workdir: Path, bridges: list[Bridge]
+) -> None:
+    """``mt5gate price`` / ``order`` with the fleet's configuration: the owner is found in the
+    shared store (never a local journal of its own), and the calls go to it over HTTP."""
+    first, _ = pair
+    token = workdir / "bridge-token"
+    accounts = "".join(
+        f'[[accounts]]\nname = "acct{login}"\nterminal = "bridge://127.0.0.1:{bridge.port}"\n'
+        f'login = {login}\nserver = "MetaQuotes-Demo"\npassword_env = "PW{login}"\n'
+        f'token_file = "{token}"\n\n'
+        for login, bridge in zip(LOGINS, bridges, strict=True)
+    )
+    config = workdir / "cli-fleet.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{workdir}/fleet.db"\n\n{accounts}',
+                      encoding="utf-8")  # fmt: skip
+    env = {**os.environ, "MT5GATE_API_KEY": KEY, "MT5GATE_DATA_DIR": str(workdir / "cli"),
+           **{f"PW{n}": f"sim-pass-{n}" for n in LOGINS}}  # fmt: skip
+    env.pop("MT5GATE_CONFIG", None)
+    owner_name = owner(first, 5002)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mt5gate.cli", *args, "--config",
+                               str(config), "--account", "acct5002"], env=env,
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+
+    price = cli("price", "EURUSD")
+    assert price.returncode == 0, price.stderr
+    assert "EURUSD" in price.stdout
+    placed = cli("order", "buy", "EURUSD", "0.01", "--key", "cli-fleet", "--yes")
+    assert placed.returncode == 0, placed.stdout + placed.stderr
+    assert owner(first, 5002) == owner_name  # the command took no lease of its own
+    assert not (workdir / "cli" / "acct5002-orders.db").exists()
+    via = first if owner_name == "r1" else pair[1]
+    status = via.get("/v1/accounts/acct5002/requests/cli-fleet")
+    assert status.status_code == 200, status.text
+    assert status.json()["outcome"] == "executed"

@@ -149,7 +149,7 @@ def run_on_account(opts: Options, work: Work) -> int:
 async def _on_account(ui: Ui, work: Work) -> Exit:
     target = resolve_target(ui.options.choice, ui.env)
     ui.announce(target)
-    service = owning_service(target)
+    service = await owning_service(target, ui.env)
     if service is None:
         done = await _on_own_session(ui, target, work)
         if isinstance(done, Exit):
@@ -168,7 +168,7 @@ async def _on_own_session(ui: Ui, target: Target, work: Work) -> Exit | OwningSe
             try:
                 await session.connect()
             except MT5OwnershipError:
-                service = owning_service(target)  # another owner: it says who
+                service = await owning_service(target, ui.env)  # another owner: it says who
                 if service is None:
                     raise
                 return service
@@ -277,7 +277,7 @@ def run_health(opts: Options, symbols: list[str]) -> int:
     async def reading() -> Exit:
         target = resolve_target(opts.choice, ui.env)
         ui.announce(target)
-        service = owning_service(target)
+        service = await owning_service(target, ui.env)
         if service is not None:
             return show_health(ui, target, await _service_health(ui, target, service, symbols))
         try:

@@ -27,7 +27,7 @@ from pydantic import SecretStr
 from mt5gate.cli.failures import CommandError, Exit
 from mt5gate.cli.target import Target
 from mt5gate.orders.store import Lease, describe_owner
-from mt5gate.service.owners import live_owner
+from mt5gate.service.owners import find_owner
 
 __all__ = [
     "ENV_API_KEY", "SET_THE_KEY", "ApiKey", "OwningService", "api_key", "owning_service",
@@ -63,11 +63,11 @@ class ApiKey:
     if_refused: str = SET_THE_KEY
 
 
-def owning_service(target: Target) -> OwningService | None:
+async def owning_service(target: Target, env: Mapping[str, str]) -> OwningService | None:
     """The service to send ``target``'s calls to, or ``None`` when no live process owns the
     account (the command then opens its own session). Any other owner is a ``CommandError``
     (exit 3) that names it and says to try again when it is done."""
-    lease = live_owner(target.settings, target.account)
+    lease = await find_owner(target.settings, target.account, env)
     if lease is None:
         return None
     url = lease.info.get("url")

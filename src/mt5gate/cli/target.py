@@ -37,6 +37,7 @@ from mt5gate.service.config import (
 )
 from mt5gate.service.gateway import session_for
 from mt5gate.service.simulated import simulator
+from mt5gate.service.stores import open_store
 from mt5gate.session.manager import MT5SessionManager
 from mt5gate.terminal.base import Terminal
 
@@ -171,8 +172,9 @@ def build_session(target: Target, env: Mapping[str, str]) -> MT5SessionManager:
     for warning in (private_dir(target.settings.data_dir), tighten_file(target.state_file)):
         if warning is not None:
             log.warning(warning)
+    store = open_store(target.settings, env)  # a fleet's: the command leases and journals there
     return session_for(target.account, target.settings, env, terminal=simulator_for(target),
-                       owner=CLI_OWNER)  # fmt: skip
+                       owner=CLI_OWNER, store=store, own_store=True)  # fmt: skip
 
 
 async def close_session(session: MT5SessionManager) -> None:

@@ -265,11 +265,13 @@ def session_for(
     observer: SessionObserver | None = None,
     owner: Mapping[str, Any] | None = None,
     store: OrderStore | None = None,
+    own_store: bool = False,
 ) -> MT5SessionManager:
     """The session of a configured account (not connected): its terminal (or ``terminal``, an
     object standing in for it, such as a simulator with a state file; a ``sim`` account's own
     is a simulator on its clock, pinned by ``sim_start``), its secrets read from ``env``, its
-    journal file, risk limits, reconciliation and lease settings. The service and the
+    journal file (or ``store``, the accounts' shared store, which the session closes with itself
+    when ``own_store``), risk limits, reconciliation and lease settings. The service and the
     ``mt5gate`` command both build sessions here, so a command sees the orders the service
     journaled. ``observer`` is added to the logging one (state changes, breaker transitions and
     reconnects are logged). ``owner`` tells other processes who owns the account while this
@@ -290,6 +292,7 @@ def session_for(
         owner_info={k: v for k, v in about.items() if k != "owner"},
         observer=logs if observer is None else ObserverGroup(logs, observer),
         name=account.name, reconnect=ReconnectPolicy(max_s=30.0),
+        own_store=own_store if store is not None else None,
     )  # fmt: skip
 
 

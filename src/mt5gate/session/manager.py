@@ -99,7 +99,7 @@ class MT5SessionManager:
 
     Orders go through the exactly-once pipeline (:mod:`~mt5gate.orders.pipeline`): pass
     ``journal=SqliteJournal("orders.db")`` (or any ``OrderStore``, which stays the caller's to
-    close: one store may serve many sessions) to keep their journal on disk across crashes
+    close, as one store may serve many sessions, unless ``own_store=True``) to keep their journal on disk across crashes
     (without one it is kept in memory, and a warning says so),
     ``risk=RiskLimits(...)`` for pre-trade limits and ``reconcile=ReconcilePolicy(...)`` to
     tune how lost replies are resolved.
@@ -133,6 +133,7 @@ class MT5SessionManager:
         owner: str | None = None,
         owner_info: Mapping[str, Any] | None = None,
         lease: LeasePolicy | None = None,
+        own_store: bool | None = None,
     ) -> None:
         secret = SecretStr(password) if isinstance(password, str) else password
         self.credentials = Credentials(login, secret, server, path)
@@ -160,8 +161,10 @@ class MT5SessionManager:
         self._trading: Trading | None = None
         self._streams: Streams | None = None
         self._own_journal = journal is None
-        #: a store passed in is the caller's (one store may serve many sessions): not closed
-        self._own_store = journal is None or isinstance(journal, SqliteJournal)
+        #: a store passed in is the caller's (one store may serve many sessions): not closed,
+        #: unless ``own_store`` says the session is to close it
+        self._own_store = (journal is None or isinstance(journal, SqliteJournal)
+                           if own_store is None else own_store)  # fmt: skip
         self.store, self.journal = _store_of(journal, name)
         secrets = [s for s in (secret, token) if s is not None]
         self.codec = EventCodec()
