@@ -99,8 +99,8 @@ class MT5SessionManager:
 
     Orders go through the exactly-once pipeline (:mod:`~mt5gate.orders.pipeline`): pass
     ``journal=SqliteJournal("orders.db")`` (or any ``OrderStore``, which stays the caller's to
-    close, as one store may serve many sessions, unless ``own_store=True``) to keep their journal on disk across crashes
-    (without one it is kept in memory, and a warning says so),
+    close, as one store may serve many sessions, unless ``own_store=True``) to keep their
+    journal on disk across crashes (without one it is kept in memory, and a warning says so),
     ``risk=RiskLimits(...)`` for pre-trade limits and ``reconcile=ReconcilePolicy(...)`` to
     tune how lost replies are resolved.
 
