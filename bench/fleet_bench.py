@@ -31,7 +31,6 @@ import json
 import os
 import random
 import secrets
-import signal
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.fleet.processes import Replica
 
 from bench.report import Row
 from mt5gate.service.auth import hash_api_key
@@ -54,41 +54,12 @@ PER_FARM = 25
 REPLICAS = ("r1", "r2", "r3")
 
 
-@dataclass
-class _Replica:
-    name: str
-    port: int
-    env: dict[str, str]
-    config: Path
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        with self.log.open("ab") as sink:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "mt5gate.cli", "serve", "--config", str(self.config),
-                 "--port", str(self.port)],
-                stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, env=self.env,
-            )  # fmt: skip
-
-    def rss_mb(self) -> float:
-        assert self.process is not None
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
-        return kb / 1024
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+def _rss_mb(replica: Replica) -> float:
+    """Resident set size of a replica's process, MB."""
+    assert replica.process is not None
+    status = Path(f"/proc/{replica.process.pid}/status").read_text()
+    kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
+    return kb / 1024
 
 
 @dataclass
@@ -96,7 +67,7 @@ class _Fleet:
     workdir: Path
     accounts: int
     farms: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    replicas: list[_Replica] = field(default_factory=list)
+    replicas: list[Replica] = field(default_factory=list)
     ports: dict[int, int] = field(default_factory=dict)
 
     def start_farms(self, token: str) -> None:
@@ -132,9 +103,9 @@ class _Fleet:
         for name in REPLICAS:
             data = self.workdir / name
             data.mkdir(mode=0o700, exist_ok=True)
-            self.replicas.append(_Replica(
-                name, _free_port(), {**env, "MT5GATE_REPLICA": name, "MT5GATE_DATA_DIR": str(data)},
-                config, self.workdir / f"{name}.log",
+            self.replicas.append(Replica(
+                name, _free_port(), config, self.workdir / f"{name}.log",
+                {**env, "MT5GATE_REPLICA": name, "MT5GATE_DATA_DIR": str(data)},
             ))  # fmt: skip
         return config
 
@@ -349,7 +320,7 @@ async def _run(
         owners = await _settled(fleet, client)
         await _orders(fleet, client, min(seconds, 3.0), workers)  # warm up
         found = await _orders(fleet, client, seconds, workers)
-        rss = {r.name: (r.rss_mb(), list(owners.values()).count(r.name)) for r in fleet.replicas}
+        rss = {r.name: (_rss_mb(r), list(owners.values()).count(r.name)) for r in fleet.replicas}
         found["rss"] = rss
         found["stream"] = await _stream_delivery(fleet, client, owners, readers, seconds)
         found["failovers"] = await _failovers(fleet, client, kills)
