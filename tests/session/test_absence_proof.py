@@ -276,3 +276,54 @@ def test_a_restored_backup_never_resends_an_order_the_broker_already_executed(
         if d.magic == ClientOrderId(5001, executed.client_id).magic
     ]
     assert len(ours) == 1
+
+
+def test_an_order_seen_only_through_a_position_raised_since_waits_for_its_own_deal(
+    late: Any,
+) -> None:
+    """Found by the fleet chaos test (seed 3): a 0.01 BUY opens a netting position, its reply is
+    lost; another 0.01 BUY raises the position to 0.02 before the late history shows the first
+    one's deal. The position carries the first order's id but the account's volume and average
+    price: the first order was reported executed with 0.02 lots. Now it stays unknown (never
+    resent: it is there) until its own deal shows, then reports 0.01."""
+    h: Harness = late(NETTING)
+    buy = OrderRequest("EURUSD", Side.BUY, 0.01)
+    h.terminal.faults.reply_lost("order_send")
+    h.terminal.faults.ipc_error("positions_get", times=None, after=1)  # the one before the send
+    with pytest.raises(MT5OrderOutcomeUnknown):
+        h.run(h.session.place_order(buy, idempotency_key="first"))
+    h.terminal.faults.clear()
+    h.terminal.clock.advance(1)  # type: ignore[attr-defined]
+    # another client of the account (the session is reconnecting after the failed reads)
+    assert h.terminal.initialize(login=NETTING, password=PASSWORDS[NETTING])
+    raised = h.terminal.order_send({"action": 1, "symbol": "EURUSD", "volume": 0.01, "type": 0,
+                                    "type_filling": 1, "comment": "another client"})  # fmt: skip
+    assert raised is not None, h.terminal.last_error()
+    assert raised.retcode == 10009
+    h.run(h.session.connection.wait_reconnected())
+    (position,) = h.run(h.session.positions())
+    assert position.volume == pytest.approx(0.02)
+    assert position.time_update_msc != position.time_msc
+    with pytest.raises(MT5OrderOutcomeUnknown):  # there, but not yet describable
+        h.run(h.session.place_order(buy, idempotency_key="first"))
+    assert K.RECONCILED_ABSENT not in _kinds(h, "first", NETTING)
+    h.terminal.clock.advance(LATE_MS / 1000 + 1)  # type: ignore[attr-defined]
+    found = h.run(h.session.place_order(buy, idempotency_key="first"))
+    assert (found.comment, found.volume) == ("reconciled", pytest.approx(0.01))
+    (position,) = h.run(h.session.positions())
+    assert position.volume == pytest.approx(0.02)  # nothing was sent again
+
+
+def test_an_order_seen_through_a_position_untouched_since_is_settled_at_once(late: Any) -> None:
+    """The position the lost order opened is unchanged since (update time = open time): its
+    volume and price are the order's, so the outcome needs no history."""
+    h: Harness = late(HEDGING)
+    h.terminal.faults.reply_lost("order_send")
+    found = h.run(h.session.place_order(OrderRequest("EURUSD", Side.BUY, 0.03),
+                                        idempotency_key="alone"))  # fmt: skip
+    (position,) = h.run(h.session.positions())
+    assert position.time_update_msc == position.time_msc
+    assert (found.comment, found.volume, found.price) == (
+        "reconciled", pytest.approx(0.03), pytest.approx(position.price_open),
+    )  # fmt: skip
+    assert found.order == position.identifier

@@ -43,6 +43,18 @@ class Evidence:
         return bool(self.orders or self.deals or self.positions)
 
     @property
+    def describes(self) -> bool:
+        """Whether the evidence tells the order's own volume and price: an order or a deal
+        carries the id, or a position it opened is untouched since (its update time is its
+        open time). A position changed since (raised by a later order on a netting account,
+        partly closed) holds the account's volume and average price, not the order's: the
+        order is known to exist (never to be sent again), but its outcome waits for the
+        history to show its deal."""
+        if self.orders or self.deals:
+            return True
+        return any(p.time_update_msc == p.time_msc for p in self.positions)
+
+    @property
     def tickets(self) -> frozenset[int]:
         """The distinct order tickets carrying the id (deals name theirs in ``order``; a
         position is identified by the ticket of the order that opened it)."""

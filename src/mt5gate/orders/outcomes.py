@@ -57,7 +57,7 @@ def evidence_result(evidence: Evidence, client_id: ClientOrderId) -> OrderResult
         volume, price = sum(d.volume for d in evidence.deals), deal.price
     elif order is not None:
         volume, price = order.volume_initial, order.price_open
-    else:
+    else:  # a position untouched since this order opened it (Evidence.describes)
         volume, price = (position.volume, position.price_open) if position else (0.0, 0.0)
     ticket = order.ticket if order else (deal.order if deal else (position.identifier
                                                                   if position else 0))  # fmt: skip

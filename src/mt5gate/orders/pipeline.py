@@ -697,6 +697,8 @@ class OrderPipeline:
                     state.phase)  # fmt: skip
         if state.rejected or not evidence_matches(found, state.sent):
             raise await self._conflict(watch)
+        if not found.describes:  # it executed; its volume and price show with its deal
+            raise outcomes.unknown_outcome(client_id, state.sent or {}, None)
         return await self._present(client_id, watch)
 
     # ------------------------------------------------------------------ recovery, audit, sweep
@@ -812,6 +814,8 @@ class OrderPipeline:
         for sequence in present:
             if kinds.get(sequence) not in _SAID_ABSENT or sequence in self._busy:
                 continue
+            if not evidence[sequence].describes:
+                continue  # settled at a later audit, once the history shows its deal
             client_id = ClientOrderId(self.login, sequence, self.reconciler.namespace)
             with self._holding(client_id), contextlib.suppress(MT5OrderBlockedError):
                 await self._settle_stale(client_id, evidence[sequence])

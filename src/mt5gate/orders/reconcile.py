@@ -233,7 +233,10 @@ class Reconciler:
         found = snap.evidence.get(watch.client_id.sequence)
         if found is not None and found.present:
             watch.evidence = found
-            return Verdict.PRESENT if evidence_matches(found, watch.request) else Verdict.CONFLICT
+            if not evidence_matches(found, watch.request):
+                return Verdict.CONFLICT
+            # there, but only a changed position shows it: wait for its deal (never absent)
+            return Verdict.PRESENT if found.describes else Verdict.UNKNOWN
         informative = self._caught_up(watch, snap) and self._advanced(watch, snap)
         return self._absence(watch, snap, informative=informative)
 
