@@ -131,11 +131,10 @@ class _Broker:
     server: BridgeServer
     fence: RecordingFence
     faults: dict[str, Any]
-    restored: int = 0
 
     def report(self) -> dict[str, Any]:
         return {"faults": fault_counts(self.terminal.faults, self.faults),
-                "restored": self.restored, "calls": self.server.calls,
+                "restored": 0, "calls": self.server.calls,
                 "fence": self.fence.stats(), "sends": self.fence.sends}  # fmt: skip
 
 
@@ -167,24 +166,27 @@ async def serve(args: argparse.Namespace, token: str) -> None:
     try:
         await stop.wait()
     finally:
+        reports = {}
         for broker in brokers:
+            reports[str(broker.login)] = broker.report()  # before clear(): it resets the counts
             broker.terminal.faults.clear()  # wakes a hung call so the worker can be joined
             with contextlib.suppress(Exception):
                 await broker.server.close()
         restorer.stop()
         for broker, restored in zip(brokers, restorer.restored, strict=True):
-            broker.restored = restored
+            reports[str(broker.login)]["restored"] = restored
         if args.report is not None:
             partial = args.report.with_name(args.report.name + ".tmp")
-            partial.write_text(json.dumps({str(b.login): b.report() for b in brokers}),
-                               encoding="utf-8")  # fmt: skip
+            partial.write_text(json.dumps(reports), encoding="utf-8")
             os.replace(partial, args.report)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of the farm."""
-    parser = argparse.ArgumentParser(prog="python -m tests.fleet_chaos.farm",
-                                     description="Faulty simulated brokers behind bridges.")
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fleet_chaos.farm",
+        description="Faulty simulated brokers behind bridges.",
+    )
     add = parser.add_argument
     add("--first-login", type=int, required=True)
     add("--count", type=int, required=True)
