@@ -272,8 +272,12 @@ class Reader:
         rng = random.Random(self.seed)
         base = self.bases()[self.first % len(self.bases())]
         while not self.stop.is_set():
+            url = base.replace("http://", "ws://") + "/v1/stream"
             try:
-                with self._connect(base) as connection:
+                with connect(url, additional_headers={"X-API-Key": KEY}, open_timeout=3,
+                             close_timeout=1) as connection:  # fmt: skip
+                    self.connects += 1
+                    self._subscribe(connection)
                     self._read(connection)
             except (OSError, TimeoutError, WebSocketException, ValueError) as error:
                 name = type(error).__name__
@@ -283,20 +287,11 @@ class Reader:
             time.sleep(rng.uniform(0.1, 0.4))
             base = rng.choice(self.bases())
 
-    def _connect(self, base: str) -> ClientConnection:
-        url = base.replace("http://", "ws://") + "/v1/stream"
-        connection = connect(url, additional_headers={"X-API-Key": KEY}, open_timeout=3,
-                             close_timeout=1)  # fmt: skip
-        self.connects += 1
-        try:
-            for account in self.accounts:
-                connection.send(json.dumps({"op": "subscribe", "account": account,
-                                            "trades": True,
-                                            "after": self.after.get(account, 0)}))  # fmt: skip
-        except BaseException:
-            connection.close()
-            raise
-        return connection
+    def _subscribe(self, connection: ClientConnection) -> None:
+        """Every account's trade events, after the last stream_seq seen of each."""
+        for account in self.accounts:
+            connection.send(json.dumps({"op": "subscribe", "account": account, "trades": True,
+                                        "after": self.after.get(account, 0)}))  # fmt: skip
 
     def _read(self, connection: ClientConnection) -> None:
         while not self.stop.is_set():
