@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mt5gate.constants import OrderType
-from mt5gate.orders.evidence import collect
+from mt5gate.orders.evidence import Evidence, collect
 from mt5gate.orders.journal import EventKind, JournalEvent
 from tests.chaos.checker import Ledger
 from tests.fleet_chaos.clients import KEY_PREFIX, VOLUME, KeyRecord, body_for
@@ -169,9 +169,9 @@ def audit_orders(
                              f"ends it {orders[sequence][-1].kind.value}")  # fmt: skip
         verdict.resubmitted += sum(any(e.kind is EventKind.RESUBMITTED for e in es)
                                    for es in orders.values())  # fmt: skip
-        for key, sequences in keys_at_broker.items():
-            if len(sequences) > 1:
-                verdict.flag("duplicates", f"{account}: {key} placed as ids {sorted(sequences)}")
+        for key, ids in keys_at_broker.items():
+            if len(ids) > 1:
+                verdict.flag("duplicates", f"{account}: {key} placed as ids {sorted(ids)}")
         for record in (r for r in records if r.account == account):
             _check_key(verdict, record, evidence, intents, keys_at_broker)
 
@@ -179,7 +179,7 @@ def audit_orders(
 def _check_key(
     verdict: Verdict,
     record: KeyRecord,
-    evidence: Mapping[int, object],
+    evidence: Mapping[int, Evidence],
     intents: Mapping[int, JournalEvent | None],
     keys_at_broker: Mapping[str, set[int]],
 ) -> None:
@@ -198,7 +198,7 @@ def _check_key(
         return
     verdict.executed += 1
     found = evidence.get(record.client_id)
-    if found is None or not getattr(found, "present", False):
+    if found is None or not found.present:
         verdict.flag("lost", f"{record.key} reported executed as id {record.client_id}, "
                      "nowhere at the broker")  # fmt: skip
         return
@@ -209,14 +209,14 @@ def _check_key(
     if keys_at_broker.get(record.key, {record.client_id}) != {record.client_id}:
         verdict.flag("misreported", f"{record.key} reported as id {record.client_id}, its "
                      f"orders are ids {sorted(keys_at_broker[record.key])}")  # fmt: skip
-    tickets = getattr(found, "tickets", frozenset())
+    tickets = found.tickets
     if record.order not in tickets:
         verdict.flag("misreported", f"{record.key} reported as order {record.order}, id "
                      f"{record.client_id} is orders {sorted(tickets)}")  # fmt: skip
     body = body_for(record.index)
     if not math.isclose(record.volume, VOLUME, abs_tol=1e-9):
         verdict.flag("misreported", f"{record.key} reported {record.volume} lots")
-    for order in getattr(found, "orders", ()):
+    for order in found.orders:
         side_ok = (order.type == OrderType.BUY) == (body["side"] == "buy")
         if not side_ok or not math.isclose(order.volume_initial, VOLUME, abs_tol=1e-9) or \
                 key_of_comment(order.comment) != record.key:  # fmt: skip
