@@ -63,6 +63,9 @@ class Verdict:
     duplicates: int = 0
     lost: int = 0
     misreported: int = 0
+    #: told executed as the right order (client id, ticket) with another volume: the known
+    #: finding of tests/fleet_chaos/test_findings.py (a netting position's volume reported)
+    misreported_volume: int = 0
     unexpected: int = 0
     unresolved: int = 0
     blocked: int = 0
@@ -86,7 +89,8 @@ class Verdict:
     problems: list[str] = field(default_factory=list)
 
     MUST_BE_ZERO = (
-        "duplicates", "lost", "misreported", "unexpected", "unresolved", "blocked",
+        "duplicates", "lost", "misreported", "misreported_volume", "unexpected", "unresolved",
+        "blocked",
         "send_regressions", "sends_outside_ownership", "lease_regressions", "stale_admitted",
         "stream_missing", "stream_duplicates", "stream_disorder", "stream_foreign",
     )  # fmt: skip
@@ -215,7 +219,7 @@ def _check_key(
                      f"{record.client_id} is orders {sorted(tickets)}")  # fmt: skip
     body = body_for(record.index)
     if not math.isclose(record.volume, VOLUME, abs_tol=1e-9):
-        verdict.flag("misreported", f"{record.key} reported {record.volume} lots")
+        verdict.flag("misreported_volume", f"{record.key} reported {record.volume} lots")
     for order in found.orders:
         side_ok = (order.type == OrderType.BUY) == (body["side"] == "buy")
         if not side_ok or not math.isclose(order.volume_initial, VOLUME, abs_tol=1e-9) or \
