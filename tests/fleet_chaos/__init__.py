@@ -1,0 +1,1 @@
+"""The fleet chaos test: replicas, PostgreSQL and NATS under kills, pauses and restarts."""
