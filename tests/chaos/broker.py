@@ -191,14 +191,14 @@ class LinkRestorer(threading.Thread):
         self.terminal = terminal
         self.restored = 0
         self._random = random.Random(seed ^ 0x5EED)
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             if self.terminal.flags.connected:
-                self._stop.wait(0.02)
+                self._stopping.wait(0.02)
                 continue
-            if self._stop.wait(self._random.uniform(0.2, 1.0)):
+            if self._stopping.wait(self._random.uniform(0.2, 1.0)):
                 return
             self.terminal.set_connected(True)
             self.restored += 1
@@ -206,7 +206,7 @@ class LinkRestorer(threading.Thread):
 
     def stop(self) -> None:
         """End the thread (it exits within one poll)."""
-        self._stop.set()
+        self._stopping.set()
         self.join(timeout=2.0)
 
 
