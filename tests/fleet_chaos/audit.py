@@ -18,9 +18,15 @@ Must be zero:
 * ``send_regressions``: an ``order_send`` admitted at a bridge under a lower epoch than an
   earlier one of that account (two owners interleaving at the terminal);
 * ``sends_outside_ownership``: an ``order_send`` under an epoch the lease history never gave,
-  or before its lease was taken, or after the next epoch's lease was taken (the old owner sent
-  while another replica owned the account); ``lease_regressions``: a lease whose new epoch is
+  or before its lease was taken, or after the terminal had learned a higher epoch (the new
+  owner fences the terminal as soon as it takes the lease over, before its recovery reads the
+  account and before any send of its own); ``lease_regressions``: a lease whose new epoch is
   not above the last; ``stale_admitted``: a bridge call let through below an epoch it had seen;
+* ``handover_sends`` (evidence, not a failure): a send of the old owner that reached the
+  terminal after the next owner took the lease in the store and before it fenced the terminal
+  (milliseconds later: ``handover_gap_ms`` is the largest). Its INTENT and SENT were journaled
+  under the old owner's lease; the terminal runs it before the new owner's fence, so the new
+  owner's recovery finds it and settles it; nothing of the two owners interleaves;
 * ``stream_missing``, ``stream_duplicates``, ``stream_disorder``, ``stream_foreign``: per reader
   and account, the journal events it received against the store's (every event exactly once,
   in journal order).
@@ -63,8 +69,8 @@ class Verdict:
     duplicates: int = 0
     lost: int = 0
     misreported: int = 0
-    #: told executed as the right order (client id, ticket) with another volume: the known
-    #: finding of tests/fleet_chaos/test_findings.py (a netting position's volume reported)
+    #: told executed as the right order (client id, ticket) with another volume (the finding of
+    #: tests/fleet_chaos/test_findings.py, fixed: a netting position's volume was reported)
     misreported_volume: int = 0
     unexpected: int = 0
     unresolved: int = 0
@@ -85,6 +91,8 @@ class Verdict:
     epochs: int = 0  # lease epochs the history logged, all accounts
     takeovers: int = 0  # lease changes from one replica to another
     refused_sends: int = 0  # order_send calls the bridges refused (a stale epoch)
+    handover_sends: int = 0  # old owner's sends between a takeover and the terminal's fence
+    handover_gap_ms: int = 0  # the largest such gap
     stream_events: int = 0  # journal events, all accounts
     problems: list[str] = field(default_factory=list)
 
@@ -235,8 +243,10 @@ def audit_ownership(
     sends: Mapping[int, Sequence[tuple[int, int]]],
     stale_admitted: int,
     refused_sends: int,
+    learned: Mapping[int, Sequence[tuple[int, int, int]]] | None = None,
 ) -> None:
-    """Sends against the lease history (module docstring)."""
+    """Sends against the lease history and the epochs each terminal learned, ``(wall ms,
+    epoch, sends admitted before it)`` in order (module docstring)."""
     verdict.stale_admitted += stale_admitted
     verdict.refused_sends += refused_sends
     for login in sorted(set(history) | set(sends)):
@@ -248,8 +258,9 @@ def audit_ownership(
                              f"{after.epoch}")  # fmt: skip
             verdict.takeovers += after.member != before.member
         index = {lease.epoch: i for i, lease in enumerate(leases)}
+        raises = list((learned or {}).get(login, ()))
         highest = 0
-        for t_ms, epoch in sends.get(login, ()):
+        for number, (t_ms, epoch) in enumerate(sends.get(login, ())):
             verdict.sends += 1
             if epoch < highest:
                 verdict.flag("send_regressions", f"login {login}: a send under epoch {epoch} "
@@ -264,11 +275,15 @@ def audit_ownership(
                 verdict.flag("sends_outside_ownership", f"login {login}: a send at {t_ms} "
                              f"under epoch {epoch} before its lease "
                              f"({leases[i].acquired_ms})")  # fmt: skip
-            if i + 1 < len(leases) and t_ms >= (after := leases[i + 1]).acquired_ms:
+            fenced = next((t for t, e, before in raises if e > epoch and before <= number), None)
+            if fenced is not None:
                 verdict.flag("sends_outside_ownership", f"login {login}: a send at {t_ms} "
-                             f"under epoch {epoch} ({leases[i].member}) "
-                             f"{t_ms - after.acquired_ms} ms after epoch {after.epoch} "
-                             f"({after.member}) took the lease")  # fmt: skip
+                             f"under epoch {epoch} ({leases[i].member}) after the terminal "
+                             f"learned a higher epoch at {fenced}")  # fmt: skip
+            elif i + 1 < len(leases) and t_ms >= (after := leases[i + 1]).acquired_ms:
+                verdict.handover_sends += 1
+                verdict.handover_gap_ms = max(verdict.handover_gap_ms,
+                                              t_ms - after.acquired_ms)  # fmt: skip
 
 
 def audit_streams(

@@ -84,11 +84,18 @@ class RecordingFence(CountingFence):
     def __init__(self) -> None:
         super().__init__()
         self.sends: list[tuple[int, int]] = []
+        #: when the terminal learned each higher epoch: ``(wall ms, epoch, sends admitted
+        #: before it)`` (the count orders it against the sends exactly, whatever the clock)
+        self.learned: list[tuple[int, int, int]] = []
 
     def admit(self, function: str, epoch: int | None) -> bool:
+        known = self.learned[-1][1] if self.learned else 0
         raised = super().admit(function, epoch)  # raises TerminalFencedError when refused
+        now = time.time_ns() // 1_000_000
+        if epoch is not None and epoch > known:
+            self.learned.append((now, epoch, len(self.sends)))
         if function == "order_send":
-            self.sends.append((time.time_ns() // 1_000_000, epoch or 0))
+            self.sends.append((now, epoch or 0))
         return raised
 
 
@@ -135,7 +142,8 @@ class _Broker:
     def report(self) -> dict[str, Any]:
         return {"faults": fault_counts(self.terminal.faults, self.faults),
                 "restored": 0, "calls": self.server.calls,
-                "fence": self.fence.stats(), "sends": self.fence.sends}  # fmt: skip
+                "fence": self.fence.stats(), "sends": self.fence.sends,
+                "learned": self.fence.learned}  # fmt: skip
 
 
 def _broker(login: int, seed: int, args: argparse.Namespace, token: str) -> _Broker:

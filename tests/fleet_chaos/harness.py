@@ -215,6 +215,8 @@ class Report:
             ("sends", str(v.sends), f"order_send admitted by the bridges; refused (stale "
              f"epoch) {v.refused_sends}; calls refused {self.refused_calls}"),
             ("lease epochs", str(v.epochs), f"takeovers by another replica {v.takeovers}"),
+            ("hand-over sends", str(v.handover_sends), f"an old owner's send between a takeover "
+             f"and the terminal's fence; largest gap {v.handover_gap_ms} ms"),
             ("stream events", str(v.stream_events), f"x {o.readers} readers; "
              f"{self.reader_connects} connects"),
             ("history delay", f"{o.history_delay_ms} ms", f"settle_s {o.settle_s}"),
@@ -670,7 +672,9 @@ class FleetChaos:
                       for v in farm_report.values())  # fmt: skip
         if not farm_report:
             report.errors.append("the farm wrote no report: the sends cannot be audited")
-        audit_ownership(verdict, view.history, sends, stale, refused)
+        learned = {int(k): [(int(t), int(e), int(n)) for t, e, n in v.get("learned", [])]
+                   for k, v in farm_report.items()}  # fmt: skip
+        audit_ownership(verdict, view.history, sends, stale, refused, learned)
         audit_streams(verdict, names, view.events, {r.name: r.seen for r in readers})
         for kind in FAULT_KINDS:
             report.faults[kind] = sum(int(v.get("faults", {}).get(kind, 0))

@@ -61,6 +61,7 @@ def test_a_fleet_keeps_exactly_once_one_sender_and_whole_streams_under_chaos(
     assert sum(report.faults.values()) > 0
     assert v.takeovers > 0  # accounts moved from a killed or paused replica to another
     assert v.sends >= v.executed
+    print(f"hand-over sends: {v.handover_sends}, largest gap {v.handover_gap_ms} ms")
     assert v.stream_events > 0
     assert report.reader_connects > CI_OPTIONS.readers  # readers resumed elsewhere
     assert _processes_mentioning(str(workdir)) == []  # every process it started is gone
@@ -80,12 +81,24 @@ def test_the_audit_finds_a_send_of_an_old_owner_after_the_next_took_the_lease() 
     audit_ownership(clean, history, {9101: [(1_500, 100), (2_500, 200)]}, 0, 0)
     assert clean.clean
     assert clean.takeovers == 1
+    # the old owner's send after the takeover, before the new owner fenced the terminal:
+    # evidence of the hand-over's gap, not two senders
+    gap = Verdict()
+    learned = {9101: [(1_000, 100, 0), (2_150, 200, 2)]}
+    audit_ownership(gap, history, {9101: [(1_500, 100), (2_100, 100), (2_500, 200)]}, 0, 0,
+                    learned)  # fmt: skip
+    assert gap.clean
+    assert (gap.handover_sends, gap.handover_gap_ms) == (1, 100)
+    # after the terminal learned the higher epoch: an old owner's send let through
     late = Verdict()
-    audit_ownership(late, history, {9101: [(1_500, 100), (2_100, 100), (2_500, 200)]}, 0, 0)
+    learned = {9101: [(1_000, 100, 0), (2_050, 200, 1)]}
+    audit_ownership(late, history, {9101: [(1_500, 100), (2_100, 100), (2_500, 200)]}, 0, 0,
+                    learned)  # fmt: skip
     assert late.sends_outside_ownership == 1
     assert "r1" in late.problems[0]
     interleaved = Verdict()
-    audit_ownership(interleaved, history, {9101: [(2_500, 200), (2_600, 100)]}, 0, 0)
+    audit_ownership(interleaved, history, {9101: [(2_500, 200), (2_600, 100)]}, 0, 0,
+                    {9101: [(2_400, 200, 0)]})  # fmt: skip
     assert interleaved.send_regressions == 1
     assert interleaved.sends_outside_ownership == 1
     unknown = Verdict()
