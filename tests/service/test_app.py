@@ -30,7 +30,7 @@ from mt5gate.orders.journal import JournalError
 from mt5gate.service import cli
 from mt5gate.service.app import create_app
 from mt5gate.service.auth import hash_api_key, verify
-from mt5gate.service.config import ApiKeySettings, ConfigError, default_settings
+from mt5gate.service.config import ApiKeySettings, ConfigError, ServiceSettings, default_settings
 from mt5gate.service.gateway import Gateway
 from mt5gate.service.problems import problem_for
 from mt5gate.terminal.base import Terminal
@@ -190,6 +190,40 @@ def test_a_local_key_is_made_once_and_kept_private(tmp_path: Path) -> None:
     assert verify(key, again.api_keys[0].hash)
     configured, none = cli.local_key(first)
     assert (configured, none) == (first, None)
+
+
+def test_replicas_starting_together_on_one_data_directory_share_one_local_key(
+    tmp_path: Path,
+) -> None:
+    """Several ``mt5gate serve`` started at once on one data directory (a fleet on one host):
+    the first makes the key, the others read it, none fails or gets a key of its own."""
+    import threading
+
+    def start(settings: ServiceSettings, go: threading.Barrier, found: list[str]) -> None:
+        go.wait()
+        made, _ = cli.local_key(settings)
+        found.append(made.api_keys[0].hash)
+
+    for round_ in range(20):
+        settings = default_settings().model_copy(update={"data_dir": tmp_path / str(round_)})
+        found: list[str] = []
+        go = threading.Barrier(4)
+        threads = [threading.Thread(target=start, args=(settings, go, found)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        key = (tmp_path / str(round_) / "api-key").read_text().strip()
+        assert len(found) == 4
+        assert all(verify(key, hashed) for hashed in found)
+
+
+def test_an_empty_local_key_file_is_refused_not_used(tmp_path: Path) -> None:
+    settings = default_settings().model_copy(update={"data_dir": tmp_path})
+    (tmp_path / "api-key").write_text("\n")
+    (tmp_path / "api-key").chmod(0o600)
+    with pytest.raises(ValueError, match="is empty; delete it"):
+        cli.local_key(settings, wait_s=0.05)
 
 
 def test_command_line_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,6 +18,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -77,11 +78,15 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> ServiceSe
     return settings.model_copy(update=update) if update else settings
 
 
-def local_key(settings: ServiceSettings) -> tuple[ServiceSettings, Path | None]:
+def local_key(
+    settings: ServiceSettings, *, wait_s: float = 5.0
+) -> tuple[ServiceSettings, Path | None]:
     """With no API key configured: one key with every scope, kept in ``<data_dir>/api-key``
     (made once, created with mode 600; reused on later starts, and set to 600 with a warning
     if it was found readable by others). Returns the settings that accept it and the file, or
-    the settings unchanged and ``None`` when keys are configured."""
+    the settings unchanged and ``None`` when keys are configured. Replicas sharing a data
+    directory share the key: the first makes it, the others read it (``ValueError`` when the
+    file stays empty for ``wait_s``)."""
     if settings.api_keys:
         return settings, None
     path = settings.local_key_file
@@ -91,13 +96,27 @@ def local_key(settings: ServiceSettings) -> tuple[ServiceSettings, Path | None]:
         if tightened is not None:
             log.warning("%s: the API key in it may have been read; delete the file and restart "
                         "to make a new one", tightened)  # fmt: skip
-        key = path.read_text(encoding="utf-8").strip()
+        key = _written_key(path, wait_s)
     else:
         key = new_api_key()
-        create_private(path, (key + "\n").encode())
+        try:
+            create_private(path, (key + "\n").encode())
+        except FileExistsError:  # another replica on this data directory made it first
+            key = _written_key(path, wait_s)
     entry = ApiKeySettings(name="local", hash=hash_api_key(key),
                            scopes=frozenset({"read", "trade", "admin"}))  # fmt: skip
     return settings.model_copy(update={"api_keys": (entry,)}), path
+
+
+def _written_key(path: Path, wait_s: float) -> str:
+    """The key in ``path``, which another process may have created and not written yet."""
+    deadline = time.monotonic() + wait_s
+    while not (key := path.read_text(encoding="utf-8").strip()):
+        if time.monotonic() > deadline:
+            raise ValueError(f"the API key file {path} is empty; delete it and start again "
+                             "to make a new key")  # fmt: skip
+        time.sleep(0.02)
+    return key
 
 
 def _announce(gateway: Gateway, key_file: Path | None, bot: bool) -> None:
