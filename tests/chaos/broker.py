@@ -274,11 +274,13 @@ async def serve(args: argparse.Namespace, token: str) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.2)
     finally:
+        fired = fault_counts(terminal.faults, faults)  # clearing the plan forgets its counts
         terminal.faults.clear()  # wakes a hung call so the worker can be joined
         await server.close()
         restorer.stop()
-        _write_stats(args.stats_file, stats())
-        log.info("chaos broker stopped: %s", stats())
+        final = {**stats(), "faults": fired}
+        _write_stats(args.stats_file, final)
+        log.info("chaos broker stopped: %s", final)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
