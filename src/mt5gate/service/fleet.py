@@ -103,13 +103,14 @@ class Conductor:
                 "host": socket.gethostname()}  # fmt: skip
 
     async def start(self) -> None:
-        """Beat once now (so the first placement counts this replica), then every
-        ``heartbeat_s`` in the background."""
+        """Beat once now without steering (the replicas starting beside this one register
+        too, so the first placement sees them all instead of one replica claiming everything
+        and handing it back), then every ``heartbeat_s`` in the background, steering."""
         for runtime in self.gateway.accounts.values():
             runtime.session.ownership.gone = self.holder_gone
         self.http = httpx.AsyncClient(timeout=float(self.settings.forward_timeout_s),
                                       trust_env=False)  # fmt: skip
-        await self._beat_safely()
+        await self._beat_safely(steer=False)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="fleet-conductor")
 
     async def stop(self) -> None:
@@ -129,19 +130,19 @@ class Conductor:
             await asyncio.sleep(float(self.settings.heartbeat_s))
             await self._beat_safely()
 
-    async def _beat_safely(self) -> None:
+    async def _beat_safely(self, *, steer: bool = True) -> None:
         try:
-            await self.beat()
+            await self.beat(steer=steer)
         except JournalError as error:  # the store is unreachable: the leases' deadline rules
             log.warning("fleet heartbeat of %s failed: %s", self.me, error)
 
-    async def beat(self) -> FleetView:
-        """One round: heartbeat, read the fleet, place, claim and hand over."""
+    async def beat(self, *, steer: bool = True) -> FleetView:
+        """One round: heartbeat, read the fleet, place, and (``steer``) claim and hand over."""
         started = time.monotonic()
         await self.registry.heartbeat(self.me, self.info, float(self.settings.member_ttl_s))
         view = await self.read()
         self.view, self._beat_at = view, started
-        for runtime in list(self.gateway.accounts.values()):
+        for runtime in list(self.gateway.accounts.values()) if steer else ():
             await self._steer(runtime, view)
         return view
 
