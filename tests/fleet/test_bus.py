@@ -37,7 +37,7 @@ def options(server: NatsServer, **more: Any) -> BusOptions:
     return BusOptions(server.url, reconnect_wait_s=0.1, max_backoff_s=0.5, **more)
 
 
-async def until(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
+async def until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         assert time.monotonic() < deadline, "timed out"
@@ -47,7 +47,7 @@ async def until(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
 async def started(server: NatsServer, **more: Any) -> Bus:
     bus = Bus(options(server, **more))
     await bus.start()
-    await asyncio.wait_for(bus.wait_connected(), 10)
+    await asyncio.wait_for(bus.wait_connected(), 30)
     await bus.ensure_stream()
     return bus
 
@@ -57,7 +57,7 @@ async def read(bus: Bus, account: str, after: int, count: int) -> list[tuple[int
     got: list[tuple[int, dict[str, Any]]] = []
     events = bus.events(events_subject(account), after)
     try:
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(60):
             async for seq, payload in events:
                 got.append((seq, json.loads(payload)))
                 if len(got) == count:
@@ -281,7 +281,7 @@ def test_a_bus_whose_server_is_down_keeps_trying_and_never_raises(tmp_path: Path
             await bus.publish_event(events_subject("demo"), b"{}", {}, expected_last=0)
         starting = asyncio.get_running_loop().run_in_executor(None, server.start)
         await starting
-        await asyncio.wait_for(bus.wait_connected(), 10)
+        await asyncio.wait_for(bus.wait_connected(), 30)
         inbox = TickInbox(2)
         ticks = bus.ticks("mt5gate.demo.ticks.>", inbox)
         first = asyncio.ensure_future(anext(ticks))
