@@ -42,6 +42,7 @@ from typing import Any
 
 import httpx
 from tests.fleet.processes import Replica
+from tests.service.conftest import free_port
 
 from bench.report import Row
 from mt5gate.service.auth import hash_api_key
@@ -104,7 +105,7 @@ class _Fleet:
             data = self.workdir / name
             data.mkdir(mode=0o700, exist_ok=True)
             self.replicas.append(Replica(
-                name, _free_port(), config, self.workdir / f"{name}.log",
+                name, free_port(), config, self.workdir / f"{name}.log",
                 {**env, "MT5GATE_REPLICA": name, "MT5GATE_DATA_DIR": str(data)},
             ))  # fmt: skip
         return config
@@ -116,14 +117,6 @@ class _Fleet:
         for farm in self.farms:
             farm.kill()
             farm.wait(10)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def _owners(fleet: _Fleet, client: httpx.AsyncClient) -> dict[int, str]:

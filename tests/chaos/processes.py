@@ -23,7 +23,10 @@ from typing import IO, Any, Final
 
 from tests.chaos.broker import HOST, LISTENING
 
-__all__ = ["ROOT", "BrokerProcess", "Feed", "GatewayProcess", "environment", "write_token"]
+__all__ = [
+    "ROOT", "BrokerProcess", "Feed", "GatewayProcess", "environment", "processes_mentioning",
+    "write_token",
+]  # fmt: skip
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 _STOP_TIMEOUT_S: Final = 10.0
@@ -36,6 +39,21 @@ def write_token(path: Path) -> str:
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(token + "\n")
     return token
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Pids of live processes whose command line contains ``text`` (a test's leftovers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(int(entry.name))
+    return found
 
 
 def _python(module: str, *args: str) -> list[str]:

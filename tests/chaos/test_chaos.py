@@ -23,24 +23,10 @@ from tests.chaos.broker import ACCOUNT
 from tests.chaos.checker import check, ledger_of
 from tests.chaos.client import EXECUTED, REJECTED, SETTLED, ClientMemory, Final
 from tests.chaos.harness import Options, kill_plan, run_chaos, with_scenarios
+from tests.chaos.processes import processes_mentioning
 
 LOGIN = ACCOUNT.login  # the netting demo account the chaos run trades
 K = EventKind
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    """Pids of live processes whose command line contains ``text`` (our leftovers, if any)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if text in cmdline:
-            found.append(int(entry.name))
-    return found
 
 
 # ------------------------------------------------------------------------------ the CI run
@@ -87,7 +73,7 @@ def test_exactly_once_survives_kills_faults_lost_journals_and_paused_owners_at_c
     assert s.pauses == 1, table
     assert s.stale_refused >= 1 or s.probes.get("refused", 0) >= 1, table
     assert sum(s.races.values()) >= 3, table
-    assert not _processes_mentioning(str(workdir)), "a chaos process outlived the run"
+    assert not processes_mentioning(str(workdir)), "a chaos process outlived the run"
 
 
 # ------------------------------------------------------------------------------ the checker

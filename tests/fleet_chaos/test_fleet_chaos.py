@@ -16,27 +16,13 @@ import pytest
 
 from mt5gate.orders.ids import ClientOrderId
 from mt5gate.orders.journal import EventKind, JournalEvent
+from tests.chaos.processes import processes_mentioning
 from tests.fleet_chaos.audit import LeaseRecord, Verdict, audit_ownership, audit_streams
 from tests.fleet_chaos.harness import Options, run_fleet_chaos
 
 CI_OPTIONS = Options(orders=300, replicas=3, accounts=6, kills=6, pauses=2, pg_kills=2,
                      nats_restarts=1, seed=3, fault_rate=0.06, timeout_s=200.0,
                      settle_timeout_s=40.0)  # fmt: skip
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    """Pids of live processes whose command line contains ``text`` (our leftovers, if any)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if text in cmdline:
-            found.append(int(entry.name))
-    return found
 
 
 @pytest.mark.slow
@@ -64,7 +50,7 @@ def test_a_fleet_keeps_exactly_once_one_sender_and_whole_streams_under_chaos(
     print(f"hand-over sends: {v.handover_sends}, largest gap {v.handover_gap_ms} ms")
     assert v.stream_events > 0
     assert report.reader_connects > CI_OPTIONS.readers  # readers resumed elsewhere
-    assert _processes_mentioning(str(workdir)) == []  # every process it started is gone
+    assert processes_mentioning(str(workdir)) == []  # every process it started is gone
 
 
 # ------------------------------------------------------------------------------ the audit

@@ -143,7 +143,7 @@ class Conductor:
         view = await self.read()
         self.view, self._beat_at = view, started
         for runtime in list(self.gateway.accounts.values()) if steer else ():
-            await self._steer(runtime, view)
+            self._steer(runtime, view)
         return view
 
     async def read(self) -> FleetView:
@@ -213,7 +213,7 @@ class Conductor:
         view = self.view
         return view is not None and not view.live(str(member))
 
-    async def _steer(self, runtime: AccountRuntime, view: FleetView) -> None:
+    def _steer(self, runtime: AccountRuntime, view: FleetView) -> None:
         login = runtime.settings.login
         target = view.desired.get(login) if login is not None else None
         if target == self.me:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 import httpx
@@ -74,9 +75,12 @@ class Forward:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         conductor = self.gateway.conductor
-        match = _ACCOUNT_PATH.match(scope.get("path", "")) if scope["type"] == "http" else None
+        if conductor is None or scope["type"] != "http":  # a lone service: nothing to look up
+            await self.app(scope, receive, send)
+            return
+        match = _ACCOUNT_PATH.match(scope.get("path", ""))
         runtime = self.gateway.accounts.get(match.group(1)) if match else None
-        if conductor is None or runtime is None or runtime.settings.login is None:
+        if runtime is None or runtime.settings.login is None:
             await self.app(scope, receive, send)
             return
         me, view = conductor.me, conductor.view
@@ -95,37 +99,40 @@ class Forward:
                                 "was on its way")  # fmt: skip
             await problem_response(problem)(scope, receive, send)
             return
-        await self._forward(scope, receive, send, url, str(owner.info.get("member")))
+        target = _Target(runtime.name, url, str(owner.info.get("member")), me)
+        await _forward(scope, receive, send, target, conductor.http)
 
-    async def _forward(
-        self, scope: Scope, receive: Receive, send: Send, url: str, owner: str
-    ) -> None:
-        body = await _body(receive)
-        query = scope.get("query_string", b"").decode("latin-1")
-        target = url.rstrip("/") + scope["path"] + (f"?{query}" if query else "")
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
-                   if k.decode("latin-1").lower() not in _NOT_PASSED]  # fmt: skip
-        conductor = self.gateway.conductor
-        if conductor is None:  # pragma: no cover - checked by the caller
-            raise RuntimeError("forwarding outside a fleet")
-        headers.append((FORWARDED_BY, conductor.me))
-        try:
-            answer = await conductor.http.request(scope["method"], target, headers=headers,
-                                                  content=body)  # fmt: skip
-        except httpx.HTTPError as error:
-            log.warning("forwarding %s %s to %s failed: %s", scope["method"], scope["path"],
-                        owner, type(error).__name__)  # fmt: skip
-            problem = _owner_silent(self._account(scope), owner, type(error).__name__)
-            await problem_response(problem)(scope, receive, send)
-            return
-        await send({"type": "http.response.start", "status": answer.status_code,
-                    "headers": list(_passed(answer.headers.raw))})  # fmt: skip
-        await send({"type": "http.response.body", "body": answer.content})
 
-    @staticmethod
-    def _account(scope: Scope) -> str:
-        match = _ACCOUNT_PATH.match(scope["path"])
-        return match.group(1) if match else ""
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Where a request goes: its account, the owner's URL and name, and this replica."""
+
+    account: str
+    url: str
+    owner: str
+    me: str
+
+
+async def _forward(
+    scope: Scope, receive: Receive, send: Send, to: _Target, http: httpx.AsyncClient
+) -> None:
+    body = await _body(receive)
+    query = scope.get("query_string", b"").decode("latin-1")
+    address = to.url.rstrip("/") + scope["path"] + (f"?{query}" if query else "")
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
+               if k.decode("latin-1").lower() not in _NOT_PASSED]  # fmt: skip
+    headers.append((FORWARDED_BY, to.me))
+    try:
+        answer = await http.request(scope["method"], address, headers=headers, content=body)
+    except httpx.HTTPError as error:
+        log.warning("forwarding %s %s to %s failed: %s", scope["method"], scope["path"],
+                    to.owner, type(error).__name__)  # fmt: skip
+        problem = _owner_silent(to.account, to.owner, type(error).__name__)
+        await problem_response(problem)(scope, receive, send)
+        return
+    await send({"type": "http.response.start", "status": answer.status_code,
+                "headers": list(_passed(answer.headers.raw))})  # fmt: skip
+    await send({"type": "http.response.body", "body": answer.content})
 
 
 def _passed(headers: Iterable[tuple[bytes, bytes]]) -> Iterable[tuple[bytes, bytes]]:
