@@ -229,7 +229,8 @@ def test_ids_are_unique_and_increasing_under_16_concurrent_intents(backend: Back
     async def main() -> None:
         store = backend.store()
         fence = await store.acquire(LOGIN, "me", 15.0, {})
-        floor = id_floor_ms()
+        now = await store.now_ms()  # the store's clock (the database server's for PostgreSQL)
+        floor = id_floor_ms(lambda: now)
         ids = await asyncio.gather(*(store.intent(fence, {"n": n}, f"k{n}") for n in range(16)))
         sequences = [client.sequence for client in ids]
         assert len(set(sequences)) == 16
