@@ -11,7 +11,11 @@ STAMP  := $(VENV)/.installed-stamp
 THIRD_PARTY := pdmt5==1.2.3 pydantic==2.14.3 pydantic-core==2.50.4 annotated-types==0.8.0 \
                typing-inspection==0.4.5 pymt5adapter==0.4.4
 
-.PHONY: serve demo check lint typecheck layers test bench clean
+.PHONY: serve demo check lint typecheck layers test bench browser clean
+
+# The console's browser tests drive Debian's Chromium through its ChromeDriver (no browser
+# download at run time): installed from the distribution's packages when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -39,11 +43,16 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/pytest --cov --cov-report=term
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import (
+    console_bench,
     fleet_bench,
     orders_bench,
     service_bench,
@@ -40,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows += orders_bench.all_rows(repeat=args.repeat, quick=args.quick)
     rows += service_bench.all_rows(repeat=args.repeat, quick=args.quick)
     rows += fleet_bench.all_rows(repeat=args.repeat, quick=args.quick)
+    rows += console_bench.all_rows(repeat=args.repeat, quick=args.quick)
     table = render(rows)
     print(table)
     if args.write is not None:

@@ -51,9 +51,12 @@ measurement that was not made; the missing series and ``mt5gate_health_status`` 
 from __future__ import annotations
 
 import platform
+import random
 import threading
-from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _package_version
 from typing import Final, Protocol
@@ -65,7 +68,15 @@ from mt5gate.circuit_breaker import BreakerState, BreakerTransition
 from mt5gate.session.observer import SessionObserver
 from mt5gate.session.state import SessionState, StateChange
 
-__all__ = ["HealthCheck", "HealthReading", "Metrics", "PrometheusObserver", "VERSION"]
+__all__ = [
+    "HealthCheck",
+    "HealthReading",
+    "LatencyPoint",
+    "LatencyTrail",
+    "Metrics",
+    "PrometheusObserver",
+    "VERSION",
+]
 
 
 def _installed_version() -> str:
@@ -141,6 +152,7 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         self._lock = threading.Lock()
         self._symbols: dict[str, set[str]] = {}  # account -> symbols with a tick-age series
+        self._trails: dict[str, LatencyTrail] = {}
         r = self.registry
         self.build_info = Gauge(
             "mt5gate_build_info", "mt5gate build: version and Python, always 1",
@@ -226,6 +238,12 @@ class Metrics:
         counter = self.bus_published if published else self.bus_dropped
         counter.labels(account, kind).inc()
 
+    def trail(self, account: str) -> LatencyTrail:
+        """The recent terminal-call latency of ``account`` (p50/p99 per time slot), fed by the
+        same observations as ``mt5gate_terminal_call_duration_seconds``."""
+        with self._lock:
+            return self._trails.setdefault(account, LatencyTrail())
+
     def observer(self, account: str) -> PrometheusObserver:
         """A session observer feeding these metrics, labelled ``account`` (the configured account
         name). Use one per session; it starts the state gauges at disconnected / closed."""
@@ -268,6 +286,7 @@ class PrometheusObserver(SessionObserver):
     def __init__(self, metrics: Metrics, account: str) -> None:
         self.metrics = metrics
         self.account = account
+        self._trail = metrics.trail(account)
         self._lock = threading.Lock()
         self._dropped: OrderedDict[str, int] = OrderedDict()  # subscriber -> total reported
         self._one_hot(metrics.session_state, SessionState, SessionState.DISCONNECTED)
@@ -281,6 +300,7 @@ class PrometheusObserver(SessionObserver):
 
     def call_finished(self, function: str, outcome: str, duration_s: float) -> None:
         self.metrics.call_duration.labels(self.account, function, outcome).observe(duration_s)
+        self._trail.add(duration_s)
 
     def state_changed(self, change: StateChange) -> None:
         self._one_hot(self.metrics.session_state, SessionState, change.new)
@@ -350,3 +370,76 @@ def _mirror(gauge: Gauge, labels: tuple[str, ...], value: float | None) -> None:
         gauge.remove(*labels)
     else:
         gauge.labels(*labels).set(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Latency over time (the console's plot)
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyPoint:
+    """The terminal calls of one time slot: when it started (epoch ms), how many, and their
+    median and 99th percentile in milliseconds."""
+
+    time_ms: int
+    calls: int
+    p50_ms: float
+    p99_ms: float
+
+
+class LatencyTrail:
+    """Terminal-call durations in fixed time slots (``slot_s`` seconds, the last ``slots``
+    kept), each slot a uniform sample of at most ``sample`` durations (reservoir sampling), so
+    memory is bounded whatever the call rate: at the defaults 120 slots x 256 floats, ten
+    minutes of history. Percentiles are computed when read, from the sample.
+
+    Histograms (``/metrics``) answer "how slow overall"; this answers "since when", which a
+    Prometheus server would give from the histogram, but a lone gateway has no Prometheus."""
+
+    def __init__(
+        self,
+        *,
+        slot_s: float = 5.0,
+        slots: int = 120,
+        sample: int = 256,
+        clock: Callable[[], float] = time.time,
+        seed: int = 0,
+    ) -> None:
+        if slot_s <= 0 or slots < 1 or sample < 1:
+            raise ValueError("slot_s must be > 0, slots and sample >= 1")
+        self.slot_s, self.sample = slot_s, sample
+        self._clock = clock
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self._slots: deque[tuple[int, list[float], list[int]]] = deque(maxlen=slots)
+
+    def add(self, duration_s: float) -> None:
+        """One call's duration (any thread)."""
+        index = int(self._clock() // self.slot_s)
+        with self._lock:
+            if not self._slots or self._slots[-1][0] != index:
+                self._slots.append((index, [], [0]))
+            _, kept, seen = self._slots[-1]
+            seen[0] += 1
+            if len(kept) < self.sample:
+                kept.append(duration_s)
+            else:  # reservoir sampling: each call kept with probability sample / seen
+                slot = self._random.randrange(seen[0])
+                if slot < self.sample:
+                    kept[slot] = duration_s
+
+    def points(self) -> list[LatencyPoint]:
+        """One point per slot that saw calls, oldest first."""
+        with self._lock:
+            slots = [(index, sorted(kept), seen[0]) for index, kept, seen in self._slots]
+        return [
+            LatencyPoint(round(index * self.slot_s * 1000), seen,
+                         _quantile(kept, 0.50) * 1000, _quantile(kept, 0.99) * 1000)
+            for index, kept, seen in slots if kept
+        ]  # fmt: skip
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float:
+    """The ``q`` quantile of a sorted, non-empty sequence (nearest rank)."""
+    rank = max(1, -(-len(ordered) * q // 1))
+    return ordered[int(rank) - 1]

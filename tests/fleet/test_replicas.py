@@ -18,9 +18,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.fleet.processes import LOGINS, Fleet, Replica, running_fleet
+from mt5gate.service.console.access import COOKIE, csrf_token
+from tests.fleet.processes import KEY, LOGINS, Fleet, Replica, running_fleet
 
 pytestmark = pytest.mark.slow
 
@@ -125,6 +127,30 @@ def test_any_replica_answers_for_any_account_through_its_owner(fleet: Fleet) -> 
     assert missing.status_code == 404
     assert health["checks"]["fleet:membership"][0]["status"] == "pass"
     assert f"owned by replica {owner.name}" in health["checks"]["acct5001:owner"][0]["output"]
+
+
+def test_the_console_of_any_replica_shows_every_account_and_its_owner(fleet: Fleet) -> None:
+    seen = settle(fleet, balanced)
+    epochs = {a["account"]: a["epoch"] for a in seen["accounts"]}
+    owner = fleet.by_name(str(owners_of(seen)["acct5003"]))
+    other = next(r for r in fleet.replicas if r is not owner)
+    with httpx.Client(base_url=other.base, cookies={COOKIE: KEY}, timeout=30,
+                      headers={"Origin": other.base}) as browser:  # fmt: skip
+        rows = browser.get("/console/fragments/overview").text
+        book = browser.get("/console/accounts/acct5003/fragments/book")
+        journal = browser.get("/console/fragments/journal?account=acct5003")
+        placed = browser.post("/console/accounts/acct5003/orders/place", data={
+            "csrf": csrf_token(KEY), "idempotency_key": "fleet-console", **{
+                k: str(v) for k, v in BUY.items()}})  # fmt: skip
+    for account, replica in owners_of(seen).items():
+        assert f"{replica} ({epochs[account]})" in rows  # owner (epoch) of every account
+    assert book.status_code == 200
+    assert 'id="account-summary"' in book.text  # read through the owner
+    assert journal.status_code == 200
+    assert 'data-status="201"' in placed.text  # placed through the owner, by the console
+    with owner.client() as client:
+        status = client.get("/v1/accounts/acct5003/requests/fleet-console").json()
+    assert status["state"] == "ACKNOWLEDGED"
 
 
 def test_an_order_through_any_replica_is_placed_once(fleet: Fleet) -> None:

@@ -256,7 +256,7 @@ FROM o
     LEFT JOIN events t ON t.seq = o.ot
     LEFT JOIN events d ON d.seq = o.dt
 {having}
-ORDER BY o.login, o.client_id
+ORDER BY {order}
 {limit}
 """
 
@@ -272,6 +272,7 @@ def summary_query(
     ticket: int | None = None,
     after_sequence: int = 0,
     limit: int | None = None,
+    newest_first: bool = False,
 ) -> tuple[str, tuple[object, ...]]:
     """The query (``?`` parameter marks) and its parameters for
     :meth:`SqliteJournal.summaries`, the arguments validated."""
@@ -301,7 +302,7 @@ def summary_query(
     kinds = None if states is None else _kinds(states)
     if limit is not None:
         _whole("limit", limit, 1)
-    return _summaries_sql(where, params, kinds, limit)
+    return _summaries_sql(where, params, kinds, limit, newest_first=newest_first)
 
 
 def one_summary_query(login: int, client_id: ClientOrderId | int) -> tuple[str, tuple[object, ...]]:
@@ -317,11 +318,17 @@ def one_summary_query(login: int, client_id: ClientOrderId | int) -> tuple[str, 
 
 
 def _summaries_sql(
-    where: list[str], params: list[object], kinds: list[str] | None, limit: int | None
+    where: list[str],
+    params: list[object],
+    kinds: list[str] | None,
+    limit: int | None,
+    *,
+    newest_first: bool = False,
 ) -> tuple[str, tuple[object, ...]]:
     sql = _SUMMARIES.format(
         where=f"WHERE {' AND '.join(where)}" if where else "",
         having="" if kinds is None else f"WHERE l.kind IN ({', '.join('?' * len(kinds))})",
+        order="o.login DESC, o.client_id DESC" if newest_first else "o.login, o.client_id",
         limit="" if limit is None else "LIMIT ?",
     )
     return sql, (*params, *(kinds or ()), *(() if limit is None else (limit,)))
@@ -928,14 +935,16 @@ class SqliteJournal:
         ticket: int | None = None,
         after_sequence: int = 0,
         limit: int | None = None,
+        newest_first: bool = False,
     ) -> list[OrderSummary]:
-        """One :class:`OrderSummary` per order, by login then client sequence; all filters given
-        must hold: ``login`` the account, ``states`` the kinds its last event may have,
-        ``key`` its idempotency key, ``ticket`` an order or deal ticket in any of its events,
-        ``after_sequence`` a lower bound (exclusive) on its sequence, for paging; at most
-        ``limit`` orders."""
+        """One :class:`OrderSummary` per order, by login then client sequence (descending
+        when ``newest_first``); all filters given must hold: ``login`` the account, ``states``
+        the kinds its last event may have, ``key`` its idempotency key, ``ticket`` an order or
+        deal ticket in any of its events, ``after_sequence`` a lower bound (exclusive) on its
+        sequence, for paging; at most ``limit`` orders."""
         sql, params = summary_query(login, states=states, key=key, ticket=ticket,
-                                    after_sequence=after_sequence, limit=limit)  # fmt: skip
+                                    after_sequence=after_sequence, limit=limit,
+                                    newest_first=newest_first)  # fmt: skip
         return [summary_of(row, self.namespace) for row in self._query(sql, params)]
 
     def summary(self, login: int, client_id: ClientOrderId | int) -> OrderSummary | None:

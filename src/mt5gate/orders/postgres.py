@@ -660,11 +660,13 @@ class PostgresStore:
         ticket: int | None = None,
         after_sequence: int = 0,
         limit: int | None = None,
+        newest_first: bool = False,
     ) -> list[OrderSummary]:
         """One summary per order, as :meth:`SqliteJournal.summaries
         <mt5gate.orders.journal.SqliteJournal.summaries>` (same filters, same query)."""
         query, params = summary_query(login, states=states, key=key, ticket=ticket,
-                                      after_sequence=after_sequence, limit=limit)  # fmt: skip
+                                      after_sequence=after_sequence, limit=limit,
+                                      newest_first=newest_first)  # fmt: skip
         return [summary_of(row, self.namespace) for row in
                 await self._rows(_marks(query), params)]  # fmt: skip
 

@@ -25,6 +25,7 @@ from mt5gate.orders.store import (
     Lease,
     Member,
     NewEvent,
+    OrderSummary,
 )
 from mt5gate.terminal.worker import (
     DeadlineExceededError,
@@ -123,6 +124,18 @@ class SqliteStore:
     async def events(self, login: int, sequence: int) -> list[JournalEvent]:
         """Every event of one order, oldest first."""
         return await self._run(self.journal.history, login, sequence)
+
+    async def summaries(
+        self,
+        login: int | None = None,
+        *,
+        states: Collection[EventKind] | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[OrderSummary]:
+        """One summary per order (:meth:`SqliteJournal.summaries`), for inspection."""
+        return await self._run(self.journal.summaries, login, states=states, limit=limit,
+                               newest_first=newest_first)  # fmt: skip
 
     async def events_after(self, login: int, seq: int, limit: int = 500) -> list[JournalEvent]:
         """The account's events after journal ``seq``, oldest first."""

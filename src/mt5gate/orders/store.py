@@ -46,6 +46,7 @@ __all__ = [
     "LeaseHeldError",
     "Member",
     "NewEvent",
+    "OrderInspection",
     "OrderStore",
     "OrderSummary",
     "check_fence",
@@ -280,6 +281,27 @@ class OrderSummary:
     def unresolved(self) -> bool:
         """Its outcome is still open (its state is in ``UNRESOLVED_KINDS``)."""
         return self.state in UNRESOLVED_KINDS
+
+
+@runtime_checkable
+class OrderInspection(Protocol):
+    """The reads an operator's view of the journal needs (the console's journal page): both
+    stores (SQLite and PostgreSQL) offer them."""
+
+    async def summaries(
+        self,
+        login: int | None = None,
+        *,
+        states: Collection[EventKind] | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[OrderSummary]:
+        """One summary per order (see ``SqliteJournal.summaries``)."""
+        ...
+
+    async def events(self, login: int, sequence: int) -> list[JournalEvent]:
+        """Every event of one order, oldest first."""
+        ...
 
 
 @runtime_checkable

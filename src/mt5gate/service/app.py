@@ -25,6 +25,7 @@ from fastapi import FastAPI, Request, Response, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,10 +35,13 @@ from mt5gate.metrics import Metrics
 from mt5gate.orders.journal import JournalError
 from mt5gate.service.accepted import accepted
 from mt5gate.service.auth import AuthError
+from mt5gate.service.console import STATIC_DIR, add_console
+from mt5gate.service.docs import STATIC_PATH, add_offline_docs
 from mt5gate.service.examples import STATIC_EXAMPLES, simulated_examples
 from mt5gate.service.forward import Forward
 from mt5gate.service.gateway import SIMULATED_NOTICE, AccountRuntime, Gateway
 from mt5gate.service.idempotency import HEADER, MissingIdempotencyKeyError
+from mt5gate.service.insight import build_insight_router
 from mt5gate.service.problems import (
     KEY_REQUIRED,
     PROBLEM_TYPE,
@@ -70,7 +74,7 @@ def create_app(gateway: Gateway, stream: StreamOptions | None = None) -> FastAPI
             await gateway.stop()
 
     app = FastAPI(
-        title="mt5gate", version=_version(), lifespan=lifespan,
+        title="mt5gate", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
         description="A reliable HTTP gateway to MetaTrader 5 accounts: prices, history, "
         "exactly-once orders, health and metrics.",
     )  # fmt: skip
@@ -79,6 +83,10 @@ def create_app(gateway: Gateway, stream: StreamOptions | None = None) -> FastAPI
     _add_error_handlers(app)
     _add_probes(app, gateway)
     app.include_router(build_router(gateway))
+    app.include_router(build_insight_router(gateway))
+    app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="static")
+    add_offline_docs(app)
+    add_console(app, gateway)
     _complete_openapi(app, sorted(gateway.accounts), gateway.settings.require_idempotency_key)
     options = stream or StreamOptions()
 
@@ -117,7 +125,7 @@ def _complete_openapi(app: FastAPI, names: list[str], key_required: bool) -> Non
 
 _READ_PROBLEMS: Final = (401, 403, 404, 422, 429, 500, 503)
 _WRITE_PROBLEMS: Final = (*_READ_PROBLEMS, 400, 409, 413)
-_HEALTH_PATHS: Final = ("/readyz", "/v1/health")
+_HEALTH_PATHS: Final = ("/readyz", "/v1/health", "/v1/accounts/{account}/health")
 _GUARDED_PROBLEMS: Final = (401, 403)  # /v1/health and /metrics, when not public
 
 

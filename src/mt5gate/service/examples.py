@@ -55,6 +55,20 @@ STATIC_EXAMPLES: Final[dict[tuple[str, str], Any]] = {
         "# TYPE mt5gate_breaker_state gauge\n"
         'mt5gate_breaker_state{account="demo",state="closed"} 1.0\n'
     ),
+    ("get", BASE + "/health"): {"status": "pass", "checks": {"session:state": [{
+        "componentId": "session", "componentType": "component", "observedValue": "connected",
+        "status": "pass", "time": "2026-01-06T08:00:00.000Z"}]}},
+    ("get", BASE + "/journal"): {"account": "demo", "login": 5001, "orders": [{
+        "client_id": 1767693600001, "idempotency_key": "order-42", "state": "ACKNOWLEDGED",
+        "unresolved": False, "alarming": False, "advice": "", "created_utc_ms": 1767693600120,
+        "updated_utc_ms": 1767693600131, "request": {"symbol": "EURUSD", "volume": 0.1},
+        "retcode": 10009, "order_ticket": 20000001, "deal_ticket": 10000002, "history": [
+            {"kind": "INTENT", "utc_ms": 1767693600120},
+            {"kind": "SENT", "utc_ms": 1767693600121},
+            {"kind": "ACKNOWLEDGED", "utc_ms": 1767693600131, "retcode": 10009,
+             "order_ticket": 20000001, "deal_ticket": 10000002}]}]},
+    ("get", BASE + "/latency"): [{"time_ms": 1767693600000, "calls": 212, "p50_ms": 0.081,
+                                  "p99_ms": 0.412}],
     ("post", BASE + "/halt"): {"halted": True, "reason": "news at 14:30"},
     ("post", BASE + "/resume"): {"halted": False, "reason": ""},
 }  # fmt: skip

@@ -41,6 +41,7 @@ from fastapi.encoders import jsonable_encoder
 from mt5gate.errors import MT5DataError, MT5Error, MT5ValidationError
 from mt5gate.fleet import Fleet
 from mt5gate.service.auth import AuthError, Principal
+from mt5gate.service.console.access import cookie_key, same_origin
 from mt5gate.service.gateway import Gateway
 from mt5gate.service.problems import Problem, problem_for
 from mt5gate.service.security import presented_key
@@ -121,8 +122,9 @@ async def _close(websocket: WebSocket, code: int, reason: str) -> None:
 async def _authenticate(
     websocket: WebSocket, gateway: Gateway, options: StreamOptions
 ) -> Principal | None:
-    """The client's key (header, or a first ``auth`` message), authorised for ``read``."""
-    key = presented_key(websocket)
+    """The client's key (header, the console's cookie from a page of this site, or a first
+    ``auth`` message), authorised for ``read``."""
+    key = presented_key(websocket) or _console_key(websocket)
     try:
         if key is None:
             first = await asyncio.wait_for(websocket.receive_json(), options.auth_timeout_s)
@@ -141,6 +143,14 @@ async def _authenticate(
         await _close(websocket, _POLICY, "authenticate first")
         return None
     return principal
+
+
+def _console_key(websocket: WebSocket) -> str | None:
+    """The signed-in console's key, for a WebSocket opened by one of this site's pages (a
+    browser always sends ``Origin`` on a WebSocket: another site's page is refused)."""
+    if websocket.headers.get("origin") is None or not same_origin(websocket):
+        return None
+    return cookie_key(websocket)
 
 
 async def _send_loop(connection: _Connection) -> None:
