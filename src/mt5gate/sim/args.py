@@ -93,15 +93,21 @@ class RequestRules:
 
 
 def _check_field(name: str, value: object, rules: RequestRules) -> object:
+    """The field's value, checked and made plain (``int``, ``float``, ``str``).
+
+    The real module copies a request into a C struct, so the echoed ``TradeRequest`` holds
+    plain values even when the caller passed an ``IntEnum`` (``OrderType.BUY``) or a
+    ``StrEnum``; the simulator does the same.
+    """
     if name in _INT_FIELDS:
         if not _is_int(value) or not -(2**63) <= value < _UINT64:  # type: ignore[operator]
             raise invalid_argument(name)
-        return value
+        return int(value)  # type: ignore[call-overload]
     if name in _FLOAT_FIELDS:
         return _check_float(name, value, rules)
     if not isinstance(value, str) or (name == "comment" and len(value) > rules.comment_max):
         raise invalid_argument(name)
-    return value
+    return str.__str__(value)
 
 
 def _check_float(name: str, value: object, rules: RequestRules) -> float:

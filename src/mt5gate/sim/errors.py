@@ -21,12 +21,16 @@ __all__ = [
 
 
 class SimError(Exception):
-    """A call failed as the real terminal would fail it: ``code`` and ``text`` of last_error."""
+    """A call failed as the real terminal would fail it: ``code`` and ``text`` of last_error.
+
+    ``code`` is kept as a plain ``int`` even when given a ``ResultCode``: the real module's
+    ``last_error()`` returns ``(int, str)``, and an enum breaks ``json.dumps`` and RPyC.
+    """
 
     def __init__(self, code: int, text: str) -> None:
-        super().__init__(code, text)
-        self.code = code
-        self.text = text
+        super().__init__(int(code), str(text))
+        self.code = int(code)
+        self.text = str(text)
 
     @property
     def last_error(self) -> tuple[int, str]:
@@ -71,7 +75,8 @@ RESULT_TEXTS: dict[int, str] = {
     ResultCode.E_INTERNAL_FAIL_TIMEOUT: "IPC timeout",
 }
 
-SUCCESS: tuple[int, str] = (ResultCode.S_OK, "Success")
+#: ``last_error()`` after a successful call: plain ``int`` code, as the real module gives.
+SUCCESS: tuple[int, str] = (int(ResultCode.S_OK), "Success")
 
 
 def result_error(code: int) -> SimError:
