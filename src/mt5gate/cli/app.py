@@ -4,10 +4,16 @@ Every command that reads or trades takes the account options (``--config``, ``--
 ``--terminal`` and, for an ad-hoc terminal, ``--login``, ``--server``, ``--token-file``) plus
 ``--json`` and ``--debug``; :func:`account_command` adds them to each command's signature, so
 they are written once and can follow the command (``mt5gate price EURUSD --account live``).
-:func:`run_on_account` gives each its account: a session of its own, or the ``mt5gate serve``
-that owns the account (:mod:`~mt5gate.cli.owner`, :mod:`~mt5gate.cli.remote`).
+:func:`run_on_account` (in :mod:`~mt5gate.cli.running`) gives each its account: a session of
+its own, or the ``mt5gate serve`` that owns the account (:mod:`~mt5gate.cli.owner`,
+:mod:`~mt5gate.cli.remote`).
 ``serve``, ``bot``, ``bridge``, ``journal`` and ``demo`` hand their arguments to their own
 front ends unchanged (``mt5gate serve --help`` is theirs).
+
+This module only declares: it imports typer and :mod:`~mt5gate.cli.options`, and each command
+imports its work when it runs (:mod:`~mt5gate.cli.running`, ``reads``, ``trade``; with them the
+session, the service's configuration, rich, pydantic, numpy), so ``mt5gate --help`` does not
+pay for what it does not use (``tests/cli/test_imports.py`` keeps it so).
 """
 
 from __future__ import annotations
