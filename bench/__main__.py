@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import (
+    cli_bench,
     console_bench,
     fleet_bench,
     orders_bench,
@@ -42,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows += service_bench.all_rows(repeat=args.repeat, quick=args.quick)
     rows += fleet_bench.all_rows(repeat=args.repeat, quick=args.quick)
     rows += console_bench.all_rows(repeat=args.repeat, quick=args.quick)
+    rows += cli_bench.all_rows(repeat=args.repeat, quick=args.quick)
     table = render(rows)
     print(table)
     if args.write is not None:

@@ -25,11 +25,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from mt5gate.cli.app import _on_own_session
 from mt5gate.cli.failures import CommandError, Exit
 from mt5gate.cli.owner import ApiKey, OwningService
 from mt5gate.cli.port import AccountPort
 from mt5gate.cli.remote import RemoteAccount
+from mt5gate.cli.running import _on_own_session
 from mt5gate.cli.target import AccountChoice, Target, resolve_target
 from mt5gate.cli.ui import VIA_SERVICE, Options, Ui
 from mt5gate.errors import (

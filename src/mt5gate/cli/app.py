@@ -4,56 +4,39 @@ Every command that reads or trades takes the account options (``--config``, ``--
 ``--terminal`` and, for an ad-hoc terminal, ``--login``, ``--server``, ``--token-file``) plus
 ``--json`` and ``--debug``; :func:`account_command` adds them to each command's signature, so
 they are written once and can follow the command (``mt5gate price EURUSD --account live``).
-:func:`run_on_account` gives each its account: a session of its own, or the ``mt5gate serve``
-that owns the account (:mod:`~mt5gate.cli.owner`, :mod:`~mt5gate.cli.remote`).
+:func:`run_on_account` (in :mod:`~mt5gate.cli.running`) gives each its account: a session of
+its own, or the ``mt5gate serve`` that owns the account (:mod:`~mt5gate.cli.owner`,
+:mod:`~mt5gate.cli.remote`).
 ``serve``, ``bot``, ``bridge``, ``journal`` and ``demo`` hand their arguments to their own
 front ends unchanged (``mt5gate serve --help`` is theirs).
+
+This module only declares: it imports typer and :mod:`~mt5gate.cli.options`, and each command
+imports its work when it runs (:mod:`~mt5gate.cli.running`, ``reads``, ``trade``; with them the
+session, the service's configuration, rich, pydantic, numpy), so ``mt5gate --help`` does not
+pay for what it does not use (``tests/cli/test_imports.py`` keeps it so).
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import importlib
 import inspect
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
-from rich.markup import escape
 
-from mt5gate.cli.failures import Exit, guarded
-from mt5gate.cli.journal import journal_args
-from mt5gate.cli.owner import OwningService, api_key, owning_service
-from mt5gate.cli.port import AccountPort
-from mt5gate.cli.reads import (
-    parse_when,
-    read_health,
-    show_account,
-    show_errors,
-    show_health,
-    show_history,
-    show_orders,
-    show_positions,
-    show_prices,
-    unreachable,
-    watch_prices,
-)
-from mt5gate.cli.remote import RemoteAccount
-from mt5gate.cli.target import (
-    AccountChoice,
-    Target,
-    build_session,
-    close_session,
-    resolve_target,
-)
-from mt5gate.cli.trade import Confirmation, cancel_order, close_position, place_order
-from mt5gate.cli.ui import Options, Ui
-from mt5gate.errors import MT5ConnectionError, MT5Error, MT5OwnershipError
-from mt5gate.health import HealthStatus
-from mt5gate.models import OrderKind, OrderRequest, Side
+from mt5gate.cli.options import AccountChoice, Options, SideChoice
+
+if TYPE_CHECKING:
+    from mt5gate.cli.failures import Exit
+    from mt5gate.cli.port import AccountPort
+    from mt5gate.cli.running import Work
+    from mt5gate.cli.target import Target
+    from mt5gate.cli.ui import Ui
+    from mt5gate.models import OrderRequest, Side
 
 __all__ = ["app", "account_command"]
 
@@ -128,60 +111,19 @@ def account_command(func: Callable[..., int]) -> Callable[..., int]:
     return wrapper
 
 
-Work = Callable[[AccountPort, Ui, Target], Awaitable[Exit]]
-
-
 def run_on_account(opts: Options, work: Work) -> int:
-    """Resolve the account, announce a simulator, run ``work`` on it, close; every failure
-    becomes one line, a hint and an exit code.
+    """:func:`mt5gate.cli.running.run_on_account`, imported when a command runs (it brings the
+    session, the service's configuration and httpx, which ``--help`` does not need)."""
+    from mt5gate.cli.running import run_on_account as run
 
-    One owner per account: when a running ``mt5gate serve`` owns it, ``work`` goes through the
-    service's HTTP API (and says so); when another process does, the command names it and
-    stops (:mod:`mt5gate.cli.owner`); otherwise it connects a session of its own (with a
-    spinner), which holds the account's lease until it closes."""
-    ui = Ui(opts)
-    try:
-        return int(guarded(ui.err, lambda: asyncio.run(_on_account(ui, work)), debug=opts.debug))
-    finally:
-        ui.close()
+    return run(opts, work)
 
 
-async def _on_account(ui: Ui, work: Work) -> Exit:
-    target = resolve_target(ui.options.choice, ui.env)
-    ui.announce(target)
-    service = await owning_service(target, ui.env)
-    if service is None:
-        done = await _on_own_session(ui, target, work)
-        if isinstance(done, Exit):
-            return done
-        service = done
-    async with remote_account(ui, target, service) as remote:
-        return await work(remote, ui, target)
+def _parse_when(text: str) -> datetime:
+    """:func:`mt5gate.cli.reads.parse_when`, imported when ``history`` parses its times."""
+    from mt5gate.cli.reads import parse_when
 
-
-async def _on_own_session(ui: Ui, target: Target, work: Work) -> Exit | OwningService:
-    """``work`` on a session of the command's own; or, when a service took the account
-    between the look-up and the connect, that service (nothing was done yet)."""
-    session = build_session(target, ui.env)
-    try:
-        with ui.err.status(f"Connecting to {target.describe()} ..."):
-            try:
-                await session.connect()
-            except MT5OwnershipError:
-                service = await owning_service(target, ui.env)  # another owner: it says who
-                if service is None:
-                    raise
-                return service
-        return await work(session, ui, target)
-    finally:
-        await close_session(session)
-
-
-def remote_account(ui: Ui, target: Target, service: OwningService) -> RemoteAccount:
-    """The account as ``service`` serves it, with the service's key (exit 2 without one)."""
-    key = api_key(target, service, ui.env)
-    ui.via(service.url, target.account.name)
-    return RemoteAccount(service.url, target.account.name, key)
+    return parse_when(text)
 
 
 def _exit(code: int) -> None:
@@ -200,6 +142,8 @@ SymbolFilter = Annotated[str | None, typer.Option("--symbol", "-s", help="Only t
 @account_command
 def price(symbols: Symbols, *, opts: Options) -> int:
     """Bid, ask and spread (in points) of each symbol, with the server time."""
+    from mt5gate.cli.reads import show_prices
+
     names = [s.strip() for s in symbols]
     _exit(run_on_account(opts, lambda s, ui, t: show_prices(s, ui, t, names)))
     return 0
@@ -209,6 +153,8 @@ def price(symbols: Symbols, *, opts: Options) -> int:
 @account_command
 def account(*, opts: Options) -> int:
     """The account: login, balance, equity, margin, free margin, leverage."""
+    from mt5gate.cli.reads import show_account
+
     _exit(run_on_account(opts, show_account))
     return 0
 
@@ -217,6 +163,8 @@ def account(*, opts: Options) -> int:
 @account_command
 def positions(symbol: SymbolFilter = None, *, opts: Options) -> int:
     """The open positions, with their profit."""
+    from mt5gate.cli.reads import show_positions
+
     _exit(run_on_account(opts, lambda s, ui, t: show_positions(s, ui, t, symbol)))
     return 0
 
@@ -225,6 +173,8 @@ def positions(symbol: SymbolFilter = None, *, opts: Options) -> int:
 @account_command
 def orders(symbol: SymbolFilter = None, *, opts: Options) -> int:
     """The pending (limit and stop) orders."""
+    from mt5gate.cli.reads import show_orders
+
     _exit(run_on_account(opts, lambda s, ui, t: show_orders(s, ui, t, symbol)))
     return 0
 
@@ -233,10 +183,10 @@ def orders(symbol: SymbolFilter = None, *, opts: Options) -> int:
 @account_command
 def history(
     date_from: Annotated[datetime, typer.Option(
-        "--from", parser=parse_when, metavar="TIME",
+        "--from", parser=_parse_when, metavar="TIME",
         help="Start: 2026-11-20, 2026-11-20T14:30, today, or an age: 12h, 7d.")] = "7d",  # type: ignore[assignment]
     date_to: Annotated[datetime, typer.Option(
-        "--to", parser=parse_when, metavar="TIME", help="End (same forms, or +1d: a day "
+        "--to", parser=_parse_when, metavar="TIME", help="End (same forms, or +1d: a day "
         "ahead, because MT5 reads history on the broker's clock, ahead of UTC at most "
         "brokers).")] = "+1d",  # type: ignore[assignment]
     orders: Annotated[bool, typer.Option("--orders", help="Orders instead of deals.")] = False,
@@ -248,6 +198,8 @@ def history(
     MT5 compares these times with deal times on the broker's server clock, which runs ahead of
     UTC at most brokers: the default --to (+1d) pads the window so today's deals are in it.
     """
+    from mt5gate.cli.reads import show_history
+
     _exit(
         run_on_account(
             opts, lambda s, ui, t: show_history(s, ui, t, date_from, date_to, orders=orders)
@@ -266,52 +218,10 @@ def health(
     opts: Options,
 ) -> int:  # fmt: skip
     """One health reading, coloured. Exit 0 pass, 1 warn, 2 fail (for scripts and cron)."""
+    from mt5gate.cli.running import run_health
+
     _exit(run_health(opts, symbols or []))
     return 0
-
-
-def run_health(opts: Options, symbols: list[str]) -> int:
-    """A terminal that cannot be reached is a failing reading (exit 2), not an error."""
-    ui = Ui(opts)
-
-    async def reading() -> Exit:
-        target = resolve_target(opts.choice, ui.env)
-        ui.announce(target)
-        service = await owning_service(target, ui.env)
-        if service is not None:
-            return show_health(ui, target, await _service_health(ui, target, service, symbols))
-        try:
-            session = build_session(target, ui.env)
-        except MT5Error as error:  # no terminal to ask (a package missing, a bad URL)
-            return show_health(ui, target, unreachable(error))
-        try:
-            with ui.err.status(f"Connecting to {target.describe()} ..."):
-                try:
-                    await session.connect()
-                except MT5Error as error:  # the reading says what is wrong
-                    ui.note(f"[red]cannot connect:[/] {escape(error.message)}")
-            return show_health(ui, target, await read_health(session, target, symbols))
-        finally:
-            await close_session(session)
-
-    try:
-        return int(guarded(ui.err, lambda: asyncio.run(reading()), debug=opts.debug))
-    finally:
-        ui.close()
-
-
-async def _service_health(ui: Ui, target: Target, service: OwningService,
-                          symbols: list[str]) -> HealthStatus:  # fmt: skip
-    """The latest reading of the service that owns the account; a service that does not
-    answer is a failing reading, as a terminal that cannot be reached is."""
-    if symbols:
-        ui.note(f"[yellow]the service reads the ticks of the symbols its configuration watches; "
-                f"{escape(' '.join(symbols))} are not read here[/]")  # fmt: skip
-    async with remote_account(ui, target, service) as remote:
-        try:
-            return await remote.health()
-        except MT5ConnectionError as error:
-            return unreachable(error, "service")
 
 
 @app.command()
@@ -326,6 +236,9 @@ def watch(
     opts: Options,
 ) -> int:  # fmt: skip
     """A live table of prices and spreads (with --json: one line per new tick). Ctrl-C ends."""
+    from mt5gate.cli.failures import Exit
+    from mt5gate.cli.reads import watch_prices
+
     names = [s.strip() for s in symbols]
 
     def work(s: AccountPort, ui: Ui, t: Target) -> Awaitable[Exit]:
@@ -351,7 +264,7 @@ Level = Annotated[
     float, typer.Argument(metavar="PRICE", help="The order's price.", show_default=False)
 ]
 SideArg = Annotated[
-    Side, typer.Argument(metavar="buy|sell", help="buy or sell.", show_default=False)
+    SideChoice, typer.Argument(metavar="buy|sell", help="buy or sell.", show_default=False)
 ]
 Sl = Annotated[float | None, typer.Option("--sl", help="Stop loss price.")]
 Tp = Annotated[float | None, typer.Option("--tp", help="Take profit price.")]
@@ -361,16 +274,20 @@ Comment = Annotated[str, typer.Option("--comment", help="The order's comment.")]
 
 
 def _send(opts: Options, request: OrderRequest, yes: bool, key: str | None) -> None:
+    from mt5gate.cli.trade import Confirmation, place_order
+
     confirmation = Confirmation(yes, key)
     _exit(run_on_account(opts, lambda s, ui, t: place_order(s, ui, t, request, confirmation)))
 
 
 def _request(
-    symbol: str, side: Side, volume: float, kind: OrderKind, price: float | None,
+    symbol: str, side: Side | SideChoice, volume: float, kind: str, price: float | None,
     sl: float | None, tp: float | None, deviation: int, comment: str,
 ) -> OrderRequest:  # fmt: skip
-    return OrderRequest(symbol.strip(), side, volume, kind, price, sl=sl, tp=tp,
-                        deviation=deviation, comment=comment)  # fmt: skip
+    from mt5gate.models import OrderKind, OrderRequest, Side
+
+    return OrderRequest(symbol.strip(), Side(side.value), volume, OrderKind(kind), price,
+                        sl=sl, tp=tp, deviation=deviation, comment=comment)  # fmt: skip
 
 
 @order_app.command("buy")
@@ -379,7 +296,7 @@ def order_buy(symbol: Symbol, volume: Volume, sl: Sl = None, tp: Tp = None,
               deviation: Deviation = 20, comment: Comment = "", yes: Yes = False,
               key: Key = None, *, opts: Options) -> int:  # fmt: skip
     """Buy VOLUME lots of SYMBOL at market."""
-    request = _request(symbol, Side.BUY, volume, OrderKind.MARKET, None, sl, tp, deviation,
+    request = _request(symbol, SideChoice.BUY, volume, "market", None, sl, tp, deviation,
                        comment)  # fmt: skip
     _send(opts, request, yes, key)
     return 0
@@ -391,7 +308,7 @@ def order_sell(symbol: Symbol, volume: Volume, sl: Sl = None, tp: Tp = None,
                deviation: Deviation = 20, comment: Comment = "", yes: Yes = False,
                key: Key = None, *, opts: Options) -> int:  # fmt: skip
     """Sell VOLUME lots of SYMBOL at market."""
-    request = _request(symbol, Side.SELL, volume, OrderKind.MARKET, None, sl, tp, deviation,
+    request = _request(symbol, SideChoice.SELL, volume, "market", None, sl, tp, deviation,
                        comment)  # fmt: skip
     _send(opts, request, yes, key)
     return 0
@@ -403,7 +320,7 @@ def order_limit(side: SideArg, symbol: Symbol, volume: Volume, price: Level, sl:
                 tp: Tp = None, comment: Comment = "", yes: Yes = False, key: Key = None, *,
                 opts: Options) -> int:  # fmt: skip
     """A pending limit order: buy below or sell above the market, at PRICE."""
-    request = _request(symbol, side, volume, OrderKind.LIMIT, price, sl, tp, 20, comment)
+    request = _request(symbol, side, volume, "limit", price, sl, tp, 20, comment)
     _send(opts, request, yes, key)
     return 0
 
@@ -414,7 +331,7 @@ def order_stop(side: SideArg, symbol: Symbol, volume: Volume, price: Level, sl: 
                tp: Tp = None, comment: Comment = "", yes: Yes = False, key: Key = None, *,
                opts: Options) -> int:  # fmt: skip
     """A pending stop order: buy above or sell below the market, at PRICE."""
-    request = _request(symbol, side, volume, OrderKind.STOP, price, sl, tp, 20, comment)
+    request = _request(symbol, side, volume, "stop", price, sl, tp, 20, comment)
     _send(opts, request, yes, key)
     return 0
 
@@ -436,6 +353,8 @@ def close(
     opts: Options,
 ) -> int:  # fmt: skip
     """Close an open position (all of it, or --volume lots)."""
+    from mt5gate.cli.trade import Confirmation, close_position
+
     confirmation = Confirmation(yes, key)
     _exit(
         run_on_account(
@@ -449,6 +368,8 @@ def close(
 @account_command
 def cancel(ticket: Ticket, yes: Yes = False, key: Key = None, *, opts: Options) -> int:
     """Cancel (delete) a pending order."""
+    from mt5gate.cli.trade import Confirmation, cancel_order
+
     confirmation = Confirmation(yes, key)
     _exit(run_on_account(opts, lambda s, ui, t: cancel_order(s, ui, t, ticket, confirmation)))
     return 0
@@ -462,7 +383,12 @@ def errors(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:  # fmt: skip
     """What an MT5 retcode or last_error code means, and what to do (no terminal needed)."""
+    from rich.markup import escape
+
+    from mt5gate.cli.failures import Exit
+    from mt5gate.cli.reads import show_errors
     from mt5gate.cli.reference import error_reference, find
+    from mt5gate.cli.ui import Ui
 
     ui = Ui(Options(json=json_out))
     try:
@@ -508,6 +434,10 @@ for _name, (_module, _help) in _FRONT_ENDS.items():
 def journal(ctx: typer.Context) -> None:
     """``mt5gate journal list|show``, on the journal of --config/--account when no --journal
     (or $MT5GATE_JOURNAL) is given."""
+    from mt5gate.cli.failures import Exit, guarded
+    from mt5gate.cli.journal import journal_args
+    from mt5gate.cli.ui import Ui
+
     ui = Ui(Options())
     try:
         args = guarded(ui.err, lambda: journal_args(list(ctx.args)), debug=False)

@@ -37,8 +37,6 @@ from mt5gate.errors import (
     MT5ValidationError,
     error_title,
 )
-from mt5gate.orders.journal import JournalError
-from mt5gate.service.config import ConfigError
 
 __all__ = ["CommandError", "Exit", "describe", "guarded"]
 
@@ -80,6 +78,10 @@ class Described:
 
 def describe(error: BaseException) -> Described:
     """The line, hint and exit code for ``error`` (any exception)."""
+    # imported here: only a failure needs them, and the configuration's module loads pydantic
+    from mt5gate.orders.journal import JournalError
+    from mt5gate.service.config import ConfigError
+
     if isinstance(error, CommandError):
         return Described("", error.message, error.hint, error.code)
     if isinstance(error, MT5Error):

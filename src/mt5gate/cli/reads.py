@@ -9,14 +9,12 @@ import dataclasses
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from rich.live import Live
 from rich.markup import escape
 
 from mt5gate.cli.failures import CommandError, Exit
 from mt5gate.cli.port import AccountPort
-from mt5gate.cli.reference import ErrorEntry, render_text
 from mt5gate.cli.render import (
     Digits,
     account_table,
@@ -37,6 +35,9 @@ from mt5gate.health import Check, HealthStatus, Status, probe, wall_utc_ms
 from mt5gate.models import Price
 from mt5gate.service.simulated import health_clock
 from mt5gate.session.manager import MT5SessionManager
+
+if TYPE_CHECKING:
+    from mt5gate.cli.reference import ErrorEntry
 
 __all__ = [
     "HEALTH_EXIT",
@@ -215,6 +216,8 @@ async def watch_prices(
 ) -> Exit:  # fmt: skip
     """``mt5gate watch``: a live table of quotes (or a JSON line per new tick), refreshed every
     ``interval_s`` until Ctrl-C, or ``count`` refreshes when ``count`` > 0."""
+    from rich.live import Live  # imported here: only ``watch`` redraws a table in place
+
     digits = await digits_of(session, symbols)
     title = _title(target, "Watching")
     quotes = await _quotes(session, symbols, digits)
@@ -253,6 +256,8 @@ async def _watch_json(session: AccountPort, ui: Ui, symbols: Sequence[str],
 
 def show_errors(ui: Ui, entries: Sequence[ErrorEntry], *, full: bool) -> None:
     """``mt5gate errors``: the whole entry for a lookup, a table of all codes otherwise."""
+    from mt5gate.cli.reference import render_text  # the reference loads the whole table
+
     if ui.options.json:
         ui.emit_json([dataclasses.asdict(e) for e in entries])
     elif full:

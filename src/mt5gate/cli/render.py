@@ -11,17 +11,19 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pydantic_core import to_jsonable_python
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from mt5gate.cli.reference import ErrorEntry
 from mt5gate.constants import PositionType
 from mt5gate.health import HealthStatus, Status
 from mt5gate.models import Account, Deal, Order, OrderResult, Position, Price, server_time
+
+if TYPE_CHECKING:
+    from mt5gate.cli.reference import ErrorEntry
 
 __all__ = [
     "STATUS_STYLES",

@@ -28,6 +28,7 @@ from typing import Final
 
 from pydantic import ValidationError
 
+from mt5gate.cli.options import AccountChoice
 from mt5gate.files import private_dir, tighten_file
 from mt5gate.service.config import (
     AccountSettings,
@@ -60,18 +61,6 @@ ENV_PASSWORD: Final = "MT5GATE_PASSWORD"
 #: takes no requests from them (they say so and stop, see :mod:`mt5gate.cli.owner`).
 CLI_OWNER: Final[Mapping[str, str]] = MappingProxyType({"kind": "cli"})
 _ADHOC_NAME: Final = "cli"
-
-
-@dataclass(frozen=True, slots=True)
-class AccountChoice:
-    """What the user said on the command line about the account (all optional)."""
-
-    config: Path | None = None
-    account: str | None = None
-    terminal: str | None = None
-    login: int | None = None
-    server: str | None = None
-    token_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,9 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
+from mt5gate.cli.options import Options
 from mt5gate.cli.render import json_text
-from mt5gate.cli.target import AccountChoice, Target
+from mt5gate.cli.target import Target
 
 __all__ = ["SIMULATED_BANNER", "VIA_SERVICE", "Options", "Ui"]
 
@@ -34,15 +35,6 @@ SIMULATED_BANNER: Final = (
 VIA_SERVICE: Final = "via mt5gate serve at {url}, which owns account {account}"
 
 _PIPE_WIDTH: Final = 160
-
-
-@dataclass(frozen=True, slots=True)
-class Options:
-    """What every account command takes: which account, ``--json`` and ``--debug``."""
-
-    choice: AccountChoice = field(default_factory=AccountChoice)
-    json: bool = False
-    debug: bool = False
 
 
 @dataclass(slots=True)

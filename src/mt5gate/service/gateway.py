@@ -13,11 +13,10 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from mt5gate.errors import MT5DataError, MT5Error, MT5OwnershipError
 from mt5gate.files import private_dir
-from mt5gate.fleet import Bus, BusOptions, Fleet
 from mt5gate.health import HealthMonitor, HealthStatus, Status, Transition
 from mt5gate.metrics import Metrics
 from mt5gate.orders.journal import SqliteJournal
@@ -25,7 +24,6 @@ from mt5gate.orders.ownership import owner_id
 from mt5gate.orders.store import JournalError, OrderStore
 from mt5gate.service.auth import Authenticator
 from mt5gate.service.config import AccountSettings, BusSettings, ServiceSettings
-from mt5gate.service.fleet import Conductor
 from mt5gate.service.simulated import configured_terminal, health_clock
 from mt5gate.service.stores import SharedStore, open_store
 from mt5gate.session.manager import MT5SessionManager
@@ -33,6 +31,10 @@ from mt5gate.session.observer import LoggingObserver, ObserverGroup, SessionObse
 from mt5gate.session.policies import ReconnectPolicy
 from mt5gate.session.state import SessionState
 from mt5gate.terminal.base import Terminal
+
+if TYPE_CHECKING:
+    from mt5gate.fleet import Fleet
+    from mt5gate.service.fleet import Conductor
 
 __all__ = [
     "SIMULATED_NOTICE", "AccountRuntime", "Companion", "Gateway", "TerminalFor", "fleet_for",
@@ -167,6 +169,8 @@ class Gateway:
         gateway = cls(settings, accounts, Authenticator(settings.api_keys), metrics, store=store,
                       _make=make)  # fmt: skip
         if settings.fleet is not None and store is not None:
+            from mt5gate.service.fleet import Conductor  # imported here: httpx, for a fleet
+
             gateway.conductor = Conductor(gateway, store, settings.fleet, settings.replica,
                                           settings.advertised_url, str(about["owner"]))  # fmt: skip
             gateway.companions.append(gateway.conductor)
@@ -304,6 +308,9 @@ def fleet_for(
 ) -> Fleet:
     """The bus companion of the ``[bus]`` table: publishes what this process owns, reads the
     rest (its token is read here, from its variable or file, and goes nowhere else)."""
+    # imported here: only a service with a [bus] needs the bus (an ``mt5gate`` command never)
+    from mt5gate.fleet import Bus, BusOptions, Fleet
+
     token = bus.token(env)
     options = BusOptions(
         bus.url, token=None if token is None else token.get_secret_value(),
