@@ -134,6 +134,9 @@ class BridgeServer:
         self.idle_timeout_s = idle_timeout_s
         self.terminal_kind = terminal_kind
         self.worker = TerminalWorker("mt5gate-bridge-terminal")
+        defer = getattr(terminal, "defer_state_sync", None)
+        if defer is not None:
+            defer()  # a simulator's state file: on disk before each reply, see _durable
         self.fence = EpochFence()  # used on the worker thread only
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[Any]] = set()  # every open connection
@@ -368,7 +371,15 @@ class BridgeServer:
         except Exception as error:
             log.exception("bridge: %s() raised", request.function)
             return encode_error(rid, "internal", f"{type(error).__name__}: {error}")
+        await self._durable()
         return self._encode_result(rid, request.function, result, last_error)
+
+    async def _durable(self) -> None:
+        """A simulator with a state file: what the call changed is on disk before its reply.
+        The fdatasync runs off the worker thread, so the next client's call goes on meanwhile
+        and a later fdatasync covers both (group commit)."""
+        if getattr(self.terminal, "state_unsynced", False):
+            await asyncio.to_thread(self.terminal.sync_state)  # type: ignore[attr-defined]
 
     def _job(self, request: Request, peer: object) -> Any:
         """The worker job: the fencing check, the call and, in the same job, its

@@ -10,9 +10,12 @@ changed since the one before (per account: positions and orders upserted or gone
 orders and deals appended). A record is appended and ``fdatasync``-ed before the call that made
 it returns, so an order is on disk before its reply, as when the whole state was rewritten on
 every order. A crash mid-append leaves a torn last line without its newline: it is dropped on
-load (its call never replied) and cut off before the next append. When the records outgrow the
-state they describe, the file is rewritten as one record (compaction), atomically: temporary
-file, fsync, rename, fsync of the folder; so it grows with trading, not with time or calls.
+load (its call never replied) and cut off before the next append. A host that sends the replies
+itself (the bridge) may defer that fdatasync to just before the reply
+(:attr:`StateJournal.deferred_sync`): one fdatasync then covers the orders of several clients
+(group commit). When the records outgrow the state they describe, the file is rewritten as one
+record (compaction), atomically: temporary file, fsync, rename, fsync of the folder; so it
+grows with trading, not with time or calls.
 
 Files of version 1 (one JSON document with the whole market) still load, market included; the
 first save rewrites them as version 2.
@@ -23,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,9 +102,41 @@ class StateJournal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        #: False: each record is fdatasync-ed before :meth:`commit` returns. True: its host
+        #: calls :meth:`sync` before it replies (the bridge), so one fdatasync can cover the
+        #: records of several clients' calls made while the previous one ran (group commit).
+        self.deferred_sync = False
         self._seen = _Seen()
         self._stamp: tuple[int, int] | None = None  # (inode, size) after this object's write
         self._state_bytes = 0  # size of the last compacted file
+        self._guard = threading.Lock()  # the two counters below
+        self._written = self._synced = 0  # records appended, and those known to be on disk
+        self._syncing = threading.Lock()  # one fdatasync at a time; the others wait, then share
+
+    @property
+    def unsynced(self) -> bool:
+        """Whether a record was appended that is not known to be on disk yet."""
+        return self._synced < self._written
+
+    def sync(self) -> None:
+        """Return once every record appended so far is on disk (thread-safe: a caller that
+        waited for another's fdatasync usually finds its own record covered by it)."""
+        with self._guard:
+            target = self._written
+        if self._synced >= target:
+            return
+        with self._syncing:
+            with self._guard:
+                if self._synced >= target:
+                    return
+                upto = self._written
+            fd = os.open(self.path, os.O_RDONLY)  # fdatasync flushes the file, not the fd
+            try:
+                os.fdatasync(fd)
+            finally:
+                os.close(fd)
+            with self._guard:
+                self._synced = max(self._synced, upto)
 
     # ----------------------------------------------------------------------------- writing
 
@@ -113,10 +149,15 @@ class StateJournal:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         try:
             os.write(fd, line)
-            os.fdatasync(fd)
+            if not self.deferred_sync:
+                os.fdatasync(fd)
         finally:
             os.close(fd)
         self._stamp = (self._stamp[0], self._stamp[1] + len(line))
+        with self._guard:
+            self._written += 1
+            if not self.deferred_sync:
+                self._synced = self._written
 
     def _due(self, terminal: SimTerminal) -> bool:
         """Compaction: the records since the last one outweigh the state they describe."""
@@ -145,6 +186,8 @@ class StateJournal:
             raise
         _fsync_dir(self.path.parent)
         self._stamp, self._state_bytes = _stamp(self.path), len(data)
+        with self._guard:
+            self._synced = self._written  # the whole state is on disk
 
     def _record(self, terminal: SimTerminal) -> dict[str, Any]:
         """The clock, and whatever else changed since the last record."""

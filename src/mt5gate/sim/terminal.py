@@ -716,6 +716,23 @@ class SimTerminal:
         if time.monotonic() - self._saved_at >= self.save_interval_s:
             self.save_state(self.state_file)
 
+    def defer_state_sync(self) -> None:
+        """Let a host that sends each call's reply itself (the bridge) put the state file's
+        records on disk just before the reply (:meth:`sync_state`) rather than inside the call:
+        one fdatasync then covers the orders of every client that called meanwhile."""
+        if self._journal is not None:
+            self._journal.deferred_sync = True
+
+    @property
+    def state_unsynced(self) -> bool:
+        """Whether a change was written to the state file that is not on disk yet."""
+        return self._journal is not None and self._journal.unsynced
+
+    def sync_state(self) -> None:
+        """Return once every change written to the state file is on disk (any thread)."""
+        if self._journal is not None:
+            self._journal.sync()
+
     def flush_state(self) -> None:
         """Write the state file now if anything changed since it was last written."""
         if self._unsaved and self.state_file is not None:
