@@ -38,10 +38,10 @@ CLIENTS = 4
 
 
 @contextmanager
-def _bridge(state_file: Path | None) -> Iterator[int]:
+def _bridge(state_file: Path | None, history_days: int = 1) -> Iterator[int]:
     """A ``bench._state_host`` process; yields its port."""
     argv = [sys.executable, "-m", "bench._state_host", TOKEN]
-    argv += [str(state_file)] if state_file is not None else []
+    argv += [str(state_file) if state_file is not None else "-", str(history_days)]
     host = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     try:
         assert host.stdout is not None
@@ -99,7 +99,18 @@ def order_rows(repeat: int, quick: bool) -> list[Row]:
                            "orders/s"))  # fmt: skip
             out.append(Row("state file", f"bridged order_send, {who}, with a state file",
                            kept, "orders/s", "no state file", kept / bare))  # fmt: skip
+        out += _default_market_rows(Path(folder), repeat, quick)
     return out
+
+
+def _default_market_rows(folder: Path, repeat: int, quick: bool) -> list[Row]:
+    """One client, with the default 30 days of history (``mt5gate bridge --state-file``'s
+    market: the version 1 file held all of it, ~29 MB, rewritten on every order)."""
+    pairs = 20 if quick else 100
+    with _bridge(folder / "sim-30d.json", history_days=30) as port:
+        kept = _rate(port, 1, pairs, repeat)
+    return [Row("state file", "bridged order_send, 1 client, with a state file, 30 days of "
+                "history", kept, "orders/s")]  # fmt: skip
 
 
 def size_rows(quick: bool) -> list[Row]:

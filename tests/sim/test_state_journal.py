@@ -4,8 +4,12 @@ old (version 1) files still load, a torn last record is dropped, the file grows 
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from mt5gate.constants import OrderType, TradeAction, TradeRetcode
 from mt5gate.sim import SimConfig, VirtualClock
@@ -151,3 +155,36 @@ def test_another_writer_makes_the_next_save_a_rewrite(tmp_path: Path) -> None:
     _send(one, market_request(one))  # one does not append to a file it did not leave so
     assert len(path.read_bytes().splitlines()) == 2
     _same(one, _terminal(path))
+
+
+def test_a_deferred_sync_is_done_before_the_reply_and_shared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bridge's way: the call appends its record, the host syncs before replying; records
+    appended while one fdatasync ran are covered by the next single one."""
+    path = tmp_path / "sim.json"
+    terminal = _terminal(path)
+    terminal.defer_state_sync()
+    assert terminal.initialize(login=LOGIN, password=PASSWORD, server=SERVER)
+    _send(terminal, market_request(terminal))  # the first save writes the file whole
+    assert not terminal.state_unsynced
+    synced: list[int] = []
+    real = os.fdatasync
+
+    def counted(fd: int) -> None:
+        synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", counted)
+    for _ in range(3):  # three clients' orders while no sync ran
+        _send(terminal, market_request(terminal))
+    assert synced == []
+    assert terminal.state_unsynced
+    threads = [threading.Thread(target=terminal.sync_state) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(synced) == 1
+    assert not terminal.state_unsynced
+    _same(terminal, _terminal(path))
