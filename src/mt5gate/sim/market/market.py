@@ -44,6 +44,7 @@ __all__ = ["Listener", "Market"]
 Listener = Callable[[str, TickArray], None]
 
 _DAY_MS = 86_400_000
+_REGENERATE_STEP_MS = 7 * _DAY_MS
 
 
 class Market:
@@ -94,6 +95,11 @@ class Market:
             self._start(start_ms)
         listeners, self._listeners = self._listeners, []
         try:
+            # a week at a time: months of a real clock's ticks never sit in memory at once
+            for step_ms in range(
+                self._done_ms + _REGENERATE_STEP_MS, until_ms, _REGENERATE_STEP_MS
+            ):
+                self._advance(step_ms)
             self._advance(until_ms)
         finally:
             self._listeners = listeners
