@@ -87,7 +87,6 @@ def load_state(terminal: SimTerminal, path: Path) -> None:
 class _Seen:
     """What the file holds so far, to write the next record as a difference."""
 
-    clock_ms: int | None = None
     tickets: dict[str, Any] | None = None
     terminal: dict[str, Any] | None = None
     accounts: dict[int, books.Mirror] = field(default_factory=dict)
