@@ -21,6 +21,7 @@ from bench import (
     service_bench,
     session_bench,
     sim_bench,
+    state_bench,
     terminal_paths,
 )
 from bench.report import Row, render, write_page
@@ -37,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # sessions built without a journal say so once each; here that is expected, not news
     logging.getLogger("mt5gate.orders").setLevel(logging.ERROR)
     rows: list[Row] = sim_bench.all_rows(repeat=args.repeat, quick=args.quick)
+    rows += state_bench.all_rows(repeat=args.repeat, quick=args.quick)
     rows += session_bench.all_rows(repeat=args.repeat, quick=args.quick)
     rows += terminal_paths.rows(repeat=args.repeat, quick=args.quick)
     rows += orders_bench.all_rows(repeat=args.repeat, quick=args.quick)

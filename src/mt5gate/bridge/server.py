@@ -36,7 +36,7 @@ import ipaddress
 import logging
 import ssl
 from collections import OrderedDict
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from mt5gate.terminal.base import TERMINAL_FUNCTIONS, Terminal, TerminalFencedError
 from mt5gate.terminal.fencing import EpochFence
@@ -134,6 +134,7 @@ class BridgeServer:
         self.idle_timeout_s = idle_timeout_s
         self.terminal_kind = terminal_kind
         self.worker = TerminalWorker("mt5gate-bridge-terminal")
+        self._state = _state_file_of(terminal)
         self.fence = EpochFence()  # used on the worker thread only
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[Any]] = set()  # every open connection
@@ -368,7 +369,15 @@ class BridgeServer:
         except Exception as error:
             log.exception("bridge: %s() raised", request.function)
             return encode_error(rid, "internal", f"{type(error).__name__}: {error}")
+        await self._durable()
         return self._encode_result(rid, request.function, result, last_error)
+
+    async def _durable(self) -> None:
+        """A simulator with a state file: what the call changed is on disk before its reply.
+        The fdatasync runs off the worker thread, so the next client's call goes on meanwhile
+        and a later fdatasync covers both (group commit)."""
+        if self._state is not None and self._state.state_unsynced:
+            await asyncio.to_thread(self._state.sync_state)
 
     def _job(self, request: Request, peer: object) -> Any:
         """The worker job: the fencing check, the call and, in the same job, its
@@ -398,6 +407,28 @@ class BridgeServer:
             return encode_error(rid, "too_large", f"the reply of {function}() is {len(body)} "
                                 f"bytes, over the {self.max_reply_frame}-byte limit")  # fmt: skip
         return body
+
+
+class _StateFile(Protocol):
+    """A simulator that keeps a state file (:class:`~mt5gate.sim.terminal.SimTerminal`)."""
+
+    @property
+    def state_unsynced(self) -> bool: ...
+
+    def defer_state_sync(self) -> None: ...
+
+    def sync_state(self) -> None: ...
+
+
+def _state_file_of(terminal: object) -> _StateFile | None:
+    """The terminal, set to leave its state file's fdatasync to the reply (see ``_durable``),
+    if it has one; looked up on its class, so a wrapper that records every attribute it is
+    asked for (tests) is not called."""
+    if not hasattr(type(terminal), "defer_state_sync"):
+        return None
+    state: _StateFile = terminal  # type: ignore[assignment]
+    state.defer_state_sync()
+    return state
 
 
 def _refusal(kind: str, message: str) -> bytes:

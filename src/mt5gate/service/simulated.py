@@ -43,10 +43,10 @@ def simulator(
                        save_interval_s=save_interval_s)  # fmt: skip
 
 
-#: How often a long-running process (``mt5gate serve``) saves a simulated broker that changed:
-#: the whole state is rewritten each time (about a second for the default market's history), so
-#: not after every order. It is also saved when the session detaches, before the account's lease
-#: is given up, so the next owner (an ``mt5gate`` command) finds every order.
+#: How often a long-running process (``mt5gate serve``) saves a simulated broker that changed
+#: (a record of the changes appended to the state file, see :mod:`mt5gate.sim.state`). It is
+#: also saved when the session detaches, before the account's lease is given up, so the next
+#: owner (an ``mt5gate`` command) finds every order.
 SERVICE_SAVE_INTERVAL_S: Final = 30.0
 
 

@@ -17,7 +17,7 @@ import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +49,9 @@ from mt5gate.sim.errors import (
 from mt5gate.sim.faults import Fault, FaultKind, FaultPlan
 from mt5gate.sim.groups import matches_group
 from mt5gate.sim.market import Market, default_catalogue
+
+if TYPE_CHECKING:
+    from mt5gate.sim.state import StateJournal
 
 __all__ = ["SimTerminal"]
 
@@ -129,6 +132,7 @@ class SimTerminal:
         self._unsaved = False
         self._saved_at = time.monotonic()
         self._state_seen: tuple[int, int] | None = None  # (mtime_ns, size) read or written
+        self._journal = _journal(self.state_file)
         if self.state_file is not None and self.state_file.exists():
             self.load_state(self.state_file)
 
@@ -681,21 +685,27 @@ class SimTerminal:
         self.set_connected(bool(connected))
 
     def save_state(self, path: str | Path) -> None:
-        """Write the whole simulated server (accounts, history, prices, clock) atomically."""
+        """Save the simulated server (accounts, history, tickets, clock; the market is
+        regenerated from its seed): to the state file, the changes since its last save,
+        appended; to any other file, the whole state."""
         from mt5gate.sim.state import save_state
 
-        save_state(self, Path(path))
-        if self.state_file is not None and Path(path) == self.state_file:
+        if self._journal is not None and Path(path) == self._journal.path:
+            self._journal.commit(self)
             self._unsaved, self._saved_at = False, time.monotonic()
-            self._state_seen = _file_stamp(self.state_file)
+            self._state_seen = _file_stamp(self._journal.path)
+        else:
+            save_state(self, Path(path))
 
     def load_state(self, path: str | Path) -> None:
         """Restore what :meth:`save_state` wrote; the terminal stays detached."""
         from mt5gate.sim.state import load_state
 
-        load_state(self, Path(path))
-        if self.state_file is not None and Path(path) == self.state_file:
-            self._unsaved, self._state_seen = False, _file_stamp(self.state_file)
+        if self._journal is not None and Path(path) == self._journal.path:
+            self._journal.load(self)
+            self._unsaved, self._state_seen = False, _file_stamp(self._journal.path)
+        else:
+            load_state(self, Path(path))
 
     def _save_due(self) -> None:
         """Save the state file after a change: at once (``save_interval_s`` 0, the default:
@@ -705,6 +715,23 @@ class SimTerminal:
             return
         if time.monotonic() - self._saved_at >= self.save_interval_s:
             self.save_state(self.state_file)
+
+    def defer_state_sync(self) -> None:
+        """Let a host that sends each call's reply itself (the bridge) put the state file's
+        records on disk just before the reply (:meth:`sync_state`) rather than inside the call:
+        one fdatasync then covers the orders of every client that called meanwhile."""
+        if self._journal is not None:
+            self._journal.deferred_sync = True
+
+    @property
+    def state_unsynced(self) -> bool:
+        """Whether a change was written to the state file that is not on disk yet."""
+        return self._journal is not None and self._journal.unsynced
+
+    def sync_state(self) -> None:
+        """Return once every change written to the state file is on disk (any thread)."""
+        if self._journal is not None:
+            self._journal.sync()
 
     def flush_state(self) -> None:
         """Write the state file now if anything changed since it was last written."""
@@ -719,6 +746,15 @@ class SimTerminal:
         stamp = _file_stamp(self.state_file)
         if stamp is not None and stamp != self._state_seen:
             self.load_state(self.state_file)
+
+
+def _journal(path: Path | None) -> StateJournal | None:
+    """The state file's writer (imported only when there is one)."""
+    if path is None:
+        return None
+    from mt5gate.sim.state import StateJournal
+
+    return StateJournal(path)
 
 
 def _file_stamp(path: Path) -> tuple[int, int] | None:

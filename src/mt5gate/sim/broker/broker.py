@@ -303,6 +303,11 @@ class Broker:
         return tuple(self.engine.ledger.deals)
 
     # state -----------------------------------------------------------------------------------
+    @property
+    def request_id(self) -> int:
+        """The counter of trade requests (the last one's ``request_id``)."""
+        return self._request_id
+
     def snapshot(self) -> dict[str, Any]:
         """JSON-serialisable full state (the shared TicketSource is saved by its owner)."""
         return dump(self.engine, self._request_id)

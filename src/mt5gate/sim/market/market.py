@@ -44,6 +44,7 @@ __all__ = ["Listener", "Market"]
 Listener = Callable[[str, TickArray], None]
 
 _DAY_MS = 86_400_000
+_REGENERATE_STEP_MS = 7 * _DAY_MS
 
 
 class Market:
@@ -65,17 +66,43 @@ class Market:
         self._history_days = history_days
         retention = live_ticks_retention_s
         self._retention_ms = None if retention is None else retention * 1000
-        self._done_ms = clock.now_ms()
-        start_s = self._done_ms // 60_000 * 60
         self._masks = {s.name: SessionMask(s.sessions) for s in self._specs}
-        self._series = {s.name: Series(s, start_s) for s in self._specs}
-        self._day_cache: dict[str, tuple[tuple[int, ...], TickArray | None, DayStats]] = {}
-        self._feeds: dict[str, Feed] = {
-            s.name: RandomFeed(s, self._masks[s.name], seed, self._done_ms) for s in self._specs
-        }
+        self._start(clock.now_ms())
         self._listeners: list[Listener] = []
         self._syncing = False
         self._converter = Converter(self._specs, self._quote)
+
+    def _start(self, start_ms: int) -> None:
+        """Begin the seeded market at ``start_ms``: history ends there, the random walks start."""
+        self.start_ms = self._done_ms = start_ms
+        start_s = start_ms // 60_000 * 60
+        self._series = {s.name: Series(s, start_s) for s in self._specs}
+        self._day_cache: dict[str, tuple[tuple[int, ...], TickArray | None, DayStats]] = {}
+        self._feeds: dict[str, Feed] = {
+            s.name: RandomFeed(s, self._masks[s.name], self._seed, start_ms) for s in self._specs
+        }
+
+    def regenerate(self, start_ms: int, until_ms: int) -> None:
+        """Rebuild the market a simulator started at ``start_ms`` had by ``until_ms`` (a market
+        that already started then only catches up).
+
+        The history and the random walks are functions of the seed and the start time (not of
+        how the clock was stepped), so the same ticks come back; they are not announced to the
+        listeners, whose state (the brokers') already saw them. Injected ticks and bars
+        (``push_tick``, ``load_ticks_csv``, ``load_bars_csv``) are not part of it.
+        """
+        if start_ms != self.start_ms:
+            self._start(start_ms)
+        listeners, self._listeners = self._listeners, []
+        try:
+            # a week at a time: months of a real clock's ticks never sit in memory at once
+            for step_ms in range(
+                self._done_ms + _REGENERATE_STEP_MS, until_ms, _REGENERATE_STEP_MS
+            ):
+                self._advance(step_ms)
+            self._advance(until_ms)
+        finally:
+            self._listeners = listeners
 
     # -- catalogue -----------------------------------------------------------------------------
 
@@ -95,7 +122,10 @@ class Market:
 
     def sync(self) -> None:
         """Generate, store and announce every tick up to the clock's now (idempotent)."""
-        now = self._clock.now_ms()
+        self._advance(self._clock.now_ms())
+
+    def _advance(self, now: int) -> None:
+        """Generate, store and announce every tick up to ``now``."""
         if now <= self._done_ms or self._syncing:
             return
         self._syncing = True
@@ -374,6 +404,9 @@ class Market:
     def restore(self, data: Mapping[str, Any]) -> None:
         """Resume from :meth:`snapshot` output (same specs; unknown symbols are ignored)."""
         self._done_ms = int(data["done_ms"])
+        symbols = data["symbols"].items()
+        ends = [int(s["hist_end_s"]) * 1000 for n, s in symbols if n in self._series]
+        self.start_ms = min(ends, default=self._done_ms)  # where a regenerated market starts
         for name, state in data["symbols"].items():
             if name in self._series:
                 self._restore_series(name, state)
