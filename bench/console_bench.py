@@ -35,8 +35,6 @@ from mt5gate.service.auth import hash_api_key, new_api_key
 
 __all__ = ["all_rows", "measure"]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "XAUUSD", "BTCUSD")
 _LOAD = """
 const nav = performance.getEntriesByType('navigation')[0];
@@ -210,7 +208,9 @@ def rows_of(found: dict[str, Any], window_s: float) -> list[Row]:
 def all_rows(repeat: int, quick: bool) -> list[Row]:
     """The console's figures (one run: the browser and the service start once)."""
     del repeat
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):  # make browser
+    from tests.servers.chromium import missing
+
+    if missing():  # make browser
         return [Row("console", "skipped: no /usr/bin/chromium (make browser)", 0, "")]
     window = 10.0 if quick else 30.0
     return rows_of(measure(window), window)

@@ -76,7 +76,3 @@ class Api:
     async def get(self, path: str, key: str, **params: Any) -> Reply:
         """A read."""
         return await self.call("GET", path, key, params=params or None)
-
-    async def aclose(self) -> None:
-        """Release the client (nothing is open between calls; for tidiness at shutdown)."""
-        await self._client.aclose()

@@ -240,8 +240,7 @@ def _page_routes(
     async def book(request: Request, name: str) -> HTMLResponse:
         visitor_ = who(request)
         name = _account(gateway, name)
-        watch = [*gateway.accounts[name].settings.watch, *DEFAULT_WATCH]
-        clock = request.query_params.get("clock") or watch[0]
+        clock = request.query_params.get("clock") or _wanted(gateway, name)[0]
         found = await gather_book(api, visitor_.key, name, clock if _SYMBOL.match(clock) else None)
         return _page(request, "_book.html", visitor_, name=name, book=found,
                      token=_control_key)  # fmt: skip
@@ -268,9 +267,14 @@ def _page_routes(
         return _page(request, "_journal_rows.html", visitor_, pages=pages, chosen=chosen)
 
 
+def _wanted(gateway: Gateway, name: str) -> list[str]:
+    """The account's ``watch`` symbols, then :data:`DEFAULT_WATCH` (duplicates possible)."""
+    return [*gateway.accounts[name].settings.watch, *DEFAULT_WATCH]
+
+
 async def _watch_list(api: Api, key: str, gateway: Gateway, name: str) -> list[str]:
     """The account's watched symbols, then the defaults, those the terminal has."""
-    wanted = [*gateway.accounts[name].settings.watch, *DEFAULT_WATCH]
+    wanted = _wanted(gateway, name)
     reply = await api.get(account_path(name, "/symbols"), key)
     known = {s.get("name") for s in reply.body} if reply.ok else set(wanted)
     return [s for i, s in enumerate(wanted) if s in known and s not in wanted[:i]][:8]
