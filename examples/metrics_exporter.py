@@ -25,7 +25,7 @@ Run it on the simulated demo account (it says that the terminal is simulated)::
     python examples/metrics_exporter.py --port 9108 --interval 5
     curl http://127.0.0.1:9108/metrics
 
-Options: ``--duration S`` stops after S seconds (default: until Ctrl+C / SIGTERM);
+Options: ``--duration S`` stops after S seconds, after at least one health reading (default: until Ctrl+C / SIGTERM);
 ``--symbols EURUSD,GBPUSD`` the watched symbols; ``--demo-order`` buys and closes 0.01 lot once
 at the start, so that the order metrics have something to show; ``--clock virtual`` runs the
 simulator at a still weekday morning of 2026 (tick age is then not judged: its ticks are "old"
@@ -193,7 +193,7 @@ async def run(args: argparse.Namespace) -> None:
         if args.demo_order:
             await demo_order(session, symbols[0])
         async with server:
-            while not stop.is_set():
+            while True:  # at least one reading, however slow the start-up was
                 for symbol in symbols:
                     with contextlib.suppress(MT5Error):  # a failure is a metric sample too
                         await session.get_price(symbol)
@@ -205,6 +205,8 @@ async def run(args: argparse.Namespace) -> None:
                 )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), args.interval)
+                if stop.is_set():
+                    break
             server.close()
 
     print("terminal call latency (from the histogram):")
