@@ -21,10 +21,11 @@ bar; started at different times, the deep past has the same shape at a different
 Ticks of deep bars come from :func:`~mt5gate.sim.market.history.synth_ticks`, like those of the
 30-day history: open first, close last, high and low once each.
 
-Memory: a chunk is at most 1440 bars of 60 bytes (86,400 bytes; a forex weekday has 1440, a
+Memory: a chunk is at most 1440 bars of 60 bytes (86,400 bytes; a forex weekday has 1435, a
 weekend day 0). The cache holds ``cache_chunks`` chunks (default 128), so at most ~11 MB
-whatever is walked; plus, per symbol touched, one float per day back to the depth (~48 KB
-for 2010 to 2026).
+whatever is walked (measured full after walking a year of EURUSD: 7.9 MB;
+``python -m bench.sim_bench``); plus, per symbol touched, one float per day back to the depth
+(~48 KB for 2010 to 2026).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mt5gate.sim.market.bars import aggregate, bucket_start
-from mt5gate.sim.market.dtypes import RateArray, TickArray, empty_rates, empty_ticks
+from mt5gate.sim.market.dtypes import RATES_DTYPE, RateArray, TickArray, empty_rates, empty_ticks
 from mt5gate.sim.market.history import bars_from_path, minute_sigma, synth_ticks
 from mt5gate.sim.market.rand import STREAM_DEEP, hash_uniform, make_rng, symbol_key
 from mt5gate.sim.market.sessions import SessionMask
@@ -53,6 +54,7 @@ __all__ = [
 DEFAULT_DEEP_FROM_S = 1_262_304_000  # 2010-01-01 00:00 server time
 DEFAULT_CACHE_CHUNKS = 128
 _DAY = 86_400
+_RAW = np.dtype((np.void, RATES_DTYPE.itemsize))  # a bar row as opaque bytes
 
 
 class ChunkCache:
@@ -71,6 +73,10 @@ class ChunkCache:
     def nbytes(self) -> int:
         """Bytes held by the cached bars (the measured bound of the docstring)."""
         return sum(c.nbytes for c in self._chunks.values())
+
+    def clear(self) -> None:
+        """Forget every chunk (they are made again on demand, identical)."""
+        self._chunks.clear()
 
     def get(self, key: tuple[str, int, int, int]) -> RateArray | None:
         """The chunk under ``key`` (marked recently used), None if absent."""
@@ -138,7 +144,8 @@ class DeepHistory:
         """Session minutes of each epoch day modulo 7 (row 0 is a Thursday, like day 0)."""
         minutes = np.arange(7 * 1440, dtype=np.int64)
         open_ = self._mask.open_minutes(minutes).reshape(7, 1440)
-        return open_.sum(axis=1).astype(np.int64)
+        counts: NDArray[np.int64] = open_.sum(axis=1).astype(np.int64)
+        return counts
 
     def chunk(self, day: int) -> RateArray:
         """The M1 bars of one UTC day (cached)."""
@@ -169,10 +176,18 @@ class DeepHistory:
         lo_s, hi_s = max(lo_s, self.from_s), min(hi_s, self.t0)
         if lo_s >= hi_s:
             return empty_rates()
-        parts = [self.chunk(d) for d in range(lo_s // _DAY, (hi_s - 1) // _DAY + 1)]
-        bars = np.concatenate(parts) if parts else empty_rates()
-        keep: RateArray = bars[(bars["time"] >= lo_s) & (bars["time"] < hi_s)]
-        return keep
+        days = range(lo_s // _DAY, (hi_s - 1) // _DAY + 1)
+        parts = [self._slice(d, lo_s, hi_s).view(_RAW) for d in days]
+        return np.concatenate(parts).view(RATES_DTYPE)  # raw rows: a plain copy, ~2x faster
+
+    def _slice(self, day: int, lo_s: int, hi_s: int) -> RateArray:
+        """The day's bars with ``lo_s <= time < hi_s`` (a view: slicing, not masking, since
+        boolean indexing of structured rows was most of a warm month's read)."""
+        bars = self.chunk(day)
+        times = bars["time"]
+        a = int(np.searchsorted(times, lo_s, side="left")) if lo_s > day * _DAY else 0
+        b = int(np.searchsorted(times, hi_s, side="left")) if hi_s < (day + 1) * _DAY else None
+        return bars[a:b]
 
     def rates(self, timeframe: int, lo_s: int, hi_s: int) -> RateArray:
         """Deep bars of ``timeframe`` built from the M1 bars with ``lo_s <= time < hi_s``."""
