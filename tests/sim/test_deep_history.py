@@ -10,6 +10,7 @@ import pytest
 
 from mt5gate.constants import Timeframe
 from mt5gate.sim.clock import VirtualClock, server_ms
+from mt5gate.sim.errors import SimError
 from mt5gate.sim.market import Market, RateArray, default_catalogue
 from mt5gate.sim.market.bars import ticks_to_m1
 
@@ -140,9 +141,9 @@ def test_copy_rates_from_pos_reaches_the_deep_past(market: Market) -> None:
     assert len(h1) == 5_000
     assert _continuous(h1)
     assert h1["time"][0] < START // 1000 - 200 * DAY
-    mn1 = market.copy_rates_from_pos("EURUSD", int(Timeframe.MN1), 0, 50, MAX)
-    assert len(mn1) == 50
-    assert mn1["time"][0] == int(datetime(2021, 12, 1, tzinfo=UTC).timestamp())
+    mn1 = market.copy_rates_from_pos("EURUSD", int(Timeframe.MN1), 0, 14, MAX)
+    assert len(mn1) == 14
+    assert mn1["time"][0] == int(datetime(2024, 12, 1, tzinfo=UTC).timestamp())
 
 
 def test_the_depth_is_an_option() -> None:
@@ -167,3 +168,24 @@ def test_the_cache_stays_bounded() -> None:
         assert len(market.deep_cache) <= 16
     assert len(market.deep_cache) == 16
     assert market.deep_cache.nbytes <= 16 * 1440 * 60
+
+
+def test_a_range_beyond_maxbars_fails_before_making_the_days() -> None:
+    """Years of M1 are more than maxbars: (-2) at once, and no day is made."""
+    market = _market()
+    jan_2010 = int(datetime(2010, 1, 1, tzinfo=UTC).timestamp())
+    with pytest.raises(SimError) as err:
+        market.copy_rates_range("EURUSD", 1, jan_2010, FRIDAY, MAX)
+    assert err.value.code == -2
+    assert len(market.deep_cache) == 0
+    d1 = market.copy_rates_range("EURUSD", int(Timeframe.D1), jan_2010, jan_2010 + 60 * DAY, MAX)
+    assert d1["time"][0] == jan_2010  # a Friday
+
+
+def test_years_of_ticks_fail_as_out_of_memory() -> None:
+    """A tick range from 1970 (all of the deep past) answers (-3) instead of building GBs."""
+    market = _market()
+    with pytest.raises(SimError) as err:
+        market.copy_ticks_range("EURUSD", 0, START // 1000, -1)
+    assert err.value.code == -3
+    assert len(market.deep_cache) == 0

@@ -189,6 +189,14 @@ class DeepHistory:
         b = int(np.searchsorted(times, hi_s, side="left")) if hi_s < (day + 1) * _DAY else None
         return bars[a:b]
 
+    def min_bars(self, timeframe: int, lo_s: int, hi_s: int) -> int:
+        """A lower bound on the bars :meth:`rates` returns, from the weekly session minutes
+        alone, so a range far beyond ``maxbars`` fails before any day is made."""
+        span = min(hi_s, self.t0) - max(lo_s, self.from_s)
+        weeks = max(0, span) // (7 * _DAY)
+        open_minutes = weeks * int(self._weekday_counts().sum())
+        return open_minutes * 60 // frame_seconds(timeframe)
+
     def rates(self, timeframe: int, lo_s: int, hi_s: int) -> RateArray:
         """Deep bars of ``timeframe`` built from the M1 bars with ``lo_s <= time < hi_s``."""
         m1 = self.m1(lo_s, hi_s)
@@ -204,6 +212,12 @@ class DeepHistory:
             if len(bars) > count or lo <= self.from_s:
                 return bars
             span *= 2
+
+    def max_ticks(self, lo_s: int, hi_s: int) -> int:
+        """About how many ticks the deep minutes in ``[lo_s, hi_s)`` hold (every minute counted
+        as open, ``mean_tick_interval_ms`` apart): checked before a range is synthesised."""
+        span = min(hi_s, self.t0) - max(lo_s, self.from_s)
+        return max(0, span) * 1000 // max(1, self.spec.mean_tick_interval_ms)
 
     def ticks_range(self, from_ms: int, to_ms: int) -> TickArray:
         """Ticks of the deep bars with ``from_ms <= time_msc <= to_ms``."""

@@ -15,7 +15,9 @@ in memory anyway, and it cannot be regenerated).
 
 The deep past (``deep_history_from_s``, default 2010-01-01): bars and ticks before the in-memory
 history are synthesised a day at a time when a query reaches them, and joined to the in-memory
-bars at their first bar (``deep.py``); ``deep_cache_chunks`` bounds the days kept.
+bars at their first bar (``deep.py``); ``deep_cache_chunks`` bounds the days kept. A
+``copy_ticks_range`` whose deep part would exceed ``DEEP_TICKS_MAX`` ticks fails with (-3, out of
+memory) before making any (a range from 1970 would otherwise try to build GBs of rows).
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from mt5gate.constants import TickFlag, Timeframe
+from mt5gate.constants import ResultCode, TickFlag, Timeframe
 from mt5gate.records import BookInfo, SymbolInfo, Tick
 from mt5gate.sim.clock import Clock
-from mt5gate.sim.errors import CALL_FAILED, NOT_FOUND, SimError
+from mt5gate.sim.errors import CALL_FAILED, INVALID_PARAMS, NOT_FOUND, SimError, result_error
 from mt5gate.sim.market import copying
 from mt5gate.sim.market.book import build_book
 from mt5gate.sim.market.convert import Converter
@@ -56,6 +58,7 @@ __all__ = ["Listener", "Market"]
 Listener = Callable[[str, TickArray], None]
 
 _DAY_MS = 86_400_000
+DEEP_TICKS_MAX = 50_000_000  # a deep copy_ticks_range beyond this (~3 GB of rows) fails (-3)
 _TRADE_ONLY = int(TickFlag.LAST | TickFlag.VOLUME)  # COPY_TICKS_TRADE: no deep tick matches
 
 
@@ -303,9 +306,9 @@ class Market:
 
     def deep(self, symbol: str) -> DeepHistory | None:
         """The symbol's deep past, anchored at its first in-memory M1 bar; None when off."""
-        if self._deep_from_s is None:
-            return None
         series = self._ready(symbol)
+        if self._deep_from_s is None or series.bars_loaded:
+            return None
         m1 = series.m1.view()
         if len(m1):
             anchor = (int(m1["time"][0]), float(m1["open"][0]))
@@ -354,6 +357,8 @@ class Market:
         deep = self.deep(symbol)
         if deep is not None and (len(bars) == 0 or from_s <= int(bars["time"][0])):
             reach = to_s + frame_seconds(timeframe)  # the last bar's minutes run on to here
+            if deep.min_bars(timeframe, from_s, min(deep.t0, reach)) > maxbars:
+                raise INVALID_PARAMS()  # as copying.rates_range would, without making years
             older = deep.rates(timeframe, from_s, min(deep.t0, reach))
             bars = join(older, bars) if reach >= deep.t0 else older
         return copying.rates_range(bars, from_s, to_s, maxbars)
@@ -383,6 +388,8 @@ class Market:
         ticks = self._ready(symbol).ticks_range(from_s * 1000, to_s * 1000)
         deep = self.deep(symbol)
         if deep is not None and from_s < deep.t0:
+            if deep.max_ticks(from_s, to_s + 1) > DEEP_TICKS_MAX:
+                raise result_error(ResultCode.E_NO_MEMORY)  # years of ticks: GBs of rows
             ticks = np.concatenate([deep.ticks_range(from_s * 1000, to_s * 1000), ticks])
         return ticks if not wanted else ticks[(ticks["flags"] & np.uint32(wanted)) != 0]
 
@@ -411,6 +418,7 @@ class Market:
         copying.check_timeframe(timeframe)
         bars = read_bars_csv(path)
         series = self._ready(symbol)
+        series.bars_loaded = True  # the recording is the past; nothing is made before it
         if timeframe == Timeframe.M1:
             series.set_history(bars)
         else:
@@ -433,6 +441,7 @@ class Market:
             "hist_end_s": series.hist_end_s,
             "n_hist": series.n_hist,
             "n_trimmed": series.n_trimmed,
+            "bars_loaded": series.bars_loaded,
             "m1": encode_array(series.m1.view()),
             "ticks": encode_array(series.ticks.view()),
             "overrides": {str(tf): encode_array(b) for tf, b in series.overrides.items()},
@@ -453,6 +462,7 @@ class Market:
         series.ticks.replace(decode_array(state["ticks"], TICKS_DTYPE))
         series.n_hist, series.history_ready = int(state["n_hist"]), True
         series.n_trimmed = int(state.get("n_trimmed", 0))  # absent in files of older versions
+        series.bars_loaded = bool(state.get("bars_loaded", False))
         for tf, text in state["overrides"].items():
             series.overrides[int(tf)] = decode_array(text, RATES_DTYPE)
         self._series[name] = series
