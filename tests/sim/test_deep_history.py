@@ -141,6 +141,9 @@ def test_copy_rates_from_pos_reaches_the_deep_past(market: Market) -> None:
     assert len(h1) == 5_000
     assert _continuous(h1)
     assert h1["time"][0] < START // 1000 - 200 * DAY
+    capped = market.copy_rates_from_pos("EURUSD", 1, 15_000, 10_000, 20_000)
+    assert len(capped) == 5_000  # positions 15,000 to 19,999: a chart holds maxbars bars
+    assert np.array_equal(capped, m1[:5_000])
     mn1 = market.copy_rates_from_pos("EURUSD", int(Timeframe.MN1), 0, 14, MAX)
     assert len(mn1) == 14
     assert mn1["time"][0] == int(datetime(2024, 12, 1, tzinfo=UTC).timestamp())

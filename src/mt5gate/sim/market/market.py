@@ -340,13 +340,16 @@ class Market:
     def copy_rates_from_pos(
         self, symbol: str, timeframe: int, start_pos: int, count: int, maxbars: int
     ) -> RateArray:
-        """``count`` bars back from position ``start_pos`` (0 = the forming bar)."""
+        """``count`` bars back from position ``start_pos`` (0 = the forming bar); into the deep
+        past up to position ``maxbars - 1``, as a chart holds at most ``maxbars`` bars."""
         bars = self._bars(symbol, timeframe)
         copying.check_count(count, maxbars)
         deep = self.deep(symbol)
         need = start_pos + count - len(bars) + 1  # deep bars wanted, and the split one
         if deep is not None and need > 0 and 0 <= start_pos < maxbars:
+            need = min(start_pos + count, maxbars) - len(bars) + 1
             bars = join(deep.last_rates(timeframe, deep.t0, need), bars)
+            bars = bars[-maxbars:]  # a chart holds maxbars bars: no position beyond them
         return copying.rates_from_pos(bars, start_pos, count, maxbars)
 
     def copy_rates_range(
