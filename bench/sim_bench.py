@@ -217,11 +217,10 @@ def all_rows(repeat: int, quick: bool) -> list[Row]:
 if __name__ == "__main__":
     import argparse
 
-    from bench.report import machine, render
+    from bench.report import render
 
     parser = argparse.ArgumentParser(description="the deep-history benchmarks alone")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    print(f"on: {machine()}")
     print(render(deep_history_rows(args.repeat, args.quick)))
