@@ -176,7 +176,51 @@ def market_rows(repeat: int, quick: bool) -> list[Row]:
     ]
 
 
+JAN_2020 = server_ms(2020, 1, 1) // 1000
+FEB_2020 = server_ms(2020, 2, 1) // 1000
+
+
+def deep_history_rows(repeat: int, quick: bool) -> list[Row]:
+    """The deep past (issue 18): a month of EURUSD M1 in 2020 (``copy_rates_range``), with
+    the chunk cache empty (every day synthesised) and warm (every day cached), and the bytes
+    the cache holds once full (its default bound of 128 days, after walking a year)."""
+    market = _terminal().market
+
+    def month() -> None:
+        market.copy_rates_range("EURUSD", 1, JAN_2020, FEB_2020 - 1, 100_000)
+
+    def cold() -> None:
+        market.deep_cache.clear()
+        month()
+
+    month()
+    cold_ms = 1e3 / _best_rate(cold, 2 if quick else 5, repeat)
+    warm_ms = 1e3 / _best_rate(month, 2 if quick else 20, repeat)
+    for week in range(26 if quick else 53):
+        lo = JAN_2020 + week * 7 * 86_400
+        market.copy_rates_range("EURUSD", 1, lo, lo + 7 * 86_400 - 1, 100_000)
+    full_mb = market.deep_cache.nbytes / 1e6
+    return [
+        Row("sim", "copy_rates_range a month of M1 in 2020, cold cache", cold_ms, "ms/call"),
+        Row("sim", "copy_rates_range a month of M1 in 2020, warm cache", warm_ms, "ms/call",
+            "cold cache", cold_ms / warm_ms),
+        Row("sim", f"deep-history cache, full ({len(market.deep_cache)} days)", full_mb, "MB"),
+    ]  # fmt: skip
+
+
 def all_rows(repeat: int, quick: bool) -> list[Row]:
     """Every simulator figure, side by side in one run."""
     rows = tick_rows(repeat, quick) + order_rows(repeat, quick) + market_rows(repeat, quick)
-    return rows + tick_processing_rows(repeat, quick)
+    return rows + tick_processing_rows(repeat, quick) + deep_history_rows(repeat, quick)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    from bench.report import render
+
+    parser = argparse.ArgumentParser(description="the deep-history benchmarks alone")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    print(render(deep_history_rows(args.repeat, args.quick)))

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+import mt5gate
+
 ROOT = Path(__file__).resolve().parent.parent
 SURFACE_PATH = ROOT / "tests" / "data" / "surface.json"
 
@@ -95,6 +97,8 @@ def _run_script(
     """Run ``script`` in a fresh interpreter with the simulator installed as ``MetaTrader5``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["PYTHONNOUSERSITE"] = "1"
+    # The script imports the mt5gate under test (a worktree's, not only the installed one's).
+    env["PYTHONPATH"] = str(Path(mt5gate.__file__).resolve().parents[1])
     return subprocess.run(
         [sys.executable, "-c", _LAUNCHER, str(script.resolve()), profile],
         capture_output=True,

@@ -126,6 +126,26 @@ def test_copy_ticks_range_script(run_script: Any) -> None:
     assert re.match(r"0\s+2026-01-05 00:\d\d:\d\d\s", frame[1])
 
 
+def test_copy_rates_from_script_on_the_docs_date(run_script: Any) -> None:
+    """docs mt5copyratesfrom_py with its own date (2020-01-10, deep history): ten H4 bars
+    ending at that midnight, as a real demo server answers (issue 18)."""
+    lines = _run(run_script, "copy_rates_from_2020")
+    frame = lines[lines.index("Display dataframe with data") + 1 :]
+    assert _squash(frame[0]) == RATES_COLUMNS
+    assert len(frame) == 11
+    assert re.match(r"0\s+2020-01-0\d \d\d:00:00\s", frame[1])
+    assert re.match(r"9\s+2020-01-10 00:00:00\s", frame[10])
+
+
+def test_copy_ticks_range_script_on_the_docs_dates(run_script: Any) -> None:
+    """docs mt5copyticksrange_py with its own dates (2020-01-10 to 11): a day of ticks."""
+    lines = _run(run_script, "copy_ticks_range_2020")
+    assert int(lines[2].split(":")[1]) > 1000
+    frame = lines[lines.index("Display dataframe with ticks") + 1 :]
+    assert _squash(frame[0]) == TICKS_COLUMNS
+    assert re.match(r"0\s+2020-01-10 00:\d\d:\d\d\s", frame[1])
+
+
 def test_order_calc_margin_script(run_script: Any) -> None:
     """docs mt5ordercalcmargin_py: one margin line per symbol, in USD."""
     lines = _run(run_script, "order_calc_margin")

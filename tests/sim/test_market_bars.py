@@ -27,7 +27,8 @@ MAX = 100_000
 @pytest.fixture(scope="module")
 def market() -> Market:
     clock = VirtualClock(MONDAY_8)
-    m = Market(default_catalogue(), clock, history_days=10)
+    # The 10-day in-memory history alone (the deep past: tests/sim/test_deep_history.py).
+    m = Market(default_catalogue(), clock, history_days=10, deep_history_from_s=None)
     clock.advance(4 * 3600 + 17)
     m.sync()
     return m

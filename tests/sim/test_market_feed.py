@@ -15,8 +15,10 @@ MONDAY_8 = server_ms(2026, 1, 5, 8)
 
 
 def _market(start: int = MONDAY_8, **kw: int) -> tuple[Market, VirtualClock]:
+    """The in-memory market alone (reads from 0 mean "everything"; the deep past before it
+    is tests/sim/test_deep_history.py's)."""
     clock = VirtualClock(start)
-    return Market(default_catalogue(), clock, **kw), clock
+    return Market(default_catalogue(), clock, deep_history_from_s=None, **kw), clock
 
 
 def _live(market: Market, symbol: str, start: int, end: int) -> TickArray:

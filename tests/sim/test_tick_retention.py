@@ -34,7 +34,11 @@ def _market(
 ) -> tuple[Market, VirtualClock]:
     specs = [s for s in default_catalogue() if names is None or s.name in names]
     clock = VirtualClock(start)
-    return Market(specs, clock, history_days=1, live_ticks_retention_s=retention), clock
+    # Without the deep past: reads from 0 here mean "everything in memory".
+    market = Market(
+        specs, clock, history_days=1, live_ticks_retention_s=retention, deep_history_from_s=None
+    )
+    return market, clock
 
 
 def _pair(
@@ -80,7 +84,7 @@ def test_option_default_and_validation() -> None:
 
 
 def test_terminal_passes_the_option_to_its_market() -> None:
-    config = SimConfig(history_days=1, live_ticks_retention_s=3600)
+    config = SimConfig(history_days=1, live_ticks_retention_s=3600, deep_history_from_s=None)
     terminal = SimTerminal(config, clock=VirtualClock(MONDAY_8))
     terminal.step(seconds=2 * DAY_S)
     series = _series(terminal.market, "EURUSD")
@@ -212,7 +216,12 @@ def _same_reads(a: Market, b: Market, now_s: int) -> None:
 
 def test_state_file_round_trips(tmp_path: Path) -> None:
     specs = tuple(s for s in default_catalogue() if s.name in SYMBOLS)
-    config = SimConfig(symbols=specs, history_days=1, live_ticks_retention_s=6 * 3600)
+    config = SimConfig(
+        symbols=specs,
+        history_days=1,
+        live_ticks_retention_s=6 * 3600,
+        deep_history_from_s=None,
+    )
     terminal = SimTerminal(config, clock=VirtualClock(MONDAY_8))
     terminal.step(seconds=3 * DAY_S)
     assert _series(terminal.market, "EURUSD").n_trimmed > 0

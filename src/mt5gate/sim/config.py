@@ -110,6 +110,10 @@ class SimConfig:
     initially_selected: tuple[str, ...] = ("EURUSD", "GBPUSD", "USDJPY", "XAUUSD")
     # market data (last, so positional construction keeps its meaning)
     live_ticks_retention_s: int | None = 86_400  # live ticks stored; older ones come from bars
+    # the deep past before ``history_days``, made lazily a day at a time (market/deep.py);
+    # None: no bars before the in-memory history. Default 1_262_304_000 = 2010-01-01 00:00.
+    deep_history_from_s: int | None = 1_262_304_000
+    deep_cache_chunks: int = 128  # days of deep M1 bars cached, all symbols (<= 86,400 B each)
 
     def __post_init__(self) -> None:
         _check_retention(self.live_ticks_retention_s)

@@ -111,6 +111,8 @@ class SimTerminal:
             seed=self.config.seed,
             history_days=self.config.history_days,
             live_ticks_retention_s=self.config.live_ticks_retention_s,
+            deep_history_from_s=self.config.deep_history_from_s,
+            deep_cache_chunks=self.config.deep_cache_chunks,
         )
         self.tickets = TicketSource()
         self._accounts = {a.login: a for a in self.config.accounts}

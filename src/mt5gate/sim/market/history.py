@@ -23,7 +23,15 @@ from mt5gate.sim.market.rand import STREAM_HISTORY, hash_uniform, make_rng
 from mt5gate.sim.market.sessions import SessionMask
 from mt5gate.sim.symbols import SymbolSpec
 
-__all__ = ["MIN_TICKS_PER_BAR", "synth_bars", "synth_ticks", "tick_counts", "trade_counts"]
+__all__ = [
+    "MIN_TICKS_PER_BAR",
+    "bars_from_path",
+    "minute_sigma",
+    "synth_bars",
+    "synth_ticks",
+    "tick_counts",
+    "trade_counts",
+]
 
 MIN_TICKS_PER_BAR = 4  # open, high, low, close
 _QUOTE_FLAGS = int(TickFlag.BID | TickFlag.ASK)
@@ -44,24 +52,30 @@ def synth_bars(spec: SymbolSpec, mask: SessionMask, seed: int, end_s: int, days:
     if n == 0:
         return empty_rates()
     rng = make_rng(seed, spec.name, STREAM_HISTORY)
-    sigma = spec.annual_volatility / np.sqrt(_MINUTES_PER_YEAR)
-    steps = rng.standard_normal(n) * sigma
+    steps = rng.standard_normal(n) * minute_sigma(spec)
     # steps[i] (i >= 1) moves close i-1 to close i; the last close is the initial price.
     after = np.concatenate([np.cumsum(steps[:0:-1])[::-1], [0.0]])
     log_close = np.log(spec.initial_price) - after
     log_open = np.concatenate([[log_close[0] - steps[0]], log_close[:-1]])
-    return _bars_from_path(spec, minutes, log_open, log_close, rng)
+    return bars_from_path(spec, minutes, log_open, log_close, rng)
 
 
-def _bars_from_path(
+def minute_sigma(spec: SymbolSpec) -> float:
+    """Standard deviation of one minute's log return, from the annual volatility."""
+    return float(spec.annual_volatility / np.sqrt(_MINUTES_PER_YEAR))
+
+
+def bars_from_path(
     spec: SymbolSpec,
     minutes: NDArray[np.int64],
     log_open: NDArray[np.float64],
     log_close: NDArray[np.float64],
     rng: np.random.Generator,
 ) -> RateArray:
+    """M1 bars at ``minutes`` along a log-price path: wicks and tick volumes from ``rng``.
+    Shared by the 30-day history and the deep past (``deep.py``), so both look alike."""
     n = len(minutes)
-    sigma = spec.annual_volatility / np.sqrt(_MINUTES_PER_YEAR)
+    sigma = minute_sigma(spec)
     wick = np.abs(rng.standard_normal((n, 2))) * sigma * 0.6
     bars = empty_rates(n)
     bars["time"] = minutes * 60

@@ -12,6 +12,12 @@ bars stay, and reads of those minutes get ticks synthesised from the bars, as fo
 cut never passes the start of the server day of the newest tick, because ``symbol_info``'s daily
 statistics read that day's ticks. Symbols replaying a tick CSV keep every tick (the recording is
 in memory anyway, and it cannot be regenerated).
+
+The deep past (``deep_history_from_s``, default 2010-01-01): bars and ticks before the in-memory
+history are synthesised a day at a time when a query reaches them, and joined to the in-memory
+bars at their first bar (``deep.py``); ``deep_cache_chunks`` bounds the days kept. A
+``copy_ticks_range`` whose deep part would exceed ``DEEP_TICKS_MAX`` ticks fails with (-3, out of
+memory) before making any (a range from 1970 would otherwise try to build GBs of rows).
 """
 
 from __future__ import annotations
@@ -23,14 +29,22 @@ from typing import Any
 
 import numpy as np
 
-from mt5gate.constants import Timeframe
+from mt5gate.constants import ResultCode, TickFlag, Timeframe
 from mt5gate.records import BookInfo, SymbolInfo, Tick
 from mt5gate.sim.clock import Clock
-from mt5gate.sim.errors import CALL_FAILED, NOT_FOUND, SimError
+from mt5gate.sim.errors import CALL_FAILED, INVALID_PARAMS, NOT_FOUND, SimError, result_error
 from mt5gate.sim.market import copying
 from mt5gate.sim.market.book import build_book
 from mt5gate.sim.market.convert import Converter
 from mt5gate.sim.market.csvio import read_bars_csv, read_ticks_csv
+from mt5gate.sim.market.deep import (
+    DEFAULT_CACHE_CHUNKS,
+    DEFAULT_DEEP_FROM_S,
+    ChunkCache,
+    DeepHistory,
+    frame_seconds,
+    join,
+)
 from mt5gate.sim.market.dtypes import RATES_DTYPE, TICKS_DTYPE, RateArray, TickArray, empty_ticks
 from mt5gate.sim.market.feed import Feed, RandomFeed, ReplayFeed, decode_array, encode_array
 from mt5gate.sim.market.history import synth_bars
@@ -45,6 +59,8 @@ Listener = Callable[[str, TickArray], None]
 
 _DAY_MS = 86_400_000
 _REGENERATE_STEP_MS = 7 * _DAY_MS
+DEEP_TICKS_MAX = 50_000_000  # a deep copy_ticks_range beyond this (~3 GB of rows) fails (-3)
+_TRADE_ONLY = int(TickFlag.LAST | TickFlag.VOLUME)  # COPY_TICKS_TRADE: no deep tick matches
 
 
 class Market:
@@ -58,6 +74,8 @@ class Market:
         seed: int = 1,
         history_days: int = 30,
         live_ticks_retention_s: int | None = 86_400,
+        deep_history_from_s: int | None = DEFAULT_DEEP_FROM_S,
+        deep_cache_chunks: int = DEFAULT_CACHE_CHUNKS,
     ) -> None:
         self._specs = tuple(specs)
         self._by_name = {s.name: s for s in self._specs}
@@ -69,6 +87,9 @@ class Market:
         self._masks = {s.name: SessionMask(s.sessions) for s in self._specs}
         self._start(clock.now_ms())
         self._listeners: list[Listener] = []
+        self._deep_from_s = deep_history_from_s
+        self.deep_cache = ChunkCache(deep_cache_chunks)
+        self._deep: dict[str, DeepHistory] = {}
         self._syncing = False
         self._converter = Converter(self._specs, self._quote)
 
@@ -313,23 +334,67 @@ class Market:
         self.sync()
         return self._ready(symbol).bars(timeframe)
 
+    def deep(self, symbol: str) -> DeepHistory | None:
+        """The symbol's deep past, anchored at its first in-memory M1 bar; None when off."""
+        series = self._ready(symbol)
+        if self._deep_from_s is None or series.bars_loaded:
+            return None
+        m1 = series.m1.view()
+        if len(m1):
+            anchor = (int(m1["time"][0]), float(m1["open"][0]))
+        else:
+            anchor = (series.hist_end_s, series.spec.initial_price)
+        deep = self._deep.get(symbol)
+        if deep is None or (deep.t0, deep.p0) != anchor:
+            mask = self._masks[symbol]
+            deep = DeepHistory(
+                series.spec, mask, self._seed, self._deep_from_s, anchor, self.deep_cache
+            )
+            self._deep[symbol] = deep
+        return None if deep.empty else deep
+
     def copy_rates_from(
         self, symbol: str, timeframe: int, date_from_s: int, count: int, maxbars: int
     ) -> RateArray:
         """The last ``count`` bars opening at or before ``date_from_s``."""
-        return copying.rates_from(self._bars(symbol, timeframe), date_from_s, count, maxbars)
+        bars = self._bars(symbol, timeframe)
+        copying.check_count(count, maxbars)
+        end = int(np.searchsorted(bars["time"], date_from_s, side="right"))
+        deep = self.deep(symbol)
+        if deep is not None and end - count < 1:  # reaches the first (maybe split) bar
+            hi = min(deep.t0, date_from_s + frame_seconds(timeframe))
+            older = deep.last_rates(timeframe, hi, count)
+            bars = join(older, bars) if hi == deep.t0 else older
+        return copying.rates_from(bars, date_from_s, count, maxbars)
 
     def copy_rates_from_pos(
         self, symbol: str, timeframe: int, start_pos: int, count: int, maxbars: int
     ) -> RateArray:
-        """``count`` bars back from position ``start_pos`` (0 = the forming bar)."""
-        return copying.rates_from_pos(self._bars(symbol, timeframe), start_pos, count, maxbars)
+        """``count`` bars back from position ``start_pos`` (0 = the forming bar); into the deep
+        past up to position ``maxbars - 1``, as a chart holds at most ``maxbars`` bars."""
+        bars = self._bars(symbol, timeframe)
+        copying.check_count(count, maxbars)
+        deep = self.deep(symbol)
+        need = start_pos + count - len(bars) + 1  # deep bars wanted, and the split one
+        if deep is not None and need > 0 and 0 <= start_pos < maxbars:
+            need = min(start_pos + count, maxbars) - len(bars) + 1
+            bars = join(deep.last_rates(timeframe, deep.t0, need), bars)
+            bars = bars[-maxbars:]  # a chart holds maxbars bars: no position beyond them
+        return copying.rates_from_pos(bars, start_pos, count, maxbars)
 
     def copy_rates_range(
         self, symbol: str, timeframe: int, from_s: int, to_s: int, maxbars: int
     ) -> RateArray:
         """Bars with ``from_s <= time <= to_s``."""
-        return copying.rates_range(self._bars(symbol, timeframe), from_s, to_s, maxbars)
+        bars = self._bars(symbol, timeframe)
+        deep = self.deep(symbol)
+        if deep is not None and (len(bars) == 0 or from_s <= int(bars["time"][0])):
+            reach = to_s + frame_seconds(timeframe)  # the last bar's minutes run on to here
+            if deep.min_bars(timeframe, from_s, min(deep.t0, reach)) > maxbars:
+                raise INVALID_PARAMS()  # as copying.rates_range would, without making years
+            older = deep.rates(timeframe, from_s, min(deep.t0, reach))
+            bars = join(older, bars) if reach >= deep.t0 else older
+        return copying.rates_range(bars, from_s, to_s, maxbars)
 
     def copy_ticks_from(self, symbol: str, from_s: int, count: int, flags: int) -> TickArray:
         """The first ``count`` ticks with ``time_msc >= from_s * 1000`` matching ``flags``."""
@@ -338,7 +403,15 @@ class Market:
         if count < 1:
             return empty_ticks()
         self.sync()
-        return self._ready(symbol).ticks_from(from_s * 1000, count, wanted)
+        series, deep = self._ready(symbol), self.deep(symbol)
+        from_ms = from_s * 1000
+        if deep is None or from_ms >= deep.t0 * 1000 or wanted == _TRADE_ONLY:
+            return series.ticks_from(from_ms, count, wanted)
+        past = deep.ticks_from(from_ms, count)  # deep ticks are quote ticks: all match
+        if len(past) >= count:
+            return past
+        rest = series.ticks_from(deep.t0 * 1000, count - len(past), wanted)
+        return np.concatenate([past, rest])
 
     def copy_ticks_range(self, symbol: str, from_s: int, to_s: int, flags: int) -> TickArray:
         """Ticks with ``from_s * 1000 <= time_msc <= to_s * 1000`` (both ends inclusive)."""
@@ -346,6 +419,11 @@ class Market:
         wanted = copying.tick_filter(flags)
         self.sync()
         ticks = self._ready(symbol).ticks_range(from_s * 1000, to_s * 1000)
+        deep = self.deep(symbol)
+        if deep is not None and from_s < deep.t0:
+            if deep.max_ticks(from_s, to_s + 1) > DEEP_TICKS_MAX:
+                raise result_error(ResultCode.E_NO_MEMORY)  # years of ticks: GBs of rows
+            ticks = np.concatenate([deep.ticks_range(from_s * 1000, to_s * 1000), ticks])
         return ticks if not wanted else ticks[(ticks["flags"] & np.uint32(wanted)) != 0]
 
     # -- CSV -----------------------------------------------------------------------------------
@@ -373,6 +451,7 @@ class Market:
         copying.check_timeframe(timeframe)
         bars = read_bars_csv(path)
         series = self._ready(symbol)
+        series.bars_loaded = True  # the recording is the past; nothing is made before it
         if timeframe == Timeframe.M1:
             series.set_history(bars)
         else:
@@ -395,6 +474,7 @@ class Market:
             "hist_end_s": series.hist_end_s,
             "n_hist": series.n_hist,
             "n_trimmed": series.n_trimmed,
+            "bars_loaded": series.bars_loaded,
             "m1": encode_array(series.m1.view()),
             "ticks": encode_array(series.ticks.view()),
             "overrides": {str(tf): encode_array(b) for tf, b in series.overrides.items()},
@@ -418,6 +498,7 @@ class Market:
         series.ticks.replace(decode_array(state["ticks"], TICKS_DTYPE))
         series.n_hist, series.history_ready = int(state["n_hist"]), True
         series.n_trimmed = int(state.get("n_trimmed", 0))  # absent in files of older versions
+        series.bars_loaded = bool(state.get("bars_loaded", False))
         for tf, text in state["overrides"].items():
             series.overrides[int(tf)] = decode_array(text, RATES_DTYPE)
         self._series[name] = series

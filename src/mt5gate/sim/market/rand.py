@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "STREAM_DEEP",
     "STREAM_HISTORY",
     "STREAM_PRICE",
     "STREAM_TIME",
@@ -24,6 +25,7 @@ __all__ = [
 STREAM_TIME = 1
 STREAM_PRICE = 2
 STREAM_HISTORY = 3
+STREAM_DEEP = 4  # one generator per (symbol, day) of the deep past
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -35,11 +37,11 @@ def symbol_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little") >> 1
 
 
-def make_rng(seed: int, name: str, stream: int) -> np.random.Generator:
-    """The generator of one purpose (``stream``) of one symbol."""
-    return np.random.default_rng(
-        np.random.SeedSequence([seed & (2**63 - 1), symbol_key(name), stream])
-    )
+def make_rng(seed: int, name: str, stream: int, *extra: int) -> np.random.Generator:
+    """The generator of one purpose (``stream``) of one symbol; ``extra`` (e.g. a day index)
+    splits a purpose into independent generators."""
+    entropy = [seed & (2**63 - 1), symbol_key(name), stream, *(e & (2**63 - 1) for e in extra)]
+    return np.random.default_rng(np.random.SeedSequence(entropy))
 
 
 def _splitmix(x: NDArray[np.uint64]) -> NDArray[np.uint64]:

@@ -41,6 +41,7 @@ class Series:
         self.n_hist = 0
         self.n_trimmed = 0  # M1 bars after the history whose live ticks were dropped
         self.history_ready = False
+        self.bars_loaded = False  # a bar CSV is the history: no deep past before it
         self.m1 = GrowArray(RATES_DTYPE, 4096)
         self.ticks = GrowArray(TICKS_DTYPE, 4096)
         self.overrides: dict[int, RateArray] = {}
