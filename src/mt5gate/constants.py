@@ -18,6 +18,7 @@ from types import MappingProxyType
 
 __all__ = [
     "Timeframe",
+    "timeframe_seconds",
     "CopyTicks",
     "TickFlag",
     "PositionType",
@@ -78,6 +79,14 @@ class Timeframe(IntEnum):
     D1 = 16408
     W1 = 32769
     MN1 = 49153
+
+
+def timeframe_seconds(timeframe: int) -> int:
+    """The longest a bar of ``timeframe`` lasts, in seconds (MN1: 31 days), from its bit code:
+    the low 14 bits count minutes, hours (``0x4000``), weeks (``0x8000``) or months (``0xC000``).
+    A span of ``n * timeframe_seconds(tf)`` seconds holds at most ``n`` bars of ``tf``."""
+    unit, n = timeframe >> 14, timeframe & 0x3FFF
+    return {0: 60 * n, 1: 3600 * n, 2: 7 * 86_400 * n}.get(unit, 31 * 86_400 * n)
 
 
 class CopyTicks(IntEnum):

@@ -63,9 +63,10 @@ from mt5gate.session.policies import (
     ReconnectPolicy,
     Timeouts,
 )
+from mt5gate.session.ranges import date_seconds, rates_in_range
 from mt5gate.session.resolve import resolve_terminal
 from mt5gate.session.state import SessionState, StateMachine
-from mt5gate.session.validation import require_date, require_symbol_name
+from mt5gate.session.validation import require_count, require_date, require_symbol_name
 from mt5gate.terminal.base import Terminal
 from mt5gate.terminal.worker import TerminalWorker
 
@@ -82,6 +83,8 @@ S = SessionState
 Array = npt.NDArray[np.void]
 DateArg = datetime | int
 _USABLE = (S.CONNECTED, S.DEGRADED)
+_DEFAULT_BARS = 100
+_DEFAULT_TICKS = 1000
 
 
 class MT5SessionManager:
@@ -346,29 +349,49 @@ class MT5SessionManager:
         return [Symbol.from_record(r) for r in records]
 
     async def get_rates(
-        self, symbol: str, timeframe: int, *, count: int = 100, start_pos: int = 0,
+        self, symbol: str, timeframe: int, *, count: int | None = None, start_pos: int = 0,
         date_from: DateArg | None = None, date_to: DateArg | None = None,
     ) -> Array:  # fmt: skip
-        """Bars as MT5's numpy array, oldest first: ``count`` back from ``start_pos`` (0 = the
-        forming bar), or ``date_from``..``date_to`` when both are given."""
+        """Bars as MT5's numpy array, oldest first: ``count`` (default 100) back from
+        ``start_pos`` (0 = the forming bar), ``count`` ending at ``date_from``, or, with both
+        dates, every bar of ``date_from..date_to`` (the first ``count`` when given).
+
+        A range is fetched in windows the terminal accepts (:mod:`~mt5gate.session.ranges`):
+        one ``copy_rates_range`` over more than ``terminal_info().maxbars`` bars fails whole."""
         self._require_symbol(symbol)
         _require_dates(date_from=date_from, date_to=date_to)
+        if count is not None:
+            require_count(count)
         if date_from is not None and date_to is not None:
-            return await self.read("copy_rates_range", symbol, timeframe, date_from, date_to)  # type: ignore[no-any-return]
+            span = (date_seconds(date_from), date_seconds(date_to))
+            info = await self.read("terminal_info", shared=True)
+            return await rates_in_range(
+                self.read, symbol, timeframe, span, count=count, maxbars=int(info.maxbars)
+            )
+        n = _DEFAULT_BARS if count is None else count
         if date_from is not None:
-            return await self.read("copy_rates_from", symbol, timeframe, date_from, count)  # type: ignore[no-any-return]
-        return await self.read("copy_rates_from_pos", symbol, timeframe, start_pos, count)  # type: ignore[no-any-return]
+            return await self.read("copy_rates_from", symbol, timeframe, date_from, n)  # type: ignore[no-any-return]
+        return await self.read("copy_rates_from_pos", symbol, timeframe, start_pos, n)  # type: ignore[no-any-return]
 
     async def get_ticks(
         self, symbol: str, date_from: DateArg, *, count: int | None = None,
         date_to: DateArg | None = None, flags: int = -1,
     ) -> Array:  # fmt: skip
-        """Ticks as MT5's numpy array: ``count`` from ``date_from``, or up to ``date_to``."""
+        """Ticks as MT5's numpy array: ``count`` (default 1000) from ``date_from``; with
+        ``date_to``, every tick up to it, or the first ``count`` of them when given (one
+        ``copy_ticks_from``, so a count bounds the work whatever the range)."""
         self._require_symbol(symbol)
         _require_dates(date_from=date_from, date_to=date_to)
-        if date_to is not None:
+        if count is not None:
+            require_count(count)
+        if date_to is not None and count is None:
             return await self.read("copy_ticks_range", symbol, date_from, date_to, flags)  # type: ignore[no-any-return]
-        return await self.read("copy_ticks_from", symbol, date_from, count or 1000, flags)  # type: ignore[no-any-return]
+        n = _DEFAULT_TICKS if count is None else count
+        ticks = await self.read("copy_ticks_from", symbol, date_from, n, flags)
+        if date_to is None:
+            return ticks  # type: ignore[no-any-return]
+        end_ms = date_seconds(date_to) * 1000  # copy_ticks_range's end: time_msc <= to * 1000
+        return ticks[: int(np.searchsorted(ticks["time_msc"], end_ms, side="right"))]  # type: ignore[no-any-return]
 
     async def positions(
         self, *, symbol: str | None = None, group: str | None = None, ticket: int | None = None

@@ -36,6 +36,7 @@ __all__ = [
     "entry_price",
     "require_close_volume",
     "require_comment",
+    "require_count",
     "require_date",
     "require_deviation",
     "require_epoch_msc",
@@ -231,6 +232,15 @@ def require_date(value: object, field: str) -> datetime | int | float:
     ):
         return value  # NaN fails the comparison too
     raise _invalid(field, _DATE_RULE, f"got {value!r}")
+
+
+def require_count(count: object, field: str = "count") -> int:
+    """A number of bars or ticks to copy: an ``int`` >= 1 (the terminal's own limit,
+    ``maxbars`` for bars, is the terminal's to enforce)."""
+    number = _integer(count)
+    if number is None or number < 1:
+        raise _invalid(field, "an int >= 1", f"got {count!r}")
+    return number
 
 
 def require_epoch_msc(value: object, field: str = "expiration_msc") -> int:

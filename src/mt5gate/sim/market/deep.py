@@ -35,6 +35,7 @@ from collections import OrderedDict
 import numpy as np
 from numpy.typing import NDArray
 
+from mt5gate.constants import timeframe_seconds
 from mt5gate.sim.market.bars import aggregate, bucket_start
 from mt5gate.sim.market.dtypes import RATES_DTYPE, RateArray, TickArray, empty_rates, empty_ticks
 from mt5gate.sim.market.history import bars_from_path, minute_sigma, synth_ticks
@@ -47,7 +48,6 @@ __all__ = [
     "DEFAULT_DEEP_FROM_S",
     "ChunkCache",
     "DeepHistory",
-    "frame_seconds",
     "join",
 ]
 
@@ -195,7 +195,7 @@ class DeepHistory:
         span = min(hi_s, self.t0) - max(lo_s, self.from_s)
         weeks = max(0, span) // (7 * _DAY)
         open_minutes = weeks * int(self._weekday_counts().sum())
-        return open_minutes * 60 // frame_seconds(timeframe)
+        return open_minutes * 60 // timeframe_seconds(timeframe)
 
     def rates(self, timeframe: int, lo_s: int, hi_s: int) -> RateArray:
         """Deep bars of ``timeframe`` built from the M1 bars with ``lo_s <= time < hi_s``."""
@@ -205,7 +205,7 @@ class DeepHistory:
     def last_rates(self, timeframe: int, end_s: int, count: int) -> RateArray:
         """At least ``count`` deep bars of ``timeframe`` (if there are) before ``end_s``, the
         newest ones; walks back in growing steps so a short request makes few chunks."""
-        span = max(_DAY, count * frame_seconds(timeframe) * 3 // 2)
+        span = max(_DAY, count * timeframe_seconds(timeframe) * 3 // 2)
         while True:
             lo = max(self.from_s, int(bucket_start(np.array([end_s - span]), timeframe)[0]))
             bars = self.rates(timeframe, lo, end_s)
@@ -260,12 +260,6 @@ def join(older: RateArray, newer: RateArray) -> RateArray:
     last["tick_volume"] += new["tick_volume"]
     last["real_volume"] += new["real_volume"]
     return out
-
-
-def frame_seconds(timeframe: int) -> int:
-    """Length of a ``timeframe`` bar in seconds (31 days for MN1)."""
-    unit, n = timeframe >> 14, timeframe & 0x3FFF
-    return {0: 60 * n, 1: 3600 * n, 2: 7 * _DAY}.get(unit, 31 * _DAY)
 
 
 def _normal(key: int, days: NDArray[np.int64]) -> NDArray[np.float64]:

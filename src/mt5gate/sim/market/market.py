@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from mt5gate.constants import ResultCode, TickFlag, Timeframe
+from mt5gate.constants import ResultCode, TickFlag, Timeframe, timeframe_seconds
 from mt5gate.records import BookInfo, SymbolInfo, Tick
 from mt5gate.sim.clock import Clock
 from mt5gate.sim.errors import CALL_FAILED, INVALID_PARAMS, NOT_FOUND, SimError, result_error
@@ -42,7 +42,6 @@ from mt5gate.sim.market.deep import (
     DEFAULT_DEEP_FROM_S,
     ChunkCache,
     DeepHistory,
-    frame_seconds,
     join,
 )
 from mt5gate.sim.market.dtypes import RATES_DTYPE, TICKS_DTYPE, RateArray, TickArray, empty_ticks
@@ -362,7 +361,7 @@ class Market:
         end = int(np.searchsorted(bars["time"], date_from_s, side="right"))
         deep = self.deep(symbol)
         if deep is not None and end - count < 1:  # reaches the first (maybe split) bar
-            hi = min(deep.t0, date_from_s + frame_seconds(timeframe))
+            hi = min(deep.t0, date_from_s + timeframe_seconds(timeframe))
             older = deep.last_rates(timeframe, hi, count)
             bars = join(older, bars) if hi == deep.t0 else older
         return copying.rates_from(bars, date_from_s, count, maxbars)
@@ -389,7 +388,7 @@ class Market:
         bars = self._bars(symbol, timeframe)
         deep = self.deep(symbol)
         if deep is not None and (len(bars) == 0 or from_s <= int(bars["time"][0])):
-            reach = to_s + frame_seconds(timeframe)  # the last bar's minutes run on to here
+            reach = to_s + timeframe_seconds(timeframe)  # the last bar's minutes run on to here
             if deep.min_bars(timeframe, from_s, min(deep.t0, reach)) > maxbars:
                 raise INVALID_PARAMS()  # as copying.rates_range would, without making years
             older = deep.rates(timeframe, from_s, min(deep.t0, reach))
