@@ -323,6 +323,7 @@ class _Probe:
         self.server_ms = hours.server_ms(utc_ms)
         self.time = _iso(utc_ms)
         self.ipc_ms = 0.0
+        self.waited = ""  # what terminal_info queued behind, if anything
         password = session.credentials.password
         self.secrets = (password,) if password is not None else ()
 
@@ -359,9 +360,13 @@ class _Probe:
     # -- calls ---------------------------------------------------------------------------
 
     async def call(self, function: str, *args: Any, probe: bool = False) -> Any:
-        """A terminal call with the probe deadline; a ``_Failure`` instead of any exception."""
+        """A terminal call with the probe deadline, a ``_Failure`` instead of any exception.
+
+        The deadline runs from when the terminal is free: a call in flight that is within its
+        own deadline (a long ``copy_ticks_range``) is work, not a fault, so the probe waits for
+        it; a call past its deadline makes the worker stuck and the probe fails at once."""
         try:
-            deadline = self.session.timeouts.probe_s
+            deadline = self.session.timeouts.probe_s + self.session.worker.time_left()
             return await self.session.caller.call(function, *args, deadline_s=deadline, probe=probe)
         except MT5Error as error:
             return _Failure(f"{type(error).__name__}: {error.message}")
@@ -376,6 +381,8 @@ class _Probe:
         busy = self.session.worker.busy()
         if self.session.worker.stuck and busy is not None:
             return _Failure(f"the terminal has been busy with {busy[0]}() for {busy[1]:.1f} s")
+        if busy is not None:
+            self.waited = f"queued behind {busy[0]}() (running {busy[1]:.1f} s)"
         started = self.session.clock.monotonic()
         record = await self.call("terminal_info", probe=True)
         self.ipc_ms = (self.session.clock.monotonic() - started) * 1000
@@ -409,7 +416,8 @@ class _Probe:
     def ipc_check(self, terminal: TerminalStatus | _Failure) -> Check:
         component = ("terminal", "system")
         if isinstance(terminal, TerminalStatus):
-            return self.check("terminal:ipc", component, Status.PASS, round(self.ipc_ms, 3), "ms")
+            ipc = round(self.ipc_ms, 3)
+            return self.check("terminal:ipc", component, Status.PASS, ipc, "ms", self.waited)
         state = self.session.state
         status = Status.WARN if state not in _ATTACHED else Status.FAIL
         return self.check("terminal:ipc", component, status, None, None, terminal.reason)

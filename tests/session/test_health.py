@@ -183,6 +183,35 @@ def test_hung_terminal_fails_within_the_probe_deadline() -> None:
     assert "busy with terminal_info()" in one(second, "terminal:ipc").output  # no call made
 
 
+def test_a_long_read_within_its_deadline_is_work_not_a_fault() -> None:
+    """A read that takes longer than the probe deadline but less than its own (a month of
+    ticks on a real terminal) makes the probe wait for it: the terminal is busy, not dead."""
+
+    async def main() -> tuple[HealthStatus, float, bool]:
+        session, terminal, _ = make_session(timeouts=Timeouts(call_s=3.0, probe_s=0.2))
+        await session.connect()
+        terminal.faults.latency("copy_rates_from_pos", 0.8, times=1)
+        try:
+            read = asyncio.create_task(session.get_rates("EURUSD", 1, count=10))
+            await asyncio.sleep(0.1)  # the read is running on the worker now
+            assert session.worker.time_left() > 2.0
+            started = time.monotonic()
+            status = await probe(session, symbols=["EURUSD"], utc_now_ms=wall(terminal))
+            waited = time.monotonic() - started
+            await read
+            return status, waited, session.worker.time_left() == 0.0
+        finally:
+            terminal.faults.clear()
+            await session.close()
+
+    status, waited, idle = asyncio.run(main())
+    assert status.status == Status.PASS, status.reasons
+    assert one(status, "terminal:ipc").status == Status.PASS
+    assert "queued behind copy_rates_from_pos()" in one(status, "terminal:ipc").output
+    assert waited > 0.5  # it did wait for the read, past its own 0.2 s
+    assert idle
+
+
 def test_tick_age_is_ignored_outside_trading_hours() -> None:
     sim = SimTerminal(SimConfig(history_days=1), clock=VirtualClock(SATURDAY_12))
 

@@ -12,7 +12,7 @@ from mt5gate.constants import Timeframe
 from mt5gate.sim.clock import VirtualClock, server_ms
 from mt5gate.sim.errors import SimError
 from mt5gate.sim.market import Market, RateArray, default_catalogue
-from mt5gate.sim.market.bars import ticks_to_m1
+from mt5gate.sim.market.bars import aggregate, ticks_to_m1
 
 START = server_ms(2026, 1, 5, 8)  # a Monday morning
 MAX = 100_000
@@ -192,3 +192,38 @@ def test_years_of_ticks_fail_as_out_of_memory() -> None:
         market.copy_ticks_range("EURUSD", 0, START // 1000, -1)
     assert err.value.code == -3
     assert len(market.deep_cache) == 0
+
+
+@pytest.mark.parametrize("tf", [Timeframe.H1, Timeframe.D1, Timeframe.W1, Timeframe.MN1],
+                         ids=["H1", "D1", "W1", "MN1"])  # fmt: skip
+def test_frames_from_cached_days_equal_the_m1_aggregation(tf: Timeframe) -> None:
+    """Whole days of a frame come from the frame cache, the edge days from M1: the bars are
+    exactly those aggregated from every M1 bar of the range, however the range is cut."""
+    market = _market()
+    deep = market.deep("EURUSD")
+    assert deep is not None
+    lo, hi = FRIDAY - 45 * DAY + 7_380, FRIDAY + 40 * DAY + 3_000  # both edges mid-day
+    expected = aggregate(deep.m1(lo, hi), int(tf))[0]
+    cold = deep.rates(int(tf), lo, hi)
+    warm = deep.rates(int(tf), lo, hi)
+    assert len(expected) > 1
+    assert np.array_equal(cold, expected)
+    assert np.array_equal(warm, expected)
+    assert len(market.deep_frames) >= 80  # the whole days, one entry each
+
+
+def test_years_of_daily_bars_are_made_once_and_the_frame_cache_is_bounded() -> None:
+    """Sixteen years of D1 make every deep day once; the second read takes no M1 day at all,
+    and a small byte bound keeps the frame cache small."""
+    market = _market()
+    jan_2010 = int(datetime(2010, 1, 1, tzinfo=UTC).timestamp())
+    now = START // 1000
+    first = market.copy_rates_range("EURUSD", int(Timeframe.D1), jan_2010, now, MAX)
+    market.deep_cache.clear()
+    again = market.copy_rates_range("EURUSD", int(Timeframe.D1), jan_2010, now, MAX)
+    assert np.array_equal(first, again)
+    assert len(first) > 16 * 250  # weekdays since 2010
+    assert len(market.deep_cache) <= 2  # only the edge days were made from M1 again
+    small = _market(deep_frame_cache_bytes=10_000)
+    small.copy_rates_range("EURUSD", int(Timeframe.D1), jan_2010, jan_2010 + 400 * DAY, MAX)
+    assert 0 < small.deep_frames.nbytes <= 10_000

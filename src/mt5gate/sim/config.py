@@ -114,6 +114,7 @@ class SimConfig:
     # None: no bars before the in-memory history. Default 1_262_304_000 = 2010-01-01 00:00.
     deep_history_from_s: int | None = 1_262_304_000
     deep_cache_chunks: int = 128  # days of deep M1 bars cached, all symbols (<= 86,400 B each)
+    deep_frame_cache_bytes: int = 16_000_000  # whole deep days of H1..D1 (and M2..M30) bars
 
     def __post_init__(self) -> None:
         _check_retention(self.live_ticks_retention_s)

@@ -113,6 +113,7 @@ class SimTerminal:
             live_ticks_retention_s=self.config.live_ticks_retention_s,
             deep_history_from_s=self.config.deep_history_from_s,
             deep_cache_chunks=self.config.deep_cache_chunks,
+            deep_frame_cache_bytes=self.config.deep_frame_cache_bytes,
         )
         self.tickets = TicketSource()
         self._accounts = {a.login: a for a in self.config.accounts}

@@ -168,6 +168,14 @@ class TerminalWorker:
         job = self._running
         return None if job is None else (job.function, self._clock() - job.started)
 
+    def time_left(self) -> float:
+        """Seconds until the running call's deadline, 0.0 when idle, stuck or past it: how
+        long a call queued now may wait behind it without the terminal being at fault."""
+        job = self._running
+        if job is None or self._stuck is not None:
+            return 0.0
+        return max(0.0, job.due - job.loop.time())
+
     # ------------------------------------------------------------------- calling
 
     async def run(

@@ -31,11 +31,12 @@ whatever is walked (measured full after walking a year of EURUSD: 7.9 MB;
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from mt5gate.constants import timeframe_seconds
+from mt5gate.constants import Timeframe, timeframe_seconds
 from mt5gate.sim.market.bars import aggregate, bucket_start
 from mt5gate.sim.market.dtypes import RATES_DTYPE, RateArray, TickArray, empty_rates, empty_ticks
 from mt5gate.sim.market.history import bars_from_path, minute_sigma, synth_ticks
@@ -46,6 +47,7 @@ from mt5gate.sim.symbols import SymbolSpec
 __all__ = [
     "DEFAULT_CACHE_CHUNKS",
     "DEFAULT_DEEP_FROM_S",
+    "DEFAULT_FRAME_CACHE_BYTES",
     "ChunkCache",
     "DeepHistory",
     "join",
@@ -53,18 +55,26 @@ __all__ = [
 
 DEFAULT_DEEP_FROM_S = 1_262_304_000  # 2010-01-01 00:00 server time
 DEFAULT_CACHE_CHUNKS = 128
+DEFAULT_FRAME_CACHE_BYTES = 16_000_000
 _DAY = 86_400
 _RAW = np.dtype((np.void, RATES_DTYPE.itemsize))  # a bar row as opaque bytes
 
 
 class ChunkCache:
-    """A bounded LRU of deep-history chunks, keyed by ``(symbol, anchor, day)``."""
+    """A bounded LRU of deep-history chunks, keyed by ``(symbol, anchor, seed, day[, frame])``:
+    at most ``max_chunks`` of them and, when given, ``max_bytes`` bytes of rows."""
 
-    def __init__(self, max_chunks: int = DEFAULT_CACHE_CHUNKS) -> None:
+    def __init__(
+        self, max_chunks: int = DEFAULT_CACHE_CHUNKS, max_bytes: int | None = None
+    ) -> None:
         if max_chunks < 1:
             raise ValueError(f"max_chunks must be >= 1, got {max_chunks}")
+        if max_bytes is not None and max_bytes < 1:
+            raise ValueError(f"max_bytes must be >= 1, got {max_bytes}")
         self.max_chunks = max_chunks
-        self._chunks: OrderedDict[tuple[str, int, int, int], RateArray] = OrderedDict()
+        self.max_bytes = max_bytes
+        self._chunks: OrderedDict[tuple[Any, ...], RateArray] = OrderedDict()
+        self._bytes = 0
 
     def __len__(self) -> int:
         return len(self._chunks)
@@ -72,25 +82,30 @@ class ChunkCache:
     @property
     def nbytes(self) -> int:
         """Bytes held by the cached bars (the measured bound of the docstring)."""
-        return sum(c.nbytes for c in self._chunks.values())
+        return self._bytes
 
     def clear(self) -> None:
         """Forget every chunk (they are made again on demand, identical)."""
         self._chunks.clear()
+        self._bytes = 0
 
-    def get(self, key: tuple[str, int, int, int]) -> RateArray | None:
+    def get(self, key: tuple[Any, ...]) -> RateArray | None:
         """The chunk under ``key`` (marked recently used), None if absent."""
         chunk = self._chunks.get(key)
         if chunk is not None:
             self._chunks.move_to_end(key)
         return chunk
 
-    def put(self, key: tuple[str, int, int, int], chunk: RateArray) -> None:
-        """Store a chunk, evicting the least recently used beyond the bound."""
+    def put(self, key: tuple[Any, ...], chunk: RateArray) -> None:
+        """Store a chunk, evicting the least recently used beyond the bounds."""
+        old = self._chunks.pop(key, None)
+        self._bytes += chunk.nbytes - (0 if old is None else old.nbytes)
         self._chunks[key] = chunk
-        self._chunks.move_to_end(key)
-        while len(self._chunks) > self.max_chunks:
-            self._chunks.popitem(last=False)
+        while len(self._chunks) > self.max_chunks or (
+            self.max_bytes is not None and self._bytes > self.max_bytes and len(self._chunks) > 1
+        ):
+            _, evicted = self._chunks.popitem(last=False)
+            self._bytes -= evicted.nbytes
 
 
 class DeepHistory:
@@ -104,6 +119,7 @@ class DeepHistory:
         from_s: int,
         anchor: tuple[int, float],
         cache: ChunkCache,
+        frames: ChunkCache | None = None,
     ) -> None:
         self.spec = spec
         self._mask = mask
@@ -111,6 +127,7 @@ class DeepHistory:
         self.t0, self.p0 = anchor
         self.from_s = min(from_s - from_s % 60, self.t0)
         self._cache = cache
+        self._frames = frames if frames is not None else ChunkCache(1, max_bytes=1)
         self._key = symbol_key(spec.name) ^ (seed * 0x9E3779B97F4A7C15 & (2**63 - 1))
         self._first_day = self.from_s // _DAY
         self._ends: NDArray[np.float64] | None = None  # log close at the end of each day
@@ -198,9 +215,39 @@ class DeepHistory:
         return open_minutes * 60 // timeframe_seconds(timeframe)
 
     def rates(self, timeframe: int, lo_s: int, hi_s: int) -> RateArray:
-        """Deep bars of ``timeframe`` built from the M1 bars with ``lo_s <= time < hi_s``."""
-        m1 = self.m1(lo_s, hi_s)
-        return m1 if timeframe == 1 else aggregate(m1, timeframe)[0]
+        """Deep bars of ``timeframe`` built from the M1 bars with ``lo_s <= time < hi_s``.
+
+        Every intraday timeframe and D1 divides a UTC day, so their bars are aggregated a day
+        at a time and the whole days are kept in the frame cache (a D1 day is one row): years
+        of H1 or D1 bars are made once, not from every M1 minute again each time. W1 and MN1
+        aggregate D1 bars (first open, last close, extremes, summed volumes, least spread:
+        the same as from M1)."""
+        if timeframe == int(Timeframe.M1):
+            return self.m1(lo_s, hi_s)
+        base = timeframe if timeframe >> 14 <= 1 else int(Timeframe.D1)
+        rows = self._day_frames(base, max(lo_s, self.from_s), min(hi_s, self.t0))
+        return rows if base == timeframe else aggregate(rows, timeframe)[0]
+
+    def _day_frames(self, base: int, lo_s: int, hi_s: int) -> RateArray:
+        """Bars of ``base`` (a day divides into them) from the M1 bars in ``[lo_s, hi_s)``."""
+        if lo_s >= hi_s:
+            return empty_rates()
+        parts = []
+        for day in range(lo_s // _DAY, (hi_s - 1) // _DAY + 1):
+            if lo_s <= day * _DAY and (day + 1) * _DAY <= hi_s:
+                parts.append(self._day_frame(day, base).view(_RAW))
+            else:  # an edge day cut by the range: not cached
+                parts.append(aggregate(self._slice(day, lo_s, hi_s), base)[0].view(_RAW))
+        return np.concatenate(parts).view(RATES_DTYPE)
+
+    def _day_frame(self, day: int, base: int) -> RateArray:
+        """One whole day's bars of ``base`` (cached)."""
+        key = (self.spec.name, self.t0, self._seed, day, base)
+        bars = self._frames.get(key)
+        if bars is None:
+            bars = aggregate(self.chunk(day), base)[0]
+            self._frames.put(key, bars)
+        return bars
 
     def last_rates(self, timeframe: int, end_s: int, count: int) -> RateArray:
         """At least ``count`` deep bars of ``timeframe`` (if there are) before ``end_s``, the

@@ -40,6 +40,7 @@ from mt5gate.sim.market.csvio import read_bars_csv, read_ticks_csv
 from mt5gate.sim.market.deep import (
     DEFAULT_CACHE_CHUNKS,
     DEFAULT_DEEP_FROM_S,
+    DEFAULT_FRAME_CACHE_BYTES,
     ChunkCache,
     DeepHistory,
     join,
@@ -75,6 +76,7 @@ class Market:
         live_ticks_retention_s: int | None = 86_400,
         deep_history_from_s: int | None = DEFAULT_DEEP_FROM_S,
         deep_cache_chunks: int = DEFAULT_CACHE_CHUNKS,
+        deep_frame_cache_bytes: int = DEFAULT_FRAME_CACHE_BYTES,
     ) -> None:
         self._specs = tuple(specs)
         self._by_name = {s.name: s for s in self._specs}
@@ -88,6 +90,7 @@ class Market:
         self._listeners: list[Listener] = []
         self._deep_from_s = deep_history_from_s
         self.deep_cache = ChunkCache(deep_cache_chunks)
+        self.deep_frames = ChunkCache(2**31, max_bytes=deep_frame_cache_bytes)
         self._deep: dict[str, DeepHistory] = {}
         self._syncing = False
         self._converter = Converter(self._specs, self._quote)
@@ -347,7 +350,13 @@ class Market:
         if deep is None or (deep.t0, deep.p0) != anchor:
             mask = self._masks[symbol]
             deep = DeepHistory(
-                series.spec, mask, self._seed, self._deep_from_s, anchor, self.deep_cache
+                series.spec,
+                mask,
+                self._seed,
+                self._deep_from_s,
+                anchor,
+                self.deep_cache,
+                self.deep_frames,
             )
             self._deep[symbol] = deep
         return None if deep.empty else deep
