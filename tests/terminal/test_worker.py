@@ -156,3 +156,64 @@ def test_results_for_a_closed_loop_are_dropped_quietly() -> None:
     loop.close()
     gate.open.set()
     assert worker.close(timeout_s=2.0)
+
+
+class Scope:
+    """A batch scope that records what ran inside it, and can fail at its end."""
+
+    def __init__(self, fail_at_exit: bool = False) -> None:
+        self.batches: list[list[str]] = []
+        self.fail_at_exit = fail_at_exit
+        self.current: list[str] | None = None
+
+    def __call__(self) -> Scope:
+        return self
+
+    def __enter__(self) -> None:
+        self.current = []
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.current is not None
+        self.batches.append(self.current)
+        self.current = None
+        if self.fail_at_exit:
+            raise OSError("commit failed")
+
+
+def _queued_behind_a_blocker(worker: TerminalWorker, scope: Scope, gate: Gate) -> list[object]:
+    """Five calls queued while the thread is busy: they run as one batch, in one scope."""
+
+    def job(name: str) -> str:
+        assert scope.current is not None  # inside the scope
+        scope.current.append(name)
+        return name
+
+    async def main() -> list[object]:
+        first = asyncio.ensure_future(worker.run("block", lambda: gate.blocking("b"), 5.0))
+        while not gate.ran:
+            await asyncio.sleep(0.001)
+        rest = [worker.run("f", lambda n=n: job(f"j{n}"), 5.0) for n in range(5)]
+        later = asyncio.gather(*rest, return_exceptions=True)
+        await asyncio.sleep(0.05)
+        gate.open.set()
+        await asyncio.gather(first, return_exceptions=True)  # its own batch
+        return list(await later)
+
+    return asyncio.run(main())
+
+
+def test_a_scope_wraps_each_batch_and_answers_after_it() -> None:
+    scope, gate = Scope(), Gate()
+    worker = TerminalWorker("journal", scope=scope)
+    results = _queued_behind_a_blocker(worker, scope, gate)
+    worker.close()
+    assert results == [f"j{n}" for n in range(5)]
+    assert scope.batches[-1] == [f"j{n}" for n in range(5)]  # one batch, one scope
+
+
+def test_a_scope_that_fails_at_its_end_fails_every_call_of_the_batch() -> None:
+    scope, gate = Scope(fail_at_exit=True), Gate()
+    worker = TerminalWorker("journal", scope=scope)
+    results = _queued_behind_a_blocker(worker, scope, gate)
+    worker.close()
+    assert all(isinstance(r, OSError) for r in results), results  # none of them stands

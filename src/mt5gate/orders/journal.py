@@ -428,7 +428,10 @@ class SqliteJournal:
         self._clock_ms = clock_ms
         self._monotonic_ns = monotonic_ns
         self._readonly = readonly
-        self._lock = threading.Lock()
+        # Re-entrant: a group holds it for its whole batch, and each write inside takes it again.
+        self._lock = threading.RLock()
+        self._grouped = False  # inside group(): writes are savepoints of one transaction
+        self.commits = 0  # durable commits (fsyncs) so far: a group's writes share one
         self._conn: sqlite3.Connection | None = self._open()
 
     def __repr__(self) -> str:
@@ -551,31 +554,97 @@ class SqliteJournal:
             self.codec.protect(*secrets)
 
     def close(self) -> None:
-        """Close the connection (idempotent); the journal cannot be used afterwards."""
+        """Close the connection (idempotent); the journal cannot be used afterwards. Inside a
+        group, what the group wrote is committed first (closing would roll it back)."""
         with self._lock:
             if self._conn is not None:
+                if self._grouped and self._conn.in_transaction:
+                    self._conn.execute("COMMIT")
                 self._conn.close()
                 self._conn = None
 
     # -- statements ----------------------------------------------------------------------------
 
     @contextmanager
+    def group(self) -> Iterator[None]:
+        """Group commit: every write inside the block joins one transaction, committed (one
+        fsync) when the block ends; each write is a savepoint, so one that fails rolls back
+        alone and the others stand.
+
+        The caller must not report any write of the group as done before the block has
+        ended: a write is durable only then, and a failed commit raises here, losing them all
+        (:class:`~mt5gate.orders.sqlite.SqliteStore` answers a batch's callers only after
+        its group). The lock is held throughout, so another thread's write cannot slip into
+        the open transaction and return before it is on disk.
+        """
+        with self._lock:
+            if self._grouped:
+                raise JournalError("order journal groups do not nest")
+            self._grouped = True
+            try:
+                yield
+                self._commit_group()
+            except BaseException:
+                conn = self._conn
+                if conn is not None and conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._grouped = False
+
+    def _commit_group(self) -> None:
+        conn = self._conn
+        if conn is None or not conn.in_transaction:
+            return  # nothing was written (a batch of reads)
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as error:
+            raise JournalError(f"order journal {self.path}: commit failed: {error}") from error
+        self.commits += 1
+
+    @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction under the lock, committed (synced) when the block ends."""
+        """One write transaction under the lock, committed (synced) when the block ends; inside
+        :meth:`group`, a savepoint of the group's transaction instead."""
         with self._lock:
             conn = self._connection()
             if self._readonly:
                 raise JournalError(f"order journal {self.path} is open read-only")
+            if self._grouped:
+                with self._savepoint(conn):
+                    yield conn
+                return
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 yield conn
                 conn.execute("COMMIT")
+                self.commits += 1
             except BaseException as error:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 if isinstance(error, sqlite3.DatabaseError):
                     raise JournalError(f"order journal {self.path}: {error}") from error
                 raise
+
+    @contextmanager
+    def _savepoint(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """One write of a group: the group's transaction starts at its first write (a batch of
+        reads takes no write lock), and a failed write is undone alone."""
+        try:
+            if not conn.in_transaction:
+                conn.execute("BEGIN IMMEDIATE")
+            conn.execute("SAVEPOINT journal_write")
+        except sqlite3.DatabaseError as error:
+            raise JournalError(f"order journal {self.path}: {error}") from error
+        try:
+            yield
+            conn.execute("RELEASE journal_write")
+        except BaseException as error:
+            conn.execute("ROLLBACK TO journal_write")
+            conn.execute("RELEASE journal_write")
+            if isinstance(error, sqlite3.DatabaseError):
+                raise JournalError(f"order journal {self.path}: {error}") from error
+            raise
 
     def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:

@@ -4,7 +4,10 @@
 The blocking :class:`~mt5gate.orders.journal.SqliteJournal` runs on one named thread that this
 store starts and joins (``<name>-journal``), never on the event loop: an fsync must not stall
 every other coroutine. Its durability details (WAL, full sync, append-only triggers, INTENT and
-SENT in one fsync) are the journal's; this class only moves calls to the thread.
+SENT in one fsync) are the journal's; this class moves calls to the thread, and the calls
+queued together while the thread was busy run as one group commit
+(:meth:`~mt5gate.orders.journal.SqliteJournal.group`): one fsync for all of them, each caller
+answered only after it.
 """
 
 from __future__ import annotations
@@ -51,7 +54,9 @@ class SqliteStore:
         self._owns = not isinstance(journal, SqliteJournal)
         self.journal = journal if isinstance(journal, SqliteJournal) else SqliteJournal(journal)
         self.namespace = self.journal.namespace
-        self._thread = TerminalWorker(f"{name}-journal")
+        # Group commit: the calls queued together run as one batch, one transaction, one fsync,
+        # and are answered only once it is on disk (every INTENT still durable before its send).
+        self._thread = TerminalWorker(f"{name}-journal", scope=self.journal.group)
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.journal!r})"

@@ -21,6 +21,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -119,10 +120,18 @@ class TerminalWorker:
     """Runs calls of one terminal, in order, on one thread it owns and joins."""
 
     def __init__(
-        self, name: str = "mt5gate-terminal", *, clock: Callable[[], float] = time.monotonic
+        self,
+        name: str = "mt5gate-terminal",
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        scope: Callable[[], AbstractContextManager[object]] | None = None,
     ) -> None:
+        """``scope``, when given, wraps each batch the thread runs (the order journal's group
+        commit): results are handed back only after it has ended, and if its end raises, every
+        call of the batch fails with that error. Entering it must not fail."""
         self.name = name
         self._clock = clock
+        self._scope = scope
         self._jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._running: _Job | None = None  # the job the thread is executing now
@@ -244,7 +253,7 @@ class TerminalWorker:
             batch = self._next_batch()
             if batch is None:
                 return
-            self._deliver(self._execute(batch))
+            self._deliver(self._run_batch(batch))
 
     def _next_batch(self) -> list[_Job] | None:
         """Block for one job, then take whatever else is already queued (one wake-up)."""
@@ -260,6 +269,17 @@ class TerminalWorker:
                 item = self._jobs.get_nowait()
             except queue.Empty:
                 return batch
+
+    def _run_batch(self, batch: list[_Job]) -> list[tuple[_Job, bool, Any]]:
+        if self._scope is None:
+            return self._execute(batch)
+        done: list[tuple[_Job, bool, Any]] = []
+        try:
+            with self._scope():
+                done = self._execute(batch)
+        except Exception as error:  # the scope's end failed: no result of the batch stands
+            return [(job, False, error) for job, _, _ in done]
+        return done
 
     def _execute(self, batch: list[_Job]) -> list[tuple[_Job, bool, Any]]:
         done: list[tuple[_Job, bool, Any]] = []
