@@ -135,7 +135,7 @@ class Redactor:
     secret-looking key names. A redactor is immutable; :meth:`with_secrets` makes a new one.
     """
 
-    __slots__ = ("_key_value", "_keys", "_known", "_memo", "_secrets")
+    __slots__ = ("_key_value", "_keys", "_known", "_memo", "_secret_keys", "_secrets")
 
     def __init__(
         self,
@@ -150,6 +150,7 @@ class Redactor:
         )
         # Short strings repeat (keys, symbols, comments): their redacted form is remembered.
         self._memo: dict[str, str] = {}
+        self._secret_keys: dict[str, bool] = {}  # field names repeat in every record
 
     def __repr__(self) -> str:
         # Never the secrets themselves: only how many there are.
@@ -161,7 +162,14 @@ class Redactor:
 
     def is_secret_key(self, key: object) -> bool:
         """Whether values stored under ``key`` are secrets (``"password"``, ``"X-Api-Key"``)."""
-        return isinstance(key, str) and self._keys.search(key) is not None
+        if not isinstance(key, str):
+            return False
+        found = self._secret_keys.get(key)
+        if found is None:
+            if len(self._secret_keys) >= _MEMO_SIZE:
+                self._secret_keys.clear()
+            found = self._secret_keys[key] = self._keys.search(key) is not None
+        return found
 
     def redact_text(self, text: str) -> str:
         """``text`` with every known secret and every ``key=value`` under a secret key masked."""
