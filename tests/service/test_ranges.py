@@ -127,3 +127,20 @@ def test_the_openapi_document_states_the_bounds(tmp_path: Path) -> None:
     body = answer.json()["components"]["schemas"]["OrderBody"]["properties"]["expiration_msc"]
     assert "3000-12-31" in body["description"]
     assert {"type": "integer", "exclusiveMinimum": 0, "maximum": 32535215999999} in body["anyOf"]
+
+
+def test_a_range_that_ends_before_it_starts_is_422_naming_to(tmp_path: Path) -> None:
+    """``to`` before ``from`` is a mistake in the request, not an empty history (it used to
+    answer 200 ``[]``)."""
+    backwards = {"from": "2020-01-11T00:00:00Z", "to": "2020-01-10T00:00:00Z"}
+    answers = _ask(tmp_path, [
+        ("GET", ACCOUNT + "/symbols/EURUSD/rates", {"params": {**backwards, "timeframe": "H1"}}),
+        ("GET", ACCOUNT + "/symbols/EURUSD/ticks", {"params": backwards}),
+        ("GET", ACCOUNT + "/history/deals", {"params": backwards}),
+        ("GET", ACCOUNT + "/history/orders", {"params": {"from": 1_600_000_000, "to": 0}}),
+        ("GET", ACCOUNT + "/history/deals", {"params": {"from": 5, "to": 5}}),  # one instant: fine
+    ])  # fmt: skip
+    for answer in answers[:4]:
+        assert answer.status_code == 422, answer.text
+        assert (answer.json()["field"], answer.json()["rule"]) == ("to", "not before from")
+    assert answers[4].status_code == 200

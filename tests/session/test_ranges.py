@@ -110,20 +110,29 @@ def test_a_grown_window_the_terminal_refuses_is_halved() -> None:
     assert np.array_equal(bars, _reference(DEEP_FROM, DEEP_FROM + 7 * 86_400)[:450])
 
 
-def test_an_empty_or_reversed_range_is_an_empty_array_of_the_terminal_dtype() -> None:
-    session, _terminal, _ = _session(maxbars=1000)
+def test_an_empty_range_is_an_empty_array_and_a_reversed_one_is_refused() -> None:
+    session, _, calls = _session(maxbars=1000)
 
-    async def go() -> tuple[np.ndarray, np.ndarray]:
+    async def go() -> tuple[np.ndarray, list[MT5ValidationError]]:
         async with session:
             before = await session.get_rates("EURUSD", H1, date_from=1000, date_to=2000)
-            backwards = await session.get_rates("EURUSD", H1, date_from=JAN_2020, date_to=1000)
-            return before, backwards
+            refused = []
+            for ask in (
+                session.get_rates("EURUSD", H1, date_from=JAN_2020, date_to=1000),
+                session.get_ticks("EURUSD", JAN_2020, date_to=1000),
+                session.history_deals(JAN_2020, 1000),
+            ):
+                with pytest.raises(MT5ValidationError) as caught:
+                    await ask
+                refused.append(caught.value)
+            return before, refused
 
-    before, backwards = run(go)
+    before, refused = run(go)
     dtype = _reference(JAN_2020, JAN_2020 + 3600, H1).dtype
-    assert (len(before), len(backwards)) == (0, 0)
+    assert len(before) == 0
     assert before.dtype == dtype
-    assert backwards.dtype == dtype
+    assert {(e.field, e.rule) for e in refused} == {("date_to", "not before date_from")}
+    assert calls.count["copy_ticks_range", "ok"] == 0
 
 
 def test_ticks_of_a_range_with_a_count_are_its_first_ticks() -> None:

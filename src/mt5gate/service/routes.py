@@ -40,6 +40,7 @@ from mt5gate.service.inputs import (
     Ticket,
 )
 from mt5gate.service.security import principal_dependency
+from mt5gate.session.ranges import date_seconds
 
 __all__ = ["build_router", "rows_of"]
 
@@ -90,6 +91,15 @@ def _timeframe(value: str) -> int:
     except KeyError:
         names = ", ".join(t.name for t in Timeframe)
         raise MT5ValidationError(field="timeframe", rule=f"one of {names}") from None
+
+
+def _in_order(date_from: object, date_to: object) -> None:
+    """A range whose ``to`` is before its ``from`` is a mistake, not an empty answer: 422."""
+    if date_from is None or date_to is None:
+        return
+    start, end = (date_seconds(d) for d in (date_from, date_to))  # type: ignore[arg-type]
+    if start > end:
+        raise MT5ValidationError(field="to", rule="not before from")
 
 
 async def _runtime(request: Request, account: AccountName) -> AccountRuntime:
@@ -179,6 +189,7 @@ def _market_routes(router: APIRouter, read: Any) -> None:
         """Bars, oldest first: the last ``count``, ``count`` from ``from``, or the first
         ``count`` of ``from``..``to``."""
         frame = _timeframe(timeframe)
+        _in_order(date_from, date_to)
         array = await rt.session.get_rates(symbol, frame, count=count, date_from=date_from,
                                            date_to=date_to)  # fmt: skip
         return rows_of(array[:count])
@@ -191,6 +202,7 @@ def _market_routes(router: APIRouter, read: Any) -> None:
         date_to: Annotated[DateArg, Query(alias="to")] = None,
     ) -> list[dict[str, Any]]:  # fmt: skip
         """Ticks: ``count`` from ``from``, or the first ``count`` of ``from``..``to``."""
+        _in_order(date_from, date_to)
         array = await rt.session.get_ticks(symbol, date_from, count=count, date_to=date_to)
         return rows_of(array[:count])
 
@@ -215,11 +227,13 @@ def _book_routes(router: APIRouter, read: Any) -> None:
     @router.get(base + "/history/orders", dependencies=[read], tags=["history"])
     async def history_orders(rt: Runtime, date_from: DateFrom, date_to: DateTo) -> list[Order]:
         """Orders in the history between two times (broker server time: pad the window)."""
+        _in_order(date_from, date_to)
         return await rt.session.history_orders(date_from, date_to)
 
     @router.get(base + "/history/deals", dependencies=[read], tags=["history"])
     async def history_deals(rt: Runtime, date_from: DateFrom, date_to: DateTo) -> list[Deal]:
         """Deals between two times (broker server time: pad the window)."""
+        _in_order(date_from, date_to)
         return await rt.session.history_deals(date_from, date_to)
 
 

@@ -29,6 +29,7 @@ from mt5gate.errors import (
     MT5DataError,
     MT5Error,
     MT5StateError,
+    MT5ValidationError,
 )
 from mt5gate.models import (
     Account,
@@ -607,3 +608,10 @@ def _require_dates(**given: DateArg | None) -> None:
     for name, value in given.items():
         if value is not None:
             require_date(value, name)
+    start, end = given.get("date_from"), given.get("date_to")
+    if start is not None and end is not None and date_seconds(start) > date_seconds(end):
+        raise MT5ValidationError(
+            f"date_to ({end!r}) is before date_from ({start!r})",
+            field="date_to",
+            rule="not before date_from",
+        )
