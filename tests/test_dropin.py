@@ -146,6 +146,33 @@ def test_copy_ticks_range_script_on_the_docs_dates(run_script: Any) -> None:
     assert re.match(r"0\s+2020-01-10 00:\d\d:\d\d\s", frame[1])
 
 
+def test_copy_ticks_from_script_on_the_docs_date(run_script: Any) -> None:
+    """docs mt5copyticksfrom_py with its own date: 100,000 EURUSD ticks from 2020-01-10, the
+    first one in that day's first minutes (a Friday: the forex week is open)."""
+    lines = _run(run_script, "copy_ticks_from_2020")
+    assert lines[2] == "Ticks received: 100000"
+    raw = lines[lines.index("Display obtained ticks 'as is'") + 1 :][:10]
+    assert all(re.fullmatch(r"\(\d+, [\d.]+, [\d.]+, 0\.0, 0, \d+, \d+, 0\.0\)", r) for r in raw)
+    frame = lines[lines.index("Display dataframe with ticks") + 1 :]
+    assert _squash(frame[0]) == TICKS_COLUMNS
+    assert re.match(r"0\s+2020-01-10 00:\d\d:\d\d\s", frame[1])
+
+
+def test_copy_rates_range_script_on_the_docs_dates(run_script: Any) -> None:
+    """docs mt5copyratesrange_py with its own dates: USDJPY M5 from 2020-01-10 00:00 to
+    2020-01-11 13:00 (a Friday, then a closed Saturday): the Friday's bars, from midnight."""
+    lines = _run(run_script, "copy_rates_range_2020")
+    raw = lines[lines.index("Display obtained data 'as is'") + 1 :][:10]
+    assert len(raw) == 10
+    assert all(
+        re.fullmatch(r"\(\d+, [\d.]+, [\d.]+, [\d.]+, [\d.]+, \d+, \d+, \d+\)", r) for r in raw
+    )
+    frame = lines[lines.index("Display dataframe with data") + 1 :]
+    assert _squash(frame[0]) == RATES_COLUMNS
+    assert re.match(r"0\s+2020-01-10 00:00:00\s", frame[1])
+    assert re.match(r"9\s+2020-01-10 00:45:00\s", frame[10])
+
+
 def test_order_calc_margin_script(run_script: Any) -> None:
     """docs mt5ordercalcmargin_py: one margin line per symbol, in USD."""
     lines = _run(run_script, "order_calc_margin")
