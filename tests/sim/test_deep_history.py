@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from mt5gate.constants import Timeframe
+from mt5gate.sim import SimConfig
 from mt5gate.sim.clock import VirtualClock, server_ms
 from mt5gate.sim.errors import SimError
 from mt5gate.sim.market import Market, RateArray, default_catalogue
@@ -227,3 +228,29 @@ def test_years_of_daily_bars_are_made_once_and_the_frame_cache_is_bounded() -> N
     small = _market(deep_frame_cache_bytes=10_000)
     small.copy_rates_range("EURUSD", int(Timeframe.D1), jan_2010, jan_2010 + 400 * DAY, MAX)
     assert 0 < small.deep_frames.nbytes <= 10_000
+
+
+def test_history_not_yet_downloaded_is_an_option() -> None:
+    """Pitfalls B5 on demand: the first request into the deep past starts a "download" and
+    gets only what is in memory (nothing, in 2020); after ``deep_download_s`` on the terminal's
+    clock the same request answers in full. The default answers at once."""
+    specs = [s for s in default_catalogue() if s.name in SYMBOLS]
+    clock = VirtualClock(START)
+    market = Market(specs, clock, history_days=2, deep_download_s=30)
+    first = market.copy_rates_range("EURUSD", 1, FRIDAY, FRIDAY + DAY - 1, MAX)
+    assert len(first) == 0  # downloading
+    clock.advance(29)
+    early = market.copy_ticks_from("EURUSD", FRIDAY, 10, -1)  # still downloading: the first
+    assert early["time"][0] > START // 1000 - 3 * DAY  # ticks it has, those of the last days
+    clock.advance(1)
+    assert len(market.copy_rates_range("EURUSD", 1, FRIDAY, FRIDAY + DAY - 1, MAX)) > 1400
+    assert market.copy_ticks_from("EURUSD", FRIDAY, 10, -1)["time"][0] < FRIDAY + DAY
+    other = market.copy_rates_range("BTCUSD", 1, FRIDAY, FRIDAY + DAY - 1, MAX)
+    assert len(other) == 0  # each symbol downloads its own history
+    assert len(_market().copy_rates_range("EURUSD", 1, FRIDAY, FRIDAY + DAY - 1, MAX)) > 1400
+
+
+def test_the_download_delay_must_be_positive() -> None:
+    for bad in (0, -1.0, "5"):
+        with pytest.raises(ValueError, match="deep_history_download_s"):
+            SimConfig(deep_history_download_s=bad)  # type: ignore[arg-type]

@@ -115,9 +115,20 @@ class SimConfig:
     deep_history_from_s: int | None = 1_262_304_000
     deep_cache_chunks: int = 128  # days of deep M1 bars cached, all symbols (<= 86,400 B each)
     deep_frame_cache_bytes: int = 16_000_000  # whole deep days of H1..D1 (and M2..M30) bars
+    # pitfalls B5, "history not yet downloaded": None (default) answers the deep past at once,
+    # as a terminal whose history is on disk; S > 0: a symbol's deep past is "downloading" for
+    # S seconds of the terminal's clock after the first request that reaches it, and until then
+    # requests get only the in-memory part (fewer bars, or none), as a real first request does.
+    deep_history_download_s: float | None = None
 
     def __post_init__(self) -> None:
         _check_retention(self.live_ticks_retention_s)
+        download = self.deep_history_download_s
+        if download is not None and not (isinstance(download, int | float) and download > 0):
+            raise ValueError(
+                "SimConfig.deep_history_download_s must be a positive number of seconds or None, "
+                f"got {download!r}"
+            )
 
 
 def _check_retention(value: object) -> None:

@@ -114,6 +114,7 @@ class SimTerminal:
             deep_history_from_s=self.config.deep_history_from_s,
             deep_cache_chunks=self.config.deep_cache_chunks,
             deep_frame_cache_bytes=self.config.deep_frame_cache_bytes,
+            deep_download_s=self.config.deep_history_download_s,
         )
         self.tickets = TicketSource()
         self._accounts = {a.login: a for a in self.config.accounts}

@@ -77,6 +77,7 @@ class Market:
         deep_history_from_s: int | None = DEFAULT_DEEP_FROM_S,
         deep_cache_chunks: int = DEFAULT_CACHE_CHUNKS,
         deep_frame_cache_bytes: int = DEFAULT_FRAME_CACHE_BYTES,
+        deep_download_s: float | None = None,
     ) -> None:
         self._specs = tuple(specs)
         self._by_name = {s.name: s for s in self._specs}
@@ -92,6 +93,8 @@ class Market:
         self.deep_cache = ChunkCache(deep_cache_chunks)
         self.deep_frames = ChunkCache(2**31, max_bytes=deep_frame_cache_bytes)
         self._deep: dict[str, DeepHistory] = {}
+        self._download_ms = None if deep_download_s is None else int(deep_download_s * 1000)
+        self._downloaded_at: dict[str, int] = {}  # symbol -> when its deep past is "on disk"
         self._syncing = False
         self._converter = Converter(self._specs, self._quote)
 
@@ -337,9 +340,10 @@ class Market:
         return self._ready(symbol).bars(timeframe)
 
     def deep(self, symbol: str) -> DeepHistory | None:
-        """The symbol's deep past, anchored at its first in-memory M1 bar; None when off."""
+        """The symbol's deep past, anchored at its first in-memory M1 bar; None when off, or
+        while it is still "downloading" (``deep_download_s``, pitfalls B5)."""
         series = self._ready(symbol)
-        if self._deep_from_s is None or series.bars_loaded:
+        if self._deep_from_s is None or series.bars_loaded or self._downloading(symbol):
             return None
         m1 = series.m1.view()
         if len(m1):
@@ -360,6 +364,15 @@ class Market:
             )
             self._deep[symbol] = deep
         return None if deep.empty else deep
+
+    def _downloading(self, symbol: str) -> bool:
+        """Whether the symbol's deep past is not yet "downloaded": the first request that asks
+        starts the download, which ends ``deep_download_s`` later on the market's clock."""
+        if self._download_ms is None:
+            return False
+        now = self._clock.now_ms()
+        ready = self._downloaded_at.setdefault(symbol, now + self._download_ms)
+        return now < ready
 
     def copy_rates_from(
         self, symbol: str, timeframe: int, date_from_s: int, count: int, maxbars: int
