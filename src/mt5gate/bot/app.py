@@ -43,6 +43,7 @@ from telegram.ext import (
 )
 
 from mt5gate.bot.access import AccessList, Refusals
+from mt5gate.bot.actions import Action, CloseAction, OrderAction
 from mt5gate.bot.alerts import (
     Alert,
     AlertGate,
@@ -89,7 +90,7 @@ from mt5gate.errors import (
     error_from_check_result,
 )
 from mt5gate.health import HealthMonitor, HealthStatus
-from mt5gate.models import Deal, OrderRequest, OrderResult, Side
+from mt5gate.models import Deal, OrderResult, Side
 from mt5gate.redaction import RedactingFilter, Redactor
 from mt5gate.session.manager import MT5SessionManager
 from mt5gate.session.streams import TradeEventKind
@@ -109,6 +110,8 @@ _REFUSAL: Final = (
 )
 _NO_KEYS: Final = re.compile(r"(?!)")  # matches no key name
 _FAILED: Final = "❌ Something went wrong on our side; it was logged. Nothing was sent."
+_CHANGED: Final = ("⚠️ The position changed since it was shown: nothing was sent. "
+                   "Its new state follows, to confirm again.")  # fmt: skip
 
 
 class BotAccount(Protocol):
@@ -321,12 +324,15 @@ class TelegramBot:
             ask = _Ask(
                 chat.id, user.id, role, list(context.args or []), self._chat_account(chat.id)
             )
-            reply = await self._answer(command, ask)
-            sent = await self._send(chat.id, reply.text, reply.keyboard)
-            if reply.pending is not None and sent is not None:
-                self._await_confirmation(reply.pending, sent)
+            await self._post(chat.id, await self._answer(command, ask))
 
         return handle
+
+    async def _post(self, chat_id: int, reply: Reply) -> None:
+        """Send ``reply``; a confirmation in it starts its expiry."""
+        sent = await self._send(chat_id, reply.text, reply.keyboard)
+        if reply.pending is not None and sent is not None:
+            self._await_confirmation(reply.pending, sent)
 
     async def _answer(self, command: CommandSpec, ask: _Ask) -> Reply:
         """The reply to a command; errors become plain words, never a traceback."""
@@ -448,10 +454,12 @@ class TelegramBot:
         return await self._preview_order(ask, parse_order(Side.SELL, ask.words))
 
     async def _preview_order(self, ask: _Ask, args: OrderArgs) -> Reply:
-        """Check the order with the terminal, then show it with Confirm and Cancel."""
+        """Check the order with the terminal, then show it with Confirm and Cancel (its stops at
+        the symbol's digits: the confirmation binds the order exactly as shown)."""
         session = ask.account.session
         digits = await self._symbol(ask.account, args.symbol)
-        check = await session.check_order(_request(args))
+        action = OrderAction.of(args, digits.digits)
+        check = await session.check_order(action.request())
         refusal = error_from_check_result(check.retcode, check.comment, None)
         if refusal is not None:  # no money, market closed...: say so now, offer no button
             raise refusal
@@ -459,34 +467,41 @@ class TelegramBot:
         at = quote.ask if args.side is Side.BUY else quote.bid
         margin = await session.calc_margin(args.symbol, args.side, args.volume, at)
         account = await session.get_account_info()
-        summary = order_summary(self._heading(ask, "Confirm order"), args, quote, digits, margin,
-                                account, self.settings.confirm_ttl_s)  # fmt: skip
-        return self._confirmation(ask, args, args.symbol, summary)
+        summary = order_summary(self._heading(ask, "Confirm order"), action, quote, digits,
+                                margin, account, self.settings.confirm_ttl_s)  # fmt: skip
+        return self._confirmation(ask.account, ask.chat_id, ask.user_id, action, summary)
 
     async def _close(self, ask: _Ask) -> Reply:
-        args = parse_close(ask.words)
-        session = ask.account.session
+        return await self._preview_close(ask.account, ask.chat_id, ask.user_id,
+                                         parse_close(ask.words))  # fmt: skip
+
+    async def _preview_close(
+        self, account: BotAccount, chat_id: int, user_id: int, args: CloseArgs
+    ) -> Reply:
+        """Show the position and how much of it closes, with Confirm and Cancel; the
+        confirmation binds the position's side and volume as shown and the volume to close."""
+        session = account.session
         found = await session.positions(ticket=args.ticket)
         if not found:
-            raise MT5DataError(f"no open position {args.ticket} on {ask.account.name}",
+            raise MT5DataError(f"no open position {args.ticket} on {account.name}",
                                hint="See /positions for the open ones.")  # fmt: skip
         position = found[0]
         if args.volume is not None and args.volume > position.volume:
             raise UsageError(f"volume {args.volume:g} is more than the position's "
                              f"{position.volume:g}")  # fmt: skip
-        digits = await self._symbol(ask.account, position.symbol)
+        action = CloseAction.of(args, position)
+        digits = await self._symbol(account, position.symbol)
         quote = await session.get_price(position.symbol)
         currency = (await session.get_account_info()).currency
-        summary = close_summary(self._heading(ask, "Confirm close"), args, position, quote,
-                                digits, currency, self.settings.confirm_ttl_s)  # fmt: skip
-        return self._confirmation(ask, args, position.symbol, summary)
+        heading = title(account.name, account.simulated, "Confirm close")
+        summary = close_summary(heading, action, position, quote, digits, currency,
+                                self.settings.confirm_ttl_s)  # fmt: skip
+        return self._confirmation(account, chat_id, user_id, action, summary)
 
     def _confirmation(
-        self, ask: _Ask, action: OrderArgs | CloseArgs, symbol: str, summary: str
+        self, account: BotAccount, chat_id: int, user_id: int, action: Action, summary: str
     ) -> Reply:
-        item = self.confirmations.new(
-            ask.account.name, ask.chat_id, ask.user_id, action, symbol, summary
-        )
+        item = self.confirmations.new(account.name, chat_id, user_id, action, summary)
         keyboard = InlineKeyboardMarkup([[
             InlineKeyboardButton("✅ Confirm", callback_data=f"{Press.CONFIRM}:{item.id}"),
             InlineKeyboardButton("✖ Cancel", callback_data=f"{Press.CANCEL}:{item.id}"),
@@ -524,6 +539,8 @@ class TelegramBot:
             await query.answer(_PRESS_ANSWERS[verdict])
             await self._settle(item, "⏳ Sending…")
             await self._settle(item, await self._execute(item))
+            if item.state is ConfirmState.CHANGED:
+                await self._preview_again(item)
             return
         await query.answer(_PRESS_ANSWERS[verdict].format(state=item.state if item else ""),
                            show_alert=verdict in (Verdict.NOT_YOURS, Verdict.UNKNOWN))  # fmt: skip
@@ -532,11 +549,15 @@ class TelegramBot:
             await self._settle(item, f"{outcome}: nothing was sent.")
 
     async def _execute(self, item: Confirmation) -> str:
-        """Send the confirmed order once (its idempotency key makes a repeat harmless)."""
+        """Send the confirmed action once, exactly as shown (its idempotency key makes a repeat
+        harmless); a close whose position changed since is refused (CHANGED), nothing sent."""
         account = self.accounts[item.account]
-        session, action = account.session, item.action
+        action = item.action
         try:
-            result = await self._send_order(session, action, item.idempotency_key)
+            if isinstance(action, CloseAction) and not await self._still_shown(account, action):
+                item.move(ConfirmState.CHANGED)
+                return _CHANGED
+            result = await self._send_order(account.session, action, item.idempotency_key)
         except MT5OrderOutcomeUnknown as error:
             item.move(ConfirmState.FAILED)
             return error_text(error) + "\nAn alert follows when the outcome is known."
@@ -548,16 +569,36 @@ class TelegramBot:
             log.exception("confirmed order %s failed", item.id)
             return _FAILED
         item.move(ConfirmState.DONE)
-        digits = self._digits.get((account.name, item.symbol), Digits(5, 0.0)).digits
+        digits = self._digits.get((account.name, action.symbol), Digits(5, 0.0)).digits
         return done_view(action, result, digits)
 
+    @staticmethod
+    async def _still_shown(account: BotAccount, action: CloseAction) -> bool:
+        """Whether the position to close is still as it was shown."""
+        found = await account.session.positions(ticket=action.ticket)
+        return action.matches(found[0] if found else None)
+
     async def _send_order(
-        self, session: MT5SessionManager, action: OrderArgs | CloseArgs, key: str
+        self, session: MT5SessionManager, action: Action, key: str
     ) -> OrderResult:
-        if isinstance(action, OrderArgs):
-            return await session.place_order(_request(action), idempotency_key=key)
+        if isinstance(action, OrderAction):
+            return await session.place_order(action.request(), idempotency_key=key)
         return await session.close_position(action.ticket, volume=action.volume,
                                             idempotency_key=key)  # fmt: skip
+
+    async def _preview_again(self, item: Confirmation) -> None:
+        """After a CHANGED confirmation: the close as it would be now, to confirm afresh."""
+        action = item.action
+        if not isinstance(action, CloseAction):
+            return
+        args = CloseArgs(action.ticket, None if action.whole else action.volume)
+        account = self.accounts[item.account]
+        try:
+            reply = await self._preview_close(account, item.chat_id, item.user_id, args)
+        except (UsageError, MT5Error) as error:
+            text = error_text(error) if isinstance(error, MT5Error) else esc(error)
+            reply = Reply(text)
+        await self._post(item.chat_id, reply)
 
     async def _settle(self, item: Confirmation, outcome: str) -> None:
         """Show the confirmation's outcome in place of its last line ("Expires in"), without
@@ -717,7 +758,3 @@ _PRESS_ANSWERS: Final = {
     Verdict.ALREADY: "Already {state}: nothing more is sent.",
     Verdict.SEND: "Sending…",
 }
-
-
-def _request(args: OrderArgs) -> OrderRequest:
-    return OrderRequest(args.symbol, args.side, args.volume, sl=args.sl, tp=args.tp)

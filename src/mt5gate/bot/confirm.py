@@ -2,12 +2,15 @@
 
 A :class:`Confirmation` is an explicit state machine::
 
-    PENDING --confirm--> SENDING --> DONE | FAILED
+    PENDING --confirm--> SENDING --> DONE | FAILED | CHANGED
        |--cancel--> CANCELLED
        '--time----> EXPIRED
 
-Only the member who asked may confirm or cancel; a press after the deadline expires it, even if
-the expiry timer has not run yet. A second confirm finds SENDING or DONE and sends nothing.
+A confirmation binds the exact action shown (:mod:`~mt5gate.bot.actions`): when the world has
+changed so that sending it would do something else (a position grew), it ends CHANGED, nothing
+sent, and the bot previews the new action. Only the member who asked may confirm or cancel; a
+press after the deadline expires it, even if the expiry timer has not run yet. A second confirm
+finds SENDING or DONE and sends nothing.
 Behind the state machine, the order carries an idempotency key made from the confirmation's
 id, so even a confirmation pressed twice across a restart places one order (the journal
 remembers the key).
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
-from mt5gate.bot.commands import CloseArgs, OrderArgs
+from mt5gate.bot.actions import Action
 
 __all__ = ["ConfirmState", "Confirmation", "Confirmations", "Press", "Verdict"]
 
@@ -36,6 +39,7 @@ class ConfirmState(StrEnum):
     SENDING = "sending"
     DONE = "done"
     FAILED = "failed"
+    CHANGED = "changed"  # nothing sent: the action would no longer be the one shown
     CANCELLED = "cancelled"
     EXPIRED = "expired"
 
@@ -44,7 +48,7 @@ _S = ConfirmState
 #: The moves a confirmation may make; anything else is refused.
 _MOVES: Final = frozenset({
     (_S.PENDING, _S.SENDING), (_S.PENDING, _S.CANCELLED), (_S.PENDING, _S.EXPIRED),
-    (_S.SENDING, _S.DONE), (_S.SENDING, _S.FAILED),
+    (_S.SENDING, _S.DONE), (_S.SENDING, _S.FAILED), (_S.SENDING, _S.CHANGED),
 })  # fmt: skip
 
 
@@ -74,8 +78,7 @@ class Confirmation:
     account: str
     chat_id: int
     user_id: int
-    action: OrderArgs | CloseArgs
-    symbol: str
+    action: Action  # exactly what was shown, and what is sent
     summary: str  # the HTML shown above the buttons
     expires_at: float  # on the monotonic clock
     state: ConfirmState = ConfirmState.PENDING
@@ -102,12 +105,11 @@ class Confirmations:
     _items: OrderedDict[str, Confirmation] = field(default_factory=OrderedDict)
 
     def new(
-        self, account: str, chat_id: int, user_id: int, action: OrderArgs | CloseArgs,
-        symbol: str, summary: str,
-    ) -> Confirmation:  # fmt: skip
+        self, account: str, chat_id: int, user_id: int, action: Action, summary: str
+    ) -> Confirmation:
         """A PENDING confirmation that expires ``ttl_s`` from now."""
         item = Confirmation(
-            secrets.token_urlsafe(9), account, chat_id, user_id, action, symbol, summary,
+            secrets.token_urlsafe(9), account, chat_id, user_id, action, summary,
             self.clock() + self.ttl_s,
         )  # fmt: skip
         self._items[item.id] = item
