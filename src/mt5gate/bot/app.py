@@ -27,7 +27,13 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from pydantic import SecretStr
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import (
+    BotCommand,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Update,
+)
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (
@@ -204,6 +210,7 @@ class TelegramBot:
         }  # fmt: skip
         self._digits: dict[tuple[str, str], Digits] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sending: set[asyncio.Task[str]] = set()  # confirmed orders in flight
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._running = False
 
@@ -257,6 +264,7 @@ class TelegramBot:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        await asyncio.gather(*self._sending, return_exceptions=True)  # orders finish, reported
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -329,9 +337,13 @@ class TelegramBot:
         return handle
 
     async def _post(self, chat_id: int, reply: Reply) -> None:
-        """Send ``reply``; a confirmation in it starts its expiry."""
-        sent = await self._send(chat_id, reply.text, reply.keyboard)
-        if reply.pending is not None and sent is not None:
+        """Send ``reply``; a confirmation in it expires on time whether or not it arrived."""
+        try:
+            sent = await self._send(chat_id, reply.text, reply.keyboard)
+        except TelegramError as error:
+            log.warning("could not answer chat %s: %s", chat_id, error.message)
+            sent = None
+        if reply.pending is not None:
             self._await_confirmation(reply.pending, sent)
 
     async def _answer(self, command: CommandSpec, ask: _Ask) -> Reply:
@@ -508,8 +520,9 @@ class TelegramBot:
         ]])  # fmt: skip
         return Reply(summary, keyboard, item)
 
-    def _await_confirmation(self, item: Confirmation, message_id: int) -> None:
-        """Remember where the confirmation is shown and expire it on time."""
+    def _await_confirmation(self, item: Confirmation, message_id: int | None) -> None:
+        """Remember where the confirmation is shown and expire it on time (also when its
+        message could not be delivered: a reply lost on the way back may still have shown it)."""
         item.message_id = message_id
         delay = max(0.0, item.expires_at - self.confirmations.clock())
         loop = asyncio.get_running_loop()
@@ -523,7 +536,8 @@ class TelegramBot:
             await self._settle(item, "⌛ Expired: nothing was sent.")
 
     async def _on_press(self, update: Update, context: Context) -> None:
-        """A button: confirm or cancel (only the asker's presses count)."""
+        """A button: confirm or cancel (only the asker's presses count). No Telegram call here
+        decides anything: the press's answer and the edits may fail, the verdict stands."""
         query, user = update.callback_query, update.effective_user
         if query is None or user is None:
             return
@@ -531,22 +545,55 @@ class TelegramBot:
         try:
             press = Press(button)
         except ValueError:
-            await query.answer("Unknown button.")
+            await self._quietly(query.answer("Unknown button."), "answer a press")
             return
         verdict = self.confirmations.press(confirmation_id, user.id, press)
         item = self.confirmations.get(confirmation_id)
         if verdict is Verdict.SEND and item is not None:
-            await query.answer(_PRESS_ANSWERS[verdict])
-            await self._settle(item, "⏳ Sending…")
-            await self._settle(item, await self._execute(item))
-            if item.state is ConfirmState.CHANGED:
-                await self._preview_again(item)
+            self._locate(item, query)
+            await self._confirmed(item, query)
             return
-        await query.answer(_PRESS_ANSWERS[verdict].format(state=item.state if item else ""),
-                           show_alert=verdict in (Verdict.NOT_YOURS, Verdict.UNKNOWN))  # fmt: skip
+        answer = _PRESS_ANSWERS[verdict].format(state=item.state if item else "")
+        alert = verdict in (Verdict.NOT_YOURS, Verdict.UNKNOWN)
+        await self._quietly(query.answer(answer, show_alert=alert), "answer a press")
         if item is not None and verdict in (Verdict.CANCELLED, Verdict.EXPIRED):
             outcome = "✖ Cancelled" if verdict is Verdict.CANCELLED else "⌛ Expired"
             await self._settle(item, f"{outcome}: nothing was sent.")
+
+    @staticmethod
+    def _locate(item: Confirmation, query: CallbackQuery) -> None:
+        """The confirmation's message, from the press, when sending it seemed to fail (its
+        answer was lost, but the member saw it and pressed)."""
+        message = query.message
+        if item.message_id is None and message is not None and message.chat.id == item.chat_id:
+            item.message_id = message.message_id
+
+    async def _confirmed(self, item: Confirmation, query: CallbackQuery) -> None:
+        """Send the confirmed order first, on its own task, so that no Telegram call (the
+        press's answer, the "Sending…" edit) can hold it back or lose it; then show the outcome
+        (:meth:`_report`)."""
+        sending = asyncio.get_running_loop().create_task(
+            self._execute(item), name=f"bot-send-{item.id}"
+        )
+        self._sending.add(sending)
+        sending.add_done_callback(self._sending.discard)
+        await self._quietly(query.answer(_PRESS_ANSWERS[Verdict.SEND]), "answer a press")
+        await self._settle(item, "⏳ Sending…")
+        outcome = await asyncio.shield(sending)
+        await self._report(item, outcome)
+        if item.state is ConfirmState.CHANGED:
+            await self._preview_again(item)
+
+    async def _report(self, item: Confirmation, outcome: str) -> None:
+        """The outcome in place of the confirmation; when that edit fails, in a new message.
+        If Telegram takes neither, it is logged (and /positions shows what happened)."""
+        if await self._settle(item, outcome):
+            return
+        try:
+            await self._send(item.chat_id, self._outcome_text(item, outcome))
+        except TelegramError as error:
+            log.warning("confirmation %s ended %s but could not be reported: %s", item.id,
+                        item.state, error.message)  # fmt: skip
 
     async def _execute(self, item: Confirmation) -> str:
         """Send the confirmed action once, exactly as shown (its idempotency key makes a repeat
@@ -600,20 +647,39 @@ class TelegramBot:
             reply = Reply(text)
         await self._post(item.chat_id, reply)
 
-    async def _settle(self, item: Confirmation, outcome: str) -> None:
+    async def _settle(self, item: Confirmation, outcome: str) -> bool:
         """Show the confirmation's outcome in place of its last line ("Expires in"), without
-        the buttons."""
+        the buttons; whether the message shows it now (never raises: Telegram failing must not
+        stop what follows)."""
         if item.message_id is None:
-            return
-        text = truncate(f"{item.summary.rsplit(chr(10), 1)[0]}\n{outcome}")
+            return False
         try:
             await self.application.bot.edit_message_text(
-                text, chat_id=item.chat_id, message_id=item.message_id,
-                parse_mode=ParseMode.HTML, reply_markup=None,
+                self._outcome_text(item, outcome), chat_id=item.chat_id,
+                message_id=item.message_id, parse_mode=ParseMode.HTML, reply_markup=None,
             )  # fmt: skip
         except BadRequest as error:
-            if "not modified" not in error.message:
-                log.warning("could not update confirmation %s: %s", item.id, error.message)
+            if "not modified" in error.message:
+                return True
+            log.warning("could not update confirmation %s: %s", item.id, error.message)
+            return False
+        except TelegramError as error:
+            log.warning("could not update confirmation %s: %s", item.id, error.message)
+            return False
+        return True
+
+    @staticmethod
+    def _outcome_text(item: Confirmation, outcome: str) -> str:
+        return truncate(f"{item.summary.rsplit(chr(10), 1)[0]}\n{outcome}")
+
+    async def _quietly(self, call: Awaitable[object], what: str) -> bool:
+        """Make a Telegram call whose failure must not stop what follows; whether it worked."""
+        try:
+            await call
+        except TelegramError as error:
+            log.warning("could not %s: %s", what, error.message)
+            return False
+        return True
 
     # -- other messages --------------------------------------------------------------------
 
