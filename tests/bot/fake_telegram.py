@@ -1182,6 +1182,12 @@ class FakeTelegram:
                 [_Failure(error_code, description, retry_after)] * times
             )
 
+    def clear_failures(self) -> None:
+        """Forget the failures and drops not yet made (:meth:`fail_next`, :meth:`drop_next`)."""
+        with self._cond:
+            self._failures.clear()
+            self._drops.clear()
+
     def drop_next(self, method: str, *, times: int = 1, processed: bool = False) -> None:
         """Cut the connection of the next ``times`` calls of ``method`` instead of answering: a
         network error for the bot. With ``processed``, the call takes effect first (the message

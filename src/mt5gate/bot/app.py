@@ -249,7 +249,8 @@ class TelegramBot:
             raise type(error)(self.redactor.redact_text(error.message)) from None
         await self._publish_commands()
         await application.start()
-        assert application.updater is not None  # built with the default updater
+        if application.updater is None:
+            raise RuntimeError("the Telegram application was built without an updater")
         await application.updater.start_polling(
             poll_interval=0.0, timeout=self.poll_timeout_s,
             allowed_updates=["message", "callback_query"],
@@ -295,26 +296,36 @@ class TelegramBot:
     # -- access ----------------------------------------------------------------------------
 
     async def _gate(self, update: Update, context: Context) -> None:
-        """Runs before every handler: strangers get one refusal, then silence."""
-        user, chat = update.effective_user, update.effective_chat
-        if self.access.role(user.id if user else None, chat.id if chat else None) is not None:
+        """Runs before every handler. Who may go on is decided first, from the ids alone;
+        anyone else is stopped whatever becomes of their refusal (sending it may fail: a 429,
+        a 403, a network error), so nothing here can fail open."""
+        if self._role(update) is not None:
             return
+        try:
+            await self._refuse(update, context)
+        except TelegramError as error:
+            log.warning("could not send a refusal: %s", error.message)
+        finally:
+            raise ApplicationHandlerStop  # always, whatever the refusal's fate
+
+    async def _refuse(self, update: Update, context: Context) -> None:
+        """The one refusal a stranger gets (logged with the ids only, never the message)."""
+        user, chat = update.effective_user, update.effective_chat
         kind = "button" if update.callback_query is not None else "message"
         log.warning("refused a %s from user %s in chat %s", kind,
                     user.id if user else None, chat.id if chat else None)  # fmt: skip
-        if user is not None and self.refusals.first_time(user.id):
-            text = _REFUSAL.format(user_id=user.id)
-            if update.callback_query is not None:
-                await update.callback_query.answer(text, show_alert=True)
-            elif chat is not None:
-                await context.bot.send_message(chat.id, text)
-        raise ApplicationHandlerStop
+        if user is None or not self.refusals.first_time(user.id):
+            return
+        text = _REFUSAL.format(user_id=user.id)
+        if update.callback_query is not None:
+            await update.callback_query.answer(text, show_alert=True)
+        elif chat is not None:
+            await context.bot.send_message(chat.id, text)
 
-    def _role(self, update: Update) -> Role:
+    def _role(self, update: Update) -> Role | None:
+        """The role of the update's sender in its chat; ``None`` for a stranger."""
         user, chat = update.effective_user, update.effective_chat
-        role = self.access.role(user.id if user else None, chat.id if chat else None)
-        assert role is not None  # the gate let only members through
-        return role
+        return self.access.role(user.id if user else None, chat.id if chat else None)
 
     # -- commands --------------------------------------------------------------------------
 
@@ -324,6 +335,8 @@ class TelegramBot:
             if chat is None or user is None:
                 return
             role = self._role(update)
+            if role is None:  # the gate stops strangers; checked again, never assumed
+                return
             if not role.allows(command.role):
                 text = (f"Your role ({esc(role)}) cannot use /{esc(command.name)}: it needs "
                         f"{esc(command.role)}. Ask an admin.")  # fmt: skip
@@ -539,7 +552,7 @@ class TelegramBot:
         """A button: confirm or cancel (only the asker's presses count). No Telegram call here
         decides anything: the press's answer and the edits may fail, the verdict stands."""
         query, user = update.callback_query, update.effective_user
-        if query is None or user is None:
+        if query is None or user is None or self._role(update) is None:
             return
         button, _, confirmation_id = (query.data or "").partition(":")
         try:
@@ -685,12 +698,12 @@ class TelegramBot:
 
     async def _unknown(self, update: Update, context: Context) -> None:
         chat = update.effective_chat
-        if chat is not None:
+        if chat is not None and self._role(update) is not None:
             await self._send(chat.id, "Unknown command. /help lists what you can do.")
 
     async def _chatter(self, update: Update, context: Context) -> None:
         chat = update.effective_chat
-        if chat is not None:
+        if chat is not None and self._role(update) is not None:
             await self._send(chat.id, "Commands start with /. Try /help.")
 
     async def _on_error(self, update: object, context: Context) -> None:
