@@ -21,7 +21,7 @@ import pytest
 from pydantic import SecretStr
 
 from mt5gate.bot import BotSettings, TelegramBot
-from mt5gate.bot.settings import AlertPolicy, BotMember, Role
+from mt5gate.bot.settings import AlertPolicy, BotMember, Limits, Role
 from mt5gate.service.config import ServiceSettings, default_settings
 from mt5gate.service.gateway import AccountRuntime, Gateway
 from mt5gate.session.manager import MT5SessionManager
@@ -44,6 +44,7 @@ def bot_settings(fake: FakeTelegram, **changes: Any) -> BotSettings:
                BotMember(id=TRADER, role=Role.TRADER), BotMember(id=VIEWER, role=Role.VIEWER)),
         chats=(BotMember(id=GROUP, role=Role.VIEWER),),
         alerts=AlertPolicy(poll_s=0.1, events_s=0.1, per_minute=600, burst=50, dedupe_s=300),
+        limits=Limits(per_minute=6000, burst=1000, pending=50),  # tests of limits set theirs
     )  # fmt: skip
     # model_copy does not validate: tests may use a confirmation ttl under the 5 s minimum.
     return settings.model_copy(update=changes)

@@ -71,7 +71,15 @@ from mt5gate.bot.commands import (
     parse_symbols,
     spec,
 )
-from mt5gate.bot.confirm import Confirmation, Confirmations, ConfirmState, Press, Verdict
+from mt5gate.bot.confirm import (
+    Confirmation,
+    Confirmations,
+    ConfirmState,
+    Press,
+    TooManyWaitingError,
+    Verdict,
+)
+from mt5gate.bot.limits import Admission, Throttle, patiently
 from mt5gate.bot.settings import BotSettings, Role
 from mt5gate.bot.state import BotState
 from mt5gate.bot.text import code, error_text, esc, truncate
@@ -195,6 +203,7 @@ class TelegramBot:
         self.refusals = Refusals()
         self.confirmations = Confirmations(settings.confirm_ttl_s, clock)
         self.gate = AlertGate(settings.alerts, clock)
+        self.throttle = Throttle(settings.limits, clock)
         self.state = BotState.load(state_path)
         # Only the token: key=value masking would garble ordinary lines ("session:state: ...").
         self.redactor = Redactor([token], keys=_NO_KEYS)
@@ -296,17 +305,33 @@ class TelegramBot:
     # -- access ----------------------------------------------------------------------------
 
     async def _gate(self, update: Update, context: Context) -> None:
-        """Runs before every handler. Who may go on is decided first, from the ids alone;
-        anyone else is stopped whatever becomes of their refusal (sending it may fail: a 429,
-        a 403, a network error), so nothing here can fail open."""
-        if self._role(update) is not None:
+        """Runs before every handler. Who may go on is decided first, from the ids and the
+        member's rate limit alone; anyone else is stopped whatever becomes of their refusal
+        (sending it may fail: a 429, a 403, a network error), so nothing here can fail open."""
+        role = self._role(update)
+        admission = Admission.PASS if role is None else self.throttle.admit(_sender(update))
+        if role is not None and admission is Admission.PASS:
             return
         try:
-            await self._refuse(update, context)
+            if role is None:
+                await self._refuse(update, context)
+            elif admission is Admission.NOTICE:
+                await self._slow_down(update)
         except TelegramError as error:
             log.warning("could not send a refusal: %s", error.message)
         finally:
             raise ApplicationHandlerStop  # always, whatever the refusal's fate
+
+    async def _slow_down(self, update: Update) -> None:
+        """The one notice a member past their rate limit gets (then silence until it refills)."""
+        log.warning("rate limit: dropping updates from user %s", _sender(update))
+        limits = self.settings.limits
+        text = (f"Too many requests: at most {limits.burst} at once and {limits.per_minute} a "
+                "minute. Wait a little; what you sent meanwhile is ignored.")  # fmt: skip
+        if update.callback_query is not None:
+            await update.callback_query.answer(text, show_alert=True)
+        elif update.effective_chat is not None:
+            await self.application.bot.send_message(update.effective_chat.id, text)
 
     async def _refuse(self, update: Update, context: Context) -> None:
         """The one refusal a stranger gets (logged with the ids only, never the message)."""
@@ -365,6 +390,8 @@ class TelegramBot:
             return await self._commands[command.name](ask)
         except UsageError as error:
             return Reply(f"{esc(error)}\nUsage: {code(command.usage)}")
+        except TooManyWaitingError as error:
+            return Reply(esc(error))
         except MT5Error as error:
             return Reply(error_text(error))
         except Exception:
@@ -473,10 +500,14 @@ class TelegramBot:
     # -- orders ----------------------------------------------------------------------------
 
     async def _buy(self, ask: _Ask) -> Reply:
-        return await self._preview_order(ask, parse_order(Side.BUY, ask.words))
+        args = parse_order(Side.BUY, ask.words)
+        self.confirmations.make_room(ask.user_id, self.settings.limits.pending)
+        return await self._preview_order(ask, args)
 
     async def _sell(self, ask: _Ask) -> Reply:
-        return await self._preview_order(ask, parse_order(Side.SELL, ask.words))
+        args = parse_order(Side.SELL, ask.words)
+        self.confirmations.make_room(ask.user_id, self.settings.limits.pending)
+        return await self._preview_order(ask, args)
 
     async def _preview_order(self, ask: _Ask, args: OrderArgs) -> Reply:
         """Check the order with the terminal, then show it with Confirm and Cancel (its stops at
@@ -497,8 +528,9 @@ class TelegramBot:
         return self._confirmation(ask.account, ask.chat_id, ask.user_id, action, summary)
 
     async def _close(self, ask: _Ask) -> Reply:
-        return await self._preview_close(ask.account, ask.chat_id, ask.user_id,
-                                         parse_close(ask.words))  # fmt: skip
+        args = parse_close(ask.words)
+        self.confirmations.make_room(ask.user_id, self.settings.limits.pending)
+        return await self._preview_close(ask.account, ask.chat_id, ask.user_id, args)
 
     async def _preview_close(
         self, account: BotAccount, chat_id: int, user_id: int, args: CloseArgs
@@ -667,10 +699,10 @@ class TelegramBot:
         if item.message_id is None:
             return False
         try:
-            await self.application.bot.edit_message_text(
+            await patiently(lambda: self.application.bot.edit_message_text(
                 self._outcome_text(item, outcome), chat_id=item.chat_id,
                 message_id=item.message_id, parse_mode=ParseMode.HTML, reply_markup=None,
-            )  # fmt: skip
+            ), self.settings.limits)  # fmt: skip
         except BadRequest as error:
             if "not modified" in error.message:
                 return True
@@ -719,9 +751,9 @@ class TelegramBot:
                     keyboard: InlineKeyboardMarkup | None = None) -> int | None:  # fmt: skip
         """Send HTML to a chat; the message id, or ``None`` when Telegram refused it."""
         try:
-            sent = await self.application.bot.send_message(
+            sent = await patiently(lambda: self.application.bot.send_message(
                 chat_id, truncate(text), parse_mode=ParseMode.HTML, reply_markup=keyboard
-            )
+            ), self.settings.limits)  # fmt: skip
         except Forbidden as error:
             log.warning("chat %s cannot be written to: %s", chat_id, error.message)
             return None
@@ -815,6 +847,12 @@ class TelegramBot:
             return
         if sent is None:  # blocked or removed: stop writing to it
             self.state.update(chat_id, alerts=False)
+
+
+def _sender(update: Update) -> int:
+    """Whose update this is, for the rate limit (the chat, for an update without a user)."""
+    user, chat = update.effective_user, update.effective_chat
+    return user.id if user is not None else chat.id if chat is not None else 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,9 +27,20 @@ from typing import Final
 
 from mt5gate.bot.actions import Action
 
-__all__ = ["ConfirmState", "Confirmation", "Confirmations", "Press", "Verdict"]
+__all__ = [
+    "ConfirmState",
+    "Confirmation",
+    "Confirmations",
+    "Press",
+    "TooManyWaitingError",
+    "Verdict",
+]
 
 _KEEP: Final = 1000  # finished confirmations remembered (to answer late presses truthfully)
+
+
+class TooManyWaitingError(Exception):
+    """A member already has as many confirmations waiting as the limit allows."""
 
 
 class ConfirmState(StrEnum):
@@ -115,6 +126,18 @@ class Confirmations:
         self._items[item.id] = item
         self._forget_old()
         return item
+
+    def make_room(self, user_id: int, most: int) -> None:
+        """Raise :class:`TooManyWaitingError` when ``user_id`` has ``most`` confirmations waiting
+        (those past their deadline are expired first: they wait no more)."""
+        waiting = [i for i in self._items.values()
+                   if i.user_id == user_id and i.state is ConfirmState.PENDING]  # fmt: skip
+        live = [item for item in waiting if not self.expire(item)]
+        if len(live) >= most:
+            raise TooManyWaitingError(
+                f"You have {len(live)} orders waiting for your confirmation: confirm or cancel "
+                "them first (or let them expire)."
+            )
 
     def get(self, confirmation_id: str) -> Confirmation | None:
         """The confirmation ``confirmation_id``, if remembered."""
