@@ -831,6 +831,7 @@ class _Stored:
     edit_date: int | None = None
     reply_to: int | None = None
     deleted: bool = False
+    forward_origin: JSON | None = None
 
     def snapshot(self) -> FakeMessage:
         return FakeMessage(
@@ -1068,11 +1069,13 @@ class FakeTelegram:
         username: str | None = None,
         first_name: str = "Tester",
         chat_type: str | None = None,
+        forwarded_from: int | None = None,
     ) -> int:
         """Queue a Message update: ``user_id`` writes ``text`` in a private chat (``chat_id`` =
         ``user_id``) or in ``chat_id`` (a negative id is a "group" unless ``chat_type`` says
         otherwise). A leading "/command" (or "/command@bot") gets its bot_command entity.
-        Returns the update_id."""
+        With ``forwarded_from``, ``user_id`` forwards a message that user wrote (Telegram keeps
+        its entities and adds ``forward_origin``). Returns the update_id."""
         with self._cond:
             user = self._user(user_id, username, first_name)
             cid = user_id if chat_id is None else chat_id
@@ -1090,6 +1093,11 @@ class FakeTelegram:
                 entities=[],
                 keyboard=None,
             )
+            if forwarded_from is not None:
+                stored.forward_origin = {
+                    "type": "user", "date": _now(),
+                    "sender_user": self._user(forwarded_from, None, "Original"),
+                }  # fmt: skip
             command = _COMMAND_RE.match(text)
             if command:
                 stored.entities.append(
@@ -1486,6 +1494,8 @@ class FakeTelegram:
         }
         if stored.edit_date is not None:
             message["edit_date"] = stored.edit_date
+        if stored.forward_origin is not None:
+            message["forward_origin"] = copy.deepcopy(stored.forward_origin)
         if stored.reply_to is not None and not nested:
             replied = self._messages.get((stored.chat_id, stored.reply_to))
             if replied is not None:

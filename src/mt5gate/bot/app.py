@@ -34,7 +34,7 @@ from telegram import (
     InlineKeyboardMarkup,
     Update,
 )
-from telegram.constants import ParseMode
+from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (
     Application,
@@ -118,9 +118,17 @@ Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
 
 #: Loggers that may see the token: httpx logs every request URL (``/bot<token>/getUpdates``).
 _LEAKY_LOGGERS: Final = ("httpx", "httpcore", "telegram")
+#: PTB loggers made only when a Bot or an Application is built (after the filters go on): made
+#: here first, so that PTB gets these very loggers, filters included.
+_LATE_LOGGERS: Final = ("telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Application",
+                        "telegram.ext.Updater")  # fmt: skip
 _REFUSAL: Final = (
     "Sorry, this bot is private and you are not on its list.\n"
     "Your Telegram user id is {user_id}: an operator can add it to the bot's settings."
+)
+_GROUP_REFUSAL: Final = (
+    "Sorry, this bot is private and answers only in the chats on its list.\n"
+    "This chat's id is {chat_id}: an operator can add it to the bot's settings."
 )
 _NO_KEYS: Final = re.compile(r"(?!)")  # matches no key name
 _FAILED: Final = "❌ Something went wrong on our side; it was logged. Nothing was sent."
@@ -157,8 +165,34 @@ class Reply:
     pending: Confirmation | None = None
 
 
+class HideContent(logging.Filter):
+    """Keep what people wrote and what the bot answered out of python-telegram-bot's records,
+    at any level: an argument that is not a plain name or number (the parameters of an API
+    call, an update, a returned message: texts, balances) is replaced by ``<hidden>``. So
+    "Calling Bot API endpoint `sendMessage` with parameters `<hidden>`" is still logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, Mapping):
+            record.args = {key: _shown(value) for key, value in record.args.items()}
+        elif record.args:
+            record.args = tuple(_shown(value) for value in record.args)
+        return True
+
+
+_PLAIN: Final = re.compile(r"[\w.:/@-]{0,64}")
+
+
+def _shown(value: object) -> object:
+    if isinstance(value, bool | int | float) or (
+        isinstance(value, str) and _PLAIN.fullmatch(value)
+    ):
+        return value
+    return "<hidden>"
+
+
 def protect_logs(redactor: Redactor) -> Callable[[], None]:
-    """Mask the redactor's secrets in every record of the loggers that may see the token.
+    """Mask the redactor's secrets in every record of the loggers that may see the token, and
+    hide message contents from python-telegram-bot's (:class:`HideContent`).
 
     A filter on a logger only sees records made on that very logger, so it goes on each of
     them that exists now (PTB and httpx create theirs when imported). Returns an undo.
@@ -167,14 +201,17 @@ def protect_logs(redactor: Redactor) -> Callable[[], None]:
         name for name in logging.Logger.manager.loggerDict
         if any(name == p or name.startswith(p + ".") for p in _LEAKY_LOGGERS)
     ]  # fmt: skip
-    loggers = [logging.getLogger(name) for name in {*names, *_LEAKY_LOGGERS}]
-    guard = RedactingFilter(redactor)
+    loggers = [logging.getLogger(name) for name in {*names, *_LEAKY_LOGGERS, *_LATE_LOGGERS}]
+    guard, hide = RedactingFilter(redactor), HideContent()
     for logger in loggers:
+        if logger.name.startswith("telegram"):  # first: the guard formats the message
+            logger.addFilter(hide)
         logger.addFilter(guard)
 
     def undo() -> None:
         for logger in loggers:
             logger.removeFilter(guard)
+            logger.removeFilter(hide)
 
     return undo
 
@@ -237,11 +274,14 @@ class TelegramBot:
             .base_file_url(file_url).concurrent_updates(True).build()
         )  # fmt: skip
         application.add_handler(TypeHandler(Update, self._gate), group=-1)
+        typed = ~filters.FORWARDED  # a forwarded "/halt" is a quote, not a command
         for command in COMMANDS:
-            application.add_handler(CommandHandler(command.name, self._command(command)))
-        application.add_handler(CommandHandler("start", self._command(spec("help"))))
+            application.add_handler(
+                CommandHandler(command.name, self._command(command), filters=typed)
+            )
+        application.add_handler(CommandHandler("start", self._command(spec("help")), typed))
         application.add_handler(CallbackQueryHandler(self._on_press))
-        application.add_handler(MessageHandler(filters.COMMAND, self._unknown))
+        application.add_handler(MessageHandler(filters.COMMAND & typed, self._unknown))
         application.add_handler(MessageHandler(filters.TEXT & filters.ChatType.PRIVATE,
                                                self._chatter))  # fmt: skip
         application.add_error_handler(self._on_error)
@@ -339,18 +379,23 @@ class TelegramBot:
         kind = "button" if update.callback_query is not None else "message"
         log.warning("refused a %s from user %s in chat %s", kind,
                     user.id if user else None, chat.id if chat else None)  # fmt: skip
-        if user is None or not self.refusals.first_time(user.id):
+        if update.callback_query is not None:  # a popup only the presser sees
+            if user is not None and self.refusals.first_time(user.id):
+                await update.callback_query.answer(_REFUSAL.format(user_id=user.id),
+                                                   show_alert=True)  # fmt: skip
             return
-        text = _REFUSAL.format(user_id=user.id)
-        if update.callback_query is not None:
-            await update.callback_query.answer(text, show_alert=True)
-        elif chat is not None:
-            await context.bot.send_message(chat.id, text)
+        if chat is None or not self.refusals.first_time(chat.id):  # once per chat, not member
+            return
+        private = chat.type == ChatType.PRIVATE
+        text = (_REFUSAL.format(user_id=chat.id) if private
+                else _GROUP_REFUSAL.format(chat_id=chat.id))  # fmt: skip
+        await context.bot.send_message(chat.id, text)
 
     def _role(self, update: Update) -> Role | None:
         """The role of the update's sender in its chat; ``None`` for a stranger."""
         user, chat = update.effective_user, update.effective_chat
-        return self.access.role(user.id if user else None, chat.id if chat else None)
+        private = chat is None or chat.type == ChatType.PRIVATE
+        return self.access.role(user.id if user else None, chat.id if chat else None, private)
 
     # -- commands --------------------------------------------------------------------------
 
@@ -729,7 +774,11 @@ class TelegramBot:
     # -- other messages --------------------------------------------------------------------
 
     async def _unknown(self, update: Update, context: Context) -> None:
-        chat = update.effective_chat
+        chat, message = update.effective_chat, update.effective_message
+        command = (message.text or "").split(maxsplit=1)[0] if message else ""
+        _, at, addressee = command.partition("@")
+        if at and addressee.lower() != (context.bot.username or "").lower():
+            return  # "/x@otherbot": for another bot in the group
         if chat is not None and self._role(update) is not None:
             await self._send(chat.id, "Unknown command. /help lists what you can do.")
 
