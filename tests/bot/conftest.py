@@ -21,7 +21,7 @@ import pytest
 from pydantic import SecretStr
 
 from mt5gate.bot import BotSettings, TelegramBot
-from mt5gate.bot.settings import AlertPolicy, BotMember, Role
+from mt5gate.bot.settings import AlertPolicy, BotMember, Limits, Role
 from mt5gate.service.config import ServiceSettings, default_settings
 from mt5gate.service.gateway import AccountRuntime, Gateway
 from mt5gate.session.manager import MT5SessionManager
@@ -44,6 +44,7 @@ def bot_settings(fake: FakeTelegram, **changes: Any) -> BotSettings:
                BotMember(id=TRADER, role=Role.TRADER), BotMember(id=VIEWER, role=Role.VIEWER)),
         chats=(BotMember(id=GROUP, role=Role.VIEWER),),
         alerts=AlertPolicy(poll_s=0.1, events_s=0.1, per_minute=600, burst=50, dedupe_s=300),
+        limits=Limits(per_minute=6000, burst=1000, pending=50),  # tests of limits set theirs
     )  # fmt: skip
     # model_copy does not validate: tests may use a confirmation ttl under the 5 s minimum.
     return settings.model_copy(update=changes)
@@ -52,10 +53,16 @@ def bot_settings(fake: FakeTelegram, **changes: Any) -> BotSettings:
 class BotRun:
     """A running gateway and bot (see the module docstring)."""
 
-    def __init__(self, fake: FakeTelegram, data_dir: Path, settings: BotSettings) -> None:
+    def __init__(
+        self, fake: FakeTelegram, data_dir: Path, settings: BotSettings, login: int = 5001
+    ) -> None:
         self.fake = fake
-        self.settings = default_settings().model_copy(
-            update={"data_dir": data_dir, "bot": settings}
+        base = default_settings()
+        demo = base.accounts[0].model_copy(
+            update={"login": login, "password_value": SecretStr(f"sim-pass-{login}")}
+        )  # the simulator's demo accounts: 5001 hedging, 5002 netting
+        self.settings = base.model_copy(
+            update={"data_dir": data_dir, "bot": settings, "accounts": (demo,)}
         )
         self.loop = asyncio.new_event_loop()
         self.gateway = Gateway.build(self.settings, {}, terminal_for=open_market_terminal)
@@ -132,11 +139,12 @@ def fake() -> Iterator[FakeTelegram]:
 
 @pytest.fixture
 def make_bot(fake: FakeTelegram, tmp_path: Path) -> Iterator[Callable[..., BotRun]]:
-    """``make_bot(**bot_settings_changes)``: a started BotRun, stopped after the test."""
+    """``make_bot(login=5001, **bot_settings_changes)``: a started BotRun on the simulator's
+    account ``login``, stopped after the test."""
     runs: list[BotRun] = []
 
-    def make(**changes: Any) -> BotRun:
-        run = BotRun(fake, tmp_path, bot_settings(fake, **changes))
+    def make(login: int = 5001, **changes: Any) -> BotRun:
+        run = BotRun(fake, tmp_path, bot_settings(fake, **changes), login)
         runs.append(run)
         return run.start()
 

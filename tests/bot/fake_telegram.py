@@ -64,7 +64,8 @@ What it does not emulate
 * Automatic entities (URLs, mentions, hashtags, bot commands in the bot's own messages),
   ``link_preview_options``, message threads, business connections, inline messages
   (``inline_message_id``), media, files (``/file/bot...`` answers 404), webhooks delivering
-  updates (setWebhook only records the URL), rate limits (use :meth:`fail_next`), callback
+  updates (setWebhook only records the URL), rate limits (use :meth:`fail_next` with 429 and
+  ``retry_after``; :meth:`drop_next` for a network failure), callback
   query expiry, chats the bot was removed from other than by :meth:`block` (a blocked user's
   ``send_text`` does not unblock; call :meth:`unblock`).
 * Strictness on purpose: with ``strict_html=True`` (the default) a ``&`` that does not start a
@@ -155,6 +156,8 @@ CONFLICT_OTHER_POLLER: Final = (
     "Conflict: terminated by other getUpdates request; make sure that only one bot instance is "
     "running"
 )
+#: Not Telegram's: what the fake records for a request whose connection it dropped.
+DROPPED: Final = "Connection dropped by the fake: the client got no answer"
 #: Not Telegram's: what the fake records for a long poll whose client went away.
 CLIENT_GONE: Final = "Client Closed Request: the bot abandoned this long poll"
 CONFLICT_WEBHOOK: Final = (
@@ -828,6 +831,7 @@ class _Stored:
     edit_date: int | None = None
     reply_to: int | None = None
     deleted: bool = False
+    forward_origin: JSON | None = None
 
     def snapshot(self) -> FakeMessage:
         return FakeMessage(
@@ -869,6 +873,19 @@ class _Failure:
     code: int
     description: str
     retry_after: int | None
+
+
+class _Dropped(Response):
+    """A connection cut mid-answer: the headers promise a body that never comes, so the client
+    sees a network error (httpx ``RemoteProtocolError``; PTB ``NetworkError``)."""
+
+    def __init__(self) -> None:
+        super().__init__(b"", status_code=200)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"64")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        # Returning without the body makes the server close the connection (it logs that).
 
 
 async def _client_gone(request: Request) -> None:
@@ -932,6 +949,7 @@ class FakeTelegram:
         self._answers: dict[str, JSON] = {}
         self._query_ids = itertools.count(4_391_000_000_000_000_001)
         self._failures: dict[str, list[_Failure]] = {}
+        self._drops: dict[str, list[bool]] = {}
         self._commands: dict[tuple[str, str], list[JSON]] = {}
         self._webhook_url = ""
         self._poll_generation = 0
@@ -1051,11 +1069,13 @@ class FakeTelegram:
         username: str | None = None,
         first_name: str = "Tester",
         chat_type: str | None = None,
+        forwarded_from: int | None = None,
     ) -> int:
         """Queue a Message update: ``user_id`` writes ``text`` in a private chat (``chat_id`` =
         ``user_id``) or in ``chat_id`` (a negative id is a "group" unless ``chat_type`` says
         otherwise). A leading "/command" (or "/command@bot") gets its bot_command entity.
-        Returns the update_id."""
+        With ``forwarded_from``, ``user_id`` forwards a message that user wrote (Telegram keeps
+        its entities and adds ``forward_origin``). Returns the update_id."""
         with self._cond:
             user = self._user(user_id, username, first_name)
             cid = user_id if chat_id is None else chat_id
@@ -1073,6 +1093,11 @@ class FakeTelegram:
                 entities=[],
                 keyboard=None,
             )
+            if forwarded_from is not None:
+                stored.forward_origin = {
+                    "type": "user", "date": _now(),
+                    "sender_user": self._user(forwarded_from, None, "Original"),
+                }  # fmt: skip
             command = _COMMAND_RE.match(text)
             if command:
                 stored.entities.append(
@@ -1164,6 +1189,21 @@ class FakeTelegram:
             self._failures.setdefault(name, []).extend(
                 [_Failure(error_code, description, retry_after)] * times
             )
+
+    def clear_failures(self) -> None:
+        """Forget the failures and drops not yet made (:meth:`fail_next`, :meth:`drop_next`)."""
+        with self._cond:
+            self._failures.clear()
+            self._drops.clear()
+
+    def drop_next(self, method: str, *, times: int = 1, processed: bool = False) -> None:
+        """Cut the connection of the next ``times`` calls of ``method`` instead of answering: a
+        network error for the bot. With ``processed``, the call takes effect first (the message
+        is sent, the press answered) and only its answer is lost, as when a reply is lost on
+        the way back. Recorded with status 0 and :data:`DROPPED`."""
+        name = canonical_method(method)
+        with self._cond:
+            self._drops.setdefault(name, []).extend([processed] * times)
 
     # --------------------------------------------------------------------- inspection
 
@@ -1454,6 +1494,8 @@ class FakeTelegram:
         }
         if stored.edit_date is not None:
             message["edit_date"] = stored.edit_date
+        if stored.forward_origin is not None:
+            message["forward_origin"] = copy.deepcopy(stored.forward_origin)
         if stored.reply_to is not None and not nested:
             replied = self._messages.get((stored.chat_id, stored.reply_to))
             if replied is not None:
@@ -1503,6 +1545,9 @@ class FakeTelegram:
                     raise _ApiError(404, NOT_FOUND)
                 if early is not None:
                     raise early
+                drops = self._drops.get(method)
+                if drops:
+                    return self._drop(call, method, params, processed=drops.pop(0))
                 failures = self._failures.get(method)
                 if failures:
                     failure = failures.pop(0)
@@ -1532,6 +1577,15 @@ class FakeTelegram:
                 call.message = stored.snapshot() if stored is not None else None
             self._cond.notify_all()
         return self._json(200, {"ok": True, "result": result})
+
+    def _drop(self, call: ApiCall, method: str, params: JSON, *, processed: bool) -> Response:
+        """Cut the connection (after doing what ``method`` asks, when ``processed``)."""
+        if processed:
+            with contextlib.suppress(_ApiError):
+                self._dispatch(method, params)
+        call.description = DROPPED
+        self._cond.notify_all()
+        return _Dropped()
 
     def _fail(self, call: ApiCall, error: _ApiError) -> Response:
         call.status = error.code

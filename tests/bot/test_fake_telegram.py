@@ -380,6 +380,20 @@ def test_blocked_user_and_failures_on_demand(
     assert [c.status for c in fake.calls_to(USER)] == [403, 429, 200, 502, 502, 200]
 
 
+def test_a_dropped_connection_is_a_network_error_and_may_still_take_effect(
+    fake: FakeTelegram,
+) -> None:
+    fake.send_text("hi", user_id=USER)
+    fake.drop_next("sendMessage")
+    lost = refusal(fake, lambda bot: bot.send_message(USER, "never"))
+    assert type(lost) is NetworkError
+    fake.drop_next("sendMessage", processed=True)
+    lost = refusal(fake, lambda bot: bot.send_message(USER, "shown"))
+    assert type(lost) is NetworkError
+    assert [m.text for m in fake.messages(USER)] == ["shown"]
+    assert ptb(fake, lambda bot: bot.send_message(USER, "fine")).text == "fine"
+
+
 def test_edits_and_deletes(fake: FakeTelegram) -> None:
     fake.send_text("/menu", user_id=USER)
 

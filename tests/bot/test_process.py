@@ -44,12 +44,16 @@ class BotProcess:
         return terminate(self.process), self.output()
 
 
-def start_bot(env: dict[str, str], data_dir: Path, *args: str) -> BotProcess:
+def start_bot(
+    env: dict[str, str], data_dir: Path, *args: str, python: list[str] | None = None
+) -> BotProcess:
+    """``mt5gate bot`` as a process (``python``: the interpreter and its flags, e.g. ``-O``)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "bot.log"
     with log.open("w", encoding="utf-8") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "mt5gate.cli", "bot", *args], stdin=subprocess.DEVNULL,
+            [*(python or [sys.executable]), "-m", "mt5gate.cli", "bot", *args],
+            stdin=subprocess.DEVNULL,
             stdout=sink, stderr=subprocess.STDOUT, text=True, env=env,
         )  # fmt: skip
     return BotProcess(process, log)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from mt5gate.bot.access import AccessList, Refusals
+from mt5gate.bot.actions import OrderAction
 from mt5gate.bot.alerts import (
     Alert,
     AlertGate,
@@ -481,8 +482,8 @@ def confirmations(ttl_s: float = 60.0) -> tuple[Confirmations, FakeClock]:
 
 
 def order(box: Confirmations, user_id: int = 1) -> Confirmation:
-    args = OrderArgs(Side.BUY, "EURUSD", 0.1)
-    return box.new("demo", 10, user_id, args, "EURUSD", "<b>BUY</b> 0.10 EURUSD")
+    action = OrderAction(Side.BUY, "EURUSD", 0.1)
+    return box.new("demo", 10, user_id, action, "<b>BUY</b> 0.10 EURUSD")
 
 
 def state(item: Confirmation) -> ConfirmState:
@@ -1077,10 +1078,10 @@ def test_repeats_of_a_held_back_alert_count_once() -> None:
 
 def test_a_stuck_confirmation_does_not_stop_old_ones_being_forgotten() -> None:
     box, _ = confirmations()
-    args = OrderArgs(Side.BUY, "EURUSD", 0.1)
-    stuck = box.new("demo", 1, 1, args, "EURUSD", "x")  # stays PENDING
+    action = OrderAction(Side.BUY, "EURUSD", 0.1)
+    stuck = box.new("demo", 1, 1, action, "x")  # stays PENDING
     for _ in range(1500):
-        done = box.new("demo", 1, 1, args, "EURUSD", "x")
+        done = box.new("demo", 1, 1, action, "x")
         box.press(done.id, 1, Press.CANCEL)
     assert len(box._items) == 1000
     assert box.get(stuck.id) is stuck

@@ -3,7 +3,8 @@
 A user's role is the higher of their own entry (``[[bot.users]]``) and the chat's entry
 (``[[bot.chats]]``, for a group whose members all may read, say). Anyone with neither is a
 stranger: they get one polite refusal, which tells them their user id (so an operator can add
-them), and after that silence; the attempt is logged with the ids only, never the text.
+them), and after that silence; the attempt is logged with the ids only, never the text. A group
+that is not listed gets one refusal for the whole chat, not one per member.
 """
 
 from __future__ import annotations
@@ -33,8 +34,12 @@ class AccessList:
         """Whether nobody at all may use the bot."""
         return not self.users and not self.chats
 
-    def role(self, user_id: int | None, chat_id: int | None) -> Role | None:
-        """The role of ``user_id`` writing in ``chat_id``, or ``None`` for a stranger."""
+    def role(self, user_id: int | None, chat_id: int | None, private: bool = True) -> Role | None:
+        """The role of ``user_id`` writing in ``chat_id``, or ``None`` for a stranger. Outside
+        a private chat the chat itself must be listed: the bot answers only in allowed chats
+        (an admin's /account in some other group would post the balance there)."""
+        if not private and chat_id not in self.chats:
+            return None
         found = [
             role
             for role in (self.users.get(user_id or 0), self.chats.get(chat_id or 0))
@@ -59,7 +64,7 @@ class Refusals:
     _seen: OrderedDict[int, None] = field(default_factory=OrderedDict)
 
     def first_time(self, user_id: int) -> bool:
-        """True the first time ``user_id`` is refused, False afterwards."""
+        """True the first time ``user_id`` (a user, or a group's chat id) is refused."""
         if user_id in self._seen:
             self._seen.move_to_end(user_id)
             return False

@@ -27,8 +27,14 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from pydantic import SecretStr
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
+from telegram import (
+    BotCommand,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Update,
+)
+from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (
     Application,
@@ -43,6 +49,7 @@ from telegram.ext import (
 )
 
 from mt5gate.bot.access import AccessList, Refusals
+from mt5gate.bot.actions import Action, CloseAction, OrderAction
 from mt5gate.bot.alerts import (
     Alert,
     AlertGate,
@@ -64,7 +71,15 @@ from mt5gate.bot.commands import (
     parse_symbols,
     spec,
 )
-from mt5gate.bot.confirm import Confirmation, Confirmations, ConfirmState, Press, Verdict
+from mt5gate.bot.confirm import (
+    Confirmation,
+    Confirmations,
+    ConfirmState,
+    Press,
+    TooManyWaitingError,
+    Verdict,
+)
+from mt5gate.bot.limits import Admission, Throttle, patiently
 from mt5gate.bot.settings import BotSettings, Role
 from mt5gate.bot.state import BotState
 from mt5gate.bot.text import code, error_text, esc, truncate
@@ -89,7 +104,7 @@ from mt5gate.errors import (
     error_from_check_result,
 )
 from mt5gate.health import HealthMonitor, HealthStatus
-from mt5gate.models import Deal, OrderRequest, OrderResult, Side
+from mt5gate.models import Deal, OrderResult, Side
 from mt5gate.redaction import RedactingFilter, Redactor
 from mt5gate.session.manager import MT5SessionManager
 from mt5gate.session.streams import TradeEventKind
@@ -103,12 +118,22 @@ Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
 
 #: Loggers that may see the token: httpx logs every request URL (``/bot<token>/getUpdates``).
 _LEAKY_LOGGERS: Final = ("httpx", "httpcore", "telegram")
+#: PTB loggers made only when a Bot or an Application is built (after the filters go on): made
+#: here first, so that PTB gets these very loggers, filters included.
+_LATE_LOGGERS: Final = ("telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Application",
+                        "telegram.ext.Updater")  # fmt: skip
 _REFUSAL: Final = (
     "Sorry, this bot is private and you are not on its list.\n"
     "Your Telegram user id is {user_id}: an operator can add it to the bot's settings."
 )
+_GROUP_REFUSAL: Final = (
+    "Sorry, this bot is private and answers only in the chats on its list.\n"
+    "This chat's id is {chat_id}: an operator can add it to the bot's settings."
+)
 _NO_KEYS: Final = re.compile(r"(?!)")  # matches no key name
 _FAILED: Final = "❌ Something went wrong on our side; it was logged. Nothing was sent."
+_CHANGED: Final = ("⚠️ The position changed since it was shown: nothing was sent. "
+                   "Its new state follows, to confirm again.")  # fmt: skip
 
 
 class BotAccount(Protocol):
@@ -140,8 +165,34 @@ class Reply:
     pending: Confirmation | None = None
 
 
+class HideContent(logging.Filter):
+    """Keep what people wrote and what the bot answered out of python-telegram-bot's records,
+    at any level: an argument that is not a plain name or number (the parameters of an API
+    call, an update, a returned message: texts, balances) is replaced by ``<hidden>``. So
+    "Calling Bot API endpoint `sendMessage` with parameters `<hidden>`" is still logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, Mapping):
+            record.args = {key: _shown(value) for key, value in record.args.items()}
+        elif record.args:
+            record.args = tuple(_shown(value) for value in record.args)
+        return True
+
+
+_PLAIN: Final = re.compile(r"[\w.:/@-]{0,64}")
+
+
+def _shown(value: object) -> object:
+    if isinstance(value, bool | int | float) or (
+        isinstance(value, str) and _PLAIN.fullmatch(value)
+    ):
+        return value
+    return "<hidden>"
+
+
 def protect_logs(redactor: Redactor) -> Callable[[], None]:
-    """Mask the redactor's secrets in every record of the loggers that may see the token.
+    """Mask the redactor's secrets in every record of the loggers that may see the token, and
+    hide message contents from python-telegram-bot's (:class:`HideContent`).
 
     A filter on a logger only sees records made on that very logger, so it goes on each of
     them that exists now (PTB and httpx create theirs when imported). Returns an undo.
@@ -150,14 +201,17 @@ def protect_logs(redactor: Redactor) -> Callable[[], None]:
         name for name in logging.Logger.manager.loggerDict
         if any(name == p or name.startswith(p + ".") for p in _LEAKY_LOGGERS)
     ]  # fmt: skip
-    loggers = [logging.getLogger(name) for name in {*names, *_LEAKY_LOGGERS}]
-    guard = RedactingFilter(redactor)
+    loggers = [logging.getLogger(name) for name in {*names, *_LEAKY_LOGGERS, *_LATE_LOGGERS}]
+    guard, hide = RedactingFilter(redactor), HideContent()
     for logger in loggers:
+        if logger.name.startswith("telegram"):  # first: the guard formats the message
+            logger.addFilter(hide)
         logger.addFilter(guard)
 
     def undo() -> None:
         for logger in loggers:
             logger.removeFilter(guard)
+            logger.removeFilter(hide)
 
     return undo
 
@@ -186,6 +240,7 @@ class TelegramBot:
         self.refusals = Refusals()
         self.confirmations = Confirmations(settings.confirm_ttl_s, clock)
         self.gate = AlertGate(settings.alerts, clock)
+        self.throttle = Throttle(settings.limits, clock)
         self.state = BotState.load(state_path)
         # Only the token: key=value masking would garble ordinary lines ("session:state: ...").
         self.redactor = Redactor([token], keys=_NO_KEYS)
@@ -201,6 +256,7 @@ class TelegramBot:
         }  # fmt: skip
         self._digits: dict[tuple[str, str], Digits] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sending: set[asyncio.Task[str]] = set()  # confirmed orders in flight
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._running = False
 
@@ -218,11 +274,14 @@ class TelegramBot:
             .base_file_url(file_url).concurrent_updates(True).build()
         )  # fmt: skip
         application.add_handler(TypeHandler(Update, self._gate), group=-1)
+        typed = ~filters.FORWARDED  # a forwarded "/halt" is a quote, not a command
         for command in COMMANDS:
-            application.add_handler(CommandHandler(command.name, self._command(command)))
-        application.add_handler(CommandHandler("start", self._command(spec("help"))))
+            application.add_handler(
+                CommandHandler(command.name, self._command(command), filters=typed)
+            )
+        application.add_handler(CommandHandler("start", self._command(spec("help")), typed))
         application.add_handler(CallbackQueryHandler(self._on_press))
-        application.add_handler(MessageHandler(filters.COMMAND, self._unknown))
+        application.add_handler(MessageHandler(filters.COMMAND & typed, self._unknown))
         application.add_handler(MessageHandler(filters.TEXT & filters.ChatType.PRIVATE,
                                                self._chatter))  # fmt: skip
         application.add_error_handler(self._on_error)
@@ -239,7 +298,8 @@ class TelegramBot:
             raise type(error)(self.redactor.redact_text(error.message)) from None
         await self._publish_commands()
         await application.start()
-        assert application.updater is not None  # built with the default updater
+        if application.updater is None:
+            raise RuntimeError("the Telegram application was built without an updater")
         await application.updater.start_polling(
             poll_interval=0.0, timeout=self.poll_timeout_s,
             allowed_updates=["message", "callback_query"],
@@ -254,6 +314,7 @@ class TelegramBot:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        await asyncio.gather(*self._sending, return_exceptions=True)  # orders finish, reported
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -284,26 +345,57 @@ class TelegramBot:
     # -- access ----------------------------------------------------------------------------
 
     async def _gate(self, update: Update, context: Context) -> None:
-        """Runs before every handler: strangers get one refusal, then silence."""
-        user, chat = update.effective_user, update.effective_chat
-        if self.access.role(user.id if user else None, chat.id if chat else None) is not None:
+        """Runs before every handler. Who may go on is decided first, from the ids and the
+        member's rate limit alone; anyone else is stopped whatever becomes of their refusal
+        (sending it may fail: a 429, a 403, a network error), so nothing here can fail open."""
+        role = self._role(update)
+        admission = Admission.PASS if role is None else self.throttle.admit(_sender(update))
+        if role is not None and admission is Admission.PASS:
             return
+        try:
+            if role is None:
+                await self._refuse(update, context)
+            elif admission is Admission.NOTICE:
+                await self._slow_down(update)
+        except TelegramError as error:
+            log.warning("could not send a refusal: %s", error.message)
+        finally:
+            raise ApplicationHandlerStop  # always, whatever the refusal's fate
+
+    async def _slow_down(self, update: Update) -> None:
+        """The one notice a member past their rate limit gets (then silence until it refills)."""
+        log.warning("rate limit: dropping updates from user %s", _sender(update))
+        limits = self.settings.limits
+        text = (f"Too many requests: at most {limits.burst} at once and {limits.per_minute} a "
+                "minute. Wait a little; what you sent meanwhile is ignored.")  # fmt: skip
+        if update.callback_query is not None:
+            await update.callback_query.answer(text, show_alert=True)
+        elif update.effective_chat is not None:
+            await self.application.bot.send_message(update.effective_chat.id, text)
+
+    async def _refuse(self, update: Update, context: Context) -> None:
+        """The one refusal a stranger gets (logged with the ids only, never the message)."""
+        user, chat = update.effective_user, update.effective_chat
         kind = "button" if update.callback_query is not None else "message"
         log.warning("refused a %s from user %s in chat %s", kind,
                     user.id if user else None, chat.id if chat else None)  # fmt: skip
-        if user is not None and self.refusals.first_time(user.id):
-            text = _REFUSAL.format(user_id=user.id)
-            if update.callback_query is not None:
-                await update.callback_query.answer(text, show_alert=True)
-            elif chat is not None:
-                await context.bot.send_message(chat.id, text)
-        raise ApplicationHandlerStop
+        if update.callback_query is not None:  # a popup only the presser sees
+            if user is not None and self.refusals.first_time(user.id):
+                await update.callback_query.answer(_REFUSAL.format(user_id=user.id),
+                                                   show_alert=True)  # fmt: skip
+            return
+        if chat is None or not self.refusals.first_time(chat.id):  # once per chat, not member
+            return
+        private = chat.type == ChatType.PRIVATE
+        text = (_REFUSAL.format(user_id=chat.id) if private
+                else _GROUP_REFUSAL.format(chat_id=chat.id))  # fmt: skip
+        await context.bot.send_message(chat.id, text)
 
-    def _role(self, update: Update) -> Role:
+    def _role(self, update: Update) -> Role | None:
+        """The role of the update's sender in its chat; ``None`` for a stranger."""
         user, chat = update.effective_user, update.effective_chat
-        role = self.access.role(user.id if user else None, chat.id if chat else None)
-        assert role is not None  # the gate let only members through
-        return role
+        private = chat is None or chat.type == ChatType.PRIVATE
+        return self.access.role(user.id if user else None, chat.id if chat else None, private)
 
     # -- commands --------------------------------------------------------------------------
 
@@ -313,6 +405,8 @@ class TelegramBot:
             if chat is None or user is None:
                 return
             role = self._role(update)
+            if role is None:  # the gate stops strangers; checked again, never assumed
+                return
             if not role.allows(command.role):
                 text = (f"Your role ({esc(role)}) cannot use /{esc(command.name)}: it needs "
                         f"{esc(command.role)}. Ask an admin.")  # fmt: skip
@@ -321,12 +415,19 @@ class TelegramBot:
             ask = _Ask(
                 chat.id, user.id, role, list(context.args or []), self._chat_account(chat.id)
             )
-            reply = await self._answer(command, ask)
-            sent = await self._send(chat.id, reply.text, reply.keyboard)
-            if reply.pending is not None and sent is not None:
-                self._await_confirmation(reply.pending, sent)
+            await self._post(chat.id, await self._answer(command, ask))
 
         return handle
+
+    async def _post(self, chat_id: int, reply: Reply) -> None:
+        """Send ``reply``; a confirmation in it expires on time whether or not it arrived."""
+        try:
+            sent = await self._send(chat_id, reply.text, reply.keyboard)
+        except TelegramError as error:
+            log.warning("could not answer chat %s: %s", chat_id, error.message)
+            sent = None
+        if reply.pending is not None:
+            self._await_confirmation(reply.pending, sent)
 
     async def _answer(self, command: CommandSpec, ask: _Ask) -> Reply:
         """The reply to a command; errors become plain words, never a traceback."""
@@ -334,6 +435,8 @@ class TelegramBot:
             return await self._commands[command.name](ask)
         except UsageError as error:
             return Reply(f"{esc(error)}\nUsage: {code(command.usage)}")
+        except TooManyWaitingError as error:
+            return Reply(esc(error))
         except MT5Error as error:
             return Reply(error_text(error))
         except Exception:
@@ -442,16 +545,22 @@ class TelegramBot:
     # -- orders ----------------------------------------------------------------------------
 
     async def _buy(self, ask: _Ask) -> Reply:
-        return await self._preview_order(ask, parse_order(Side.BUY, ask.words))
+        args = parse_order(Side.BUY, ask.words)
+        self.confirmations.make_room(ask.user_id, self.settings.limits.pending)
+        return await self._preview_order(ask, args)
 
     async def _sell(self, ask: _Ask) -> Reply:
-        return await self._preview_order(ask, parse_order(Side.SELL, ask.words))
+        args = parse_order(Side.SELL, ask.words)
+        self.confirmations.make_room(ask.user_id, self.settings.limits.pending)
+        return await self._preview_order(ask, args)
 
     async def _preview_order(self, ask: _Ask, args: OrderArgs) -> Reply:
-        """Check the order with the terminal, then show it with Confirm and Cancel."""
+        """Check the order with the terminal, then show it with Confirm and Cancel (its stops at
+        the symbol's digits: the confirmation binds the order exactly as shown)."""
         session = ask.account.session
         digits = await self._symbol(ask.account, args.symbol)
-        check = await session.check_order(_request(args))
+        action = OrderAction.of(args, digits.digits)
+        check = await session.check_order(action.request())
         refusal = error_from_check_result(check.retcode, check.comment, None)
         if refusal is not None:  # no money, market closed...: say so now, offer no button
             raise refusal
@@ -459,42 +568,51 @@ class TelegramBot:
         at = quote.ask if args.side is Side.BUY else quote.bid
         margin = await session.calc_margin(args.symbol, args.side, args.volume, at)
         account = await session.get_account_info()
-        summary = order_summary(self._heading(ask, "Confirm order"), args, quote, digits, margin,
-                                account, self.settings.confirm_ttl_s)  # fmt: skip
-        return self._confirmation(ask, args, args.symbol, summary)
+        summary = order_summary(self._heading(ask, "Confirm order"), action, quote, digits,
+                                margin, account, self.settings.confirm_ttl_s)  # fmt: skip
+        return self._confirmation(ask.account, ask.chat_id, ask.user_id, action, summary)
 
     async def _close(self, ask: _Ask) -> Reply:
         args = parse_close(ask.words)
-        session = ask.account.session
+        self.confirmations.make_room(ask.user_id, self.settings.limits.pending)
+        return await self._preview_close(ask.account, ask.chat_id, ask.user_id, args)
+
+    async def _preview_close(
+        self, account: BotAccount, chat_id: int, user_id: int, args: CloseArgs
+    ) -> Reply:
+        """Show the position and how much of it closes, with Confirm and Cancel; the
+        confirmation binds the position's side and volume as shown and the volume to close."""
+        session = account.session
         found = await session.positions(ticket=args.ticket)
         if not found:
-            raise MT5DataError(f"no open position {args.ticket} on {ask.account.name}",
+            raise MT5DataError(f"no open position {args.ticket} on {account.name}",
                                hint="See /positions for the open ones.")  # fmt: skip
         position = found[0]
         if args.volume is not None and args.volume > position.volume:
             raise UsageError(f"volume {args.volume:g} is more than the position's "
                              f"{position.volume:g}")  # fmt: skip
-        digits = await self._symbol(ask.account, position.symbol)
+        action = CloseAction.of(args, position)
+        digits = await self._symbol(account, position.symbol)
         quote = await session.get_price(position.symbol)
         currency = (await session.get_account_info()).currency
-        summary = close_summary(self._heading(ask, "Confirm close"), args, position, quote,
-                                digits, currency, self.settings.confirm_ttl_s)  # fmt: skip
-        return self._confirmation(ask, args, position.symbol, summary)
+        heading = title(account.name, account.simulated, "Confirm close")
+        summary = close_summary(heading, action, position, quote, digits, currency,
+                                self.settings.confirm_ttl_s)  # fmt: skip
+        return self._confirmation(account, chat_id, user_id, action, summary)
 
     def _confirmation(
-        self, ask: _Ask, action: OrderArgs | CloseArgs, symbol: str, summary: str
+        self, account: BotAccount, chat_id: int, user_id: int, action: Action, summary: str
     ) -> Reply:
-        item = self.confirmations.new(
-            ask.account.name, ask.chat_id, ask.user_id, action, symbol, summary
-        )
+        item = self.confirmations.new(account.name, chat_id, user_id, action, summary)
         keyboard = InlineKeyboardMarkup([[
             InlineKeyboardButton("✅ Confirm", callback_data=f"{Press.CONFIRM}:{item.id}"),
             InlineKeyboardButton("✖ Cancel", callback_data=f"{Press.CANCEL}:{item.id}"),
         ]])  # fmt: skip
         return Reply(summary, keyboard, item)
 
-    def _await_confirmation(self, item: Confirmation, message_id: int) -> None:
-        """Remember where the confirmation is shown and expire it on time."""
+    def _await_confirmation(self, item: Confirmation, message_id: int | None) -> None:
+        """Remember where the confirmation is shown and expire it on time (also when its
+        message could not be delivered: a reply lost on the way back may still have shown it)."""
         item.message_id = message_id
         delay = max(0.0, item.expires_at - self.confirmations.clock())
         loop = asyncio.get_running_loop()
@@ -508,35 +626,75 @@ class TelegramBot:
             await self._settle(item, "⌛ Expired: nothing was sent.")
 
     async def _on_press(self, update: Update, context: Context) -> None:
-        """A button: confirm or cancel (only the asker's presses count)."""
+        """A button: confirm or cancel (only the asker's presses count). No Telegram call here
+        decides anything: the press's answer and the edits may fail, the verdict stands."""
         query, user = update.callback_query, update.effective_user
-        if query is None or user is None:
+        if query is None or user is None or self._role(update) is None:
             return
         button, _, confirmation_id = (query.data or "").partition(":")
         try:
             press = Press(button)
         except ValueError:
-            await query.answer("Unknown button.")
+            await self._quietly(query.answer("Unknown button."), "answer a press")
             return
         verdict = self.confirmations.press(confirmation_id, user.id, press)
         item = self.confirmations.get(confirmation_id)
         if verdict is Verdict.SEND and item is not None:
-            await query.answer(_PRESS_ANSWERS[verdict])
-            await self._settle(item, "⏳ Sending…")
-            await self._settle(item, await self._execute(item))
+            self._locate(item, query)
+            await self._confirmed(item, query)
             return
-        await query.answer(_PRESS_ANSWERS[verdict].format(state=item.state if item else ""),
-                           show_alert=verdict in (Verdict.NOT_YOURS, Verdict.UNKNOWN))  # fmt: skip
+        answer = _PRESS_ANSWERS[verdict].format(state=item.state if item else "")
+        alert = verdict in (Verdict.NOT_YOURS, Verdict.UNKNOWN)
+        await self._quietly(query.answer(answer, show_alert=alert), "answer a press")
         if item is not None and verdict in (Verdict.CANCELLED, Verdict.EXPIRED):
             outcome = "✖ Cancelled" if verdict is Verdict.CANCELLED else "⌛ Expired"
             await self._settle(item, f"{outcome}: nothing was sent.")
 
-    async def _execute(self, item: Confirmation) -> str:
-        """Send the confirmed order once (its idempotency key makes a repeat harmless)."""
-        account = self.accounts[item.account]
-        session, action = account.session, item.action
+    @staticmethod
+    def _locate(item: Confirmation, query: CallbackQuery) -> None:
+        """The confirmation's message, from the press, when sending it seemed to fail (its
+        answer was lost, but the member saw it and pressed)."""
+        message = query.message
+        if item.message_id is None and message is not None and message.chat.id == item.chat_id:
+            item.message_id = message.message_id
+
+    async def _confirmed(self, item: Confirmation, query: CallbackQuery) -> None:
+        """Send the confirmed order first, on its own task, so that no Telegram call (the
+        press's answer, the "Sending…" edit) can hold it back or lose it; then show the outcome
+        (:meth:`_report`)."""
+        sending = asyncio.get_running_loop().create_task(
+            self._execute(item), name=f"bot-send-{item.id}"
+        )
+        self._sending.add(sending)
+        sending.add_done_callback(self._sending.discard)
+        await self._quietly(query.answer(_PRESS_ANSWERS[Verdict.SEND]), "answer a press")
+        await self._settle(item, "⏳ Sending…")
+        outcome = await asyncio.shield(sending)
+        await self._report(item, outcome)
+        if item.state is ConfirmState.CHANGED:
+            await self._preview_again(item)
+
+    async def _report(self, item: Confirmation, outcome: str) -> None:
+        """The outcome in place of the confirmation; when that edit fails, in a new message.
+        If Telegram takes neither, it is logged (and /positions shows what happened)."""
+        if await self._settle(item, outcome):
+            return
         try:
-            result = await self._send_order(session, action, item.idempotency_key)
+            await self._send(item.chat_id, self._outcome_text(item, outcome))
+        except TelegramError as error:
+            log.warning("confirmation %s ended %s but could not be reported: %s", item.id,
+                        item.state, error.message)  # fmt: skip
+
+    async def _execute(self, item: Confirmation) -> str:
+        """Send the confirmed action once, exactly as shown (its idempotency key makes a repeat
+        harmless); a close whose position changed since is refused (CHANGED), nothing sent."""
+        account = self.accounts[item.account]
+        action = item.action
+        try:
+            if isinstance(action, CloseAction) and not await self._still_shown(account, action):
+                item.move(ConfirmState.CHANGED)
+                return _CHANGED
+            result = await self._send_order(account.session, action, item.idempotency_key)
         except MT5OrderOutcomeUnknown as error:
             item.move(ConfirmState.FAILED)
             return error_text(error) + "\nAn alert follows when the outcome is known."
@@ -548,42 +706,85 @@ class TelegramBot:
             log.exception("confirmed order %s failed", item.id)
             return _FAILED
         item.move(ConfirmState.DONE)
-        digits = self._digits.get((account.name, item.symbol), Digits(5, 0.0)).digits
+        digits = self._digits.get((account.name, action.symbol), Digits(5, 0.0)).digits
         return done_view(action, result, digits)
 
+    @staticmethod
+    async def _still_shown(account: BotAccount, action: CloseAction) -> bool:
+        """Whether the position to close is still as it was shown."""
+        found = await account.session.positions(ticket=action.ticket)
+        return action.matches(found[0] if found else None)
+
     async def _send_order(
-        self, session: MT5SessionManager, action: OrderArgs | CloseArgs, key: str
+        self, session: MT5SessionManager, action: Action, key: str
     ) -> OrderResult:
-        if isinstance(action, OrderArgs):
-            return await session.place_order(_request(action), idempotency_key=key)
+        if isinstance(action, OrderAction):
+            return await session.place_order(action.request(), idempotency_key=key)
         return await session.close_position(action.ticket, volume=action.volume,
                                             idempotency_key=key)  # fmt: skip
 
-    async def _settle(self, item: Confirmation, outcome: str) -> None:
-        """Show the confirmation's outcome in place of its last line ("Expires in"), without
-        the buttons."""
-        if item.message_id is None:
+    async def _preview_again(self, item: Confirmation) -> None:
+        """After a CHANGED confirmation: the close as it would be now, to confirm afresh."""
+        action = item.action
+        if not isinstance(action, CloseAction):
             return
-        text = truncate(f"{item.summary.rsplit(chr(10), 1)[0]}\n{outcome}")
+        args = CloseArgs(action.ticket, None if action.whole else action.volume)
+        account = self.accounts[item.account]
         try:
-            await self.application.bot.edit_message_text(
-                text, chat_id=item.chat_id, message_id=item.message_id,
-                parse_mode=ParseMode.HTML, reply_markup=None,
-            )  # fmt: skip
+            reply = await self._preview_close(account, item.chat_id, item.user_id, args)
+        except (UsageError, MT5Error) as error:
+            text = error_text(error) if isinstance(error, MT5Error) else esc(error)
+            reply = Reply(text)
+        await self._post(item.chat_id, reply)
+
+    async def _settle(self, item: Confirmation, outcome: str) -> bool:
+        """Show the confirmation's outcome in place of its last line ("Expires in"), without
+        the buttons; whether the message shows it now (never raises: Telegram failing must not
+        stop what follows)."""
+        if item.message_id is None:
+            return False
+        try:
+            await patiently(lambda: self.application.bot.edit_message_text(
+                self._outcome_text(item, outcome), chat_id=item.chat_id,
+                message_id=item.message_id, parse_mode=ParseMode.HTML, reply_markup=None,
+            ), self.settings.limits)  # fmt: skip
         except BadRequest as error:
-            if "not modified" not in error.message:
-                log.warning("could not update confirmation %s: %s", item.id, error.message)
+            if "not modified" in error.message:
+                return True
+            log.warning("could not update confirmation %s: %s", item.id, error.message)
+            return False
+        except TelegramError as error:
+            log.warning("could not update confirmation %s: %s", item.id, error.message)
+            return False
+        return True
+
+    @staticmethod
+    def _outcome_text(item: Confirmation, outcome: str) -> str:
+        return truncate(f"{item.summary.rsplit(chr(10), 1)[0]}\n{outcome}")
+
+    async def _quietly(self, call: Awaitable[object], what: str) -> bool:
+        """Make a Telegram call whose failure must not stop what follows; whether it worked."""
+        try:
+            await call
+        except TelegramError as error:
+            log.warning("could not %s: %s", what, error.message)
+            return False
+        return True
 
     # -- other messages --------------------------------------------------------------------
 
     async def _unknown(self, update: Update, context: Context) -> None:
-        chat = update.effective_chat
-        if chat is not None:
+        chat, message = update.effective_chat, update.effective_message
+        command = (message.text or "").split(maxsplit=1)[0] if message else ""
+        _, at, addressee = command.partition("@")
+        if at and addressee.lower() != (context.bot.username or "").lower():
+            return  # "/x@otherbot": for another bot in the group
+        if chat is not None and self._role(update) is not None:
             await self._send(chat.id, "Unknown command. /help lists what you can do.")
 
     async def _chatter(self, update: Update, context: Context) -> None:
         chat = update.effective_chat
-        if chat is not None:
+        if chat is not None and self._role(update) is not None:
             await self._send(chat.id, "Commands start with /. Try /help.")
 
     async def _on_error(self, update: object, context: Context) -> None:
@@ -599,9 +800,9 @@ class TelegramBot:
                     keyboard: InlineKeyboardMarkup | None = None) -> int | None:  # fmt: skip
         """Send HTML to a chat; the message id, or ``None`` when Telegram refused it."""
         try:
-            sent = await self.application.bot.send_message(
+            sent = await patiently(lambda: self.application.bot.send_message(
                 chat_id, truncate(text), parse_mode=ParseMode.HTML, reply_markup=keyboard
-            )
+            ), self.settings.limits)  # fmt: skip
         except Forbidden as error:
             log.warning("chat %s cannot be written to: %s", chat_id, error.message)
             return None
@@ -697,6 +898,12 @@ class TelegramBot:
             self.state.update(chat_id, alerts=False)
 
 
+def _sender(update: Update) -> int:
+    """Whose update this is, for the rate limit (the chat, for an update without a user)."""
+    user, chat = update.effective_user, update.effective_chat
+    return user.id if user is not None else chat.id if chat is not None else 0
+
+
 @dataclass(frozen=True, slots=True)
 class _Ask:
     """One command as the bot handles it: who, where, the words, the account."""
@@ -717,7 +924,3 @@ _PRESS_ANSWERS: Final = {
     Verdict.ALREADY: "Already {state}: nothing more is sent.",
     Verdict.SEND: "Sending…",
 }
-
-
-def _request(args: OrderArgs) -> OrderRequest:
-    return OrderRequest(args.symbol, args.side, args.volume, sl=args.sl, tp=args.tp)

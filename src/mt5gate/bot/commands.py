@@ -31,6 +31,9 @@ __all__ = [
 
 _MAX_SYMBOLS: Final = 10
 _SYMBOL: Final = re.compile(r"[A-Za-z0-9._#+\-]{1,32}")
+#: A number as a person types it: ASCII digits and at most one point. Python's float() also
+#: takes "1_0" (ten lots!), other scripts' digits and "1e3": refused here.
+_NUMBER: Final = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,10 +152,16 @@ def _symbol(word: str) -> str:
 def _positive(field: str, word: str) -> float:
     """A positive finite number; a decimal comma is accepted (``0,1``), as phones type it."""
     text = word.replace(",", ".") if "." not in word else word
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"{field} must be a number, got {word!r}") from None
-    if not math.isfinite(value) or value <= 0:
+    value = _float(text)
+    if value is not None and (not math.isfinite(value) or value <= 0):
         raise UsageError(f"{field} must be a positive number, got {word!r}")
+    if value is None or _NUMBER.fullmatch(text) is None:
+        raise UsageError(f"{field} must be a number, got {word!r}")
     return value
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None

@@ -2,12 +2,15 @@
 
 A :class:`Confirmation` is an explicit state machine::
 
-    PENDING --confirm--> SENDING --> DONE | FAILED
+    PENDING --confirm--> SENDING --> DONE | FAILED | CHANGED
        |--cancel--> CANCELLED
        '--time----> EXPIRED
 
-Only the member who asked may confirm or cancel; a press after the deadline expires it, even if
-the expiry timer has not run yet. A second confirm finds SENDING or DONE and sends nothing.
+A confirmation binds the exact action shown (:mod:`~mt5gate.bot.actions`): when the world has
+changed so that sending it would do something else (a position grew), it ends CHANGED, nothing
+sent, and the bot previews the new action. Only the member who asked may confirm or cancel; a
+press after the deadline expires it, even if the expiry timer has not run yet. A second confirm
+finds SENDING or DONE and sends nothing.
 Behind the state machine, the order carries an idempotency key made from the confirmation's
 id, so even a confirmation pressed twice across a restart places one order (the journal
 remembers the key).
@@ -22,11 +25,22 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
-from mt5gate.bot.commands import CloseArgs, OrderArgs
+from mt5gate.bot.actions import Action
 
-__all__ = ["ConfirmState", "Confirmation", "Confirmations", "Press", "Verdict"]
+__all__ = [
+    "ConfirmState",
+    "Confirmation",
+    "Confirmations",
+    "Press",
+    "TooManyWaitingError",
+    "Verdict",
+]
 
 _KEEP: Final = 1000  # finished confirmations remembered (to answer late presses truthfully)
+
+
+class TooManyWaitingError(Exception):
+    """A member already has as many confirmations waiting as the limit allows."""
 
 
 class ConfirmState(StrEnum):
@@ -36,6 +50,7 @@ class ConfirmState(StrEnum):
     SENDING = "sending"
     DONE = "done"
     FAILED = "failed"
+    CHANGED = "changed"  # nothing sent: the action would no longer be the one shown
     CANCELLED = "cancelled"
     EXPIRED = "expired"
 
@@ -44,7 +59,7 @@ _S = ConfirmState
 #: The moves a confirmation may make; anything else is refused.
 _MOVES: Final = frozenset({
     (_S.PENDING, _S.SENDING), (_S.PENDING, _S.CANCELLED), (_S.PENDING, _S.EXPIRED),
-    (_S.SENDING, _S.DONE), (_S.SENDING, _S.FAILED),
+    (_S.SENDING, _S.DONE), (_S.SENDING, _S.FAILED), (_S.SENDING, _S.CHANGED),
 })  # fmt: skip
 
 
@@ -74,8 +89,7 @@ class Confirmation:
     account: str
     chat_id: int
     user_id: int
-    action: OrderArgs | CloseArgs
-    symbol: str
+    action: Action  # exactly what was shown, and what is sent
     summary: str  # the HTML shown above the buttons
     expires_at: float  # on the monotonic clock
     state: ConfirmState = ConfirmState.PENDING
@@ -102,17 +116,28 @@ class Confirmations:
     _items: OrderedDict[str, Confirmation] = field(default_factory=OrderedDict)
 
     def new(
-        self, account: str, chat_id: int, user_id: int, action: OrderArgs | CloseArgs,
-        symbol: str, summary: str,
-    ) -> Confirmation:  # fmt: skip
+        self, account: str, chat_id: int, user_id: int, action: Action, summary: str
+    ) -> Confirmation:
         """A PENDING confirmation that expires ``ttl_s`` from now."""
         item = Confirmation(
-            secrets.token_urlsafe(9), account, chat_id, user_id, action, symbol, summary,
+            secrets.token_urlsafe(9), account, chat_id, user_id, action, summary,
             self.clock() + self.ttl_s,
         )  # fmt: skip
         self._items[item.id] = item
         self._forget_old()
         return item
+
+    def make_room(self, user_id: int, most: int) -> None:
+        """Raise :class:`TooManyWaitingError` when ``user_id`` has ``most`` confirmations waiting
+        (those past their deadline are expired first: they wait no more)."""
+        waiting = [i for i in self._items.values()
+                   if i.user_id == user_id and i.state is ConfirmState.PENDING]  # fmt: skip
+        live = [item for item in waiting if not self.expire(item)]
+        if len(live) >= most:
+            raise TooManyWaitingError(
+                f"You have {len(live)} orders waiting for your confirmation: confirm or cancel "
+                "them first (or let them expire)."
+            )
 
     def get(self, confirmation_id: str) -> Confirmation | None:
         """The confirmation ``confirmation_id``, if remembered."""

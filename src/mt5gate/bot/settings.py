@@ -9,6 +9,7 @@ file and the environment; this module holds only the shapes and their rules)::
     account = "main"                   # the account commands use until a chat says /use NAME
     confirm_ttl_s = 60                 # an order confirmation expires after this
     alerts = { per_minute = 20, burst = 5, dedupe_s = 300, poll_s = 5, events_s = 1 }
+    limits = { per_minute = 30, burst = 10, pending = 3, retries = 3, max_wait_s = 30 }
 
     [[bot.users]]                      # Telegram user ids and their roles
     id = 123456789
@@ -34,7 +35,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["AlertPolicy", "BotMember", "BotSettings", "Role", "TELEGRAM_API_URL"]
+__all__ = ["AlertPolicy", "BotMember", "BotSettings", "Limits", "Role", "TELEGRAM_API_URL"]
 
 #: Telegram's Bot API (PTB appends the token and the method name).
 TELEGRAM_API_URL: Final = "https://api.telegram.org/bot"
@@ -95,6 +96,22 @@ class AlertPolicy(_Frozen):
     events_s: Seconds = 1.0
 
 
+class Limits(_Frozen):
+    """What one member may cost, and how hard the bot insists when Telegram says "slow down".
+
+    Per member, a token bucket of ``burst`` updates (commands, messages, button presses)
+    refilled at ``per_minute``: past it, one notice, then silence until it refills. At most
+    ``pending`` confirmations may wait for a member's press (each costs terminal calls to make).
+    A reply Telegram refuses with 429 is sent again after its ``retry_after``, at most
+    ``retries`` times, and not when Telegram asks for more than ``max_wait_s``."""
+
+    per_minute: Annotated[StrictInt, Field(gt=0, le=6000)] = 30
+    burst: Annotated[StrictInt, Field(gt=0, le=1000)] = 10
+    pending: Annotated[StrictInt, Field(gt=0, le=100)] = 3
+    retries: Annotated[StrictInt, Field(ge=0, le=10)] = 3
+    max_wait_s: Annotated[float, Field(ge=0, le=300)] = 30.0
+
+
 class BotSettings(_Frozen):
     """Everything ``mt5gate bot`` needs besides the accounts and the token."""
 
@@ -106,6 +123,7 @@ class BotSettings(_Frozen):
     users: tuple[BotMember, ...] = ()
     chats: tuple[BotMember, ...] = ()
     alerts: AlertPolicy = AlertPolicy()
+    limits: Limits = Limits()
 
     @field_validator("api_url")
     @classmethod

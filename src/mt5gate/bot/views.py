@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from mt5gate.bot.commands import COMMANDS, CloseArgs, OrderArgs
+from mt5gate.bot.actions import Action, CloseAction, OrderAction
+from mt5gate.bot.commands import COMMANDS
 from mt5gate.bot.settings import Role
 from mt5gate.bot.text import bold, code, esc, lots, money, price, table
 from mt5gate.constants import PositionType
@@ -145,9 +146,10 @@ def help_view(role: Role, account: str, accounts: Sequence[str], simulated: bool
     return "\n".join(lines)
 
 
-def order_summary(heading: str, args: OrderArgs, quote: Price, digits: Digits, margin: float,
+def order_summary(heading: str, args: OrderAction, quote: Price, digits: Digits, margin: float,
                   account: Account, ttl_s: float) -> str:  # fmt: skip
-    """The confirmation of ``/buy`` or ``/sell``: what, how much, price and margin needed."""
+    """The confirmation of ``/buy`` or ``/sell``: what, how much, price and margin needed (the
+    stops at the symbol's digits, as they are sent)."""
     buying = args.side == "buy"
     at = quote.ask if buying else quote.bid
     lines = [
@@ -166,29 +168,27 @@ def order_summary(heading: str, args: OrderArgs, quote: Price, digits: Digits, m
     return "\n".join(lines)
 
 
-def close_summary(heading: str, args: CloseArgs, position: Position, quote: Price,
+def close_summary(heading: str, action: CloseAction, position: Position, quote: Price,
                   digits: Digits, currency: str, ttl_s: float) -> str:  # fmt: skip
     """The confirmation of ``/close``: which position, how much of it, at about what price."""
     buying = position.type is PositionType.BUY
     at = quote.bid if buying else quote.ask
-    volume = args.volume if args.volume is not None else position.volume
-    part = "all" if volume >= position.volume else f"{lots(volume)} of {lots(position.volume)}"
-    side = "buy" if buying else "sell"
+    part = "all" if action.whole else f"{lots(action.volume)} of {lots(action.held)}"
     d = digits.digits
     return "\n".join([
         heading,
-        f"Close position {bold(position.ticket)}: {esc(side)} {esc(lots(position.volume))} "
-        f"{bold(position.symbol)} opened at {esc(price(position.price_open, d))}",
+        f"Close position {bold(action.ticket)}: {esc(action.side)} {esc(lots(action.held))} "
+        f"{bold(action.symbol)} opened at {esc(price(position.price_open, d))}",
         f"Closing {esc(part)} at ≈ {esc(price(at, d))} ({'bid' if buying else 'ask'} now)",
         f"Profit now {esc(money(position.profit))} {esc(currency)}",
         f"Expires in {ttl_s:.0f} s.",
     ])  # fmt: skip
 
 
-def done_view(action: OrderArgs | CloseArgs, result: OrderResult, digits: int) -> str:
+def done_view(action: Action, result: OrderResult, digits: int) -> str:
     """What an executed order did."""
     at = price(result.price, digits) if result.price else "-"
-    if isinstance(action, OrderArgs):
+    if isinstance(action, OrderAction):
         what = f"{action.side.upper()} {lots(result.volume)} {action.symbol} at {at}"
     else:
         what = f"closed {lots(result.volume)} of position {action.ticket} at {at}"

@@ -11,7 +11,7 @@ response model). They are examples of a SIMULATED account, and say so in the doc
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from fastapi.encoders import jsonable_encoder
 
@@ -36,6 +36,8 @@ from mt5gate.sim import SimConfig, VirtualClock, server_ms
 from mt5gate.sim.terminal import SimTerminal
 
 __all__ = ["STATIC_EXAMPLES", "simulated_examples"]
+
+_T = TypeVar("_T")
 
 BASE: Final = "/v1/accounts/{account}"
 _SYMBOL: Final = "EURUSD"
@@ -75,15 +77,20 @@ STATIC_EXAMPLES: Final[dict[tuple[str, str], Any]] = {
 
 
 def _result(sent: OrderSendResult | None, client_id: int) -> OrderResult:
-    assert sent is not None, "the simulator refused an example order"
-    return OrderResult.from_record(sent, client_id)
+    return OrderResult.from_record(_got(sent, "an example order"), client_id)
+
+
+def _got(value: _T | None, what: str) -> _T:
+    """``value``, checked (not asserted: ``python -O`` keeps the check)."""
+    if value is None:
+        raise RuntimeError(f"the simulator gave no answer for {what}")
+    return value
 
 
 def _trade(terminal: SimTerminal) -> dict[str, OrderResult]:
     """A market buy with SL/TP, a buy limit (kept), a stop change, a partial close, and a
     second buy limit removed; the answers of the routes that trade."""
-    tick = terminal.symbol_info_tick(_SYMBOL)
-    assert tick is not None
+    tick = _got(terminal.symbol_info_tick(_SYMBOL), "a tick")
     market = {"action": TradeAction.DEAL, "symbol": _SYMBOL, "volume": 0.2,
               "type": OrderType.BUY, "price": tick.ask, "sl": round(tick.bid - 0.005, 5),
               "tp": round(tick.bid + 0.01, 5), "type_filling": OrderFilling.IOC}  # fmt: skip
@@ -113,18 +120,14 @@ def simulated_examples() -> dict[tuple[str, str], Any]:
     terminal.initialize(login=demo.login, password=DEFAULT_PASSWORD, server=demo.server)
     results = _trade(terminal)
     clock.advance(60)
-    tick = terminal.symbol_info_tick(_SYMBOL)
-    symbol = terminal.symbol_info(_SYMBOL)
-    account, info = terminal.account_info(), terminal.terminal_info()
-    assert tick is not None
-    assert symbol is not None
-    assert account is not None
-    assert info is not None
+    tick = _got(terminal.symbol_info_tick(_SYMBOL), "a tick")
+    symbol = _got(terminal.symbol_info(_SYMBOL), "a symbol")
+    account = _got(terminal.account_info(), "the account")
+    info = _got(terminal.terminal_info(), "the terminal")
     day = clock.now_ms() // 1000 - 86_400
     check_request = {"action": TradeAction.DEAL, "symbol": _SYMBOL, "volume": 0.1,
                      "type": OrderType.BUY, "price": tick.ask}  # fmt: skip
-    check = terminal.order_check(check_request)
-    assert check is not None
+    check = _got(terminal.order_check(check_request), "an order check")
     examples: dict[tuple[str, str], Any] = {
         ("get", BASE): Account.from_record(account),
         ("get", BASE + "/terminal"): TerminalStatus.from_record(info),
