@@ -25,7 +25,8 @@ Run it on the simulated demo account (it says that the terminal is simulated)::
     python examples/metrics_exporter.py --port 9108 --interval 5
     curl http://127.0.0.1:9108/metrics
 
-Options: ``--duration S`` stops after S seconds, after at least one health reading (default: until Ctrl+C / SIGTERM);
+Options: ``--duration S`` stops after S seconds, after at least one health reading (default:
+until Ctrl+C / SIGTERM);
 ``--symbols EURUSD,GBPUSD`` the watched symbols; ``--demo-order`` buys and closes 0.01 lot once
 at the start, so that the order metrics have something to show; ``--clock virtual`` runs the
 simulator at a still weekday morning of 2026 (tick age is then not judged: its ticks are "old"
