@@ -11,8 +11,13 @@ command can go under):
   the directory, the account's journal and lease) and again with that directory warm;
 * the CPU time (user + system) of the floor, ``--help`` and a warm read, which a busy machine
   inflates less than wall time;
-* the peak resident memory of one such read (``getrusage(RUSAGE_CHILDREN)``, the largest child
-  so far, so the read runs first in a process of its own).
+* the peak resident memory of one such read, and of one market order
+  (``mt5gate order buy EURUSD 0.01 --yes``; ``getrusage(RUSAGE_CHILDREN)``, the largest child
+  so far, so each runs first in a process of its own).
+
+The commands run with bytecode caching on (``PYTHONDONTWRITEBYTECODE`` dropped, one run first
+to write it), as an installed package does: a source tree that is compiled on every run would
+measure the compiler.
 
 Machine-dependent: run it on an idle machine (``python -m bench.cli_bench``).
 """
@@ -28,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Final
 
 from bench.report import Row
 
@@ -40,7 +46,8 @@ _TYPER = "import typer.main, typer.rich_utils"
 
 
 def _env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MT5GATE_")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MT5GATE_") and k != "PYTHONDONTWRITEBYTECODE"}  # fmt: skip
     env["MT5GATE_DATA_DIR"] = str(data_dir)
     env["NO_COLOR"] = "1"
     return env
@@ -70,18 +77,22 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "mt5gate.cli", *args]
 
 
+#: A market order on the simulator, confirmed on the command line.
+_ORDER: Final = _cli("order", "buy", "EURUSD", "0.01", "--yes")
+
+
 def _has_version(env: Mapping[str, str]) -> bool:
     done = subprocess.run(_cli("--version"), env=env, capture_output=True, check=False,
                           timeout=120)  # fmt: skip
     return done.returncode == 0
 
 
-def _peak_rss_mb(env: Mapping[str, str], argv: Sequence[str]) -> float:
+def _peak_rss_mb(env: Mapping[str, str], argv: Sequence[str], *, check: bool = True) -> float:
     """Peak RSS of ``argv``, run as the only child of a process of its own (the children's
     figure is the largest child's, so nothing else may have run there)."""
     code = (
         "import resource, subprocess; "
-        f"subprocess.run({list(argv)!r}, capture_output=True, check=True); "
+        f"subprocess.run({list(argv)!r}, capture_output=True, check={check!r}); "
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
@@ -96,6 +107,7 @@ def measure(runs: int) -> dict[str, float]:
         root = Path(tmp)
         env = _env(root / "unused")
         cpu: dict[str, list[float]] = {"pass": [], "help": [], "price_warm": []}
+        _once(_cli("price", "EURUSD"), _env(root / "compile"))  # bytecode written once
         figures["pass"] = _median([sys.executable, "-c", _PASS], env, runs, cpu["pass"])
         figures["help"] = _median(_cli("--help"), env, runs, cpu["help"])
         figures["typer"] = _median([sys.executable, "-c", _TYPER], env, runs)
@@ -111,6 +123,8 @@ def measure(runs: int) -> dict[str, float]:
             figures[f"cpu_{key}"] = statistics.median(spent)
         figures["rss_mb"] = _peak_rss_mb(_env(root / "rss"), _cli("price", "EURUSD"))
         figures["rss_pass_mb"] = _peak_rss_mb(env, [sys.executable, "-c", _PASS])
+        # the market may be closed (the order is refused): its memory is measured all the same
+        figures["rss_order_mb"] = _peak_rss_mb(_env(root / "order"), _ORDER, check=False)
     return figures
 
 
@@ -138,6 +152,10 @@ def rows_of(figures: Mapping[str, float]) -> list[Row]:
                         "python -c pass", figures[key] / cpu_floor))  # fmt: skip
     rows.append(Row("cli", "peak RSS of mt5gate price EURUSD", figures["rss_mb"], "MB",
                     "python -c pass", figures["rss_mb"] / figures["rss_pass_mb"]))  # fmt: skip
+    if "rss_order_mb" in figures:
+        rows.append(Row("cli", "peak RSS of mt5gate order buy EURUSD 0.01 --yes",
+                        figures["rss_order_mb"], "MB", "python -c pass",
+                        figures["rss_order_mb"] / figures["rss_pass_mb"]))  # fmt: skip
     return rows
 
 

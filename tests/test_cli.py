@@ -11,10 +11,10 @@ from mt5gate.cli import main
 
 
 def test_usage_and_unknown_command(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([]) == 2  # no command: the help, as a usage error
+    assert main([]) == 2  # no command: the help, as a usage error (on stderr, as click says one)
     bare = capsys.readouterr()
-    assert "Usage: mt5gate [OPTIONS] COMMAND [ARGS]..." in bare.out
-    assert "price" in bare.out
+    assert "Usage: mt5gate [OPTIONS] COMMAND [ARGS]..." in bare.err
+    assert "price" in bare.err
     assert main(["--help"]) == 0
     helped = capsys.readouterr()
     assert "Usage: mt5gate [OPTIONS] COMMAND [ARGS]..." in helped.out
@@ -43,3 +43,36 @@ def test_a_command_exit_status_is_returned(capsys: pytest.CaptureFixture[str]) -
 def test_demo_runs_through_the_dispatcher(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--virtual-time"]) == 0
     assert "SIMULATED" in capsys.readouterr().out
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """``mt5gate --version`` answers before typer is imported, and typer's app (which lists the
+    option in its help) answers the same."""
+    from importlib.metadata import version
+
+    from typer.testing import CliRunner
+
+    from mt5gate.cli.app import app
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"mt5gate {version('mt5gate')}\n"
+    through_typer = CliRunner().invoke(app, ["--version"])
+    assert through_typer.exit_code == 0
+    assert through_typer.stdout == f"mt5gate {version('mt5gate')}\n"
+    assert "--version" in CliRunner().invoke(app, ["--help"]).stdout
+
+
+def test_version_without_an_installed_distribution(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source tree that was never installed says its package's ``__version__``."""
+    import importlib.metadata
+
+    import mt5gate
+
+    def missing(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"mt5gate {mt5gate.__version__}\n"

@@ -750,3 +750,18 @@ def test_digits_write_unset_levels_as_a_dash() -> None:
     quote = Price(SYMBOL, 100.0, 100.5, 0.0, 0, 0, 0)
     assert Digits(2, 0.01).spread_points(quote) == 50
     assert Digits(2, 0.0).spread_points(quote) == 0
+
+
+def test_help_is_plain_with_each_commands_summary_in_full(cli: Cli) -> None:
+    """The help is plain text (no rich panels) but keeps what they showed: each command's first
+    paragraph unabridged, and the shared options under Account and Output."""
+    listed = cli.ok("--help").stdout
+    assert "╭" not in listed
+    words = " ".join(listed.split())  # wrapped to the terminal's width
+    assert "coloured. Exit 0 pass, 1 warn, 2 fail (for scripts and cron)." in words
+    price = cli.ok("price", "--help").stdout
+    assert price.index("Arguments:") < price.index("Account:") < price.index("Output:")
+    account = price[price.index("Account:") : price.index("Output:")]
+    assert "--terminal" in account
+    assert "--json" not in account
+    assert "--json" in price[price.index("Output:") :]

@@ -31,10 +31,14 @@ with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.St
 print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
 
-#: Never needed by a command that runs on its own account (they belong to ``serve`` and ``bot``).
+#: Never needed by a command that runs on its own account (they belong to ``serve`` and ``bot``;
+#: the metrics are the service's).
 _FRONT_ENDS: Final = ("telegram", "fastapi", "uvicorn", "starlette", "httpx", "pydantic_settings",
-                      "mt5gate.bot.app", "mt5gate.service.app", "mt5gate.fleet",
-                      "mt5gate.service.fleet", "mt5gate.cli.remote")  # fmt: skip
+                      "prometheus_client", "mt5gate.metrics", "mt5gate.bot.app",
+                      "mt5gate.service.app", "mt5gate.fleet", "mt5gate.service.fleet",
+                      "mt5gate.cli.remote")  # fmt: skip
+#: The help is plain text: typer formats it with rich (and markdown-it) only when asked to.
+_RICH_HELP: Final = ("rich", "markdown_it", "typer.rich_utils")
 #: Not needed to print the help either: the gateway itself, and what it is built on.
 _GATEWAY: Final = ("numpy", "pandas", "pydantic", "asyncio", "mt5gate.models", "mt5gate.session",
                    "mt5gate.sim", "mt5gate.service", "mt5gate.orders", "mt5gate.health",
@@ -60,14 +64,18 @@ def present(modules: set[str], names: tuple[str, ...]) -> list[str]:
 
 def test_help_loads_neither_the_gateway_nor_the_front_ends(tmp_path: Path) -> None:
     modules = loaded(tmp_path, "--help")
-    assert present(modules, _FRONT_ENDS + _GATEWAY) == []
+    assert present(modules, _FRONT_ENDS + _GATEWAY + _RICH_HELP) == []
+
+
+def test_version_loads_not_even_typer(tmp_path: Path) -> None:
+    assert present(loaded(tmp_path, "--version"), ("typer", "click", *_RICH_HELP, *_GATEWAY)) == []
 
 
 @pytest.mark.parametrize("command", [["order", "limit", "--help"], ["history", "--help"]])
 def test_a_commands_help_loads_no_more(tmp_path: Path, command: list[str]) -> None:
     """(typer itself loads pydantic to build a command's parameters: not ours to avoid.)"""
     ours = tuple(n for n in _GATEWAY if n != "pydantic")
-    assert present(loaded(tmp_path, *command), _FRONT_ENDS + ours) == []
+    assert present(loaded(tmp_path, *command), _FRONT_ENDS + ours + _RICH_HELP) == []
 
 
 def test_a_read_loads_no_front_end(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ its own, or the ``mt5gate serve`` that owns the account (:mod:`~mt5gate.cli.owne
 ``serve``, ``bot``, ``bridge``, ``journal`` and ``demo`` hand their arguments to their own
 front ends unchanged (``mt5gate serve --help`` is theirs).
 
-This module only declares: it imports typer and :mod:`~mt5gate.cli.options`, and each command
+This module only declares: it imports typer, :mod:`~mt5gate.cli.options` and
+:mod:`~mt5gate.cli.helptext` (plain help, without rich), and each command
 imports its work when it runs (:mod:`~mt5gate.cli.running`, ``reads``, ``trade``; with them the
 session, the service's configuration, rich, pydantic, numpy), so ``mt5gate --help`` does not
 pay for what it does not use (``tests/cli/test_imports.py`` keeps it so).
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
+from mt5gate.cli.helptext import PanelCommand, PlainGroup
 from mt5gate.cli.options import AccountChoice, Options, SideChoice
 
 if TYPE_CHECKING:
@@ -50,14 +52,37 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,  # a traceback with locals could show a password
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # plain help: rich and markdown-it cost more than the rest of --help
+    cls=PlainGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 order_app = typer.Typer(
     help="Send an order: buy or sell at market, or a limit or stop pending order.",
     no_args_is_help=True,
+    rich_markup_mode=None,
+    cls=PlainGroup,
 )
 app.add_typer(order_app, name="order")
+
+
+def _print_version(wanted: bool) -> None:
+    """``--version``: ``mt5gate 0.2.0``, then exit 0 (:func:`mt5gate.cli.main` answers it first,
+    without typer; this is the same answer for a caller of :data:`app`, and its help line)."""
+    if wanted:
+        from mt5gate.cli import version_line
+
+        typer.echo(version_line())
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version,
+        help="Print mt5gate's version and exit.")] = False,
+) -> None:  # fmt: skip
+    """The group's own options (only ``--version``); the help is the app's."""
+
 
 # ------------------------------------------------------------------------ the shared options
 
@@ -138,7 +163,7 @@ Symbols = Annotated[list[str], typer.Argument(
 SymbolFilter = Annotated[str | None, typer.Option("--symbol", "-s", help="Only this symbol.")]
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @account_command
 def price(symbols: Symbols, *, opts: Options) -> int:
     """Bid, ask and spread (in points) of each symbol, with the server time."""
@@ -149,7 +174,7 @@ def price(symbols: Symbols, *, opts: Options) -> int:
     return 0
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @account_command
 def account(*, opts: Options) -> int:
     """The account: login, balance, equity, margin, free margin, leverage."""
@@ -159,7 +184,7 @@ def account(*, opts: Options) -> int:
     return 0
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @account_command
 def positions(symbol: SymbolFilter = None, *, opts: Options) -> int:
     """The open positions, with their profit."""
@@ -169,7 +194,7 @@ def positions(symbol: SymbolFilter = None, *, opts: Options) -> int:
     return 0
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @account_command
 def orders(symbol: SymbolFilter = None, *, opts: Options) -> int:
     """The pending (limit and stop) orders."""
@@ -179,7 +204,7 @@ def orders(symbol: SymbolFilter = None, *, opts: Options) -> int:
     return 0
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @account_command
 def history(
     date_from: Annotated[datetime, typer.Option(
@@ -208,7 +233,7 @@ def history(
     return 0
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @account_command
 def health(
     symbols: Annotated[list[str] | None, typer.Argument(
@@ -224,7 +249,7 @@ def health(
     return 0
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @account_command
 def watch(
     symbols: Symbols,
@@ -290,7 +315,7 @@ def _request(
                         sl=sl, tp=tp, deviation=deviation, comment=comment)  # fmt: skip
 
 
-@order_app.command("buy")
+@order_app.command("buy", cls=PanelCommand)
 @account_command
 def order_buy(symbol: Symbol, volume: Volume, sl: Sl = None, tp: Tp = None,
               deviation: Deviation = 20, comment: Comment = "", yes: Yes = False,
@@ -302,7 +327,7 @@ def order_buy(symbol: Symbol, volume: Volume, sl: Sl = None, tp: Tp = None,
     return 0
 
 
-@order_app.command("sell")
+@order_app.command("sell", cls=PanelCommand)
 @account_command
 def order_sell(symbol: Symbol, volume: Volume, sl: Sl = None, tp: Tp = None,
                deviation: Deviation = 20, comment: Comment = "", yes: Yes = False,
@@ -314,7 +339,7 @@ def order_sell(symbol: Symbol, volume: Volume, sl: Sl = None, tp: Tp = None,
     return 0
 
 
-@order_app.command("limit")
+@order_app.command("limit", cls=PanelCommand)
 @account_command
 def order_limit(side: SideArg, symbol: Symbol, volume: Volume, price: Level, sl: Sl = None,
                 tp: Tp = None, comment: Comment = "", yes: Yes = False, key: Key = None, *,
@@ -325,7 +350,7 @@ def order_limit(side: SideArg, symbol: Symbol, volume: Volume, price: Level, sl:
     return 0
 
 
-@order_app.command("stop")
+@order_app.command("stop", cls=PanelCommand)
 @account_command
 def order_stop(side: SideArg, symbol: Symbol, volume: Volume, price: Level, sl: Sl = None,
                tp: Tp = None, comment: Comment = "", yes: Yes = False, key: Key = None, *,
@@ -341,7 +366,7 @@ Ticket = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @account_command
 def close(
     ticket: Ticket,
@@ -364,7 +389,7 @@ def close(
     return 0
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 @account_command
 def cancel(ticket: Ticket, yes: Yes = False, key: Key = None, *, opts: Options) -> int:
     """Cancel (delete) a pending order."""
@@ -375,7 +400,7 @@ def cancel(ticket: Ticket, yes: Yes = False, key: Key = None, *, opts: Options) 
     return 0
 
 
-@app.command(context_settings={"ignore_unknown_options": True})  # "-6" is a code
+@app.command(cls=PanelCommand, context_settings={"ignore_unknown_options": True})  # "-6" is a code
 def errors(
     query: Annotated[str | None, typer.Argument(
         help="A code (10019, -6) or a name (no_money, TRADE_RETCODE_NO_MONEY).",

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from mt5gate.errors import MT5DataError, MT5Error, MT5OwnershipError
 from mt5gate.files import private_dir
 from mt5gate.health import HealthMonitor, HealthStatus, Status, Transition
-from mt5gate.metrics import Metrics
 from mt5gate.orders.journal import SqliteJournal
 from mt5gate.orders.ownership import owner_id
 from mt5gate.orders.store import JournalError, OrderStore
@@ -34,6 +33,7 @@ from mt5gate.terminal.base import Terminal
 
 if TYPE_CHECKING:
     from mt5gate.fleet import Fleet
+    from mt5gate.metrics import Metrics
     from mt5gate.service.fleet import Conductor
 
 __all__ = [
@@ -151,7 +151,10 @@ class Gateway:
         ``owner`` is what the accounts' leases tell other processes: by default ``mt5gate
         serve`` at ``settings.url``, which ``mt5gate`` commands then send their requests to;
         ``mt5gate bot`` alone serves no HTTP and says ``{"kind": "bot"}``."""
-        metrics = metrics or Metrics()
+        if metrics is None:  # imported here: prometheus_client, which an mt5gate command (a
+            from mt5gate.metrics import Metrics  # session_for of its own) never needs
+
+            metrics = Metrics()
         loose = private_dir(settings.data_dir)
         if loose is not None:
             log.warning(loose)

@@ -68,7 +68,7 @@ from mt5gate.session.ranges import date_seconds, rates_in_range
 from mt5gate.session.resolve import resolve_terminal
 from mt5gate.session.state import SessionState, StateMachine
 from mt5gate.session.validation import require_count, require_date, require_symbol_name
-from mt5gate.terminal.base import Terminal
+from mt5gate.terminal.base import MarketWatch, Terminal
 from mt5gate.terminal.worker import TerminalWorker
 
 if TYPE_CHECKING:
@@ -348,6 +348,16 @@ class MT5SessionManager:
         """All symbols, or those matching an MT5 group mask such as ``"*USD*,!*JPY*"``."""
         records = await self.read("symbols_get", group) if group else await self.read("symbols_get")
         return [Symbol.from_record(r) for r in records]
+
+    async def market_watch(self) -> list[str]:
+        """The names of the symbols selected in Market Watch, in ``symbols_get()`` order.
+
+        A terminal that can say so directly (:class:`~mt5gate.terminal.base.MarketWatch`: the
+        simulator) is asked that; any other gives every symbol's record and its ``select``
+        flag, which is the only way the ``MetaTrader5`` module has."""
+        if isinstance(self.terminal, MarketWatch):
+            return list(await self.read("market_watch", shared=True))
+        return [s.name for s in await self.list_symbols() if s.selected]
 
     async def get_rates(
         self, symbol: str, timeframe: int, *, count: int | None = None, start_pos: int = 0,

@@ -73,8 +73,7 @@ class SessionPorts:
 
     async def server_now_s(self) -> int:
         """The broker's clock when no symbol is watched: the newest tick of Market Watch."""
-        symbols = await self._session.list_symbols()
-        chosen = next((s.name for s in symbols if s.selected), "EURUSD")
+        chosen = next(iter(await self._session.market_watch()), "EURUSD")
         return (await self._session.get_price(chosen)).time_msc // 1000
 
     async def orders(self) -> Sequence[Order]:

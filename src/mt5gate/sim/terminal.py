@@ -395,6 +395,14 @@ class SimTerminal:
             names = [n for n in names if matches_group(n, group)]
         return tuple(self._symbol_info(n) for n in names)
 
+    @_api(None)
+    def market_watch(self) -> tuple[str, ...] | None:
+        """The selected symbols' names, in ``symbols_get()`` order, without building their
+        ``SymbolInfo`` (the :class:`~mt5gate.terminal.base.MarketWatch` extension: a start-up
+        sweep asks which symbol's tick tells the server's time, and must not build every
+        symbol's history to learn it)."""
+        return tuple(s.name for s in self.market.symbols() if s.name in self._watch)
+
     def _symbol_info(self, name: str) -> SymbolInfo:
         selected = name in self._watch
         currency = self._accounts[self._login].currency if self._login else "USD"

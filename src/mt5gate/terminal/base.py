@@ -40,6 +40,7 @@ __all__ = [
     "POSITIONAL_ONLY_FUNCTIONS",
     "TERMINAL_FUNCTIONS",
     "Fenceable",
+    "MarketWatch",
     "TerminalFencedError",
     "DateArg",
     "Terminal",
@@ -126,6 +127,22 @@ class Fenceable(Protocol):
 
     def fence(self, epoch: int) -> None:
         """Carry ``epoch`` (a positive int) with every later call of this terminal."""
+        ...
+
+
+@runtime_checkable
+class MarketWatch(Protocol):
+    """A terminal that names the symbols selected in Market Watch without building a
+    ``SymbolInfo`` for every symbol of the server (the simulator, whose ``SymbolInfo`` carries
+    the day's statistics from each symbol's history).
+
+    Not a function of the ``MetaTrader5`` module: there, the only way is ``symbols_get()`` and
+    its ``select`` flags, which the session uses for every other terminal. Same answer either
+    way: the selected names in ``symbols_get()`` order; ``None`` and ``last_error()`` on failure.
+    """
+
+    def market_watch(self) -> tuple[str, ...] | None:
+        """The names of the selected symbols, in ``symbols_get()`` order."""
         ...
 
 

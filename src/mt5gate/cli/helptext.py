@@ -1,0 +1,66 @@
+"""``mt5gate``'s help as plain text: typer's plain formatter, with each command's summary in
+full and the options under their panels (Account, Output), and no rich.
+
+typer formats help with rich when rich is installed, and importing rich and markdown-it for it
+cost more than the rest of ``mt5gate --help`` (issue 18). Its plain formatter (click's) cuts
+each command's summary at the first full stop or about 60 characters, and lists every option
+in one list; :class:`PlainGroup` and :class:`PanelCommand` keep what the rich help showed: the
+first paragraph of each command's help, wrapped, and the options grouped by ``rich_help_panel``
+(the panel names stay in the declarations, so the text is the same either way).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from typer.core import TyperCommand, TyperGroup
+
+__all__ = ["PanelCommand", "PlainGroup", "summary"]
+
+#: Where click puts options without a panel, and the heading of the positional arguments.
+_OPTIONS = "Options"
+_ARGUMENTS = "Arguments"
+
+
+def summary(help_text: str | None) -> str:
+    """The first paragraph of ``help_text`` on one line (what the command list shows): the
+    part before a form feed, as click cuts it, without its line breaks."""
+    text = inspect.cleandoc(help_text or "").partition("\f")[0]
+    return " ".join(text.split("\n\n", 1)[0].split())
+
+
+class PlainGroup(TyperGroup):
+    """A group whose command list shows each command's first paragraph in full (wrapped)."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """``Commands`` with one entry per visible command, in declaration order."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.short_help or summary(command.help)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class PanelCommand(TyperCommand):
+    """A command whose options are listed under their ``rich_help_panel`` headings."""
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        """``Arguments``, then ``Options`` (no panel), then each panel in order of use."""
+        sections: dict[str, list[tuple[str, str]]] = {_ARGUMENTS: [], _OPTIONS: []}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                sections[_ARGUMENTS].append(record)
+            else:
+                panel = getattr(param, "rich_help_panel", None) or _OPTIONS
+                sections.setdefault(panel, []).append(record)
+        for heading, rows in sections.items():
+            if rows:
+                with formatter.section(heading):
+                    formatter.write_dl(rows)
