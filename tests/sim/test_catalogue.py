@@ -58,13 +58,14 @@ def mt5() -> Iterator[Any]:
     saved = metatrader5._State.terminal
     sim = SimTerminal(SimConfig(history_days=1), clock=VirtualClock(TUESDAY_18))
     mt5gate.sim.configure(sim)
+    api: Any = metatrader5  # its functions are made at import time, unknown to mypy
     try:
-        assert metatrader5.initialize(login=5001, password="sim-pass-5001")
+        assert api.initialize(login=5001, password="sim-pass-5001")
         for name in NAMES:
-            assert metatrader5.symbol_select(name, True)
-        yield metatrader5
+            assert api.symbol_select(name, True)
+        yield api
     finally:
-        metatrader5.shutdown()
+        api.shutdown()
         metatrader5._State.terminal = saved
 
 
