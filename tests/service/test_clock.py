@@ -77,7 +77,8 @@ def test_the_start_up_line_on_a_weekday(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert "  account 'demo': terminal sim\n    demo: server time Tue 2026-01-06 10:00; " in err
     assert "open now: EURUSD, GBPUSD," in err
-    assert "closed: AAPL until Tue 16:30" in err
+    assert "closed: AAPL, TSLA, " in err  # the stocks, before the New York open
+    assert ", XOM until Tue 16:30" in err
     asyncio.run(gateway.stop())
 
 
