@@ -33,9 +33,10 @@ def test_demo_trades_crypto_at_the_weekend() -> None:
 def test_demo_says_what_trades_now() -> None:
     out = io.StringIO()
     assert run_demo(VirtualClock(server_ms(2026, 1, 10, 12)), out)  # a Saturday
-    assert "markets: server time Sat 2026-01-10 12:00; open now: BTCUSD; closed: EURUSD" in (
-        out.getvalue()
-    )
+    assert (
+        "markets: server time Sat 2026-01-10 12:00; open now: BTCUSD, ETHUSD, LTCUSD, XRPUSD, "
+        "BCHUSD, SOLUSD; closed: EURUSD"
+    ) in out.getvalue()
 
 
 def test_demo_with_no_market_open_says_so() -> None:

@@ -95,7 +95,8 @@ def test_sim_start_sets_the_simulated_clock_of_a_bridge_process(
     terminal.close()
     code, err = saturday.stop()
     assert code == 0
-    assert "server time Sat 2026-01-10 12:00; open now: BTCUSD; closed: EURUSD" in err
+    assert "server time Sat 2026-01-10 12:00; open now: BTCUSD, ETHUSD, LTCUSD, " in err
+    assert "SOLUSD; closed: EURUSD" in err
 
 
 def test_the_simulator_state_file_survives_a_restart(

@@ -38,11 +38,13 @@ def weekend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 def test_serve_says_on_start_what_trades_now_and_what_is_closed(weekend: Served) -> None:
+    output = weekend.output()
     assert (
-        "demo: server time Sat 2026-01-10 12:00; open now: BTCUSD; closed: EURUSD, GBPUSD, "
-        "USDJPY, USDCHF, AUDUSD, USDCAD, EURJPY, GBPJPY, EURGBP until Mon 00:05; XAUUSD, US500 "
-        "until Mon 01:05; AAPL until Mon 16:30"
-    ) in weekend.output()
+        "demo: server time Sat 2026-01-10 12:00; open now: BTCUSD, ETHUSD, LTCUSD, XRPUSD, "
+        "BCHUSD, SOLUSD; closed: EURUSD, GBPUSD, USDJPY, USDCHF, AUDUSD, USDCAD, EURJPY, GBPJPY, "
+    ) in output
+    assert "USDNOK until Mon 00:05; XAUUSD, US500, " in output
+    assert ", XOM until Mon 16:30" in output
 
 
 def test_the_start_time_reaches_the_simulator_of_a_real_process(weekend: Served) -> None:
@@ -75,7 +77,8 @@ def test_the_start_up_line_on_a_weekday(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert "  account 'demo': terminal sim\n    demo: server time Tue 2026-01-06 10:00; " in err
     assert "open now: EURUSD, GBPUSD," in err
-    assert "closed: AAPL until Tue 16:30" in err
+    assert "closed: AAPL, TSLA, " in err  # the stocks, before the New York open
+    assert ", XOM until Tue 16:30" in err
     asyncio.run(gateway.stop())
 
 

@@ -110,8 +110,11 @@ def test_convert() -> None:
     assert market.convert(100, "USD", "EUR") == pytest.approx(100 / eurusd.ask)
     assert market.convert(100, "USD", "EUR", worse=True) == pytest.approx(100 / eurusd.bid)
     assert market.convert(5, "USD", "USD") == 5
-    via = market.convert(1000, "JPY", "CHF")
-    assert via == pytest.approx(1000 / usdjpy.ask * market.convert(1, "USD", "CHF"))
+    via = market.convert(1000, "JPY", "MXN")  # no JPY/MXN symbol: through USD
+    assert via == pytest.approx(1000 / usdjpy.ask * market.convert(1, "USD", "MXN"))
+    chfjpy = market.last_tick("CHFJPY")  # a direct cross wins over the way through USD
+    assert chfjpy is not None
+    assert market.convert(1000, "JPY", "CHF") == pytest.approx(1000 / chfjpy.ask)
     for pair in (("EUR", "XYZ"), ("XYZ", "ABC")):
         with pytest.raises(SimError) as err:
             market.convert(1, *pair)

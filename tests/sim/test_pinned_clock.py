@@ -117,18 +117,23 @@ def test_what_trades_now_comes_from_the_schedule() -> None:
     market = Market(default_catalogue(), VirtualClock(SATURDAY_12), history_days=1)
     now = market.trading_now()
     assert isinstance(now, TradingNow)
-    assert now.open == ("BTCUSD",)
+    crypto = ("BTCUSD", "ETHUSD", "LTCUSD", "XRPUSD", "BCHUSD", "SOLUSD")
+    assert now.open == crypto  # the crypto group trades around the clock
     assert now.opens_at["EURUSD"] == server_ms(2026, 1, 12, 0, 5)
     assert market.next_open("AAPL") == server_ms(2026, 1, 12, 16, 30)
     assert "BTCUSD" not in now.closed
-    assert now.describe() == (
-        "server time Sat 2026-01-10 12:00; open now: BTCUSD; closed: EURUSD, GBPUSD, USDJPY, "
-        "USDCHF, AUDUSD, USDCAD, EURJPY, GBPJPY, EURGBP until Mon 00:05; XAUUSD, US500 until "
-        "Mon 01:05; AAPL until Mon 16:30"
+    line = now.describe()
+    assert line.startswith(
+        "server time Sat 2026-01-10 12:00; open now: BTCUSD, ETHUSD, LTCUSD, XRPUSD, BCHUSD, "
+        "SOLUSD; closed: EURUSD, GBPUSD, USDJPY, USDCHF, AUDUSD, USDCAD, EURJPY, GBPJPY, EURGBP, "
     )
+    assert "USDNOK until Mon 00:05; XAUUSD, US500, " in line
+    assert "JP225 until Mon 01:05; DE40, UK100 until Mon 03:15; AAPL, TSLA, " in line
+    assert line.endswith(", XOM until Mon 16:30")
     tuesday = market.trading_now(TUESDAY_10)
     assert "EURUSD" in tuesday.open
-    assert tuesday.closed == ("AAPL",)
+    stocks = {s.name for s in default_catalogue() if s.category == "Stocks"}
+    assert set(tuesday.closed) == stocks  # before the New York open
 
 
 def test_a_symbol_that_never_trades_and_a_market_all_closed() -> None:

@@ -393,7 +393,8 @@ class SimTerminal:
         names = [s.name for s in self.market.symbols()]
         if group is not None:
             names = [n for n in names if matches_group(n, group)]
-        return tuple(self._symbol_info(n) for n in names)
+        currency = self._accounts[self._login].currency if self._login else "USD"
+        return self.market.symbol_infos(names, selected=self._watch, account_currency=currency)
 
     @_api(None)
     def market_watch(self) -> tuple[str, ...] | None:

@@ -45,8 +45,16 @@ def _session_minutes(mask: SessionMask, end_minute: int, days: int) -> NDArray[n
     return minutes[mask.open_minutes(minutes)]
 
 
-def synth_bars(spec: SymbolSpec, mask: SessionMask, seed: int, end_s: int, days: int) -> RateArray:
-    """M1 bars for the session minutes of ``days`` days before ``end_s`` (a minute boundary)."""
+def synth_bars(
+    spec: SymbolSpec, mask: SessionMask, seed: int, end_s: int, days: int, *, last_day: bool = False
+) -> RateArray:
+    """M1 bars for the session minutes of ``days`` days before ``end_s`` (a minute boundary).
+
+    ``last_day``: only the bars of the server day of the last bar, and the bar before that day:
+    what the day's statistics of ``symbol_info`` read. Every random draw is still made (the
+    generator's stream decides each bar), so these bars equal the full call's, field for field;
+    what is saved is building, rounding and storing the weeks before.
+    """
     minutes = _session_minutes(mask, end_s // 60, days)
     n = len(minutes)
     if n == 0:
@@ -57,7 +65,14 @@ def synth_bars(spec: SymbolSpec, mask: SessionMask, seed: int, end_s: int, days:
     after = np.concatenate([np.cumsum(steps[:0:-1])[::-1], [0.0]])
     log_close = np.log(spec.initial_price) - after
     log_open = np.concatenate([[log_close[0] - steps[0]], log_close[:-1]])
-    return bars_from_path(spec, minutes, log_open, log_close, rng)
+    first = _last_day_start(minutes) if last_day else 0
+    return bars_from_path(spec, minutes, log_open, log_close, rng, first)
+
+
+def _last_day_start(minutes: NDArray[np.int64]) -> int:
+    """Index of the bar before the first bar of the last bar's server day (0 if none)."""
+    day = int(minutes[-1]) // 1440 * 1440
+    return max(0, int(np.searchsorted(minutes, day, side="left")) - 1)
 
 
 def minute_sigma(spec: SymbolSpec) -> float:
@@ -71,22 +86,25 @@ def bars_from_path(
     log_open: NDArray[np.float64],
     log_close: NDArray[np.float64],
     rng: np.random.Generator,
+    first: int = 0,
 ) -> RateArray:
-    """M1 bars at ``minutes`` along a log-price path: wicks and tick volumes from ``rng``.
-    Shared by the 30-day history and the deep past (``deep.py``), so both look alike."""
+    """M1 bars at ``minutes`` along a log-price path: wicks and tick volumes from ``rng``; only
+    the bars ``first:`` are built, though the draws cover the whole path (so they equal the full
+    call's). Shared by the 30-day history and the deep past (``deep.py``), so both look alike."""
     n = len(minutes)
     sigma = minute_sigma(spec)
-    wick = np.abs(rng.standard_normal((n, 2))) * sigma * 0.6
-    bars = empty_rates(n)
-    bars["time"] = minutes * 60
-    bars["open"] = np.round(np.exp(log_open), spec.digits)
-    bars["close"] = np.round(np.exp(log_close), spec.digits)
+    wick = np.abs(rng.standard_normal((n, 2))[first:]) * sigma * 0.6
+    per_minute = 60_000 / spec.mean_tick_interval_ms
+    ticks = rng.poisson(per_minute, n)[first:]
+    bars = empty_rates(n - first)
+    bars["time"] = minutes[first:] * 60
+    bars["open"] = np.round(np.exp(log_open[first:]), spec.digits)
+    bars["close"] = np.round(np.exp(log_close[first:]), spec.digits)
     top = np.maximum(bars["open"], bars["close"])
     bottom = np.minimum(bars["open"], bars["close"])
     bars["high"] = np.maximum(top, np.round(top * np.exp(wick[:, 0]), spec.digits))
     bars["low"] = np.minimum(bottom, np.round(bottom * np.exp(-wick[:, 1]), spec.digits))
-    per_minute = 60_000 / spec.mean_tick_interval_ms
-    bars["tick_volume"] = np.maximum(MIN_TICKS_PER_BAR, rng.poisson(per_minute, n))
+    bars["tick_volume"] = np.maximum(MIN_TICKS_PER_BAR, ticks)
     bars["spread"] = max(1, spec.spread_points)
     return bars
 

@@ -19,7 +19,7 @@ from mt5gate.sim.market.dtypes import RateArray, TickArray
 from mt5gate.sim.market.series import Series
 from mt5gate.sim.symbols import SymbolSpec
 
-__all__ = ["DayStats", "TickValues", "build_symbol_info", "day_stats"]
+__all__ = ["DayStats", "TickValues", "build_symbol_info", "day_stats", "day_stats_of"]
 
 _DAY = 86_400
 
@@ -51,14 +51,20 @@ class TickValues:
 
 def day_stats(series: Series, now_s: int) -> DayStats:
     """Statistics of the server day containing ``now_s``, from history bars and live ticks."""
+    return day_stats_of(series.spec, series.m1.view(), series.n_hist, series.ticks.view(), now_s)
+
+
+def day_stats_of(
+    spec: SymbolSpec, m1: RateArray, n_hist: int, live: TickArray, now_s: int
+) -> DayStats:
+    """:func:`day_stats` from M1 bars whose first ``n_hist`` are history and the live ticks
+    (``m1`` needs only the day's bars and the one before them)."""
     day = now_s - now_s % _DAY
-    m1 = series.m1.view()
     first = int(np.searchsorted(m1["time"], day, side="left"))
     if first == len(m1):
         return DayStats()
-    live = series.ticks.view()
     live = live[int(np.searchsorted(live["time_msc"], day * 1000, side="left")) :]
-    ask_high, ask_low = _ask_range(m1[first : max(first, series.n_hist)], live, series.spec)
+    ask_high, ask_low = _ask_range(m1[first : max(first, n_hist)], live, spec)
     return DayStats(
         bidhigh=float(m1["high"][first:].max()),
         bidlow=float(m1["low"][first:].min()),

@@ -23,7 +23,7 @@ memory) before making any (a range from 1970 would otherwise try to build GBs of
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -47,8 +47,8 @@ from mt5gate.sim.market.deep import (
 )
 from mt5gate.sim.market.dtypes import RATES_DTYPE, TICKS_DTYPE, RateArray, TickArray, empty_ticks
 from mt5gate.sim.market.feed import Feed, RandomFeed, ReplayFeed, decode_array, encode_array
-from mt5gate.sim.market.history import synth_bars
-from mt5gate.sim.market.info import DayStats, TickValues, build_symbol_info, day_stats
+from mt5gate.sim.market.history import synth_bars, synth_ticks
+from mt5gate.sim.market.info import DayStats, TickValues, build_symbol_info, day_stats_of
 from mt5gate.sim.market.series import Series
 from mt5gate.sim.market.sessions import SessionMask, TradingNow
 from mt5gate.sim.symbols import SymbolSpec
@@ -104,6 +104,8 @@ class Market:
         start_s = start_ms // 60_000 * 60
         self._series = {s.name: Series(s, start_s) for s in self._specs}
         self._day_cache: dict[str, tuple[tuple[int, ...], TickArray | None, DayStats]] = {}
+        self._last_days: dict[str, RateArray] = {}  # history's last day, before it is built
+        self._history_ticks: dict[str, TickArray | None] = {}  # its last tick, likewise
         self._feeds: dict[str, Feed] = {
             s.name: RandomFeed(s, self._masks[s.name], self._seed, start_ms) for s in self._specs
         }
@@ -259,7 +261,7 @@ class Market:
     # -- quotes, conversion, info --------------------------------------------------------------
 
     def _quote(self, symbol: str) -> tuple[float, float] | None:
-        tick = self._ready(symbol).last_tick()
+        tick = self._newest_tick(symbol)
         return None if tick is None else (float(tick["bid"][0]), float(tick["ask"][0]))
 
     def convert(self, amount: float, from_ccy: str, to_ccy: str, *, worse: bool = False) -> float:
@@ -279,18 +281,85 @@ class Market:
         values = self._tick_values(spec, account_currency)
         return build_symbol_info(spec, tick, stats, values, select=select, visible=visible)
 
+    def symbol_infos(
+        self, symbols: Sequence[str], *, selected: Collection[str], account_currency: str
+    ) -> tuple[SymbolInfo, ...]:
+        """:meth:`symbol_info` of several symbols at one instant: one sync for all of them (on
+        a real clock each call would otherwise advance every symbol's feed again)."""
+        self.sync()
+        syncing, self._syncing = self._syncing, True  # the same switch a listener's calls see
+        try:
+            return tuple(
+                self.symbol_info(
+                    name,
+                    select=name in selected,
+                    visible=name in selected,
+                    account_currency=account_currency,
+                )
+                for name in symbols
+            )
+        finally:
+            self._syncing = syncing
+
     def _day(self, symbol: str) -> tuple[TickArray | None, DayStats]:
         """The last tick and the day's statistics, recomputed only when the series grew (they
         scan the day's bars and ticks, which dominated symbol_info's cost)."""
-        series = self._ready(symbol)
+        series = self._series[symbol]
         key = (id(series), series.version)
         cached = self._day_cache.get(symbol)
         if cached is not None and cached[0] == key:
             return cached[1], cached[2]
-        tick = series.last_tick()
-        stats = day_stats(series, int(tick["time"][0]) if tick is not None else 0)
+        tick = self._newest_tick(symbol)
+        now_s = int(tick["time"][0]) if tick is not None else 0
+        m1, n_hist = self._day_bars(symbol, now_s)
+        stats = day_stats_of(series.spec, m1, n_hist, series.ticks.view(), now_s)
         self._day_cache[symbol] = (key, tick, stats)
         return tick, stats
+
+    def _last_day(self, symbol: str) -> RateArray:
+        """The history's bars of its last server day and the bar before (built once)."""
+        bars = self._last_days.get(symbol)
+        if bars is None:
+            series = self._series[symbol]
+            bars = synth_bars(
+                series.spec,
+                self._masks[symbol],
+                self._seed,
+                series.hist_end_s,
+                self._history_days,
+                last_day=True,
+            )
+            self._last_days[symbol] = bars
+        return bars
+
+    def _day_bars(self, symbol: str, now_s: int) -> tuple[RateArray, int]:
+        """M1 bars for the statistics of the day of ``now_s`` (the newest tick's) and how many
+        of them are history.
+
+        Once the history is built, all of it. Before that, the history's last day (every live
+        tick is newer, so the newest day is that one or later) and the live bars from the one
+        before that day on: the same statistics without 30 days of bars per symbol
+        (``symbols_get`` at start-up).
+        """
+        series = self._series[symbol]
+        if series.history_ready:
+            return series.m1.view(), series.n_hist
+        last_day = self._last_day(symbol)
+        live = series.m1.view()
+        cut = int(np.searchsorted(live["time"], now_s - now_s % 86_400, side="left")) - 1
+        return np.concatenate([last_day, live[max(0, cut) :]]), len(last_day)
+
+    def _newest_tick(self, symbol: str) -> TickArray | None:
+        """:meth:`Series.last_tick`, without building the history for it: before any live
+        tick, the last tick of the history's last bar."""
+        series = self._series[symbol]
+        if series.history_ready or len(series.ticks):
+            return series.last_tick()
+        if symbol not in self._history_ticks:
+            bars, spec = self._last_day(symbol)[-1:], series.spec
+            tick = synth_ticks(bars, series.key, spec.digits, spec.point)[-1:]
+            self._history_ticks[symbol] = tick if len(tick) else None
+        return self._history_ticks[symbol]
 
     def _tick_values(self, spec: SymbolSpec, account_currency: str) -> TickValues:
         """Money per tick-size move of one lot, converted; zeros when no conversion exists."""
