@@ -79,6 +79,20 @@ def test_symbol_info_script(run_script: Any) -> None:
     assert "symbol_info_dict() as dataframe:" in lines
 
 
+def test_symbol_select_script_with_the_docs_own_eurcad(run_script: Any) -> None:
+    """docs mt5symbolselect_py as written: EURCAD, not in Market Watch at start, is selected
+    and described (the catalogue lists it since issue 18)."""
+    lines = _run(run_script, "symbol_select")
+    assert lines[2].startswith("SymbolInfo(custom=False, chart_mode=0, select=True, visible=True")
+    assert lines[3] == (
+        "EURCAD: currency_base = EUR   currency_profit =  CAD   currency_margin =  EUR"
+    )
+    start = lines.index("Show symbol_info()._asdict():")
+    fields = lines[start + 1 : start + 97]
+    assert fields[-1] == "  path=Forex\\Crosses\\EURCAD"
+    assert "symbol_info_dict() as dataframe:" in lines
+
+
 def test_symbol_info_tick_script(run_script: Any) -> None:
     """docs mt5symbolinfotick_py: ``Tick(time=..., bid=...)`` and its eight fields."""
     lines = _run(run_script, "symbol_info_tick")
