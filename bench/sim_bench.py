@@ -19,6 +19,7 @@ from typing import Any
 from bench.report import Row
 from mt5gate.constants import OrderFilling, OrderType, Timeframe, TradeAction
 from mt5gate.sim import AccountConfig, RealClock, SimConfig, VirtualClock, server_ms
+from mt5gate.sim.market import Market
 from mt5gate.sim.terminal import SimTerminal
 
 __all__ = ["all_rows"]
@@ -212,7 +213,7 @@ def deep_history_rows(repeat: int, quick: bool) -> list[Row]:
     ]  # fmt: skip
 
 
-def _years_of_d1(market: Any) -> tuple[float, float]:
+def _years_of_d1(market: Market) -> tuple[float, float]:
     """Milliseconds of ``copy_rates_from_pos(EURUSD, D1, 0, 10000)`` (every deep day since
     2010) with both deep caches empty, then with the day frames cached (one run each: the cold
     one is the figure, and it cannot be repeated without clearing what it measures)."""

@@ -119,7 +119,7 @@ class DeepHistory:
         from_s: int,
         anchor: tuple[int, float],
         cache: ChunkCache,
-        frames: ChunkCache | None = None,
+        frames: ChunkCache,
     ) -> None:
         self.spec = spec
         self._mask = mask
@@ -127,7 +127,7 @@ class DeepHistory:
         self.t0, self.p0 = anchor
         self.from_s = min(from_s - from_s % 60, self.t0)
         self._cache = cache
-        self._frames = frames if frames is not None else ChunkCache(1, max_bytes=1)
+        self._frames = frames
         self._key = symbol_key(spec.name) ^ (seed * 0x9E3779B97F4A7C15 & (2**63 - 1))
         self._first_day = self.from_s // _DAY
         self._ends: NDArray[np.float64] | None = None  # log close at the end of each day
