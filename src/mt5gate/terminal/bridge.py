@@ -64,6 +64,8 @@ IPC_TIMEOUT: Final = (-10005, "IPC timeout")
 CALL_FAILED: Final = (-10000, "IPC call failed")
 NO_MEMORY: Final = (-3, "Terminal: Out of memory")
 SUCCESS: Final = (1, "Success")
+_CHUNK: Final = 65536
+_TIMEOUT_SLACK_S: Final = 0.001  # how far a read may outrun its call's deadline, at most
 _NOT_FENCING: Final = (
     "the bridge does not enforce fencing epochs (an mt5gate from before fencing); "
     "upgrade it before a fenced client may use it"
@@ -79,12 +81,18 @@ class _IPCError(Exception):
 
 
 class _Connection:
-    """One socket to the bridge: framed send, framed receive within a deadline."""
+    """One socket to the bridge: framed send, framed receive within a deadline.
+
+    A call costs the fewest system calls the deadline allows: the socket's timeout is set once
+    per call (in ``send``) and set again only before a read that starts more than a
+    millisecond later, and a reply that arrives in one piece is taken without buffering.
+    """
 
     def __init__(self, sock: socket.socket, max_reply_frame: int) -> None:
         self.sock = sock
         self.max_reply_frame = max_reply_frame
         self._buffer = bytearray()
+        self._timeout_set = -1.0  # monotonic time the socket's timeout was last set
 
     def send(self, body: bytes, deadline: float) -> None:
         self._set_timeout(deadline)
@@ -96,31 +104,43 @@ class _Connection:
             raise _IPCError(SEND_FAILED) from None
 
     def receive(self, deadline: float, limit: int | None = None) -> bytes:
-        length = frame_length(self._read(4, deadline), limit or self.max_reply_frame)
+        limit = limit or self.max_reply_frame
+        if not self._buffer:  # the usual case: the whole reply in one read, taken as it is
+            chunk = self._recv(_CHUNK, deadline)
+            if len(chunk) >= 4 and len(chunk) == 4 + frame_length(chunk[:4], limit):
+                return chunk[4:]
+            self._buffer += chunk
+        length = frame_length(self._read(4, deadline), limit)
         return self._read(length, deadline)
 
     def _read(self, n: int, deadline: float) -> bytes:
         buffer = self._buffer
         while len(buffer) < n:
-            self._set_timeout(deadline)
-            try:
-                chunk = self.sock.recv(max(65536, n - len(buffer)))
-            except TimeoutError:
-                raise _IPCError(IPC_TIMEOUT) from None
-            except OSError:
-                raise _IPCError(RECV_FAILED) from None
-            if not chunk:
-                raise _IPCError(RECV_FAILED)
-            buffer += chunk
+            buffer += self._recv(max(_CHUNK, n - len(buffer)), deadline)
         data = bytes(buffer[:n])
         del buffer[:n]
         return data
 
+    def _recv(self, size: int, deadline: float) -> bytes:
+        if time.monotonic() - self._timeout_set > _TIMEOUT_SLACK_S:
+            self._set_timeout(deadline)
+        try:
+            chunk = self.sock.recv(size)
+        except TimeoutError:
+            raise _IPCError(IPC_TIMEOUT) from None
+        except OSError:
+            raise _IPCError(RECV_FAILED) from None
+        if not chunk:
+            raise _IPCError(RECV_FAILED)
+        return chunk
+
     def _set_timeout(self, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
+        now = time.monotonic()
+        remaining = deadline - now
         if remaining <= 0:
             raise _IPCError(IPC_TIMEOUT)
         self.sock.settimeout(remaining)
+        self._timeout_set = now
 
     def close(self) -> None:
         self.sock.close()

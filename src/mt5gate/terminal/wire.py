@@ -191,15 +191,23 @@ def _array_ext(array: npt.NDArray[Any]) -> msgspec.msgpack.Ext:
     raise TypeError(f"numpy arrays of dtype {array.dtype} are not sent over the bridge")
 
 
+#: Types msgspec sends as they are: ``_wire`` passes them through at the cost of one lookup
+#: (a record is mostly these, and every reply carries one or more).
+_PLAIN_TYPES: Final = frozenset({int, float, str, bool, bytes, type(None)})
+
+
 def _record_ext(record: Record) -> msgspec.msgpack.Ext:
     code = _RECORD_CODES[type(record)]
-    body = _ENCODER.encode([code, [_wire(field) for field in record]])
-    return msgspec.msgpack.Ext(EXT_RECORD, body)
+    plain = _PLAIN_TYPES
+    fields = [field if type(field) in plain else _wire(field) for field in record]
+    return msgspec.msgpack.Ext(EXT_RECORD, _ENCODER.encode([code, fields]))
 
 
 def _wire(value: Any) -> Any:
     """``value`` with records and arrays replaced by extension objects (msgspec would send a
     record as a plain list, since it is a tuple)."""
+    if type(value) in _PLAIN_TYPES:
+        return value
     if isinstance(value, Record):
         return _record_ext(value)
     if isinstance(value, list | tuple):
@@ -354,9 +362,13 @@ def encode_request(
     ``epoch`` is appended as a 5th element only when given: unfenced requests stay the
     4-element arrays every bridge understands.
     """
-    plain_args = [plain_argument(arg) for arg in args]
-    plain_kwargs = {key: plain_argument(value) for key, value in kwargs.items()}
-    message = [request_id, function, _wire(plain_args), _wire(plain_kwargs)]
+    plain = _PLAIN_TYPES  # the usual argument passes one lookup, not two conversions
+    wire_args = [arg if type(arg) in plain else _wire(plain_argument(arg)) for arg in args]
+    wire_kwargs = {
+        key: value if type(value) in plain else _wire(plain_argument(value))
+        for key, value in kwargs.items()
+    }
+    message = [request_id, function, wire_args, wire_kwargs]
     if epoch is not None:
         message.append(epoch)
     return _ENCODER.encode(message)
