@@ -16,14 +16,21 @@ Closing the newcomer instead would let an attacker who refreshes ``max_handshake
 every ``handshake_timeout_s`` keep every real client out for good. Authenticated clients count
 against ``max_connections`` only, and are always served while under it.
 
-Every call, from every client, runs on the one :class:`TerminalWorker` the server owns, so the
-terminal sees one thread and one call at a time. ``last_error()`` is read in the same worker job
-right after the call and travels with the reply, so no other client's call can slip in between.
+Each connection is served by its own thread with blocking sockets (named
+``mt5gate-bridge-conn-N``, started, counted and joined by the server): it reads a request, runs
+the call on the terminal itself and writes the reply, with no hand-off to another thread. The
+:class:`~mt5gate.bridge.gate.TerminalGate` lets one thread at a time into the terminal, so the
+terminal still sees one call at a time; ``last_error()`` is read right after the call while the
+thread is still inside, and travels with the reply, so no other client's call can slip in
+between. The gate keeps the deadlines: a call waits for its turn within its deadline ("timeout"
+past it), a call that outlives its deadline in the terminal is answered "timeout" by the gate's
+watchdog while a fresh thread takes over its connection, and while it stays stuck new calls are
+answered "busy". One more thread accepts connections (``mt5gate-bridge-accept``).
 
 Fencing (:mod:`mt5gate.terminal.fencing`): the server keeps the highest epoch any client has
-shown (one terminal is one account) and checks each call against it in the same worker job,
-right before the call: a refused call never reaches the terminal, and a stale call queued behind
-a newer owner's first call is refused, not run after it.
+shown (one terminal is one account) and checks each call against it inside the gate, right
+before the call: a refused call never reaches the terminal, and a stale call waiting behind a
+newer owner's first call is refused, not run after it.
 """
 
 from __future__ import annotations
@@ -33,12 +40,20 @@ import contextlib
 import hmac
 import importlib.metadata
 import ipaddress
+import itertools
 import logging
+import socket
 import ssl
+import threading
+import time
 from collections import OrderedDict
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
-from mt5gate.terminal.base import TERMINAL_FUNCTIONS, Terminal, TerminalFencedError
+from mt5gate.bridge.calls import CallAnswerer, HandedOverError
+from mt5gate.bridge.gate import TerminalGate
+from mt5gate.bridge.link import Link
+from mt5gate.bridge.listener import Listener
+from mt5gate.terminal.base import Terminal
 from mt5gate.terminal.fencing import EpochFence
 from mt5gate.terminal.wire import (
     MAX_HELLO_FRAME,
@@ -47,31 +62,16 @@ from mt5gate.terminal.wire import (
     PROTOCOL_NAME,
     PROTOCOL_VERSION,
     ProtocolError,
-    Request,
-    call_deadline,
     decode_mapping,
-    decode_request,
-    encode_error,
-    encode_fenced,
-    encode_frame,
     encode_mapping,
-    encode_reply,
-    frame_length,
-    request_id_of,
-)
-from mt5gate.terminal.worker import (
-    DeadlineExceededError,
-    TerminalWorker,
-    WorkerClosedError,
-    WorkerStuckError,
 )
 
 __all__ = ["BridgeServer"]
 
 log = logging.getLogger("mt5gate.bridge")
 
-_ALLOWED: Final = frozenset(TERMINAL_FUNCTIONS)
-_DISCONNECTS: Final = (ConnectionError, asyncio.IncompleteReadError, TimeoutError, ssl.SSLError)
+_DISCONNECTS: Final = (ConnectionError, TimeoutError, ssl.SSLError)
+_JOIN_S: Final = 2.0  # how long stop() waits for the threads, together
 
 
 def _mt5gate_version() -> str:
@@ -92,11 +92,13 @@ def is_loopback(host: str) -> bool:
 
 
 class BridgeServer:
-    """Serves one :class:`Terminal` to ``BridgeTerminal`` clients (``await start()``/``close()``).
+    """Serves one :class:`Terminal` to ``BridgeTerminal`` clients, on threads it owns.
 
-    ``terminal_kind`` ("sim", "official", ...) is announced to clients in the handshake.
-    ``max_connections`` bounds authenticated clients, ``max_handshakes`` the sockets still
-    waiting to send their hello (for at most ``handshake_timeout_s``; see the module docstring).
+    ``listen()`` / ``stop()``, or ``await start()`` / ``await close()`` from asyncio code, or
+    either as a context manager. ``terminal_kind`` ("sim", "official", ...) is announced to
+    clients in the handshake. ``max_connections`` bounds authenticated clients,
+    ``max_handshakes`` the sockets still waiting to send their hello (for at most
+    ``handshake_timeout_s``; see the module docstring).
     """
 
     def __init__(
@@ -120,6 +122,8 @@ class BridgeServer:
             raise ValueError("the bridge needs a non-empty token")
         if max_connections < 1 or max_handshakes < 1 or handshake_timeout_s <= 0:
             raise ValueError("max_connections, max_handshakes and handshake_timeout_s must be > 0")
+        if call_timeout_s <= 0 or idle_timeout_s <= 0:
+            raise ValueError("call_timeout_s and idle_timeout_s must be > 0")
         self.terminal = terminal
         self._token = token.encode()
         self.host = host
@@ -133,42 +137,57 @@ class BridgeServer:
         self.call_timeout_s = call_timeout_s
         self.idle_timeout_s = idle_timeout_s
         self.terminal_kind = terminal_kind
-        self.worker = TerminalWorker("mt5gate-bridge-terminal")
-        self._state = _state_file_of(terminal)
-        self.fence = EpochFence()  # used on the worker thread only
-        self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[Any]] = set()  # every open connection
-        # connections waiting for their hello, oldest first, with their writer and peer
-        self._pending: OrderedDict[asyncio.Task[Any], tuple[asyncio.StreamWriter, object]] = (
-            OrderedDict()
-        )
-        self._clients: set[asyncio.Task[Any]] = set()  # authenticated connections
-        self.calls = 0  # calls handed to the terminal, for tests and metrics
+        # every call's deadline is at least call_timeout_s (call_deadline): the watchdog's horizon
+        self.gate = TerminalGate("mt5gate-bridge-watchdog", horizon_s=call_timeout_s)
+        self._answerer = CallAnswerer(terminal, self.gate, self._hand_over,
+                                      call_timeout_s=call_timeout_s,
+                                      max_reply_frame=max_reply_frame)  # fmt: skip
+        self._lock = threading.Lock()  # guards everything below
+        self._closing = False
+        self._listener: Listener | None = None
+        self._links: set[Link] = set()  # every open connection
+        self._pending: OrderedDict[Link, None] = OrderedDict()  # waiting for hello, oldest first
+        self._clients: set[Link] = set()  # authenticated connections
+        self._threads: set[threading.Thread] = set()  # connection threads alive
+        self._serial = itertools.count(1)
 
     def __repr__(self) -> str:
-        state = "serving" if self._server is not None else "stopped"
+        state = "serving" if self._listener is not None else "stopped"
         tls = "tls" if self.ssl_context is not None else "plain"
         return f"<BridgeServer {self.host}:{self.port} {tls} {state} kind={self.terminal_kind}>"
+
+    @property
+    def fence(self) -> EpochFence:
+        """The highest fencing epoch shown to this bridge, and the rule it applies."""
+        return self._answerer.fence
+
+    @fence.setter
+    def fence(self, fence: EpochFence) -> None:
+        self._answerer.fence = fence
+
+    @property
+    def calls(self) -> int:
+        """Calls handed to the terminal so far, for tests and metrics."""
+        return self._answerer.calls
 
     # ------------------------------------------------------------------ life cycle
 
     @property
     def port(self) -> int:
         """The bound port (the requested one until started; useful with port 0)."""
-        if self._server is None or not self._server.sockets:
-            return self.requested_port
-        return int(self._server.sockets[0].getsockname()[1])
+        listener = self._listener
+        return self.requested_port if listener is None else listener.port
 
-    async def start(self) -> None:
-        """Bind and start accepting connections; the worker thread starts with it."""
-        self._server = await asyncio.start_server(
-            self._serve,
-            self.host,
-            self.requested_port,
-            ssl=self.ssl_context,
-            ssl_handshake_timeout=self.handshake_timeout_s if self.ssl_context else None,
-        )
-        self.worker.start()
+    def listen(self) -> None:
+        """Bind, and accept and serve connections on this server's threads (returns at once).
+        OSError when the address cannot be bound."""
+        if self._closing:
+            raise RuntimeError("a stopped bridge server does not start again")
+        if self._listener is not None:
+            return
+        self._listener = Listener(self.host, self.requested_port, self._accept)
+        self.gate.start()
+        self._listener.start()
         tls = "TLS" if self.ssl_context is not None else "plain TCP, no TLS"
         log.info("bridge serving the %s terminal on %s:%s (%s)", self.terminal_kind,
                  self.host, self.port, tls)  # fmt: skip
@@ -179,18 +198,39 @@ class BridgeServer:
                 self.host, self.port, "" if self.ssl_context else "; traffic is NOT encrypted",
             )  # fmt: skip
 
+    def stop(self) -> None:
+        """Stop accepting, drop every connection and join every thread. A thread inside a
+        terminal call that does not return within a few seconds is left to finish it (logged)."""
+        with self._lock:
+            self._closing = True
+            links = list(self._links)
+        if self._listener is not None:
+            self._listener.close(_JOIN_S)
+        self.gate.close(_JOIN_S)
+        for link in links:
+            link.wake()
+        self._join_threads()
+        self._listener = None
+
+    def _join_threads(self) -> None:
+        with self._lock:
+            threads = list(self._threads)
+        deadline = time.monotonic() + _JOIN_S
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        left = [thread.name for thread in threads if thread.is_alive()]
+        if left:
+            busy = self.gate.busy()
+            log.warning("bridge: stopped, but %s still inside the terminal (%s)", ", ".join(left),
+                        "idle" if busy is None else f"{busy[0]}() for {busy[1]:.1f} s")  # fmt: skip
+
+    async def start(self) -> None:
+        """:meth:`listen`, for asyncio code (binding does not block)."""
+        self.listen()
+
     async def close(self) -> None:
-        """Stop accepting, drop every connection, and join the worker thread."""
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        if self._connections:
-            await asyncio.gather(*self._connections, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
-        self.worker.close(timeout_s=1.0)
+        """:meth:`stop`, off the event loop (it joins threads)."""
+        await asyncio.to_thread(self.stop)
 
     async def __aenter__(self) -> BridgeServer:
         await self.start()
@@ -199,7 +239,14 @@ class BridgeServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    # ----------------------------------------------------------------- connections
+    def __enter__(self) -> BridgeServer:
+        self.listen()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ----------------------------------------------------------------- accepting
 
     @property
     def pending(self) -> int:
@@ -211,92 +258,135 @@ class BridgeServer:
         """Authenticated connections now."""
         return len(self._clients)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """One connection: handshake within its budget, then requests until the peer goes away."""
-        peer = writer.get_extra_info("peername")
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            self._admit_pending(task, writer, peer)
-            if await self._handshake(reader, writer, peer, task):
-                log.info("bridge: %s connected", peer)
-                await self._requests(reader, writer, peer)
-        except ProtocolError as error:
-            log.warning("bridge: closing %s: %s", peer, error)
-        except _DISCONNECTS as error:
-            log.debug("bridge: %s went away: %r", peer, error)
-        except asyncio.CancelledError:
-            log.debug("bridge: closing %s (evicted, or the server is closing)", peer)
-        except Exception:  # a bug here must cost one connection, never the server
-            log.exception("bridge: internal error on the connection of %s", peer)
-        finally:
-            self._connections.discard(task)
-            self._pending.pop(task, None)
-            self._clients.discard(task)
-            await _close_writer(writer)
-            log.debug("bridge: %s closed", peer)
+    def _accept(self, sock: socket.socket, peer: object) -> None:
+        """The acceptor thread: count a new socket and start its thread."""
+        sock.settimeout(self.handshake_timeout_s)  # blocking, whatever the platform inherits
+        link = Link(sock, peer)
+        with self._lock:
+            if self._closing:
+                sock.close()
+                return
+            evicted = self._admit_pending(link)
+            self._links.add(link)
+            started = self._start_thread(link, None)
+        for old in evicted:
+            log.warning("bridge: closed %s: no hello yet, and %d newer connections wait for "
+                        "theirs (max_handshakes)", old.peer, self.max_handshakes)  # fmt: skip
+        if not started:
+            self._forget(link)
 
-    def _admit_pending(
-        self, task: asyncio.Task[Any], writer: asyncio.StreamWriter, peer: object
-    ) -> None:
-        """Count a new socket as pending; evict the oldest pending ones over the budget."""
+    def _admit_pending(self, link: Link) -> list[Link]:
+        """Lock held: count a new socket as pending; evict the oldest pending ones over the
+        budget (their threads wake and close them with a "busy" word)."""
+        evicted = []
         while len(self._pending) >= self.max_handshakes:
-            oldest, (oldest_writer, oldest_peer) = self._pending.popitem(last=False)
-            self._evict(oldest, oldest_writer, oldest_peer)
-        self._pending[task] = (writer, peer)
+            oldest, _ = self._pending.popitem(last=False)
+            oldest.evicted = True
+            oldest.wake(socket.SHUT_RD)
+            evicted.append(oldest)
+        self._pending[link] = None
+        return evicted
 
-    def _evict(self, task: asyncio.Task[Any], writer: asyncio.StreamWriter, peer: object) -> None:
-        """Close a pending connection now, with a "busy" word in case it is a real client."""
-        limit = self.max_handshakes
-        log.warning("bridge: closed %s: no hello yet, and %d newer connections wait for theirs "
-                    "(max_handshakes)", peer, limit)  # fmt: skip
-        message = f"the bridge lets at most {limit} connections wait for their handshake"
-        writer.write(encode_frame(_refusal("busy", message)))  # harmless if the peer is gone
-        task.cancel()
-
-    async def _read_frame(self, reader: asyncio.StreamReader, limit: int, timeout: float) -> bytes:
-        async with asyncio.timeout(timeout):
-            length = frame_length(await reader.readexactly(4), limit)
-            return await reader.readexactly(length)
-
-    @staticmethod
-    async def _send(writer: asyncio.StreamWriter, body: bytes) -> None:
-        writer.write(encode_frame(body))
-        await writer.drain()
-
-    async def _refuse(self, writer: asyncio.StreamWriter, kind: str, message: str) -> None:
-        await self._send(writer, _refusal(kind, message))
-
-    async def _handshake(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        peer: object,
-        task: asyncio.Task[Any],
-    ) -> bool:
-        """Check the hello frame; True when the client may call.
-
-        From the hello's arrival to its verdict nothing awaits: a connection leaves the pending
-        budget and, if welcome, joins the clients in one step.
-        """
+    def _start_thread(self, link: Link, first_reply: bytes | None) -> bool:
+        """Lock held: a named thread to serve ``link``; False if none could be started."""
+        name = f"mt5gate-bridge-conn-{next(self._serial)}"
+        thread = threading.Thread(target=self._serve, args=(link, first_reply), name=name,
+                                  daemon=True)  # fmt: skip
         try:
-            body = await self._read_frame(reader, MAX_HELLO_FRAME, self.handshake_timeout_s)
-        except TimeoutError:
-            log.info("bridge: closing %s: no hello within %g s", peer, self.handshake_timeout_s)
+            thread.start()
+        except RuntimeError as error:  # the process is out of threads
+            log.error("bridge: no thread to serve %s: %s", link.peer, error)
             return False
-        self._pending.pop(task, None)
+        self._threads.add(thread)
+        return True
+
+    def _forget(self, link: Link) -> None:
+        with self._lock:
+            self._links.discard(link)
+            self._pending.pop(link, None)
+            self._clients.discard(link)
+        link.close()
+        log.debug("bridge: %s closed", link.peer)
+
+    # ----------------------------------------------------------------- connections
+
+    def _serve(self, link: Link, first_reply: bytes | None) -> None:
+        """One connection's thread: handshake, then requests until the peer goes away; or,
+        taking over from a thread stuck in the terminal, ``first_reply`` and then requests."""
+        handed_over = False
         try:
-            refusal = self._check_hello(decode_mapping(body)) or self._check_capacity()
+            if first_reply is None:
+                if not self._handshake(link):
+                    return
+                log.info("bridge: %s connected", link.peer)
+            else:
+                link.send(first_reply)
+            self._requests(link)
+        except HandedOverError:
+            handed_over = True
+        except ProtocolError as error:
+            log.warning("bridge: closing %s: %s", link.peer, error)
+        except _DISCONNECTS as error:
+            log.debug("bridge: %s went away: %r", link.peer, error)
+        except Exception:  # a bug here must cost one connection, never the server
+            log.exception("bridge: internal error on the connection of %s", link.peer)
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+            if not handed_over:
+                self._forget(link)
+
+    def _handshake(self, link: Link) -> bool:
+        """TLS (if configured) and the hello, within the handshake deadline; True when the
+        client may call."""
+        deadline = time.monotonic() + self.handshake_timeout_s
+        try:
+            if self.ssl_context is not None:
+                link.start_tls(self.ssl_context, deadline)
+            body = link.read_frame(MAX_HELLO_FRAME, deadline)
+        except (*_DISCONNECTS, ProtocolError) as error:
+            if link.evicted:
+                self._say_busy(link)
+                return False
+            if isinstance(error, TimeoutError):
+                log.info("bridge: closing %s: no hello within %g s", link.peer,
+                         self.handshake_timeout_s)  # fmt: skip
+                return False
+            raise
+        refusal = self._verdict(link, body)
+        if link.evicted:
+            self._say_busy(link)
+            return False
+        if refusal is not None:
+            log.warning("bridge: handshake of %s refused: %s", link.peer, refusal[1])
+            link.send(_refusal(*refusal))
+            return False
+        link.send(encode_mapping(self.server_info()))
+        return True
+
+    def _verdict(self, link: Link, body: bytes) -> tuple[str, str] | None:
+        """The refusal of a hello, or None: then the connection is a client. It leaves the
+        pending budget and, if welcome, joins the clients in one step."""
+        try:
+            refusal = self._check_hello(decode_mapping(body))
         except ProtocolError as error:
             refusal = ("malformed", f"bad handshake: {error}")
-        if refusal is not None:
-            log.warning("bridge: handshake of %s refused: %s", peer, refusal[1])
-            await self._refuse(writer, *refusal)
-            return False
-        self._clients.add(task)
-        await self._send(writer, encode_mapping(self.server_info()))
-        return True
+        with self._lock:
+            if link.evicted:
+                return None
+            self._pending.pop(link, None)
+            if refusal is None:
+                refusal = self._check_capacity()
+            if refusal is None:
+                self._clients.add(link)
+        return refusal
+
+    def _say_busy(self, link: Link) -> None:
+        """The last word to a socket evicted before its hello (harmless if it is gone)."""
+        limit = self.max_handshakes
+        message = f"the bridge lets at most {limit} connections wait for their handshake"
+        with contextlib.suppress(OSError, ValueError):
+            link.send(_refusal("busy", message))
 
     def _check_capacity(self) -> tuple[str, str] | None:
         """The refusal of an authenticated client over ``max_connections``, or None."""
@@ -330,113 +420,23 @@ class BridgeServer:
 
     # -------------------------------------------------------------------- requests
 
-    async def _requests(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object
-    ) -> None:
+    def _requests(self, link: Link) -> None:
+        link.set_timeout(self.idle_timeout_s)
+        answer = self._answerer.answer
         while True:
-            body = await self._read_frame(reader, self.max_frame, self.idle_timeout_s)
-            await self._send(writer, await self.answer(body, peer))
+            link.send(answer(link.read_frame(self.max_frame), link))
 
-    async def answer(self, body: bytes, peer: object = None) -> bytes:
-        """The reply frame body for one request frame body (never raises)."""
-        try:
-            request = decode_request(body)
-        except ProtocolError as error:
-            return encode_error(request_id_of(body), "malformed", str(error))
-        if request.function not in _ALLOWED:
-            name = request.function[:64]
-            return encode_error(request.request_id, "denied",
-                                f"{name!r} is not one of the 32 terminal functions")  # fmt: skip
-        return await self._call(request, peer)
+    def answer(self, body: bytes, link: Link | None = None) -> bytes:
+        """The reply frame body for one request frame body (see :class:`CallAnswerer`)."""
+        return self._answerer.answer(body, link)
 
-    async def _call(self, request: Request, peer: object) -> bytes:
-        rid = request.request_id
-        try:
-            result, last_error = await self.worker.run(
-                request.function,
-                self._job(request, peer),
-                call_deadline(request.function, request.args, request.kwargs, self.call_timeout_s),
-            )
-        except TerminalFencedError as refused:
-            log.warning("bridge: refused %s() of %s: %s", request.function, peer, refused)
-            return encode_fenced(rid, refused.highest, str(refused))
-        except TypeError as error:  # the terminal's own argument convention
-            return encode_error(rid, "TypeError", str(error))
-        except DeadlineExceededError as error:
-            return encode_error(rid, "timeout", str(error))
-        except (WorkerStuckError, WorkerClosedError) as error:
-            return encode_error(rid, "busy", str(error))
-        except Exception as error:
-            log.exception("bridge: %s() raised", request.function)
-            return encode_error(rid, "internal", f"{type(error).__name__}: {error}")
-        await self._durable()
-        return self._encode_result(rid, request.function, result, last_error)
-
-    async def _durable(self) -> None:
-        """A simulator with a state file: what the call changed is on disk before its reply.
-        The fdatasync runs off the worker thread, so the next client's call goes on meanwhile
-        and a later fdatasync covers both (group commit)."""
-        if self._state is not None and self._state.state_unsynced:
-            await asyncio.to_thread(self._state.sync_state)
-
-    def _job(self, request: Request, peer: object) -> Any:
-        """The worker job: the fencing check, the call and, in the same job, its
-        ``last_error()``. Check and call are one step on the one worker thread, so no other
-        client's call (a newer owner's epoch) can come between them."""
-        terminal, fence, function = self.terminal, self.fence, request.function
-        args, kwargs, epoch = request.args, request.kwargs, request.epoch
-
-        def job() -> tuple[Any, tuple[int, str]]:
-            if fence.admit(function, epoch):
-                log.info("bridge: %s holds fencing epoch %d now", peer, epoch)
-            self.calls += 1
-            result = getattr(terminal, function)(*args, **kwargs)
-            return result, tuple(terminal.last_error())  # type: ignore[return-value]
-
-        return job
-
-    def _encode_result(self, rid: int, function: str, result: Any, last_error: Any) -> bytes:
-        try:
-            body = encode_reply(rid, result, last_error)
-        except (TypeError, ValueError) as error:
-            log.error("bridge: cannot send the result of %s(): %s", function, error)
-            return encode_error(rid, "internal", f"unsendable result: {error}")
-        if len(body) + 4 > self.max_reply_frame:
-            log.warning("bridge: the reply of %s() is %d bytes, over the %d-byte limit",
-                        function, len(body), self.max_reply_frame)  # fmt: skip
-            return encode_error(rid, "too_large", f"the reply of {function}() is {len(body)} "
-                                f"bytes, over the {self.max_reply_frame}-byte limit")  # fmt: skip
-        return body
-
-
-class _StateFile(Protocol):
-    """A simulator that keeps a state file (:class:`~mt5gate.sim.terminal.SimTerminal`)."""
-
-    @property
-    def state_unsynced(self) -> bool: ...
-
-    def defer_state_sync(self) -> None: ...
-
-    def sync_state(self) -> None: ...
-
-
-def _state_file_of(terminal: object) -> _StateFile | None:
-    """The terminal, set to leave its state file's fdatasync to the reply (see ``_durable``),
-    if it has one; looked up on its class, so a wrapper that records every attribute it is
-    asked for (tests) is not called."""
-    if not hasattr(type(terminal), "defer_state_sync"):
-        return None
-    state: _StateFile = terminal  # type: ignore[assignment]
-    state.defer_state_sync()
-    return state
+    def _hand_over(self, link: Link, reply: bytes) -> bool:
+        """The watchdog: serve ``link`` from a fresh thread, which sends ``reply`` first; False
+        while the server stops (the stuck thread answers then)."""
+        with self._lock:
+            return not self._closing and self._start_thread(link, reply)
 
 
 def _refusal(kind: str, message: str) -> bytes:
     """The body of a refused handshake."""
     return encode_mapping({"ok": False, "kind": kind, "message": message})
-
-
-async def _close_writer(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    with contextlib.suppress(Exception):
-        await writer.wait_closed()
