@@ -25,7 +25,7 @@ from tests.rpyc.classic_server import WEEKDAY_MS, ClassicServer
 from bench.report import Row
 from mt5gate.terminal.rpyc_client import RPyCTerminal
 
-__all__ = ["rows"]
+__all__ = ["Mt5linuxWay", "rich_remote_simulator", "rows"]
 
 TICK_FIELDS = ("time", "bid", "ask", "last", "volume", "time_msc", "flags", "volume_real")
 BUY = {"action": 1, "symbol": "EURUSD", "volume": 0.1, "type": 0, "type_filling": 1}
@@ -42,7 +42,7 @@ def _best_rate(action: Callable[[], Any], count: int, repeat: int) -> float:
     return count / best
 
 
-def _rich_simulator(conn: Any) -> None:
+def rich_remote_simulator(conn: Any) -> None:
     """A fresh remote simulator with a large account, so thousands of orders never run dry."""
     sim = conn.modules["mt5gate.sim"]
     account = sim.AccountConfig(login=9001, password="bench", balance=1e9, limit_orders=5_000)
@@ -54,7 +54,7 @@ def _read(record: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(getattr(record, name) for name in names)
 
 
-class _Mt5linuxWay:
+class Mt5linuxWay:
     """What mt5linux does: a classic connection, calls built as strings for ``eval``."""
 
     def __init__(self, conn: Any) -> None:
@@ -97,8 +97,8 @@ def rows(repeat: int, quick: bool) -> list[Row]:
     with ClassicServer() as server:
         conn = server.connect()
         try:
-            _rich_simulator(conn)
-            classic = _Mt5linuxWay(conn)
+            rich_remote_simulator(conn)
+            classic = Mt5linuxWay(conn)
             assert classic.module.initialize() is True
             terminal = RPyCTerminal(server.host, server.port)
             assert terminal.initialize() is True, terminal.last_error()

@@ -6,22 +6,30 @@ official adapter over the drop-in module, a child process (``ProcessTerminal``),
 separate process on loopback (``BridgeTerminal``), RPyC with mt5gate's client, and RPyC used the
 way mt5linux users use it (a netref per call and per field read). The ratio column compares
 each path with the mt5linux way where that is the question, else with the raw call.
+
+The bridge's tick figure is also measured head to head, in turns within one run, against the
+mt5linux way and against the floor: a bare loopback echo with the bridge's own socket setup and
+framing (``bench._bridge_host --echo``; the bridge client's connection class on this side), so
+the ratio to the floor says what the bridge costs on top of a round trip on this machine.
 """
 
 from __future__ import annotations
 
 import functools
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from bench._bridge_host import rich_simulator
 from bench.report import Row
 from mt5gate.constants import OrderFilling, OrderType, TradeAction
 from mt5gate.terminal.base import Terminal
+from mt5gate.terminal.bridge import BridgeTerminal, _Connection
+from mt5gate.terminal.wire import MAX_REPLY_FRAME, encode_request
 
 __all__ = ["rows"]
 
@@ -86,21 +94,44 @@ def _child_process() -> Iterator[Terminal]:
 
 
 @contextmanager
-def _bridge() -> Iterator[Terminal]:
-    from mt5gate.terminal.bridge import BridgeTerminal
-
+def _host(*args: str) -> Iterator[int]:
+    """A ``bench._bridge_host`` process (the bridge, or ``--echo``): its port, killed after."""
     host = subprocess.Popen(
-        [sys.executable, "-m", "bench._bridge_host", TOKEN], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "bench._bridge_host", *args], stdout=subprocess.PIPE, text=True
     )
     try:
         assert host.stdout is not None
-        port = int(host.stdout.readline())
-        terminal = BridgeTerminal("127.0.0.1", port, token=TOKEN)
-        yield terminal
-        terminal.close()
+        yield int(host.stdout.readline())
     finally:
         host.kill()
         host.wait()
+
+
+@contextmanager
+def _bridge() -> Iterator[Terminal]:
+    with _host(TOKEN) as port:
+        terminal = BridgeTerminal("127.0.0.1", port, token=TOKEN)
+        yield terminal
+        terminal.close()
+
+
+class _Floor:
+    """The floor's client: the bridge client's own connection class and socket options; one
+    tick request's bytes go out, the same bytes come back."""
+
+    def __init__(self, port: int) -> None:
+        sock = socket.create_connection(("127.0.0.1", port), 5.0)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as BridgeTerminal does
+        self.connection = _Connection(sock, MAX_REPLY_FRAME)
+        self.body = encode_request(1, "symbol_info_tick", ["EURUSD"], {})
+
+    def round_trip(self) -> bytes:
+        deadline = time.monotonic() + 65.0  # as BridgeTerminal gives each call
+        self.connection.send(self.body, deadline)
+        return self.connection.receive(deadline)
+
+    def close(self) -> None:
+        self.connection.close()
 
 
 PATHS: dict[str, Callable[[], Any]] = {
@@ -134,20 +165,58 @@ def rows(repeat: int, quick: bool) -> list[Row]:
                        "raw call", order_rate / raw_order))  # fmt: skip
     rpyc_rows = rpyc_paths.rows(repeat, quick)
     out += rpyc_rows
-    out += _bridge_vs_mt5linux(measured["bridge, separate process, loopback"], rpyc_rows)
+    out += _head_to_head_rows(*_head_to_head(repeat, quick))
+    out += _orders_vs_mt5linux(measured["bridge, separate process, loopback"][1], rpyc_rows)
     return out
 
 
-def _bridge_vs_mt5linux(bridge: tuple[float, float], rpyc_rows: list[Row]) -> list[Row]:
-    """The issue's aim: the bridge at least 10x the mt5linux way on loopback."""
-    way = [r for r in rpyc_rows if "mt5linux" in r.name]
-    tick_way = next((r.value for r in way if "tick" in r.name), None)
-    order_way = next((r.value for r in way if "order" in r.name), None)
-    out = []
-    if tick_way:
-        out.append(Row("paths", "bridge vs the mt5linux way: tick + 8 fields", bridge[0],
-                       "calls/s", "mt5linux way", bridge[0] / tick_way))  # fmt: skip
-    if order_way:
-        out.append(Row("paths", "bridge vs the mt5linux way: market order_send", bridge[1],
-                       "orders/s", "mt5linux way", bridge[1] / order_way))  # fmt: skip
-    return out
+def _head_to_head(repeat: int, quick: bool) -> tuple[float, float, float]:
+    """Tick + 8 fields over the bridge and the mt5linux way, and the floor's round trip, in
+    turns: each of ``repeat`` rounds measures all three; the best round of each is kept."""
+    from tests.rpyc.classic_server import ClassicServer
+
+    from bench.rpyc_paths import Mt5linuxWay, rich_remote_simulator
+
+    fast, slow = (500, 100) if quick else (5_000, 1_000)
+    with ExitStack() as stack:
+        bridge = BridgeTerminal("127.0.0.1", stack.enter_context(_host(TOKEN)), token=TOKEN)
+        stack.callback(bridge.close)
+        assert bridge.initialize(), bridge.last_error()
+        floor = _Floor(stack.enter_context(_host("--echo")))
+        stack.callback(floor.close)
+        conn = stack.enter_context(ClassicServer()).connect()
+        stack.callback(conn.close)
+        rich_remote_simulator(conn)
+        way = Mt5linuxWay(conn)
+        assert way.module.initialize() is True
+        jobs = ((lambda: _tick_and_fields(bridge), fast), (way.tick_eval, slow),
+                (floor.round_trip, fast))  # fmt: skip
+        best = [0.0, 0.0, 0.0]
+        for _ in range(repeat):
+            for index, (job, count) in enumerate(jobs):
+                best[index] = max(best[index], _best_rate(job, count, 1))
+    return best[0], best[1], best[2]
+
+
+def _head_to_head_rows(bridge: float, way: float, floor: float) -> list[Row]:
+    """The issue's aims: the bridge at least 15x the mt5linux way, and within 1.5x of the
+    floor (a ratio to the floor of at least 0.67x)."""
+    tick = "tick + 8 fields"
+    return [
+        Row("paths", f"head to head, {tick}: the mt5linux way", way, "calls/s"),
+        Row("paths", "head to head, one round trip: bare loopback echo (the floor)", floor,
+            "calls/s"),
+        Row("paths", f"bridge vs the mt5linux way: {tick}", bridge, "calls/s",
+            "mt5linux way", bridge / way),
+        Row("paths", f"bridge vs the floor: {tick}", bridge, "calls/s",
+            "bare loopback echo", bridge / floor),
+    ]  # fmt: skip
+
+
+def _orders_vs_mt5linux(bridge: float, rpyc_rows: list[Row]) -> list[Row]:
+    """The bridge's market orders against the mt5linux way's (measured in turn, not in turns)."""
+    way = next((r.value for r in rpyc_rows if "mt5linux" in r.name and "order" in r.name), None)
+    if not way:
+        return []
+    return [Row("paths", "bridge vs the mt5linux way: market order_send", bridge,
+                "orders/s", "mt5linux way", bridge / way)]  # fmt: skip
