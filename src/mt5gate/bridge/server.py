@@ -328,8 +328,11 @@ class BridgeServer:
             log.warning("bridge: closing %s: %s", link.peer, error)
         except _DISCONNECTS as error:
             log.debug("bridge: %s went away: %r", link.peer, error)
-        except Exception:  # a bug here must cost one connection, never the server
-            log.exception("bridge: internal error on the connection of %s", link.peer)
+        except Exception as error:  # a bug here must cost one connection, never the server
+            if self._closing and isinstance(error, OSError):  # its socket was shut under it
+                log.debug("bridge: %s closed by the stop: %r", link.peer, error)
+            else:
+                log.exception("bridge: internal error on the connection of %s", link.peer)
         finally:
             with self._lock:
                 self._threads.discard(threading.current_thread())
@@ -344,7 +347,7 @@ class BridgeServer:
             if self.ssl_context is not None:
                 link.start_tls(self.ssl_context, deadline)
             body = link.read_frame(MAX_HELLO_FRAME, deadline)
-        except (*_DISCONNECTS, ProtocolError) as error:
+        except (OSError, ProtocolError) as error:  # OSError: disconnects, timeouts, TLS
             if link.evicted:
                 self._say_busy(link)
                 return False
