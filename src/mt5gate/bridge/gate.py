@@ -162,28 +162,32 @@ class TerminalGate:
         """
         now = self._clock()
         turn = _Turn(function, deadline_s, now + deadline_s, on_overdue, now)
-        self._claim(turn)
-        try:
-            result = call()
-        finally:
-            abandoned = self._release(turn)
-        if abandoned:
-            raise CallAbandonedError(function, self._clock() - turn.due)
-        return result
-
-    def _claim(self, turn: _Turn) -> None:
         with self._lock:
-            current = self._turn
-            if current is not None or self._closed:
-                if current is not None and self._overdue(current):
-                    raise WorkerStuckError(current.function, self._clock() - current.started)
+            if self._turn is not None or self._closed:
                 self._wait_for_turn(turn)
             self._turn = turn
             if turn.due < self._watch_until:  # due before the watchdog looks again
                 self._watch.notify()
+        try:
+            result = call()
+        finally:
+            with self._lock:
+                self._turn = None
+                if self._waiting:
+                    self._turns.notify()
+                abandoned = turn.phase is TurnPhase.ABANDONED
+                if not abandoned:
+                    turn.phase = TurnPhase.DONE
+        if abandoned:
+            raise CallAbandonedError(function, self._clock() - turn.due)
+        return result
 
     def _wait_for_turn(self, turn: _Turn) -> None:
-        """Lock held: wait until the terminal is free, within the call's deadline."""
+        """Lock held, the terminal taken or the gate closed: refuse at once if the call in the
+        terminal is stuck, else wait until the terminal is free, within the call's deadline."""
+        current = self._turn
+        if current is not None and self._overdue(current):
+            raise WorkerStuckError(current.function, self._clock() - current.started)
         self._waiting += 1
         try:
             while self._turn is not None or self._closed:
@@ -197,17 +201,6 @@ class TerminalGate:
         finally:
             self._waiting -= 1
         turn.started = self._clock()
-
-    def _release(self, turn: _Turn) -> bool:
-        """Leave the terminal; True when the watchdog had abandoned the call."""
-        with self._lock:
-            self._turn = None
-            if self._waiting:
-                self._turns.notify()
-            if turn.phase is TurnPhase.ABANDONED:
-                return True
-            turn.phase = TurnPhase.DONE
-            return False
 
     def _overdue(self, turn: _Turn) -> bool:
         return self._clock() >= turn.due
