@@ -207,3 +207,42 @@ def test_close_fails_waiting_and_new_calls_and_joins_the_watchdog() -> None:
 def test_the_horizon_must_be_positive() -> None:
     with pytest.raises(ValueError, match="horizon_s must be > 0"):
         TerminalGate("bad", horizon_s=0.0)
+
+
+def test_start_is_idempotent_and_close_needs_no_start() -> None:
+    never_started = TerminalGate("never-started", horizon_s=1.0)
+    never_started.close()
+    with pytest.raises(WorkerClosedError):
+        never_started.run("late", lambda: "ran", 1.0, never_overdue)
+    gate = TerminalGate("twice-gate-watchdog", horizon_s=1.0)
+    gate.start()
+    gate.start()
+    assert [t.name for t in threading.enumerate()].count("twice-gate-watchdog") == 1
+    gate.close()
+
+
+def test_a_failing_overdue_callback_is_logged_and_the_watchdog_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gate = TerminalGate("failing-gate-watchdog", horizon_s=0.1)
+    gate.start()
+    told: list[str] = []
+
+    def broken() -> bool:
+        told.append("broken")
+        raise RuntimeError("a bug in the callback")
+
+    def fine() -> bool:
+        told.append("fine")
+        return False
+
+    try:
+        with caplog.at_level("ERROR", logger="mt5gate.bridge"):
+            slow = threading.Event()
+            assert gate.run("first", lambda: slow.wait(0.5) or "late", 0.1, broken) == "late"
+            again = threading.Event()
+            assert gate.run("second", lambda: again.wait(0.5) or "late", 0.1, fine) == "late"
+        assert told == ["broken", "fine"]  # still watching after the failure
+        assert "answering the overdue first() failed" in caplog.text
+    finally:
+        gate.close()

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mt5gate.bridge.server import BridgeServer, is_loopback
-from mt5gate.terminal.wire import PROTOCOL_NAME, PROTOCOL_VERSION, encode_frame
+from mt5gate.terminal.wire import PROTOCOL_NAME, PROTOCOL_VERSION, encode_frame, hello
 
 from .conftest import HEDGING, TOKEN, CountingTerminal, RawClient, ServedBridge, new_sim
 
@@ -421,3 +421,100 @@ def test_closing_the_server_drops_connected_clients(counting: CountingTerminal) 
     assert raw.closed_by_peer()
     assert served.server.port == 0  # not bound any more: the requested port
     assert bridge_threads() == []
+
+
+# ------------------------------------------------------------------- more robustness
+
+
+class BuggyWelcome(BridgeServer):
+    """A bridge whose welcome fails for one client (a bug in the server, not the terminal)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.welcomes = 0
+
+    def server_info(self) -> dict[str, Any]:
+        self.welcomes += 1
+        if self.welcomes == 1:
+            raise RuntimeError("a bug in the welcome")
+        return super().server_info()
+
+
+def test_a_bug_in_the_server_costs_one_connection_not_the_server(
+    counting: CountingTerminal, caplog: pytest.LogCaptureFixture
+) -> None:
+    served = ServedBridge(counting, server_class=BuggyWelcome)
+    try:
+        with caplog.at_level(logging.ERROR, logger="mt5gate.bridge"):
+            unlucky = served.raw()
+            unlucky.send_frame(hello(TOKEN))
+            assert unlucky.closed_by_peer()
+        assert "internal error on the connection of ('127.0.0.1'" in caplog.text
+        lucky = served.raw()
+        attach(lucky)
+        assert served.server.clients == 1
+    finally:
+        served.close()
+
+
+def test_a_hello_dribbled_past_the_handshake_deadline_is_cut_off(
+    counting: CountingTerminal, caplog: pytest.LogCaptureFixture
+) -> None:
+    # every byte comes well within the deadline; the deadline is the handshake's, not a read's
+    served = ServedBridge(counting, handshake_timeout_s=0.5)
+    try:
+        raw = served.raw()
+        frame = encode_frame(hello(TOKEN))
+        started = time.monotonic()
+        with caplog.at_level(logging.INFO, logger="mt5gate.bridge"):
+            try:
+                for byte in frame:
+                    raw.send(bytes((byte,)))
+                    time.sleep(0.1)
+            except OSError:
+                pass  # closed by the bridge, as it should be
+            assert raw.closed_by_peer()
+        assert time.monotonic() - started < 0.1 * len(frame)
+        assert "no hello within 0.5 s" in caplog.text
+        assert counting.calls == []
+    finally:
+        served.close()
+
+
+def test_a_taken_port_fails_to_listen_and_leaves_nothing_running(bridge: ServedBridge) -> None:
+    server = BridgeServer(new_sim(), token=TOKEN, port=bridge.port)
+    with pytest.raises(OSError):
+        server.listen()
+    assert "stopped" in repr(server)
+    assert server.port == bridge.port  # the requested one
+    assert bridge_threads().count("mt5gate-bridge-watchdog") == 1  # the running bridge's only
+    server.stop()
+
+
+def test_a_stopped_server_does_not_listen_again() -> None:
+    server = BridgeServer(new_sim(), token=TOKEN, port=0)
+    server.listen()
+    server.listen()  # already listening: nothing more
+    assert len([n for n in bridge_threads() if n == "mt5gate-bridge-accept"]) == 1
+    server.stop()
+    with pytest.raises(RuntimeError, match="does not start again"):
+        server.listen()
+    assert bridge_threads() == []
+
+
+@pytest.mark.parametrize("options", [{"call_timeout_s": 0.0}, {"idle_timeout_s": -1.0}])
+def test_timeouts_must_be_positive(options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="must be > 0"):
+        BridgeServer(new_sim(), token=TOKEN, **options)
+
+
+def test_answer_turns_a_request_body_into_a_reply_body_without_a_connection() -> None:
+    server = BridgeServer(new_sim(), token=TOKEN)
+    try:
+        reply = msgspec.msgpack.decode(
+            server.answer(msgspec.msgpack.encode([7, "version", [], {}]))
+        )
+        assert reply[:2] == [7, True]
+        assert server.calls == 1
+    finally:
+        server.stop()

@@ -92,7 +92,8 @@ class CallAnswerer:
             result, last_error = self.gate.run(function, self._job(request, peer), deadline,
                                                overdue)  # fmt: skip
         except CallAbandonedError as late:
-            log.warning('bridge: %s of %s; it was answered "timeout"', late, peer)
+            log.warning('bridge: %s() of %s returned %.1f s past its deadline, answered "timeout" '
+                        "before; its result is dropped", function, peer, late.late_s)  # fmt: skip
             self._durable()
             raise HandedOverError from None
         except TerminalFencedError as refused:
