@@ -9,6 +9,7 @@
     ├── MT5AuthError                authorization failed (-6, -7), or the wrong account
     ├── MT5CircuitBreakerOpen       the breaker refused the call
     ├── MT5DataError                no data / not found (-1 -3 -4 -5, None for a record)
+    │   └── MT5NotFoundError        an unknown symbol (-4), or no such position / order ticket
     ├── MT5ValidationError          invalid input: ours, or the module's (-2)
     │   └── MT5IdempotencyError     an idempotency key reused for a different request
     ├── MT5RiskLimitError           a pre-trade risk limit refused the order (nothing sent)
@@ -55,6 +56,7 @@ __all__ = [
     "MT5AuthError",
     "MT5CircuitBreakerOpen",
     "MT5DataError",
+    "MT5NotFoundError",
     "MT5ValidationError",
     "MT5IdempotencyError",
     "MT5RiskLimitError",
@@ -85,6 +87,8 @@ __all__ = [
     "is_infrastructure_failure",
     "breaker_verdict",
     "ERROR_TITLES",
+    "NOT_FOUND_HINTS",
+    "NotFoundKind",
     "error_title",
 ]
 
@@ -251,6 +255,63 @@ class MT5DataError(MT5Error):
     returned ``None`` where a record was expected. The terminal is fine; the request is not."""
 
     default_hint = "Check the symbol name, that it is selected, and the requested range."
+
+
+#: What a call can name that may not exist, and the request field that named it.
+NotFoundKind = Literal["symbol", "position", "order"]
+_NOT_FOUND_FIELDS: Final[Mapping[str, str]] = MappingProxyType(
+    {"symbol": "symbol", "position": "ticket", "order": "ticket"}
+)
+
+#: The session's hints (Python); ``mt5gate serve`` and the ``mt5gate`` command say the same in
+#: their own terms (``GET .../positions``, ``mt5gate positions``).
+NOT_FOUND_HINTS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "symbol": "Symbol names are exact, suffix included (EURUSD.m, EURUSDx): "
+        "session.list_symbols() lists them.",
+        "position": "session.positions() lists the open ones.",
+        "order": "session.orders() lists the pending ones.",
+    }
+)
+
+
+class MT5NotFoundError(MT5DataError):
+    """What the call named does not exist: a symbol the terminal does not offer, or the ticket
+    of a position or pending order that is not open (closed, filled or cancelled already).
+
+    An unknown symbol is this error with code -4 (``RES_E_NOT_FOUND``, what ``symbol_info``
+    answers for such a name) on every call that names it, whatever the failing call itself
+    said (``copy_*`` and ``symbol_select`` say -1). ``kind`` is ``"symbol"``, ``"position"``
+    or ``"order"``; ``name`` the symbol or the ticket; ``field`` the request field that named
+    it (``symbol``, ``ticket``); ``suggestions`` the terminal's symbols closest to a wrong name
+    (the message asks "did you mean ...?"). Front ends replace the hint with their own way of
+    listing what exists (:data:`NOT_FOUND_HINTS` is the session's)."""
+
+    def __init__(
+        self,
+        kind: NotFoundKind,
+        name: str | int,
+        *,
+        suggestions: Iterable[str] = (),
+        **options: Unpack[ErrorOptions],
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.field = _NOT_FOUND_FIELDS[kind]
+        self.suggestions = tuple(suggestions)
+        options.setdefault("hint", NOT_FOUND_HINTS[kind])
+        if kind == "symbol":
+            options.setdefault("code", int(ResultCode.E_NOT_FOUND))
+        super().__init__(_describe_missing(kind, name, self.suggestions), **options)
+
+
+def _describe_missing(kind: str, name: str | int, suggestions: tuple[str, ...]) -> str:
+    if kind == "symbol":
+        guess = f" (did you mean {' or '.join(suggestions)}?)" if suggestions else ""
+        return f"unknown symbol {str(name)!r}: the terminal has no symbol of that name{guess}"
+    if kind == "position":
+        return f"no open position with ticket {name}: it may have been closed already"
+    return f"no pending order with ticket {name}: it may have been filled or cancelled already"
 
 
 class MT5ValidationError(MT5Error):
