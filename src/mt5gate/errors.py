@@ -678,6 +678,26 @@ _INIT_HINTS: Final[Mapping[int, str]] = MappingProxyType(
     }
 )
 
+#: Hints for what the bridge client (``mt5gate.terminal.bridge``) says in an ``initialize()``
+#: failure's text: a bridge's terminal has no path to check. The first pattern found decides.
+_BRIDGE_INIT_HINTS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
+    (re.compile(r"no mt5gate bridge listening at"),
+     "Start the bridge there (mt5gate bridge --token-file FILE, on the terminal's machine; "
+     "see docs/bridge.md), or fix the host and port of the bridge:// URL."),
+    (re.compile(r"is not an mt5gate bridge"),
+     "Point the bridge:// URL at the port mt5gate bridge listens on (18812 unless its --port "
+     "says otherwise), not at an HTTP port such as the gateway's."),
+    (re.compile(r"refused the token"),
+     "Give this side the same token as the bridge (whose --token-file names it), in the "
+     "account's token_file or token_env, or --token-file for a command."),
+    (re.compile(r"no answer to the handshake"),
+     "Something took the connection but did not answer as mt5gate bridge does: check that the "
+     "port is the bridge's (18812 unless its --port says otherwise)."),
+    (re.compile(r"IPC initialize failed, bridge \S+ unreachable"),
+     "Check that mt5gate bridge runs at that address and that this machine reaches it "
+     "(host name, firewall); mt5gate retries the connection."),
+)  # fmt: skip
+
 #: What to do for particular ``Invalid "<field>" argument`` failures (semantics.md §7.1).
 _FIELD_RULES: Final[Mapping[str, str]] = MappingProxyType(
     {
@@ -753,12 +773,21 @@ def error_from_last_error(
     if function == _ORDER_SEND and send_failure_outcome(code) is Outcome.UNKNOWN:
         return MT5OrderOutcomeUnknown(what, retcode=None, request=request, code=code)
     cls = _last_error_class(code, function)
-    hint = (_INIT_HINTS if cls is MT5InitError else _LAST_ERROR_HINTS).get(code)
+    hint = _init_hint(code, message) if cls is MT5InitError else _LAST_ERROR_HINTS.get(code)
     if cls is MT5ValidationError:
         return _invalid_params(what, message, code=code)
     if cls is MT5TimeoutError:
         return MT5TimeoutError(what, function=function, code=code, hint=hint)
     return cls(what, code=code, hint=hint)
+
+
+def _init_hint(code: int, message: str) -> str | None:
+    """The hint of an ``initialize()`` failure: the bridge client's words first, then the
+    code's (None: MT5InitError's own)."""
+    for pattern, hint in _BRIDGE_INIT_HINTS:
+        if pattern.search(message):
+            return hint
+    return _INIT_HINTS.get(code)
 
 
 def _last_error_class(code: int, function: str) -> type[MT5Error]:

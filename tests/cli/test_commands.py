@@ -290,7 +290,8 @@ def test_health_of_an_unreachable_terminal_fails_with_exit_2(cli: Cli, scheme: s
     assert result.exit_code == Exit.FAIL, explain(result)
     assert "Health · cli: FAIL" in result.stdout
     assert "cannot connect:" in result.stderr
-    assert "unreachable" in result.stderr
+    listening = "no mt5gate bridge listening at" if scheme == "bridge" else "unreachable"
+    assert listening in flat(result.stderr)
     assert BANNER not in result.stderr + result.stdout  # not a simulator
     as_json = cli.run("health", *terminal, "--json")
     assert as_json.exit_code == Exit.FAIL, explain(as_json)
@@ -537,8 +538,10 @@ def test_a_real_bridge_serves_an_ad_hoc_account(cli: Cli, bridge: Bridge) -> Non
     env = {"MT5GATE_PASSWORD": BRIDGE_PASSWORD}
     result = cli.ok("account", *args, "--json", env=env)
     assert json.loads(result.stdout)["login"] == 5001
-    assert BANNER not in result.stderr  # a bridge: mt5gate cannot know it is a simulator
-    assert "Prices · cli" in cli.ok("price", "EURUSD", *args, env=env).stdout
+    # the bridge's welcome says it serves the simulator: labelled as a local one is
+    assert BANNER in result.stderr
+    assert "terminal bridge://" in flat(result.stderr)
+    assert "Prices · cli (SIMULATED)" in cli.ok("price", "EURUSD", *args, env=env).stdout
     wrong = cli.run("account", *args, env={"MT5GATE_PASSWORD": "not-it"})
     assert_error(wrong, Exit.MT5, "Authorization failed")
 
