@@ -318,12 +318,16 @@ class BridgeServer:
         return None
 
     def server_info(self) -> dict[str, Any]:
-        """What the welcome frame tells a client."""
+        """What the welcome frame tells a client: the protocol, and what it serves. The
+        terminal's kind ("sim", "official", ...) and whether it is mt5gate's simulator
+        (``simulated``: a client labels it SIMULATED as it does a local one); never a path or
+        anything else of the machine's."""
         return {
             "ok": True,
             "protocol": PROTOCOL_NAME,
             "version": PROTOCOL_VERSION,
             "terminal": self.terminal_kind,
+            "simulated": self.terminal_kind == "sim" or _is_simulator(self.terminal),
             "mt5gate": _mt5gate_version(),
             "fencing": True,
         }
@@ -429,6 +433,11 @@ def _state_file_of(terminal: object) -> _StateFile | None:
     state: _StateFile = terminal  # type: ignore[assignment]
     state.defer_state_sync()
     return state
+
+
+def _is_simulator(terminal: object) -> bool:
+    """Whether ``terminal`` is mt5gate's simulator (by its class's module: nothing imported)."""
+    return type(terminal).__module__.startswith("mt5gate.sim.")
 
 
 def _refusal(kind: str, message: str) -> bytes:
