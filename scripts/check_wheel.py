@@ -10,8 +10,8 @@ sdist) and runs this. It checks that
    from a directory outside the source tree with ``PYTHONPATH`` unset: ``import mt5gate``
    comes from that environment, the simulator runs (``mt5gate-demo``), ``mt5gate --version``
    answers, the bridge's command line answers, and ``mt5gate price`` says which extra it needs;
-3. ``pip install 'mt5gate[all]'`` (what that message says; the wheel is found in ``dist``)
-   adds the front ends, and then ``mt5gate --version``, ``mt5gate price EURUSD`` and
+3. ``pip install 'mt5gate[all]'``, as that message says (pip keeps the installed wheel and
+   adds the extras' packages), and then ``mt5gate --version``, ``mt5gate price EURUSD`` and
    ``mt5gate serve`` work: serve starts on a free loopback port, answers its health endpoint,
    serves the console's page and assets and the OpenAPI page, and stops on SIGTERM.
 
@@ -63,7 +63,7 @@ def main(argv: Sequence[str]) -> int:
         sdist = dist / f"mt5gate-{version}.tar.gz"
         check_contents(wheel, sdist)
         with tempfile.TemporaryDirectory(prefix="mt5gate-wheel-") as scratch:
-            check_installed(Path(scratch), wheel, dist, version)
+            check_installed(Path(scratch), wheel, version)
     except CheckFailedError as failure:
         print(f"check_wheel: FAILED: {failure}", file=sys.stderr)
         return 1
@@ -114,7 +114,7 @@ def check_contents(wheel: Path, sdist: Path) -> None:
 # --------------------------------------------------------------------------- installed
 
 
-def check_installed(scratch: Path, wheel: Path, dist: Path, version: str) -> None:
+def check_installed(scratch: Path, wheel: Path, version: str) -> None:
     venv, home = scratch / "venv", scratch / "home"
     home.mkdir()
     run([sys.executable, "-m", "venv", str(venv)], cwd=home)
@@ -123,11 +123,7 @@ def check_installed(scratch: Path, wheel: Path, dist: Path, version: str) -> Non
     env = clean_environment(home, bin_dir)
 
     run([python, "-m", "pip", "install", "--quiet", str(wheel)], cwd=home, env=env)
-    where = run([python, "-c", "import mt5gate; print(mt5gate.__file__)"], cwd=home, env=env)
-    if not Path(where.strip()).is_relative_to(venv):
-        raise CheckFailedError(
-            f"import mt5gate found {where.strip()}, not the installed wheel in {venv}"
-        )
+    check_location(python, home, env, venv)
     expect(run([mt5gate, "--version"], cwd=home, env=env), f"mt5gate {version}")
     expect(run([str(bin_dir / "mt5gate-demo")], cwd=home, env=env), "SIMULATED")
     bridge = [python, "-m", "mt5gate.bridge.cli", "--help"]
@@ -136,12 +132,19 @@ def check_installed(scratch: Path, wheel: Path, dist: Path, version: str) -> Non
     expect(hint, "pip install 'mt5gate[cli]'")
     print("check_wheel: the core alone installs and runs; mt5gate names the [cli] extra")
 
-    run([python, "-m", "pip", "install", "--quiet", "--find-links", str(dist),
-         f"mt5gate[all]=={version}"], cwd=home, env=env)  # fmt: skip
+    run([python, "-m", "pip", "install", "--quiet", "mt5gate[all]"], cwd=home, env=env)
+    check_location(python, home, env, venv)
     expect(run([mt5gate, "--version"], cwd=home, env=env), f"mt5gate {version}")
     expect(run([mt5gate, "price", "EURUSD"], cwd=home, env=env), "EURUSD")
     check_serve(mt5gate, home, env)
     print("check_wheel: with [all], mt5gate --version, price and serve work")
+
+
+def check_location(python: str, home: Path, env: dict[str, str], venv: Path) -> None:
+    """``import mt5gate`` finds the installed wheel, not the source tree."""
+    where = run([python, "-c", "import mt5gate; print(mt5gate.__file__)"], cwd=home, env=env)
+    if not Path(where.strip()).is_relative_to(venv):
+        raise CheckFailedError(f"import mt5gate found {where.strip()}, not the wheel in {venv}")
 
 
 def clean_environment(home: Path, bin_dir: Path) -> dict[str, str]:

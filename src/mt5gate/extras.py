@@ -5,8 +5,8 @@ health and metrics) installs with numpy, pydantic, msgspec and prometheus-client
 front end is an extra of the distribution::
 
     pip install 'mt5gate[cli]'        # the mt5gate command (typer, rich, httpx)
-    pip install 'mt5gate[service]'    # mt5gate serve (FastAPI, uvicorn, Jinja2, ...)
-    pip install 'mt5gate[bot]'        # mt5gate bot (python-telegram-bot)
+    pip install 'mt5gate[service]'    # mt5gate serve: [cli] and FastAPI, uvicorn, Jinja2, ...
+    pip install 'mt5gate[bot]'        # mt5gate bot: [cli] and python-telegram-bot
     pip install 'mt5gate[all]'        # the three
 
 :data:`EXTRAS` names the top-level modules each front end's own code imports (its extra in

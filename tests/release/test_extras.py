@@ -29,6 +29,7 @@ from tests.release.dists import ROOT, closure, modules_of
 
 SOURCE: Final = ROOT / "src" / "mt5gate"
 FRONT_ENDS: Final = ("service", "bot", "cli")
+ALL: Final = FRONT_ENDS  # the core alone: [service] and [bot] include [cli]
 
 #: The first lines of every child: packages named in argv[1] cannot be imported; every attempt
 #: is recorded in TRIED.
@@ -153,12 +154,9 @@ def test_the_absent_packages_really_cannot_be_imported(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("missing", "argv", "line"),
     [
-        (("cli",), ["price", "EURUSD"], "the mt5gate command needs: pip install 'mt5gate[cli]'"),
-        (
-            ("cli", "service", "bot"),
-            ["serve"],
-            "the mt5gate command needs: pip install 'mt5gate[cli]'",
-        ),
+        (ALL, ["price", "EURUSD"], "the mt5gate command needs: pip install 'mt5gate[cli]'"),
+        (ALL, ["serve"], "the mt5gate command needs: pip install 'mt5gate[cli]'"),
+        (ALL, ["bot"], "the mt5gate command needs: pip install 'mt5gate[cli]'"),
         (
             ("service",),
             ["serve", "--port", "1"],
@@ -172,7 +170,9 @@ def test_the_absent_packages_really_cannot_be_imported(tmp_path: Path) -> None:
 def test_a_missing_extra_is_named_in_one_line_with_exit_2(
     tmp_path: Path, missing: tuple[str, ...], argv: list[str], line: str
 ) -> None:
-    done = run(MT5GATE, absent_without(*missing), *argv, cwd=tmp_path)
+    absent = absent_without(*missing)
+    assert absent
+    done = run(MT5GATE, absent, *argv, cwd=tmp_path)
     assert done.returncode == 2, show(done)
     assert done.stdout == ""
     assert done.stderr.startswith(f"mt5gate: {line} (not installed: "), show(done)
@@ -199,7 +199,7 @@ def test_the_commands_run_with_the_cli_extra_alone(tmp_path: Path) -> None:
 
 def test_the_bot_imports_without_the_service_extra(tmp_path: Path) -> None:
     code = ABSENT + "import mt5gate.service.bot_cli, mt5gate.bot.app\n"
-    done = run(code, absent_without("service", "cli"), cwd=tmp_path)
+    done = run(code, absent_without("service"), cwd=tmp_path)
     assert done.returncode == 0, show(done)
 
 
@@ -285,8 +285,12 @@ def test_every_import_is_installed_by_the_core_or_its_front_ends_extra() -> None
         assert set(modules) <= installed, f"[{extra}] does not install {set(modules) - installed}"
 
 
-def test_all_is_the_three_front_ends() -> None:
+def test_all_is_the_three_front_ends_and_each_runs_through_the_command() -> None:
+    """``mt5gate serve`` and ``mt5gate bot`` start their front ends: [service] and [bot]
+    install the command's [cli] too."""
     assert closure("all") == closure("cli") | closure("service") | closure("bot")
+    assert closure("cli") <= closure("service")
+    assert closure("cli") <= closure("bot")
 
 
 @pytest.mark.parametrize(
