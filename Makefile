@@ -22,15 +22,19 @@ THIRD_PARTY := pdmt5==1.2.3 pydantic==2.14.3 pydantic-core==2.50.4 annotated-typ
 # download at run time): installed from the distribution's packages when missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# The runtime and, for the checks, the runtime plus the dev extra, each in one pip run: a fresh
+# `make check` does not install the runtime first (it marks it done), and `make check` after
+# `make serve` adds only what the dev extra brings.
 $(RUNTIME): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[all]'
 	touch $@
 
-$(DEV): $(RUNTIME)
+$(DEV): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
 	$(BIN)/python -m pip install --quiet --no-deps $(THIRD_PARTY)
-	touch $@
+	touch $(RUNTIME) $@
 
 serve: $(RUNTIME)
 	$(BIN)/mt5gate serve
