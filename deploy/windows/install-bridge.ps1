@@ -21,9 +21,10 @@
 
     Depends on: Windows 10 / Windows Server 2016 or newer, Windows PowerShell 5.1 (its
     ScheduledTasks, NetSecurity and CimCmdlets modules), run as Administrator; a Windows Python
-    3.11 or newer with `python -m pip install "mt5gate[official]"`; the terminal installed,
-    logged in once by hand with Algo Trading on, and started at the user's logon (a shortcut in
-    shell:startup); for -Mode Service, NSSM 2.24 (nssm.exe on PATH, or -Nssm).
+    3.11 or newer with `python -m pip install mt5gate-0.2.0-py3-none-any.whl MetaTrader5` (the
+    wheel: docs/install.md); the terminal installed, logged in once by hand with Algo Trading
+    on, and started at the user's logon (a shortcut in shell:startup); for -Mode Service, NSSM
+    2.24 (nssm.exe on PATH, or -Nssm).
 
     Not run where it was written (no Windows there): see docs/deploy.md#windows.
 
@@ -110,7 +111,7 @@ function Resolve-Python {
     }
     & $path -c 'import MetaTrader5, mt5gate.bridge.cli' | Out-Null
     if ($LASTEXITCODE -ne 0) {
-        throw "$path cannot import MetaTrader5 and mt5gate; install them with: & '$path' -m pip install 'mt5gate[official]'"
+        throw "$path cannot import MetaTrader5 and mt5gate; install them with: & '$path' -m pip install mt5gate-<version>-py3-none-any.whl MetaTrader5 (docs/install.md)"
     }
     return $path
 }
