@@ -9,9 +9,10 @@ What it shows (the guide is docs/guides/fastapi.md):
 * ``POST /orders`` requires an ``Idempotency-Key`` header and passes it to ``place_order``: a
   client that retries after a timeout gets the first order's result again, never a second order;
 * MT5 errors become HTTP statuses in one exception handler, by exception class (``ERROR_STATUS``
-  below): invalid input 422, trade rejected / not executed / trading off 409, terminal down or
-  circuit open 503 (with ``Retry-After``), unknown symbol 404, and an order whose outcome is
-  still unknown after reconciliation 202 with its ``client_id``, as ``mt5gate serve`` does:
+  below) with the statuses ``mt5gate serve`` answers: invalid input or an order the trade
+  server rejected 422, not executed (requote) / trading off / market closed 409, terminal down
+  or circuit open 503 (with ``Retry-After``), unknown symbol or ticket 404, and an order whose
+  outcome is still unknown after reconciliation 202 with its ``client_id``, as serve does:
   it may have executed, so nothing may invite a resend under a new key; the client asks again
   with the same ``Idempotency-Key``, which answers with the current status, never a second
   order;
@@ -28,8 +29,9 @@ Run it on the simulated demo account (it says that the terminal is simulated)::
          -H 'Content-Type: application/json' -d '{"symbol":"EURUSD","side":"buy","volume":0.01}'
 
 ``--clock real`` (the default) follows the wall clock, as ``mt5gate serve``'s simulated account
-does: prices move, and at weekends the forex market is closed (orders answer 409 "Market
-closed"). ``--clock virtual`` stands at a weekday morning of 2026 (market open, prices still).
+does: prices move, and at weekends the forex market is closed (orders answer 409 with retcode
+10018 "Market closed", as serve answers them). ``--clock virtual`` stands at a weekday morning
+of 2026 (market open, prices still).
 ``--journal orders.db`` keeps the order journal on disk, so idempotency keys and reconciliation
 survive a restart; without it the journal lives in memory (the session logs a warning).
 
@@ -71,6 +73,7 @@ from mt5gate import (
     Terminal,
     probe,
 )
+from mt5gate.constants import TradeRetcode
 from mt5gate.errors import (
     MT5OrderBlockedError,
     MT5OwnershipError,
@@ -98,7 +101,7 @@ ERROR_STATUS: Final[tuple[tuple[type[MT5Error], int], ...]] = (
         MT5OrderOutcomeUnknown,
         202,
     ),  # may have executed: ask again with the same key, never a new one
-    (MT5TradeRejected, 409),  # the trade server said no (no money, market closed, stops...)
+    (MT5TradeRejected, 422),  # the trade server said no (no money, invalid stops...)
     (MT5TradeRetryable, 409),  # requote / prices changed: not executed, may be resent
     (MT5TradingDisabledError, 409),  # Algo Trading off, trading disabled for the account
     (MT5CircuitBreakerOpen, 503),  # refused without touching a sick terminal
@@ -107,8 +110,12 @@ ERROR_STATUS: Final[tuple[tuple[type[MT5Error], int], ...]] = (
     (MT5OrderBlockedError, 409),  # the key's order was found duplicated: a person must look
     (MT5StateError, 503),  # session not connected (yet) or closed
     (MT5AuthError, 503),  # the terminal is on another account: an operator must look
-    (MT5DataError, 404),  # unknown symbol, no data
+    (MT5DataError, 404),  # unknown symbol or ticket (MT5NotFoundError), no data
 )
+
+#: Retcodes answered apart from their class: a closed market is the market's state, not a
+#: fault of the request, so 409 (the same order is good once the session opens), as serve does.
+RETCODE_STATUS: Final[dict[int, int]] = {TradeRetcode.MARKET_CLOSED: 409}
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +203,8 @@ IdempotencyKey = Annotated[
 def error_response(error: MT5Error) -> JSONResponse:
     """One place where MT5 errors become HTTP answers."""
     status = next((code for cls, code in ERROR_STATUS if isinstance(error, cls)), 500)
+    retcode = getattr(error, "retcode", None)
+    status = RETCODE_STATUS.get(retcode, status) if isinstance(retcode, int) else status
     body: dict[str, Any] = {"error": type(error).__name__, "detail": str(error)}
     if isinstance(error, MT5OrderOutcomeUnknown):
         body["outcome"] = "unknown"  # a status, not a failure: the order may exist

@@ -36,7 +36,7 @@ def test_main_reads_sys_argv_without_arguments(
 
 
 def test_a_command_exit_status_is_returned(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["errors", "no_such_code"]) == 1
+    assert main(["errors", "no_such_code"]) == 2  # an unknown code is a usage error
     assert "no MT5 code matches" in capsys.readouterr().err
 
 

@@ -9,6 +9,7 @@
     ├── MT5AuthError                authorization failed (-6, -7), or the wrong account
     ├── MT5CircuitBreakerOpen       the breaker refused the call
     ├── MT5DataError                no data / not found (-1 -3 -4 -5, None for a record)
+    │   └── MT5NotFoundError        an unknown symbol (-4), or no such position / order ticket
     ├── MT5ValidationError          invalid input: ours, or the module's (-2)
     │   └── MT5IdempotencyError     an idempotency key reused for a different request
     ├── MT5RiskLimitError           a pre-trade risk limit refused the order (nothing sent)
@@ -55,6 +56,7 @@ __all__ = [
     "MT5AuthError",
     "MT5CircuitBreakerOpen",
     "MT5DataError",
+    "MT5NotFoundError",
     "MT5ValidationError",
     "MT5IdempotencyError",
     "MT5RiskLimitError",
@@ -85,6 +87,8 @@ __all__ = [
     "is_infrastructure_failure",
     "breaker_verdict",
     "ERROR_TITLES",
+    "NOT_FOUND_HINTS",
+    "NotFoundKind",
     "error_title",
 ]
 
@@ -251,6 +255,63 @@ class MT5DataError(MT5Error):
     returned ``None`` where a record was expected. The terminal is fine; the request is not."""
 
     default_hint = "Check the symbol name, that it is selected, and the requested range."
+
+
+#: What a call can name that may not exist, and the request field that named it.
+NotFoundKind = Literal["symbol", "position", "order"]
+_NOT_FOUND_FIELDS: Final[Mapping[str, str]] = MappingProxyType(
+    {"symbol": "symbol", "position": "ticket", "order": "ticket"}
+)
+
+#: The session's hints (Python); ``mt5gate serve`` and the ``mt5gate`` command say the same in
+#: their own terms (``GET .../positions``, ``mt5gate positions``).
+NOT_FOUND_HINTS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "symbol": "Symbol names are exact, suffix included (EURUSD.m, EURUSDx): "
+        "session.list_symbols() lists them.",
+        "position": "session.positions() lists the open ones.",
+        "order": "session.orders() lists the pending ones.",
+    }
+)
+
+
+class MT5NotFoundError(MT5DataError):
+    """What the call named does not exist: a symbol the terminal does not offer, or the ticket
+    of a position or pending order that is not open (closed, filled or cancelled already).
+
+    An unknown symbol is this error with code -4 (``RES_E_NOT_FOUND``, what ``symbol_info``
+    answers for such a name) on every call that names it, whatever the failing call itself
+    said (``copy_*`` and ``symbol_select`` say -1). ``kind`` is ``"symbol"``, ``"position"``
+    or ``"order"``; ``name`` the symbol or the ticket; ``field`` the request field that named
+    it (``symbol``, ``ticket``); ``suggestions`` the terminal's symbols closest to a wrong name
+    (the message asks "did you mean ...?"). Front ends replace the hint with their own way of
+    listing what exists (:data:`NOT_FOUND_HINTS` is the session's)."""
+
+    def __init__(
+        self,
+        kind: NotFoundKind,
+        name: str | int,
+        *,
+        suggestions: Iterable[str] = (),
+        **options: Unpack[ErrorOptions],
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.field = _NOT_FOUND_FIELDS[kind]
+        self.suggestions = tuple(suggestions)
+        options.setdefault("hint", NOT_FOUND_HINTS[kind])
+        if kind == "symbol":
+            options.setdefault("code", int(ResultCode.E_NOT_FOUND))
+        super().__init__(_describe_missing(kind, name, self.suggestions), **options)
+
+
+def _describe_missing(kind: str, name: str | int, suggestions: tuple[str, ...]) -> str:
+    if kind == "symbol":
+        guess = f" (did you mean {' or '.join(suggestions)}?)" if suggestions else ""
+        return f"unknown symbol {str(name)!r}: the terminal has no symbol of that name{guess}"
+    if kind == "position":
+        return f"no open position with ticket {name}: it may have been closed already"
+    return f"no pending order with ticket {name}: it may have been filled or cancelled already"
 
 
 class MT5ValidationError(MT5Error):
@@ -617,6 +678,26 @@ _INIT_HINTS: Final[Mapping[int, str]] = MappingProxyType(
     }
 )
 
+#: Hints for what the bridge client (``mt5gate.terminal.bridge``) says in an ``initialize()``
+#: failure's text: a bridge's terminal has no path to check. The first pattern found decides.
+_BRIDGE_INIT_HINTS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
+    (re.compile(r"no mt5gate bridge listening at"),
+     "Start the bridge there (mt5gate bridge --token-file FILE, on the terminal's machine; "
+     "see docs/bridge.md), or fix the host and port of the bridge:// URL."),
+    (re.compile(r"is not an mt5gate bridge"),
+     "Point the bridge:// URL at the port mt5gate bridge listens on (18812 unless its --port "
+     "says otherwise), not at an HTTP port such as the gateway's."),
+    (re.compile(r"refused the token"),
+     "Give this side the same token as the bridge (whose --token-file names it), in the "
+     "account's token_file or token_env, or --token-file for a command."),
+    (re.compile(r"no answer to the handshake"),
+     "Something took the connection but did not answer as mt5gate bridge does: check that the "
+     "port is the bridge's (18812 unless its --port says otherwise)."),
+    (re.compile(r"IPC initialize failed, bridge \S+ unreachable"),
+     "Check that mt5gate bridge runs at that address and that this machine reaches it "
+     "(host name, firewall); mt5gate retries the connection."),
+)  # fmt: skip
+
 #: What to do for particular ``Invalid "<field>" argument`` failures (semantics.md §7.1).
 _FIELD_RULES: Final[Mapping[str, str]] = MappingProxyType(
     {
@@ -692,12 +773,21 @@ def error_from_last_error(
     if function == _ORDER_SEND and send_failure_outcome(code) is Outcome.UNKNOWN:
         return MT5OrderOutcomeUnknown(what, retcode=None, request=request, code=code)
     cls = _last_error_class(code, function)
-    hint = (_INIT_HINTS if cls is MT5InitError else _LAST_ERROR_HINTS).get(code)
+    hint = _init_hint(code, message) if cls is MT5InitError else _LAST_ERROR_HINTS.get(code)
     if cls is MT5ValidationError:
         return _invalid_params(what, message, code=code)
     if cls is MT5TimeoutError:
         return MT5TimeoutError(what, function=function, code=code, hint=hint)
     return cls(what, code=code, hint=hint)
+
+
+def _init_hint(code: int, message: str) -> str | None:
+    """The hint of an ``initialize()`` failure: the bridge client's words first, then the
+    code's (None: MT5InitError's own)."""
+    for pattern, hint in _BRIDGE_INIT_HINTS:
+        if pattern.search(message):
+            return hint
+    return _INIT_HINTS.get(code)
 
 
 def _last_error_class(code: int, function: str) -> type[MT5Error]:

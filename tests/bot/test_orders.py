@@ -176,6 +176,15 @@ def test_close_refuses_an_unknown_ticket_and_too_much_volume(bot: BotRun) -> Non
     assert "Usage: /close" in answer
 
 
+def test_an_unknown_symbol_gets_the_chat_s_hint_not_the_session_s(bot: BotRun) -> None:
+    answer = bot.ask("/buy EURUSDX 0.1", TRADER).text
+    assert "EURUSDX" in answer
+    assert "did you mean" in answer
+    assert "Market Watch" in answer
+    assert "session." not in answer  # the library's Python hint is not for a chat user
+    assert bot.run(bot.session.positions()) == []
+
+
 def test_a_rejected_order_is_explained_in_plain_words(bot: BotRun) -> None:
     answer = bot.ask("/buy EURUSD 99", TRADER)  # the margin is ten times the free margin
     assert "Order rejected" in answer.text

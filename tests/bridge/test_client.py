@@ -162,7 +162,8 @@ def test_initialize_against_no_bridge_fails_with_an_ipc_initialize_error() -> No
     assert terminal.initialize() is False
     code, text = terminal.last_error()
     assert code == -10003
-    assert text.startswith("IPC initialize failed, bridge 127.0.0.1:")
+    assert text.startswith("IPC initialize failed, no mt5gate bridge listening at 127.0.0.1:")
+    assert text.endswith("(connection refused)")
     assert terminal.account_info() is None
     assert terminal.last_error() == NO_IPC
 
@@ -171,7 +172,9 @@ def test_initialize_with_a_wrong_token_says_so(bridge: ServedBridge) -> None:
     terminal = bridge.client(token="not the token")
     assert terminal.initialize() is False
     assert terminal.last_error()[0] == -10003
-    assert "invalid token" in terminal.last_error()[1]
+    assert terminal.last_error()[1] == (
+        f"IPC initialize failed, the mt5gate bridge at 127.0.0.1:{bridge.port} refused the token"
+    )
     assert "not the token" not in terminal.last_error()[1]
 
 

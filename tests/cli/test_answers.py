@@ -22,12 +22,14 @@ from mt5gate.errors import (
     MT5DataError,
     MT5Error,
     MT5IdempotencyError,
+    MT5NotFoundError,
     MT5OrderOutcomeUnknown,
     MT5OwnershipError,
     MT5RiskLimitError,
     MT5TradeError,
     MT5TradingDisabledError,
     MT5ValidationError,
+    NotFoundKind,
     Outcome,
 )
 from mt5gate.orders.journal import JournalError
@@ -57,6 +59,8 @@ def example(cls: type[MT5Error]) -> MT5Error:
         return cls(retry_after_s=3.0, state="open")
     if issubclass(cls, MT5OwnershipError):
         return cls("account 5001 is owned by another", owner="mt5gate serve (pid 1)", epoch=9)
+    if issubclass(cls, MT5NotFoundError):
+        return cls("symbol", "EURUSDX", suggestions=("EURUSD",))
     return cls(f"the {cls.__name__} happened.", code=-10004)
 
 
@@ -73,7 +77,7 @@ def mapped(problem: Problem, call: Call = READ) -> Exception:
 
 
 def test_every_error_class_has_a_name_and_the_tree_is_complete() -> None:
-    assert len(ERROR_CLASSES) == 19
+    assert len(ERROR_CLASSES) == 20
     assert all(name == cls.__name__ for name, cls in ERROR_CLASSES.items())
     assert ERROR_CLASSES["MT5OrderOutcomeUnknown"] is MT5OrderOutcomeUnknown
 
@@ -88,10 +92,29 @@ def test_an_error_comes_back_as_itself_with_the_same_line_hint_and_exit_code(
     assert isinstance(rebuilt, MT5Error)
     assert describe(rebuilt) == describe(original)
     assert rebuilt.code == original.code
-    for member in ("retcode", "comment", "client_id", "field", "rule", "limit", "owner", "epoch"):
+    members = ("retcode", "comment", "client_id", "field", "rule", "limit", "owner", "epoch",
+               "kind", "name", "suggestions")  # fmt: skip
+    for member in members:
         assert getattr(rebuilt, member, None) == getattr(original, member, None), member
     if isinstance(original, MT5TradeError):
         assert rebuilt.outcome == original.outcome  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("kind", ["position", "order"])
+def test_a_ticket_not_found_comes_back_with_the_commands_hint(kind: NotFoundKind) -> None:
+    """The service's hint names its route (``GET .../positions``); through it, the command says
+    its own (``mt5gate positions``), as on its own session."""
+    original = MT5NotFoundError(kind, 123456)
+    problem = problem_for(original, account="demo")
+    assert (problem.status, problem.body()[kind]) == (404, 123456)
+    assert f"GET /v1/accounts/demo/{kind}s" in problem.body()["hint"]
+    rebuilt = mapped(problem)
+    assert isinstance(rebuilt, MT5NotFoundError)
+    assert (rebuilt.kind, rebuilt.name, rebuilt.field) == (kind, 123456, "ticket")
+    assert describe(rebuilt) == describe(original)
+    which = "open" if kind == "position" else "pending"
+    assert describe(rebuilt).hint == f"mt5gate {kind}s lists the {which} ones."
+    assert describe(rebuilt).code == Exit.MT5
 
 
 def test_an_open_circuit_says_when_to_come_back() -> None:

@@ -81,16 +81,25 @@ def test_price_takes_options_before_the_symbols_and_trims_them(cli: Cli) -> None
 
 def test_an_unknown_symbol_is_one_line_and_a_hint_exit_3(cli: Cli) -> None:
     result = cli.run("price", "EURUSD", "NOSUCH")
-    assert_error(result, Exit.MT5, "error: Not found:", "symbol_info() failed")
-    assert "hint: Check the name" in result.stderr
+    assert_error(result, Exit.MT5, "error: Not found:", "unknown symbol 'NOSUCH'")
+    assert "hint: Symbol names are exact" in result.stderr
+    assert "session." not in result.stderr  # the command's hint, not the Python one
     assert_simulated(result)
+
+
+@pytest.mark.parametrize("args", [("price", "EURUSDX"), ("order", "buy", "EURUSDX", "0.01", "-y")])
+def test_a_misspelt_symbol_is_named_with_the_likest_one(cli: Cli, args: tuple[str, ...]) -> None:
+    """The price and the order say the same: the name, -4's "not found", and a suggestion."""
+    result = cli.run(*args)
+    assert_error(result, Exit.MT5, "unknown symbol 'EURUSDX'", "(did you mean EURUSD?)")
+    assert "copy one from the terminal's Market Watch" in result.stderr
 
 
 def test_debug_shows_the_traceback_and_the_debug_logs(cli: Cli) -> None:
     result = cli.run("price", "NOSUCH", "--debug")
     assert result.exit_code == Exit.MT5, explain(result)
     assert "Traceback (most recent call last)" in result.stderr
-    assert "MT5DataError" in result.stderr or "MT5Error" in result.stderr
+    assert "MT5NotFoundError" in result.stderr
     assert "session disconnected -> connecting" in flat(result.stderr)  # DEBUG/INFO logs
     assert result.stderr.rstrip().splitlines()[-1].startswith("hint: ")
     assert result.stdout == ""
@@ -281,7 +290,8 @@ def test_health_of_an_unreachable_terminal_fails_with_exit_2(cli: Cli, scheme: s
     assert result.exit_code == Exit.FAIL, explain(result)
     assert "Health · cli: FAIL" in result.stdout
     assert "cannot connect:" in result.stderr
-    assert "unreachable" in result.stderr
+    listening = "no mt5gate bridge listening at" if scheme == "bridge" else "unreachable"
+    assert listening in flat(result.stderr)
     assert BANNER not in result.stderr + result.stdout  # not a simulator
     as_json = cli.run("health", *terminal, "--json")
     assert as_json.exit_code == Exit.FAIL, explain(as_json)
@@ -385,10 +395,13 @@ def test_columns_sets_the_width_of_a_table(cli: Cli) -> None:
     assert max(len(line) for line in result.stdout.splitlines()) <= 100
 
 
-def test_an_unknown_error_code_exits_1(cli: Cli) -> None:
+def test_an_unknown_error_code_is_a_usage_error(cli: Cli) -> None:
+    """A code or name that MT5 does not have is a mistake on the command line: exit 2."""
     result = cli.run("errors", "no_such_thing")
-    assert_error(result, Exit.NOT_GOOD, "no MT5 code matches 'no_such_thing'")
-    assert cli.run("errors", "99999", "--json").exit_code == Exit.NOT_GOOD
+    assert_error(result, Exit.USAGE, "no MT5 code matches 'no_such_thing'")
+    unknown = cli.run("errors", "99999", "--json")
+    assert_error(unknown, Exit.USAGE, "no MT5 code matches '99999'", "neither a trade retcode")
+    assert unknown.stdout == ""
 
 
 def test_errors_looks_up_a_negative_last_error_code(cli: Cli) -> None:
@@ -525,8 +538,10 @@ def test_a_real_bridge_serves_an_ad_hoc_account(cli: Cli, bridge: Bridge) -> Non
     env = {"MT5GATE_PASSWORD": BRIDGE_PASSWORD}
     result = cli.ok("account", *args, "--json", env=env)
     assert json.loads(result.stdout)["login"] == 5001
-    assert BANNER not in result.stderr  # a bridge: mt5gate cannot know it is a simulator
-    assert "Prices · cli" in cli.ok("price", "EURUSD", *args, env=env).stdout
+    # the bridge's welcome says it serves the simulator: labelled as a local one is
+    assert BANNER in result.stderr
+    assert "terminal bridge://" in flat(result.stderr)
+    assert "Prices · cli (SIMULATED)" in cli.ok("price", "EURUSD", *args, env=env).stdout
     wrong = cli.run("account", *args, env={"MT5GATE_PASSWORD": "not-it"})
     assert_error(wrong, Exit.MT5, "Authorization failed")
 

@@ -13,6 +13,7 @@ import pytest
 
 from mt5gate.cli.failures import Exit
 from tests.cli.conftest import (
+    BANNER,
     SYMBOL,
     Bridge,
     Cli,
@@ -146,7 +147,7 @@ def test_stops_on_the_wrong_side_are_refused_and_nothing_is_sent(cli: Cli) -> No
     assert cli.positions() == []
 
 
-@pytest.mark.parametrize("volume", ["0", "0.001", "0.015", "nan", "25"])
+@pytest.mark.parametrize("volume", ["0.001", "0.015", "25"])
 def test_an_invalid_volume_is_exit_2_and_nothing_is_sent(cli: Cli, volume: str) -> None:
     result = cli.run("order", "buy", SYMBOL, volume, "--yes")
     assert_error(result, Exit.USAGE, "Invalid request: volume must be")
@@ -155,7 +156,31 @@ def test_an_invalid_volume_is_exit_2_and_nothing_is_sent(cli: Cli, volume: str) 
     assert cli.json("history", "--orders") == []
 
 
-@pytest.mark.parametrize("volume", ["abc", "-1"])
+@pytest.mark.parametrize("volume", ["-1", "-0.5", "-1e-3", "0", "nan"])
+def test_a_volume_not_above_zero_is_refused_before_connecting(cli: Cli, volume: str) -> None:
+    """``-1`` is a value, not an unknown option ("No such option: -1"): the command says what is
+    wrong with it, exit 2, before it connects (no SIMULATED banner, nothing sent)."""
+    result = cli.run("order", "buy", SYMBOL, volume, "--yes", "--sl", "-2")
+    assert result.exit_code == Exit.USAGE, explain(result)
+    assert "Invalid value for 'VOLUME': must be > 0" in result.stderr
+    assert "No such option" not in result.stderr
+    assert BANNER not in result.stderr
+    assert cli.positions() == []
+
+
+def test_a_negative_price_or_ticket_is_refused_by_its_own_rule(cli: Cli) -> None:
+    limit = cli.run("order", "limit", "buy", SYMBOL, "0.01", "-100", "--yes")
+    assert limit.exit_code == Exit.USAGE, explain(limit)
+    assert "Invalid value for 'PRICE': must be > 0; got -100" in limit.stderr
+    close = cli.run("close", "-5", "--yes")
+    assert close.exit_code == Exit.USAGE, explain(close)
+    assert "Invalid value for 'TICKET'" in close.stderr
+    assert "No such option" not in limit.stderr + close.stderr
+    misspelt = cli.run("order", "buy", SYMBOL, "0.01", "--yes", "--sll", "1")
+    assert "No such option: --sll" in misspelt.stderr  # an unknown option is still named
+
+
+@pytest.mark.parametrize("volume", ["abc", "inf"])
 def test_a_volume_that_is_not_a_number_is_a_usage_error(cli: Cli, volume: str) -> None:
     result = cli.run("order", "buy", SYMBOL, volume, "--yes")
     assert result.exit_code == Exit.USAGE, explain(result)
@@ -363,13 +388,13 @@ def test_journal_of_a_configured_account(cli: Cli, two_accounts: Path) -> None:
 
 def test_trading_through_a_real_bridge(cli: Cli, bridge: Bridge) -> None:
     """Forex on the bridge's simulator (its clock is a Tuesday morning): the same commands,
-    and no SIMULATED banner (the command cannot know what is behind a bridge)."""
+    and the SIMULATED banner, since the bridge's welcome says what it serves."""
     on = ("--terminal", bridge.url, "--token-file", str(bridge.token_file))
     sent = cli.json("order", "buy", "EURUSD", "0.1", "--yes", *on)
     assert sent["retcode"] == 10009
     [position] = cli.json("positions", *on)
     assert position["ticket"] == sent["order"]
     closed = cli.ok("close", str(sent["order"]), "--yes", *on)
-    assert "SIMULATED" not in closed.stdout + closed.stderr
+    assert BANNER in closed.stderr
     assert "cli (attached login, terminal bridge://127.0.0.1:" in closed.stderr
     assert cli.json("positions", *on) == []

@@ -194,12 +194,16 @@ def test_fastapi_app_serves_one_session(fastapi_app: tuple[Running, str]) -> Non
         )
         assert order(client, None).status_code == 422  # Idempotency-Key is required
         assert order(client, "order-3", side="up").status_code == 422  # the body's schema
-        # the trade server says no: 409 with the retcode
+        # the trade server says no: 422 with the retcode, as mt5gate serve answers it
         no_money = order(client, "order-4", volume=50)
-        assert no_money.status_code == 409
+        assert no_money.status_code == 422
         assert (no_money.json()["error"], no_money.json()["retcode"]) == ("MT5TradeRejected", 10019)
+        # a closed market (stocks open at 16:30 server time) is a state, not a bad request: 409
+        closed = order(client, "order-5", volume=1.0, symbol="AAPL")
+        assert (closed.status_code, closed.json()["retcode"]) == (409, 10018), closed.text
         unknown = client.get("/price/NOSUCH")
-        assert (unknown.status_code, unknown.json()["error"]) == (404, "MT5DataError")
+        assert (unknown.status_code, unknown.json()["error"]) == (404, "MT5NotFoundError")
+        assert unknown.json()["field"] == "symbol"
         assert len(client.get("/positions").json()) == 1
 
         health = client.get("/health")

@@ -34,7 +34,7 @@ from mt5gate.service.config import ApiKeySettings, ConfigError, ServiceSettings,
 from mt5gate.service.gateway import Gateway
 from mt5gate.service.problems import problem_for
 from mt5gate.terminal.base import Terminal
-from tests.service.conftest import open_market_terminal
+from tests.service.conftest import free_port, open_market_terminal
 
 T = TypeVar("T")
 KEY = "mg_app-test-key-0123456789abcdef"
@@ -260,7 +260,8 @@ def test_an_unusable_journal_is_one_line_and_exit_2(
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("P", "sim-pass-5001")
-        assert cli.main(["--config", str(config)]) == 2
+        # on a free port: the port is bound before the journal is opened
+        assert cli.main(["--config", str(config), "--port", str(free_port())]) == 2
     err = capsys.readouterr().err
     assert "cannot open order journal" in err
     assert "Traceback" not in err

@@ -55,7 +55,7 @@ def test_the_start_time_reaches_the_simulator_of_a_real_process(weekend: Served)
                            "volume": 0.1}, headers={"Idempotency-Key": "weekend-eur"})  # fmt: skip
     assert _server_day(btc["time_msc"]) == date(2026, 1, 10)  # the replayed Saturday
     assert _server_day(eur["time_msc"]) == date(2026, 1, 9)  # Friday's last quote
-    assert (closed.status_code, closed.json()["retcode"]) == (422, 10018)
+    assert (closed.status_code, closed.json()["retcode"]) == (409, 10018)  # a state: 409
 
 
 def test_the_readme_first_order_trades_at_the_weekend(weekend: Served) -> None:

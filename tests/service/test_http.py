@@ -161,7 +161,7 @@ def test_check_modify_close_and_cancel(service: Served) -> None:
         cancelled = http.delete(order, headers=keyed("cmcc-cancel"))
         assert cancelled.status_code == 200
         gone = http.delete(order, headers=keyed("cmcc-cancel-again"))
-        assert (gone.status_code, gone.json()["field"]) == (422, "ticket")
+        assert (gone.status_code, gone.json()["field"]) == (404, "ticket")
 
 
 def test_a_business_rejection_is_422_with_its_retcode(service: Served) -> None:

@@ -29,6 +29,7 @@ from mt5gate.constants import (
 from mt5gate.errors import (
     MT5ConnectionError,
     MT5Error,
+    MT5NotFoundError,
     MT5OrderOutcomeUnknown,
     MT5TradeRejected,
     MT5TradeRetryable,
@@ -229,13 +230,31 @@ def test_close_checks_deviation_and_comment(harness: Harness) -> None:
     assert caught.value.field == "comment"
 
 
-@pytest.mark.parametrize("ticket", [999_999, 0, "1"])
-def test_unknown_or_invalid_position_ticket(harness: Harness, ticket: Any) -> None:
+@pytest.mark.parametrize("ticket", [0, "1"])
+def test_invalid_position_ticket(harness: Harness, ticket: Any) -> None:
     with pytest.raises(MT5ValidationError) as caught:
         harness.run(harness.session.close_position(ticket))
     assert caught.value.field == "ticket"
     with pytest.raises(MT5ValidationError):
         harness.run(harness.session.modify_position(ticket, sl=1.0))
+
+
+def test_a_ticket_that_is_not_open_is_not_found_with_the_python_hint(harness: Harness) -> None:
+    """A well-formed ticket the terminal does not have is not found (404 over HTTP), not an
+    invalid argument; the session's hint is Python's."""
+    for call in (harness.session.close_position(999_999),
+                 harness.session.modify_position(999_999, sl=1.0)):  # fmt: skip
+        with pytest.raises(MT5NotFoundError) as caught:
+            harness.run(call)
+        found = caught.value
+        assert (found.kind, found.name, found.field) == ("position", 999_999, "ticket")
+        assert found.code is None
+        assert found.hint == "session.positions() lists the open ones."
+        assert "no open position with ticket 999999" in str(found)
+    with pytest.raises(MT5NotFoundError) as cancelled:
+        harness.run(harness.session.cancel_order(999_999))
+    assert (cancelled.value.kind, cancelled.value.hint) == (
+        "order", "session.orders() lists the pending ones.")  # fmt: skip
 
 
 # ------------------------------------------------------------------------ netting
@@ -364,12 +383,12 @@ def test_modify_order_validation(harness: Harness) -> None:
     with pytest.raises(MT5ValidationError) as caught:
         harness.run(harness.session.modify_order(placed.order, price=float("nan")))
     assert caught.value.field == "price"
-    with pytest.raises(MT5ValidationError) as caught:
+    with pytest.raises(MT5NotFoundError) as missing:  # not open: not found, not invalid
         harness.run(harness.session.cancel_order(424242))
-    assert caught.value.field == "ticket"
-    with pytest.raises(MT5ValidationError) as caught:
+    assert (missing.value.field, missing.value.kind) == ("ticket", "order")
+    with pytest.raises(MT5NotFoundError) as missing:
         harness.run(harness.session.modify_order(424242, price=1.0))
-    assert caught.value.field == "ticket"
+    assert (missing.value.field, missing.value.kind) == ("ticket", "order")
 
 
 def test_modify_order_without_changes_is_rejected_10025(harness: Harness) -> None:

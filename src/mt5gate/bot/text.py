@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
-from mt5gate.errors import MT5Error, MT5TradeError, error_title
+from mt5gate.errors import MT5Error, MT5NotFoundError, MT5TradeError, error_title
 
 __all__ = [
     "MAX_MESSAGE",
@@ -91,15 +91,26 @@ def _numeric(cell: str) -> bool:
     return stripped.isdigit() or cell == "-"
 
 
+#: What a chat user does when something named is not there: the bot's own commands, never the
+#: session's Python hint (``session.positions()``).
+NOT_FOUND_HINTS: Final = {
+    "symbol": "Symbol names are exact, suffix included (EURUSD.m): "
+    "copy one from the terminal's Market Watch.",
+    "position": "/positions lists the open ones.",
+    "order": "/orders lists the pending ones.",
+}
+
+
 def error_text(error: MT5Error) -> str:
     """An error as a person should read it: what happened, in plain words, and what to do."""
     what = error.message
+    hint = NOT_FOUND_HINTS[error.kind] if isinstance(error, MT5NotFoundError) else error.hint
     if isinstance(error, MT5TradeError) and error.retcode is not None:
         answer = error.comment or "no comment"
         what = f"The trade server answered {error.retcode} “{answer}”."
     elif what and what[-1] not in ".!?":
         what += "."
-    return f"❌ {bold(error_title(error))}\n{esc(what)}\n<i>What to do:</i> {esc(error.hint)}"
+    return f"❌ {bold(error_title(error))}\n{esc(what)}\n<i>What to do:</i> {esc(hint)}"
 
 
 _TAG: Final = re.compile(r"<(/?)([a-z-]+)[^>]*>")

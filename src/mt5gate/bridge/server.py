@@ -411,12 +411,16 @@ class BridgeServer:
         return None
 
     def server_info(self) -> dict[str, Any]:
-        """What the welcome frame tells a client."""
+        """What the welcome frame tells a client: the protocol, and what it serves. The
+        terminal's kind ("sim", "official", ...) and whether it is mt5gate's simulator
+        (``simulated``: a client labels it SIMULATED as it does a local one); never a path or
+        anything else of the machine's."""
         return {
             "ok": True,
             "protocol": PROTOCOL_NAME,
             "version": PROTOCOL_VERSION,
             "terminal": self.terminal_kind,
+            "simulated": self.terminal_kind == "sim" or _is_simulator(self.terminal),
             "mt5gate": _mt5gate_version(),
             "fencing": True,
         }
@@ -438,6 +442,11 @@ class BridgeServer:
         while the server stops (the stuck thread answers then)."""
         with self._lock:
             return not self._closing and self._start_thread(link, reply)
+
+
+def _is_simulator(terminal: object) -> bool:
+    """Whether ``terminal`` is mt5gate's simulator (by its class's module: nothing imported)."""
+    return type(terminal).__module__.startswith("mt5gate.sim.")
 
 
 def _refusal(kind: str, message: str) -> bytes:

@@ -27,6 +27,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[:1] == [VERSION_OPTION]:  # eager, as typer's own --version would be, and faster
         print(version_line())
         return 0
+    from mt5gate.extras import MissingExtraError, needed_for, require
+
+    try:  # each front end is an extra: say which one to install, not a traceback
+        for extra in needed_for(args):
+            require(extra)
+    except MissingExtraError as missing:
+        print(f"mt5gate: {missing}", file=sys.stderr)
+        return 2
     from mt5gate.cli.app import app
 
     try:

@@ -31,6 +31,7 @@ from mt5gate.errors import (
     MT5DataError,
     MT5Error,
     MT5IdempotencyError,
+    MT5NotFoundError,
     MT5OrderOutcomeUnknown,
     MT5OwnershipError,
     MT5RiskLimitError,
@@ -192,6 +193,8 @@ def _rebuilt(
                    **common)  # fmt: skip
     if issubclass(cls, MT5IdempotencyError):
         return cls(message, client_id=_int(body.get("client_id")), **common)
+    if issubclass(cls, MT5NotFoundError):
+        return _not_found(body, message, common)
     if issubclass(cls, MT5ValidationError):
         return cls(message, field=_text(body, "field") or None, rule=_text(body, "rule") or None,
                    **common)  # fmt: skip
@@ -204,6 +207,20 @@ def _rebuilt(
         return cls(message, owner=_text(body, "owner") or None, epoch=_int(body.get("epoch")),
                    **common)  # fmt: skip
     return cls(message, **common)
+
+
+def _not_found(body: Mapping[str, Any], message: str, common: dict[str, Any]) -> MT5Error:
+    """An unknown symbol or ticket, with what it names (the message is rebuilt from them); a
+    problem that names neither, as the plain data error it is."""
+    symbol, suggestions = _text(body, "symbol"), body.get("suggestions")
+    if symbol:
+        names = suggestions if isinstance(suggestions, list) else []
+        return MT5NotFoundError("symbol", symbol, suggestions=[str(n) for n in names], **common)
+    for kind in ("position", "order"):
+        ticket = _int(body.get(kind))
+        if ticket is not None:
+            return MT5NotFoundError(kind, ticket, **common)
+    return MT5DataError(message, **common)
 
 
 def _without(detail: str, hint: str | None) -> str:

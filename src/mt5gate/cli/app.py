@@ -282,11 +282,29 @@ Key = Annotated[str | None, typer.Option("--key", help="Idempotency key: the sam
 Symbol = Annotated[
     str, typer.Argument(metavar="SYMBOL", help="The symbol, e.g. EURUSD.", show_default=False)
 ]
+
+
+def _above_zero(value: float) -> float:
+    """A volume or a price: a finite number above zero, refused here (exit 2) before anything
+    connects, with the rule, rather than by the order's checks after connecting."""
+    if not value > 0:
+        raise typer.BadParameter(f"must be > 0; got {value:g}")
+    if value == float("inf"):
+        raise typer.BadParameter("must be a finite number")
+    return value
+
+
 Volume = Annotated[
-    float, typer.Argument(metavar="VOLUME", help="Lots, e.g. 0.1.", show_default=False)
+    float,
+    typer.Argument(
+        metavar="VOLUME", help="Lots, e.g. 0.1.", show_default=False, callback=_above_zero
+    ),
 ]
 Level = Annotated[
-    float, typer.Argument(metavar="PRICE", help="The order's price.", show_default=False)
+    float,
+    typer.Argument(
+        metavar="PRICE", help="The order's price.", show_default=False, callback=_above_zero
+    ),
 ]
 SideArg = Annotated[
     SideChoice, typer.Argument(metavar="buy|sell", help="buy or sell.", show_default=False)
@@ -418,10 +436,13 @@ def errors(
     ui = Ui(Options(json=json_out))
     try:
         entries = find(query) if query is not None else error_reference()
-        if not entries:
-            ui.note(f"[bold red]error:[/] no MT5 code matches {escape(repr(query))}")
+        if not entries:  # a code or name that does not exist: the command line is wrong
+            ui.note(
+                f"[bold red]error:[/] no MT5 code matches {escape(repr(query))}: it is "
+                "neither a trade retcode nor a last_error code, nor the name of one"
+            )
             ui.note("[yellow]hint:[/] mt5gate errors lists every code; docs/errors.md too.")
-            raise typer.Exit(Exit.NOT_GOOD)
+            raise typer.Exit(Exit.USAGE)
         show_errors(ui, entries, full=query is not None)
     finally:
         ui.close()

@@ -25,13 +25,14 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from rich.console import Console
 from rich.markup import escape
 
 from mt5gate.errors import (
     MT5Error,
+    MT5NotFoundError,
     MT5OrderOutcomeUnknown,
     MT5TradeError,
     MT5ValidationError,
@@ -41,6 +42,15 @@ from mt5gate.errors import (
 __all__ = ["CommandError", "Exit", "describe", "guarded"]
 
 T = TypeVar("T")
+
+#: How the command lists what an :class:`~mt5gate.errors.MT5NotFoundError` did not find: the
+#: hint a person gets instead of the session's Python one.
+NOT_FOUND_HINTS: Final = {
+    "symbol": "Symbol names are exact, suffix included (EURUSD.m, EURUSDx): copy one from the "
+    "terminal's Market Watch.",
+    "position": "mt5gate positions lists the open ones.",
+    "order": "mt5gate orders lists the pending ones.",
+}
 
 
 class Exit(IntEnum):
@@ -116,7 +126,8 @@ def _mt5(error: MT5Error) -> Described:
         code = Exit.UNKNOWN_OUTCOME
     elif isinstance(error, MT5ValidationError):  # refused before anything was sent
         code = Exit.USAGE
-    return Described(error_title(error), message.rstrip("."), error.hint, code)
+    hint = NOT_FOUND_HINTS[error.kind] if isinstance(error, MT5NotFoundError) else error.hint
+    return Described(error_title(error), message.rstrip("."), hint, code)
 
 
 def _is_state_file_error(error: BaseException) -> bool:

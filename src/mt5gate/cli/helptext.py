@@ -7,12 +7,17 @@ each command's summary at the first full stop or about 60 characters, and lists 
 in one list; :class:`PlainGroup` and :class:`PanelCommand` keep what the rich help showed: the
 first paragraph of each command's help, wrapped, and the options grouped by ``rich_help_panel``
 (the panel names stay in the declarations, so the text is the same either way).
+
+:class:`PanelCommand` also reads a negative number (``mt5gate order buy EURUSD -1``) as the
+value it is, so the argument's own check can say what is wrong with it ("must be > 0"), where
+click would call it an unknown option ("No such option: -1").
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any
+import re
+from typing import Any, Final
 
 from typer.core import TyperCommand, TyperGroup
 
@@ -21,6 +26,8 @@ __all__ = ["PanelCommand", "PlainGroup", "summary"]
 #: Where click puts options without a panel, and the heading of the positional arguments.
 _OPTIONS = "Options"
 _ARGUMENTS = "Arguments"
+#: A negative number on the command line: a value, never an option's name.
+_NEGATIVE: Final = re.compile(r"-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def summary(help_text: str | None) -> str:
@@ -46,7 +53,15 @@ class PlainGroup(TyperGroup):
 
 
 class PanelCommand(TyperCommand):
-    """A command whose options are listed under their ``rich_help_panel`` headings."""
+    """A command whose options are listed under their ``rich_help_panel`` headings, and which
+    reads negative numbers as values (see the module docstring)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Parse ``args``; with a negative number among them, click leaves the dash-led words
+        it does not know as arguments instead of refusing them as unknown options."""
+        if any(_NEGATIVE.fullmatch(arg) for arg in args):
+            ctx.ignore_unknown_options = True
+        return list(super().parse_args(ctx, args))
 
     def format_options(self, ctx: Any, formatter: Any) -> None:
         """``Arguments``, then ``Options`` (no panel), then each panel in order of use."""

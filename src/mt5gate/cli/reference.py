@@ -367,6 +367,11 @@ What to catch:
 - `MT5TradingDisabledError` when trading is switched off: stop sending orders.
 - `MT5ConnectionError` (with `MT5InitError`, `MT5TimeoutError`) when the terminal cannot be
   reached: mt5gate reconnects by itself; try again later. `MT5CircuitBreakerOpen` says when.
+- `MT5NotFoundError` (an `MT5DataError`) when a symbol, position or pending order does not
+  exist: `kind` and `name` say which. An unknown symbol is code -4 on every call that names
+  it (the terminal's `copy_*` and `symbol_select` say -1, `symbol_info` -4), with the likest
+  names in `suggestions` ("did you mean EURUSD?"). `mt5gate serve` answers it 404, the
+  `mt5gate` command exits 3.
 
 ### Outcomes
 

@@ -9,6 +9,7 @@ it runs, so ``mt5gate --help`` does not.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -22,9 +23,11 @@ from mt5gate.cli.target import Target, build_session, close_session, resolve_tar
 from mt5gate.cli.ui import Options, Ui
 from mt5gate.errors import MT5ConnectionError, MT5Error, MT5OwnershipError
 from mt5gate.health import HealthStatus
+from mt5gate.service.simulated import runs_simulator
 
 if TYPE_CHECKING:
     from mt5gate.cli.remote import RemoteAccount
+    from mt5gate.session.manager import MT5SessionManager
 
 __all__ = ["Work", "remote_account", "run_health", "run_on_account"]
 
@@ -72,9 +75,19 @@ async def _on_own_session(ui: Ui, target: Target, work: Work) -> Exit | OwningSe
                 if service is None:
                     raise
                 return service
-        return await work(session, ui, target)
+        return await work(session, ui, _served(ui, target, session))
     finally:
         await close_session(session)
+
+
+def _served(ui: Ui, target: Target, session: MT5SessionManager) -> Target:
+    """``target``, labelled SIMULATED (and announced as a ``sim`` account is) when the bridge
+    the session connected to said that it serves mt5gate's simulator."""
+    if target.simulated or not runs_simulator(session.terminal):
+        return target
+    found = dataclasses.replace(target, bridged_simulator=True)
+    ui.announce(found)
+    return found
 
 
 def remote_account(ui: Ui, target: Target, service: OwningService) -> RemoteAccount:
@@ -106,7 +119,8 @@ def run_health(opts: Options, symbols: list[str]) -> int:
                     await session.connect()
                 except MT5Error as error:  # the reading says what is wrong
                     ui.note(f"[red]cannot connect:[/] {escape(error.message)}")
-            return show_health(ui, target, await read_health(session, target, symbols))
+            found = _served(ui, target, session)
+            return show_health(ui, found, await read_health(session, found, symbols))
         finally:
             await close_session(session)
 

@@ -69,11 +69,13 @@ class Target:
 
     settings: ServiceSettings
     account: AccountSettings
+    #: the account's bridge said, once connected, that it serves mt5gate's simulator
+    bridged_simulator: bool = False
 
     @property
     def simulated(self) -> bool:
-        """Whether the account runs on mt5gate's simulator."""
-        return self.account.simulated
+        """Whether the account runs on mt5gate's simulator (here, or behind its bridge)."""
+        return self.account.simulated or self.bridged_simulator
 
     @property
     def state_file(self) -> Path:
@@ -177,6 +179,6 @@ async def close_session(session: MT5SessionManager) -> None:
 def simulator_for(target: Target) -> Terminal | None:
     """For a sim account, the simulator on the account's clock (``sim_start``) with its state
     file; ``None`` (the account's own terminal) otherwise."""
-    if not target.simulated:
+    if not target.account.simulated:
         return None
     return simulator(target.account, target.state_file)

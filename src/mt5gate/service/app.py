@@ -348,6 +348,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        malformed = _malformed_json(error)
+        if malformed is not None:
+            return problem_response(malformed)
         problems = [_field_problem(e) for e in error.errors()]
         detail = "; ".join(f"{p['field']}: {p['rule']}" for p in problems)
         only = problems[0] if len(problems) == 1 else {}  # as an MT5ValidationError names it
@@ -355,9 +358,11 @@ def _add_error_handlers(app: FastAPI) -> None:
                           {"error": "ValidationError", **only, "errors": problems})  # fmt: skip
         return problem_response(problem)
 
-    async def mapped(_: Request, error: Exception) -> JSONResponse:
-        """The errors :func:`problem_for` knows: the library's, the journal's, a missing key."""
-        return problem_response(problem_for(error))
+    async def mapped(request: Request, error: Exception) -> JSONResponse:
+        """The errors :func:`problem_for` knows: the library's, the journal's, a missing key
+        (hints name the routes of the request's account)."""
+        account = request.path_params.get("account")
+        return problem_response(problem_for(error, account=account))
 
     for known in (MT5Error, JournalError, MissingIdempotencyKeyError):
         app.add_exception_handler(known, mapped)
@@ -371,6 +376,23 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 #: Where a request value was (the first part of a schema error's location), not its name.
 _LOCATIONS: Final = frozenset({"body", "query", "header", "path", "cookie"})
+
+
+def _malformed_json(error: RequestValidationError) -> Problem | None:
+    """A body that is not JSON at all as 400 saying where it breaks (line and column), not as
+    a field named by the character offset FastAPI reports; None for any other error."""
+    found = next((e for e in error.errors() if e.get("type") == "json_invalid"), None)
+    if found is None:
+        return None
+    document = error.body if isinstance(error.body, str) else ""
+    offset = next((p for p in reversed(found.get("loc", ())) if isinstance(p, int)), 0)
+    line = document.count("\n", 0, offset) + 1
+    column = offset - (document.rfind("\n", 0, offset) + 1) + 1
+    reason = str(found.get("ctx", {}).get("error") or "cannot be parsed")
+    detail = (f"The body is not valid JSON: {reason} at line {line}, column {column}. Send a "
+              "JSON object (Content-Type: application/json).")  # fmt: skip
+    return Problem(400, "Body is not JSON", detail, "https://mt5gate.dev/problems/invalid-json",
+                   {"error": "InvalidJSON", "line": line, "column": column})  # fmt: skip
 
 
 def _field_problem(error: Any) -> dict[str, str]:

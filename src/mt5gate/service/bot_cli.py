@@ -23,17 +23,18 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from pydantic import SecretStr
-from telegram.error import TelegramError
 
-from mt5gate.bot import TelegramBot
 from mt5gate.orders.journal import JournalError
 from mt5gate.redaction import RedactingFilter, Redactor
 from mt5gate.service.config import ConfigError, ServiceSettings, load_settings
 from mt5gate.service.gateway import Gateway
 from mt5gate.service.owners import owned_elsewhere
+
+if TYPE_CHECKING:  # the bot extra (python-telegram-bot) is imported when a bot is built
+    from mt5gate.bot import TelegramBot
 
 __all__ = ["BOT_OWNER", "announce_bot", "build_bot", "build_parser", "main"]
 
@@ -61,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def build_bot(gateway: Gateway, token: SecretStr) -> TelegramBot:
     """The bot for ``gateway``'s accounts; its chats' choices live in the data directory."""
+    from mt5gate.bot import TelegramBot
+
     settings = gateway.settings
     return TelegramBot(gateway.accounts, settings.bot, token,
                        state_path=settings.data_dir / STATE_FILE)  # fmt: skip
@@ -113,6 +116,8 @@ def _refuse_owned(settings: ServiceSettings) -> None:
 
 
 async def _run(gateway: Gateway, bot: TelegramBot, settings: ServiceSettings) -> int:
+    from telegram.error import TelegramError  # the bot extra: `mt5gate serve` runs without it
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -10,13 +10,19 @@ This is the composition root: the only place the environment is read (``MT5GATE_
 accounts' password and token variables). With no configuration it serves one SIMULATED demo
 account and says so loudly. With no API key configured it makes one for this data directory,
 stores it in ``<data_dir>/api-key`` (mode 600) and prints that path, never the key.
+
+The port is bound first, before any journal, key or terminal is touched: a second ``serve`` on
+a busy port says so at once (exit 2, with a ``--port`` hint) and leaves everything as it was.
+uvicorn then serves on that very socket, so no other process can take the port in between.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -33,7 +39,7 @@ from mt5gate.service.simulated import markets_now
 if TYPE_CHECKING:
     from mt5gate.service.gateway import Gateway
 
-__all__ = ["build_parser", "local_key", "main", "settings_from"]
+__all__ = ["build_parser", "listen", "local_key", "main", "settings_from"]
 
 log = logging.getLogger("mt5gate.service")
 
@@ -138,6 +144,43 @@ def _announce(gateway: Gateway, key_file: Path | None, bot: bool) -> None:
     print("\n".join(lines), file=sys.stderr, flush=True)
 
 
+#: uvicorn's default listen backlog.
+_BACKLOG = 2048
+
+
+class PortError(OSError):
+    """The service's address cannot be listened on; the message says why and what to do."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port`` as uvicorn binds one (a TCP socket, so asyncio sets
+    ``TCP_NODELAY`` on its connections: without it every answer waits for a delayed ACK), or
+    :class:`PortError` saying why not: in use (another ``mt5gate serve``?), not allowed, not
+    an address of this machine."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as error:
+        raise PortError(f"cannot listen on {host}:{port}: {error.strerror or error}; choose "
+                        "another --host") from None  # fmt: skip
+    try:
+        if os.name != "nt":  # as asyncio: a restart may bind while old connections linger
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(_BACKLOG)
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise PortError(f"port {port} on {host} is already in use (another mt5gate serve?); "
+                            "start this one on another port with --port, or stop the other "
+                            "one") from None  # fmt: skip
+        raise PortError(f"cannot listen on {host}:{port}: {error.strerror or error}; choose "
+                        "another --host or --port") from None  # fmt: skip
+    return sock
+
+
 def _new_key(name: str, scopes: str) -> int:
     wanted = [s.strip() for s in scopes.split(",") if s.strip()]
     key, snippet = key_config_snippet(name, wanted)
@@ -151,8 +194,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.new_key is not None:
             return _new_key(args.new_key, args.scopes)
-        settings, key_file = local_key(settings_from(args, os.environ))
+        settings = settings_from(args, os.environ)
+        sock = listen(settings.host, settings.port)  # first: nothing is opened on a busy port
     except (ConfigError, ValueError, OSError) as error:
+        print(f"mt5gate serve: {error}", file=sys.stderr)
+        return 2
+    with sock:
+        return _serve(args, settings, sock)
+
+
+def _serve(args: argparse.Namespace, settings: ServiceSettings, sock: socket.socket) -> int:
+    """Everything after the port is ours: the key, the gateway, then uvicorn on ``sock``."""
+    try:
+        settings, key_file = local_key(settings)
+    except (ValueError, OSError) as error:
         print(f"mt5gate serve: {error}", file=sys.stderr)
         return 2
     import uvicorn
@@ -175,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         access_log=settings.access_log,
         timeout_graceful_shutdown=20, server_header=False,
     )  # fmt: skip
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 

@@ -23,7 +23,7 @@ from mt5gate.orders.ownership import owner_id
 from mt5gate.orders.store import JournalError, OrderStore
 from mt5gate.service.auth import Authenticator
 from mt5gate.service.config import AccountSettings, BusSettings, ServiceSettings
-from mt5gate.service.simulated import configured_terminal, health_clock
+from mt5gate.service.simulated import configured_terminal, health_clock, runs_simulator
 from mt5gate.service.stores import SharedStore, open_store
 from mt5gate.session.manager import MT5SessionManager
 from mt5gate.session.observer import LoggingObserver, ObserverGroup, SessionObserver
@@ -93,8 +93,9 @@ class AccountRuntime:
 
     @property
     def simulated(self) -> bool:
-        """Whether the account runs on mt5gate's simulator."""
-        return self.settings.simulated
+        """Whether the account runs on mt5gate's simulator: a ``sim`` account, or a bridge
+        whose welcome said it serves one (known once connected)."""
+        return self.settings.simulated or runs_simulator(self.session.terminal)
 
     @property
     def health(self) -> HealthStatus | None:
@@ -184,8 +185,8 @@ class Gateway:
 
     @property
     def simulated(self) -> bool:
-        """Whether any account runs on the simulator."""
-        return any(a.settings.simulated for a in self.accounts.values())
+        """Whether any account runs on the simulator (here, or behind a bridge)."""
+        return any(a.simulated for a in self.accounts.values())
 
     def account(self, name: str) -> AccountRuntime:
         """The runtime of account ``name``; ``MT5DataError`` (404) for an unknown one."""
@@ -369,6 +370,10 @@ async def _connect(runtime: AccountRuntime, owned_retry_s: float = _OWNED_RETRY_
         try:
             await runtime.session.connect()
             log.info("account %s connected", runtime.name)
+            if runtime.simulated and not runtime.settings.simulated:
+                log.warning("account %s: its bridge (%s) serves a SIMULATED terminal "
+                            "(mt5gate.sim): prices and orders are not real",
+                            runtime.name, runtime.settings.terminal)  # fmt: skip
             await runtime.monitor.refresh()
             runtime.started = True
             return

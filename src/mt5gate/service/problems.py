@@ -4,9 +4,13 @@ Every error a route can meet is an :class:`~mt5gate.errors.MT5Error` (or an auth
 error, or a request the schema refused); :func:`problem_for` maps it once to a status, a title
 and the extension members clients branch on (``error`` the class name, ``hint`` what to do,
 ``retcode``, the trade server's ``comment`` and ``client_id`` where there are some, ``field``
-for validation, ``owner`` and ``epoch`` of an account another process owns). Client mistakes
-are 4xx (a trading write without an ``Idempotency-Key`` is 428, an order key blocked until a
-person looks is 409); a sick terminal is 503 with ``Retry-After``. An unknown order outcome is
+for validation, ``owner`` and ``epoch`` of an account another process owns; ``symbol`` and its
+``suggestions``, or the ``position`` or ``order`` ticket, of what was not found). Client
+mistakes are 4xx (a trading write without an ``Idempotency-Key`` is 428, an order key blocked
+until a person looks is 409, and so is a closed market: it is the market's state, not the
+request's fault); a sick terminal is 503 with ``Retry-After``. Hints are the HTTP API's own:
+where the session's would name a Python call (``session.positions()``), a problem names the
+route (``GET /v1/accounts/{account}/positions``). An unknown order outcome is
 no problem document but a ``202 Accepted`` with the order's status
 (:mod:`~mt5gate.service.accepted`): nothing may invite a resend. Never a stack trace, never a
 secret: texts come from the errors, which are redacted at construction.
@@ -21,6 +25,7 @@ from typing import Any, Final
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
+from mt5gate.constants import TradeRetcode
 from mt5gate.errors import (
     MT5AuthError,
     MT5CircuitBreakerOpen,
@@ -28,6 +33,7 @@ from mt5gate.errors import (
     MT5DataError,
     MT5Error,
     MT5IdempotencyError,
+    MT5NotFoundError,
     MT5OrderBlockedError,
     MT5OrderOutcomeUnknown,
     MT5OwnershipError,
@@ -76,15 +82,31 @@ _STATUS: Final[tuple[tuple[type[MT5Error], int, int | None], ...]] = (
     (MT5DataError, 404, None),
 )
 
+#: Trade retcodes whose rejection is answered with another status than its class's. The market
+#: being closed is no fault of the request (422) but the state of the market (409, as a halt
+#: or disabled trading is): the same order is good once the session opens.
+_RETCODE_STATUS: Final[dict[int, int]] = {TradeRetcode.MARKET_CLOSED: 409}
+
+#: How ``GET`` lists what an :class:`~mt5gate.errors.MT5NotFoundError` did not find: the hint
+#: a client of the HTTP API gets instead of the session's Python one.
+_NOT_FOUND_HINTS: Final[dict[str, str]] = {
+    "symbol": "Symbol names are exact, suffix included (EURUSD.m, EURUSDx): "
+    "GET /v1/accounts/{account}/symbols lists them.",
+    "position": "GET /v1/accounts/{account}/positions lists the open ones.",
+    "order": "GET /v1/accounts/{account}/orders lists the pending ones.",
+}
+
 
 #: What each status the service answers with means, for the OpenAPI document.
 STATUS_MEANINGS: Final[dict[int, str]] = {
-    400: "The body is not parseable JSON",
+    400: "The body is not valid JSON (the problem says at which line and column)",
     401: "Missing or unknown API key",
     403: "The API key lacks the scope the route needs",
-    404: "Unknown account, symbol, position or order",
-    409: "Trading is halted or disabled, the order was not executed and may be retried, or its "
-    "Idempotency-Key is blocked until an operator settles it (do not retry)",
+    404: "Unknown account, symbol, position or order (the problem names it; for a symbol, with "
+    "the likest names in suggestions)",
+    409: "Trading is halted or disabled, the market is closed, the order was not executed and "
+    "may be retried, or its Idempotency-Key is blocked until an operator settles it (do not "
+    "retry)",
     413: "Request body over the size limit",
     422: "Invalid request, risk limit, rejected order, or Idempotency-Key reused for another body",
     428: "Idempotency-Key header missing: trading writes need one (see the problem's detail)",
@@ -124,6 +146,12 @@ class ProblemDocument(BaseModel):
     outcome: str | None = None
     owner: str | None = None
     epoch: int | None = None
+    symbol: str | None = None
+    position: int | None = None
+    order: int | None = None
+    suggestions: list[str] | None = None
+    line: int | None = None
+    column: int | None = None
     errors: list[dict[str, str]] | None = None
 
 
@@ -168,10 +196,10 @@ def _retry_after(error: MT5Error, seconds: int | None) -> dict[str, str]:
     return {} if seconds is None else {"Retry-After": str(seconds)}
 
 
-def _extensions(error: MT5Error) -> dict[str, Any]:
+def _extensions(error: MT5Error, hint: str) -> dict[str, Any]:
     found: dict[str, Any] = {"error": type(error).__name__}
-    if error.hint:  # a client shows it apart (the mt5gate command's "hint:" line)
-        found["hint"] = error.hint
+    if hint:  # a client shows it apart (the mt5gate command's "hint:" line)
+        found["hint"] = hint
     if error.code is not None:
         found["code"] = error.code
     for name in ("retcode", "comment", "client_id", "field", "rule", "limit", "epoch"):
@@ -182,11 +210,28 @@ def _extensions(error: MT5Error) -> dict[str, Any]:
         found["owner"] = redact_text(error.owner)  # a name, but never let a secret through
     if isinstance(error, MT5TradeError):
         found["outcome"] = str(error.outcome)
+    if isinstance(error, MT5NotFoundError):
+        found[error.kind] = error.name  # symbol, or position / order: the ticket, as in MT5
+        if error.kind == "symbol":
+            found["suggestions"] = list(error.suggestions)
     return found
 
 
-def problem_for(error: BaseException) -> Problem:
-    """The problem an error is; anything unexpected is a bare 500 that says nothing inside."""
+def _hint(error: MT5Error, account: str | None) -> str:
+    """The error's hint, in the HTTP API's terms where the session's would name Python."""
+    if isinstance(error, MT5NotFoundError):
+        return _NOT_FOUND_HINTS[error.kind].replace("{account}", account or "{account}")
+    return error.hint
+
+
+def _status(error: MT5Error, status: int) -> int:
+    retcode = getattr(error, "retcode", None)
+    return _RETCODE_STATUS.get(retcode, status) if isinstance(retcode, int) else status
+
+
+def problem_for(error: BaseException, *, account: str | None = None) -> Problem:
+    """The problem an error is; anything unexpected is a bare 500 that says nothing inside.
+    ``account`` is the account the request named (hints then name its routes)."""
     if isinstance(error, JournalError):
         return Problem(503, "Order journal unavailable", "The order journal cannot be used; "
                        "no order was sent. An operator must look at it.",
@@ -196,12 +241,14 @@ def problem_for(error: BaseException) -> Problem:
     if not isinstance(error, MT5Error):
         return Problem(500, "Internal error", "The gateway failed unexpectedly; it was logged.",
                        _BASE + "internal", {"error": "InternalError"})  # fmt: skip
+    hint = _hint(error, account)
+    detail = str(error) if hint == error.hint else f"{error.message.rstrip('.')}. {hint}"
     for cls, status, seconds in _STATUS:
         if isinstance(error, cls):
             title = error_title(error)
-            return Problem(status, title, str(error), _BASE + _slug(title), _extensions(error),
-                           _retry_after(error, seconds))  # fmt: skip
-    return Problem(500, "Gateway error", str(error), _BASE + "gateway", _extensions(error))
+            return Problem(_status(error, status), title, detail, _BASE + _slug(title),
+                           _extensions(error, hint), _retry_after(error, seconds))  # fmt: skip
+    return Problem(500, "Gateway error", detail, _BASE + "gateway", _extensions(error, hint))
 
 
 def problem_response(problem: Problem) -> JSONResponse:

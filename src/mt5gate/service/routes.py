@@ -133,7 +133,7 @@ def _account_routes(router: APIRouter, gateway: Gateway, read: Any) -> None:
     async def accounts() -> AccountList:
         """The configured accounts and whether each is ready."""
         entries = [AccountEntry(name=a.name, terminal=a.settings.terminal,
-                                simulated=a.settings.simulated, ready=a.ready,
+                                simulated=a.simulated, ready=a.ready,
                                 **_owner_of(gateway, a.settings.login))
                    for a in gateway.accounts.values()]  # fmt: skip
         return AccountList(accounts=entries, notes=[SIMULATED_NOTICE] if gateway.simulated else [])

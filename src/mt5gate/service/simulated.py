@@ -6,6 +6,9 @@ with ``sim_start``, a clock pinned to start at that server time and run in real 
 replayed day's ticks are fresh on its own clock and would be days old on the machine's.
 ``mt5gate serve`` says on start, for each simulated account, what trades now and what is closed,
 from the simulator's own session schedule.
+
+A simulator can also sit behind a bridge (``mt5gate bridge --terminal sim``): its welcome says
+so, and :func:`runs_simulator` then labels the account SIMULATED as a ``sim`` account is.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ from mt5gate.terminal.base import Terminal
 if TYPE_CHECKING:
     from mt5gate.sim.terminal import SimTerminal
 
-__all__ = ["configured_terminal", "health_clock", "markets_now", "sim_clock", "simulator"]
+__all__ = [
+    "configured_terminal", "health_clock", "markets_now", "runs_simulator", "sim_clock",
+    "simulator",
+]  # fmt: skip
 
 
 def sim_clock(account: AccountSettings) -> RealClock:
@@ -67,6 +73,17 @@ def health_clock(terminal: Terminal) -> Callable[[], int]:
     if isinstance(clock, RealClock | VirtualClock):
         return clock.utc_ms
     return wall_utc_ms
+
+
+def runs_simulator(terminal: Terminal | str) -> bool:
+    """Whether ``terminal`` is mt5gate's simulator: here, or behind a bridge whose welcome
+    said so (known once the session has connected)."""
+    from mt5gate.sim.terminal import SimTerminal
+    from mt5gate.terminal.bridge import BridgeTerminal
+
+    if isinstance(terminal, SimTerminal):
+        return True
+    return isinstance(terminal, BridgeTerminal) and terminal.simulated
 
 
 def markets_now(terminal: Terminal) -> str | None:

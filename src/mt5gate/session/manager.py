@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -67,6 +67,7 @@ from mt5gate.session.policies import (
 from mt5gate.session.ranges import date_seconds, rates_in_range
 from mt5gate.session.resolve import resolve_terminal
 from mt5gate.session.state import SessionState, StateMachine
+from mt5gate.session.symbols import SymbolNames
 from mt5gate.session.validation import require_count, require_date, require_symbol_name
 from mt5gate.terminal.base import MarketWatch, Terminal
 from mt5gate.terminal.worker import TerminalWorker
@@ -81,6 +82,7 @@ __all__ = ["MT5SessionManager"]
 _log = logging.getLogger("mt5gate.orders")
 
 S = SessionState
+T = TypeVar("T")
 Array = npt.NDArray[np.void]
 DateArg = datetime | int
 _USABLE = (S.CONNECTED, S.DEGRADED)
@@ -180,6 +182,7 @@ class MT5SessionManager:
         self.ownership = Ownership(self.store, owner or owner_id("session"),
                                    lease or LeasePolicy(), dict(owner_info or {}))  # fmt: skip
         self._pipeline: OrderPipeline | None = None
+        self._symbols = SymbolNames(self.read, self.clock.monotonic)
 
     def __repr__(self) -> str:
         login = self.credentials.login
@@ -308,14 +311,18 @@ class MT5SessionManager:
         try:
             tick = await self.read("symbol_info_tick", symbol, shared=True)
         except MT5DataError:
-            await self.select_symbol(symbol)
-            tick = await self.read("symbol_info_tick", symbol, shared=True)
+            tick = await self._naming(symbol, self._selected_tick(symbol))
         return Price.from_tick(symbol, tick)
+
+    async def _selected_tick(self, symbol: str) -> Any:
+        """The tick of ``symbol`` once selected in Market Watch (a read that failed first)."""
+        await self.select_symbol(symbol)
+        return await self.read("symbol_info_tick", symbol, shared=True)
 
     async def select_symbol(self, symbol: str, enable: bool = True) -> None:
         """Add ``symbol`` to Market Watch (kept across reconnects), or remove it."""
         self._require_symbol(symbol)
-        await self.read("symbol_select", symbol, enable)
+        await self._naming(symbol, self.read("symbol_select", symbol, enable))
         subscriptions = self.connection.subscriptions.symbols
         if enable:
             subscriptions.add(symbol)
@@ -325,13 +332,14 @@ class MT5SessionManager:
     async def subscribe_book(self, symbol: str) -> None:
         """Subscribe to ``symbol``'s depth of market (kept across reconnects)."""
         self._require_symbol(symbol)
-        await self.read("market_book_add", symbol)
+        await self._naming(symbol, self.read("market_book_add", symbol))
         self.connection.subscriptions.books.add(symbol)
 
     async def get_book(self, symbol: str) -> list[BookLevel]:
         """The depth of market of a subscribed symbol: sell levels, then buy levels."""
         self._require_symbol(symbol)
-        return [BookLevel.from_record(b) for b in await self.read("market_book_get", symbol)]
+        book = await self._naming(symbol, self.read("market_book_get", symbol))
+        return [BookLevel.from_record(b) for b in book]
 
     async def unsubscribe_book(self, symbol: str) -> None:
         """End a depth-of-market subscription."""
@@ -342,7 +350,14 @@ class MT5SessionManager:
     async def get_symbol_info(self, symbol: str) -> Symbol:
         """The specification and quote of ``symbol``."""
         self._require_symbol(symbol)
-        return Symbol.from_record(await self.read("symbol_info", symbol, shared=True))
+        try:
+            record = await self.read("symbol_info", symbol, shared=True)
+        except MT5DataError as error:
+            explained = await self._symbols.explain(symbol, error, asked_info=True)
+            if explained is error:
+                raise
+            raise explained from None
+        return Symbol.from_record(record)
 
     async def list_symbols(self, group: str | None = None) -> list[Symbol]:
         """All symbols, or those matching an MT5 group mask such as ``"*USD*,!*JPY*"``."""
@@ -373,6 +388,13 @@ class MT5SessionManager:
         _require_dates(date_from=date_from, date_to=date_to)
         if count is not None:
             require_count(count)
+        return await self._naming(symbol, self._rates(symbol, timeframe, count, start_pos,
+                                                      date_from, date_to))  # fmt: skip
+
+    async def _rates(
+        self, symbol: str, timeframe: int, count: int | None, start_pos: int,
+        date_from: DateArg | None, date_to: DateArg | None,
+    ) -> Array:  # fmt: skip
         if date_from is not None and date_to is not None:
             span = (date_seconds(date_from), date_seconds(date_to))
             info = await self.read("terminal_info", shared=True)
@@ -395,6 +417,12 @@ class MT5SessionManager:
         _require_dates(date_from=date_from, date_to=date_to)
         if count is not None:
             require_count(count)
+        return await self._naming(symbol, self._ticks(symbol, date_from, count, date_to, flags))
+
+    async def _ticks(
+        self, symbol: str, date_from: DateArg, count: int | None, date_to: DateArg | None,
+        flags: int,
+    ) -> Array:  # fmt: skip
         if date_to is not None and count is None:
             return await self.read("copy_ticks_range", symbol, date_from, date_to, flags)  # type: ignore[no-any-return]
         n = _DEFAULT_TICKS if count is None else count
@@ -439,6 +467,18 @@ class MT5SessionManager:
     @staticmethod
     def _require_symbol(symbol: object) -> None:
         require_symbol_name(symbol)
+
+    async def _naming(self, symbol: str, call: Awaitable[T]) -> T:
+        """``call``, which names ``symbol``; when it fails because the symbol does not exist,
+        :class:`~mt5gate.errors.MT5NotFoundError` (code -4) naming it, whatever the call said
+        (:mod:`~mt5gate.session.symbols`)."""
+        try:
+            return await call
+        except MT5DataError as error:
+            explained = await self._symbols.explain(symbol, error)
+            if explained is error:
+                raise
+            raise explained from None
 
     # --------------------------------------------------------- trading, streams
 

@@ -19,7 +19,7 @@ trading methods to. Every request goes the same way:
 
 Decisions: ``10025 No changes`` (SL/TP or order already as asked) is raised as
 ``MT5TradeRejected`` like any rejection, since it tells the caller their view of the position
-is out of date; a ticket that does not exist is an ``MT5ValidationError(field="ticket")``
+is out of date; a ticket that is not open is an ``MT5NotFoundError`` (``field="ticket"``)
 raised before sending; ``OrderRequest.magic`` must stay 0, because ``magic`` carries the client
 order id.
 """
@@ -41,6 +41,7 @@ from mt5gate.constants import (
 )
 from mt5gate.errors import (
     MT5Error,
+    MT5NotFoundError,
     MT5OrderOutcomeUnknown,
     MT5TimeoutError,
     MT5TradeError,
@@ -191,15 +192,6 @@ def _unknown_outcome(
     if not maybe_sent:
         return None
     return MT5OrderOutcomeUnknown(failure.message, retcode=None, request=request, code=failure.code)
-
-
-def _missing(what: str, ticket: int, listing: str) -> MT5ValidationError:
-    return MT5ValidationError(
-        f"no {what} with ticket {ticket}: it may have been closed or filled already. "
-        f"List them with session.{listing}()",
-        field="ticket",
-        rule=f"the ticket of an open {what}",
-    )
 
 
 def _modified_limit(order: Order, stop_limit: float | None) -> float:
@@ -402,7 +394,7 @@ class Trading:
     async def _position(self, ticket: int) -> Position:
         found = await self._session.positions(ticket=ticket)
         if not found:
-            raise _missing("position", ticket, "positions")
+            raise MT5NotFoundError("position", ticket)
         return found[0]
 
     # ------------------------------------------------------------------ pending orders
@@ -461,7 +453,7 @@ class Trading:
     async def _order(self, ticket: int) -> Order:
         found = await self._session.orders(ticket=ticket)
         if not found:
-            raise _missing("pending order", ticket, "orders")
+            raise MT5NotFoundError("order", ticket)
         return found[0]
 
     # ------------------------------------------------------------------ the one send

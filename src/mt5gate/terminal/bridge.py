@@ -64,6 +64,8 @@ IPC_TIMEOUT: Final = (-10005, "IPC timeout")
 CALL_FAILED: Final = (-10000, "IPC call failed")
 NO_MEMORY: Final = (-3, "Terminal: Out of memory")
 SUCCESS: Final = (1, "Success")
+#: The refusal kind of a handshake whose token the bridge did not accept.
+_DENIED: Final = "denied"
 _CHUNK: Final = 65536
 _TIMEOUT_SLACK_S: Final = 0.001  # how far a read may outrun its call's deadline, at most
 _NOT_FENCING: Final = (
@@ -111,6 +113,19 @@ class _Connection:
                 return chunk[4:]
             self._buffer += chunk
         length = frame_length(self._read(4, deadline), limit)
+        return self._read(length, deadline)
+
+    def receive_welcome(self, deadline: float) -> bytes:
+        """The first frame of a connection: :class:`_NotABridgeError` when its header shows
+        that something else answers (an HTTP reply begins ``HTTP``, 1,213,486,160 read as a
+        length) or announces more than any welcome holds."""
+        header = self._read(4, deadline)
+        if header == b"HTTP":
+            raise _NotABridgeError("it answered HTTP: is this the gateway's port?")
+        try:
+            length = frame_length(header, MAX_REQUEST_FRAME)
+        except ProtocolError:
+            raise _NotABridgeError(f"its first reply begins {header!r}") from None
         return self._read(length, deadline)
 
     def _read(self, n: int, deadline: float) -> bytes:
@@ -209,6 +224,14 @@ class BridgeTerminal:
         self._epoch = checked_epoch(epoch)
 
     @property
+    def simulated(self) -> bool:
+        """Whether the bridge said in its welcome that it serves mt5gate's simulator, not a
+        real MetaTrader 5 (``False`` until the first handshake). A bridge from before the
+        ``simulated`` member says it with ``"terminal": "sim"``."""
+        info = self.server_info or {}
+        return info.get("simulated") is True or info.get("terminal") == "sim"
+
+    @property
     def connected(self) -> bool:
         """Whether a handshaken connection is open (it may still turn out to be broken)."""
         return self._connection is not None
@@ -230,6 +253,9 @@ class BridgeTerminal:
         where = f"bridge {self.host}:{self.port}"
         try:
             sock = socket.create_connection((self.host, self.port), self.connect_timeout_s)
+        except ConnectionRefusedError:
+            return -10003, (f"IPC initialize failed, no mt5gate bridge listening at "
+                            f"{self.host}:{self.port} (connection refused)")  # fmt: skip
         except OSError as error:
             return -10003, f"IPC initialize failed, {where} unreachable: {error}"
         try:
@@ -240,6 +266,14 @@ class BridgeTerminal:
             connection = _Connection(sock, self.max_reply_frame)
             self.server_info = self._handshake(connection)
             self._fencing = self.server_info.get("fencing") is True
+        except _NotABridgeError as error:
+            sock.close()
+            return -10003, (f"IPC initialize failed, {self.host}:{self.port} is not an mt5gate "
+                            f"bridge ({error})")  # fmt: skip
+        except _TokenRefusedError:
+            sock.close()
+            return -10003, (f"IPC initialize failed, the mt5gate bridge at {self.host}:{self.port} "
+                            "refused the token")  # fmt: skip
         except (OSError, ProtocolError, _IPCError, _HandshakeRefusedError) as error:
             sock.close()
             return -10003, f"IPC initialize failed, {where}: {_describe(error)}"
@@ -249,8 +283,13 @@ class BridgeTerminal:
     def _handshake(self, connection: _Connection) -> dict[str, Any]:
         deadline = time.monotonic() + self.connect_timeout_s
         connection.send(hello(self._token), deadline)
-        welcome = decode_mapping(connection.receive(deadline, MAX_REQUEST_FRAME))
+        try:
+            welcome = decode_mapping(connection.receive_welcome(deadline))
+        except ProtocolError as error:
+            raise _NotABridgeError(f"its first reply is no bridge welcome: {error}") from None
         if welcome.get("ok") is not True:
+            if welcome.get("kind") == _DENIED:
+                raise _TokenRefusedError
             raise _HandshakeRefusedError(str(welcome.get("message", "refused")))
         if welcome.get("protocol") != PROTOCOL_NAME or welcome.get("version") != PROTOCOL_VERSION:
             raise _HandshakeRefusedError(f"client speaks bridge protocol {PROTOCOL_VERSION}, "
@@ -441,7 +480,16 @@ class BridgeTerminal:
 
 
 class _HandshakeRefusedError(Exception):
-    """The bridge answered the hello with a refusal (token, version, busy)."""
+    """The bridge answered the hello with a refusal (version, busy)."""
+
+
+class _TokenRefusedError(_HandshakeRefusedError):
+    """The bridge refused this client's token (its message is not repeated: nothing of the
+    token, right or wrong, goes into an error)."""
+
+
+class _NotABridgeError(Exception):
+    """Something other than an mt5gate bridge answered the hello; the text says what."""
 
 
 def _describe(error: BaseException) -> str:

@@ -2,9 +2,10 @@
 
 The module already *is* the seam (32 functions, records, ``last_error``), so the adapter only
 imports it lazily and explains what to do when it is missing: the package has Windows wheels
-only (``pip install "mt5gate[official]"`` on Windows). On Linux, reach a Windows or Wine terminal
-through the bridge (``bridge://``), or use the simulator. Tests install the simulator's drop-in
-module under the name ``MetaTrader5`` and run this same code path.
+only (``pip install MetaTrader5`` on Windows, next to mt5gate; see ``docs/install.md``). On
+Linux, reach a Windows or Wine terminal through the bridge (``bridge://``), or use the
+simulator. Tests install the simulator's drop-in module under the name ``MetaTrader5`` and run
+this same code path.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def official_terminal(module_name: str = "MetaTrader5") -> Terminal:
     except ImportError:
         raise MT5InitError(
             f"the {module_name} package is not installed. It exists for Windows only "
-            '(pip install "mt5gate[official]" there); on Linux use a bridge to a Windows or '
+            "(pip install MetaTrader5 there); on Linux use a bridge to a Windows or "
             "Wine terminal (bridge://host:port) or the simulator (terminal='sim')."
         ) from None
     missing = [name for name in TERMINAL_FUNCTIONS if not callable(getattr(module, name, None))]

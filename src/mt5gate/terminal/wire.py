@@ -4,8 +4,8 @@ A frame is a 4-byte big-endian length followed by that many bytes of msgpack. A 
 starts with a handshake, then carries one request and one reply per call::
 
     hello     {"protocol": "mt5gate-bridge", "version": 1, "token": "..."}
-    welcome   {"ok": true, "protocol": ..., "version": 1, "terminal": "sim", "mt5gate": "0.2.0",
-               "fencing": true}
+    welcome   {"ok": true, "protocol": ..., "version": 1, "terminal": "sim", "simulated": true,
+               "mt5gate": "0.2.0", "fencing": true}
               or {"ok": false, "kind": "denied" | "version" | "busy" | ..., "message": "..."}
     request   [request_id, function, args, kwargs]
               or [request_id, function, args, kwargs, epoch]
