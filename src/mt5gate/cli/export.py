@@ -101,11 +101,11 @@ def plan(symbol: str, date_from: datetime, date_to: datetime, out: Path, *,
     if date_to < date_from:
         raise CommandError(f"--to ({date_to:{_WHEN}}) is before --from ({date_from:{_WHEN}})",
                            hint="Swap them.")  # fmt: skip
+    if out.is_dir():
+        raise CommandError(f"--out: {out} is a directory", hint="Give a file name.")
     chosen = format_of(out, file_format)
     if chosen is FileFormat.PARQUET:
         require_parquet()
-    if out.is_dir():
-        raise CommandError(f"--out: {out} is a directory", hint="Give a file name.")
     if not out.parent.is_dir():
         raise CommandError(f"--out: there is no directory {out.parent}",
                            hint="Make it first, or give another path.")  # fmt: skip
@@ -204,7 +204,11 @@ def _when(seconds: int | None) -> str | None:
 
 
 def _report(ui: Ui, job: Export, rows: int, first: int | None, last: int | None) -> None:
-    """What was written: a line on stdout (JSON with ``--json``)."""
+    """What was written: a line on stdout (JSON with ``--json``), and a note on stderr when
+    the range held nothing."""
+    if not rows:
+        ui.note(f"[yellow]no {job.what} in that range[/] (the market closed, or before the "
+                "history starts)")  # fmt: skip
     if ui.options.json:
         ui.emit_json({
             "path": str(job.out), "format": job.file_format.value, "symbol": job.symbol,
@@ -218,6 +222,3 @@ def _report(ui: Ui, job: Export, rows: int, first: int | None, last: int | None)
     span = f"{_when(job.span_s[0])} .. {_when(job.span_s[1])}"
     ui.out.print(f"{rows:,} {kind} of {job.symbol} ({span}) written to {job.out}",
                  highlight=False, markup=False, soft_wrap=True)  # fmt: skip
-    if not rows:
-        ui.note(f"[yellow]no {job.what} in that range[/] (the market closed, or before the "
-                "history starts)")  # fmt: skip

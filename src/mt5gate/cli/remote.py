@@ -17,6 +17,7 @@ client never uses a proxy (the key goes to the service only) and never follows r
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -75,6 +76,10 @@ _RESULT: Final = TypeAdapter(OrderResult)
 _ROWS: Final = TypeAdapter(list[dict[str, Any]])
 #: ``copy_ticks_*``'s every tick: the service's ticks route has no other filter.
 _ALL_TICKS: Final = -1
+#: How many times in a row a bars or ticks read waits out the key's rate (429), and the
+#: longest it waits at once (seconds).
+_RATE_WAITS: Final = 10
+_RATE_WAIT_MAX_S: Final = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,9 +256,18 @@ class RemoteAccount:
     # ------------------------------------------------------------------------------ HTTP
 
     async def _array(self, path: str, params: Mapping[str, str], dtype: np.dtype[Any]) -> Array:
-        """The service's rows of bars or ticks as MT5's array of ``dtype`` (field by field)."""
+        """The service's rows of bars or ticks as MT5's array of ``dtype`` (field by field).
+
+        A long export asks page after page: when the key is over its rate (429), the read is
+        asked again after the ``Retry-After`` the service gives (a read sends nothing), up to
+        :data:`_RATE_WAITS` times in a row."""
         call = Call(self.url)
-        response = await self._send(call, "GET", self._base + path, params=params)
+        for _ in range(_RATE_WAITS):
+            response = await self._send(call, "GET", self._base + path, params=params)
+            wait = _retry_after(response)
+            if wait is None:
+                break
+            await asyncio.sleep(wait)
         rows = self._read(call, _ROWS, response)
         names = dtype.names or ()
         try:
@@ -315,6 +329,15 @@ def _segment(symbol: str) -> str:
 
 def _only(**values: str | None) -> dict[str, str]:
     return {name: value for name, value in values.items() if value is not None}
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """How long to wait before asking again (a 429 with a ``Retry-After`` in seconds), else
+    None."""
+    given = response.headers.get("retry-after", "")
+    if response.status_code != 429 or not given.isdigit():
+        return None
+    return min(float(given), _RATE_WAIT_MAX_S)
 
 
 def _str(value: int | None) -> str | None:

@@ -136,11 +136,6 @@ class Output:
             self._sink = None
         self._part.unlink(missing_ok=True)
 
-    @property
-    def part(self) -> Path:
-        """The temporary file being written."""
-        return self._part
-
     def write(self, rows: Array) -> None:
         """Append ``rows`` (of the export's dtype)."""
         assert self._sink is not None, "write inside the with block"
