@@ -263,7 +263,7 @@ class RemoteAccount:
         :data:`_RATE_WAITS` times in a row."""
         call = Call(self.url)
         for _ in range(_RATE_WAITS):
-            response = await self._send(call, "GET", self._base + path, params=params)
+            response = await self._streamed(call, self._base + path, params)
             wait = _retry_after(response)
             if wait is None:
                 break
@@ -298,6 +298,22 @@ class RemoteAccount:
         if response.status_code == 202:
             raise outcome_unknown(call, _json(response))
         return self._read(call, _RESULT, response)
+
+    async def _streamed(self, call: Call, path: str, params: Mapping[str, str]) -> httpx.Response:
+        """``GET path``, its body read into a response of its own. httpx keeps each response
+        it streams in a reference cycle, which only the garbage collector's rare full pass
+        frees: a long export would hold every page it is done with (a megabyte each). The
+        body read here is held by a plain response, freed as soon as it is read."""
+        try:
+            async with self._http.stream("GET", path, params=params) as streamed:
+                raw = b"".join([chunk async for chunk in streamed.aiter_raw()])
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            raise unreachable(call, error) from None  # nothing was sent
+        except httpx.TransportError as error:
+            raise lost_answer(call, error) from None
+        # as sent (still encoded, if it was): the response decodes it as httpx would
+        return httpx.Response(streamed.status_code, headers=streamed.headers, content=raw,
+                              request=streamed.request)  # fmt: skip
 
     async def _send(self, call: Call, method: str, path: str, **options: Any) -> httpx.Response:
         try:
