@@ -231,7 +231,7 @@ def test_parquet_without_pyarrow_names_the_extra(cli: Cli, monkeypatch: pytest.M
     for args in (("--out", "x.parquet"), ("--out", "x.csv", "--format", "parquet")):
         result = cli.run("rates", "EURUSD", "M1", *JANUARY, *args)
         assert_error(result, Exit.USAGE, "--format parquet needs pyarrow, which is not installed")
-        assert 'pip install "mt5gate[parquet]"' in result.stderr
+        assert "pip install 'mt5gate[parquet]'" in result.stderr
     assert sorted(p.name for p in cli.home.iterdir()) == []
 
 

@@ -34,7 +34,7 @@ from mt5gate.cli.port import Array
 __all__ = ["PARQUET_EXTRA", "Output", "format_of", "require_parquet"]
 
 #: What to install for ``--format parquet``.
-PARQUET_EXTRA: Final = 'pip install "mt5gate[parquet]"'
+PARQUET_EXTRA: Final = "pip install 'mt5gate[parquet]'"
 _SUFFIXES: Final = {".csv": FileFormat.CSV, ".parquet": FileFormat.PARQUET,
                     ".pq": FileFormat.PARQUET}  # fmt: skip
 
