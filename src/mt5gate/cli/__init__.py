@@ -1,12 +1,12 @@
 """The ``mt5gate`` command: read, trade and watch from the shell, and run the front ends.
 
 ``mt5gate price EURUSD``, ``account``, ``positions``, ``orders``, ``history``, ``health``,
-``watch``, ``order buy|sell|limit|stop``, ``close``, ``cancel``, ``errors`` and ``journal``
-work on one account (the SIMULATED demo account unless ``--config`` or ``--terminal`` says
-otherwise), through the running ``mt5gate serve`` when it owns the account; ``serve``,
-``bot``, ``bridge`` and ``demo`` run the HTTP service, the Telegram bot, the bridge and the
-simulator tour. See ``docs/quickref.md`` and ``mt5gate --help``; ``mt5gate --version`` says
-which mt5gate this is.
+``watch``, ``order buy|sell|limit|stop``, ``close``, ``cancel``, ``modify``, ``halt``,
+``resume``, ``rates``, ``ticks``, ``errors`` and ``journal`` work on one account (the SIMULATED
+demo account unless ``--config`` or ``--terminal`` says otherwise), through the running
+``mt5gate serve`` when it owns the account; ``serve``, ``bot``, ``bridge`` and ``demo`` run the
+HTTP service, the Telegram bot, the bridge and the simulator tour. See ``docs/quickref.md`` and
+``mt5gate --help``; ``mt5gate --version`` says which mt5gate this is.
 """
 
 from __future__ import annotations

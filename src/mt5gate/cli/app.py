@@ -418,6 +418,10 @@ def cancel(ticket: Ticket, yes: Yes = False, key: Key = None, *, opts: Options) 
     return 0
 
 
+# modify, halt, resume, rates and ticks: declared in their own module, on this app
+from mt5gate.cli import app_more  # noqa: E402, F401
+
+
 @app.command(cls=PanelCommand, context_settings={"ignore_unknown_options": True})  # "-6" is a code
 def errors(
     query: Annotated[str | None, typer.Argument(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-__all__ = ["AccountChoice", "Options", "SideChoice"]
+__all__ = ["AccountChoice", "FileFormat", "Options", "SideChoice", "TickSet"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +42,19 @@ class SideChoice(StrEnum):
 
     BUY = "buy"
     SELL = "sell"
+
+
+class FileFormat(StrEnum):
+    """``--format`` of ``mt5gate rates`` and ``ticks`` (by default, the output's extension)."""
+
+    CSV = "csv"
+    PARQUET = "parquet"
+
+
+class TickSet(StrEnum):
+    """``--flags`` of ``mt5gate ticks``: MT5's ``COPY_TICKS_ALL``, ``_INFO`` (bid or ask
+    changed) or ``_TRADE`` (last or volume changed)."""
+
+    ALL = "all"
+    INFO = "info"
+    TRADE = "trade"

@@ -12,6 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from mt5gate.models import (
     Account,
     Deal,
@@ -25,7 +28,10 @@ from mt5gate.models import (
     Symbol,
 )
 
-__all__ = ["AccountPort"]
+__all__ = ["AccountPort", "Array"]
+
+#: Bars or ticks: MT5's numpy structured array (``RATES_DTYPE``, ``TICKS_DTYPE``).
+Array = npt.NDArray[np.void]
 
 
 class AccountPort(Protocol):
@@ -62,6 +68,22 @@ class AccountPort(Protocol):
         """Deals between two times (broker server time)."""
         ...
 
+    async def get_rates(
+        self, symbol: str, timeframe: int, *, count: int | None = None,
+        date_from: datetime | int | None = None, date_to: datetime | int | None = None,
+    ) -> Array:  # fmt: skip
+        """Bars, oldest first; with both dates and ``count``, the first ``count`` bars with
+        ``date_from <= time <= date_to`` (epoch seconds or datetimes, broker server time)."""
+        ...
+
+    async def get_ticks(
+        self, symbol: str, date_from: datetime | int, *, count: int | None = None,
+        date_to: datetime | int | None = None, flags: int = -1,
+    ) -> Array:  # fmt: skip
+        """Ticks, oldest first: the first ``count`` with ``time_msc >= date_from * 1000`` (and,
+        with ``date_to``, ``<= date_to * 1000``)."""
+        ...
+
     async def check_order(self, request: OrderRequest) -> OrderCheck:
         """``order_check``: the account as it would be after ``request``; nothing is sent."""
         ...
@@ -76,6 +98,13 @@ class AccountPort(Protocol):
         self, request: OrderRequest, *, idempotency_key: str | None = None
     ) -> OrderResult:
         """Send ``request`` exactly once: the same key returns the first outcome."""
+        ...
+
+    async def modify_position(
+        self, ticket: int, *, sl: float | None = None, tp: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> OrderResult:  # fmt: skip
+        """Set a position's SL / TP (None keeps a level, 0 removes it) exactly once."""
         ...
 
     async def close_position(

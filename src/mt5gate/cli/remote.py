@@ -8,19 +8,25 @@ same errors (:mod:`mt5gate.cli.answers`). Trading writes carry the command's key
 ``Idempotency-Key``, so a command run again with the same ``--key`` never sends twice.
 
 Only what the commands need is here. ``calc_margin`` has no route: it is what ``order_check``
-says the margin would grow by. ``positions(ticket=...)`` filters the account's positions. The
+says the margin would grow by. ``positions(ticket=...)`` filters the account's positions. Bars
+and ticks come back as MT5's numpy arrays, rebuilt from the service's rows (at most 10,000 a
+call: ``mt5gate rates`` and ``ticks`` page through longer ranges). :meth:`RemoteAccount.halt`
+and :meth:`~RemoteAccount.resume` work the service's halt switch (scope ``admin``). The
 client never uses a proxy (the key goes to the service only) and never follows redirects.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
+import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
 from mt5gate.cli.answers import (
@@ -32,6 +38,7 @@ from mt5gate.cli.answers import (
     unreadable,
 )
 from mt5gate.cli.owner import ApiKey
+from mt5gate.cli.port import Array
 from mt5gate.errors import MT5ValidationError
 from mt5gate.health import Check, HealthStatus, Status, wall_utc_ms
 from mt5gate.models import (
@@ -46,9 +53,10 @@ from mt5gate.models import (
     Side,
     Symbol,
 )
+from mt5gate.records import RATES_DTYPE, TICKS_DTYPE
 from mt5gate.session.validation import require_symbol_name
 
-__all__ = ["TIMEOUT", "RemoteAccount"]
+__all__ = ["TIMEOUT", "HaltSwitch", "RemoteAccount"]
 
 T = TypeVar("T")
 
@@ -65,6 +73,24 @@ _ORDERS: Final = TypeAdapter(list[Order])
 _DEALS: Final = TypeAdapter(list[Deal])
 _CHECK: Final = TypeAdapter(OrderCheck)
 _RESULT: Final = TypeAdapter(OrderResult)
+_ROWS: Final = TypeAdapter(list[dict[str, Any]])
+#: ``copy_ticks_*``'s every tick: the service's ticks route has no other filter.
+_ALL_TICKS: Final = -1
+#: How many times in a row a bars or ticks read waits out the key's rate (429), and the
+#: longest it waits at once (seconds).
+_RATE_WAITS: Final = 10
+_RATE_WAIT_MAX_S: Final = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class HaltSwitch:
+    """The halt switch of an account, as ``POST .../halt`` and ``.../resume`` answer."""
+
+    halted: bool
+    reason: str
+
+
+_HALT: Final = TypeAdapter(HaltSwitch)
 
 
 class RemoteAccount:
@@ -135,6 +161,29 @@ class RemoteAccount:
         """``GET .../history/deals?from=&to=``."""
         return await self._get(_DEALS, "/history/deals", _span(date_from, date_to))
 
+    async def get_rates(
+        self, symbol: str, timeframe: int, *, count: int | None = None,
+        date_from: datetime | int | None = None, date_to: datetime | int | None = None,
+    ) -> Array:  # fmt: skip
+        """``GET .../symbols/{symbol}/rates``: the first ``count`` (at most 10,000) bars of
+        ``date_from..date_to`` (the service's default count and range without them)."""
+        params = _only(timeframe=str(int(timeframe)), count=_str(count),
+                       **{"from": _date(date_from), "to": _date(date_to)})  # fmt: skip
+        return await self._array(f"/symbols/{_segment(symbol)}/rates", params, RATES_DTYPE)
+
+    async def get_ticks(
+        self, symbol: str, date_from: datetime | int, *, count: int | None = None,
+        date_to: datetime | int | None = None, flags: int = _ALL_TICKS,
+    ) -> Array:  # fmt: skip
+        """``GET .../symbols/{symbol}/ticks``: the first ``count`` (at most 10,000) ticks from
+        ``date_from`` (to ``date_to``). Every tick: the route takes no ``flags`` filter, so
+        another value is an ``MT5ValidationError`` (filter the ticks' ``flags`` instead)."""
+        if flags != _ALL_TICKS:
+            raise MT5ValidationError(field="flags", rule="COPY_TICKS_ALL (-1) through mt5gate "
+                                     "serve, whose ticks route returns every tick")  # fmt: skip
+        params = _only(count=_str(count), **{"from": _date(date_from), "to": _date(date_to)})
+        return await self._array(f"/symbols/{_segment(symbol)}/ticks", params, TICKS_DTYPE)
+
     async def health(self) -> HealthStatus:
         """The account's checks in the service's latest reading (``GET /v1/health``, where
         they are keyed ``{account}/{check}``): the service reads health every few seconds, on
@@ -174,6 +223,15 @@ class RemoteAccount:
         """``POST .../orders`` with ``Idempotency-Key``: placed exactly once."""
         return await self._write("POST", "/orders", idempotency_key, _order_body(request))
 
+    async def modify_position(
+        self, ticket: int, *, sl: float | None = None, tp: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> OrderResult:  # fmt: skip
+        """``PATCH .../positions/{ticket}`` with ``Idempotency-Key``: SL / TP (None keeps the
+        level, 0 removes it)."""
+        body = {name: level for name, level in (("sl", sl), ("tp", tp)) if level is not None}
+        return await self._write("PATCH", f"/positions/{ticket}", idempotency_key, body)
+
     async def close_position(
         self, ticket: int, *, volume: float | None = None, idempotency_key: str | None = None
     ) -> OrderResult:
@@ -185,7 +243,38 @@ class RemoteAccount:
         """``DELETE .../orders/{ticket}`` with ``Idempotency-Key``."""
         return await self._write("DELETE", f"/orders/{ticket}", idempotency_key, None)
 
+    # ------------------------------------------------------------------------ the halt switch
+
+    async def halt(self, reason: str) -> HaltSwitch:
+        """``POST .../halt``: the service refuses every new order until :meth:`resume`."""
+        return await self._post(_HALT, "/halt", {"reason": reason})
+
+    async def resume(self) -> HaltSwitch:
+        """``POST .../resume``: the service takes new orders again."""
+        return await self._post(_HALT, "/resume", {})
+
     # ------------------------------------------------------------------------------ HTTP
+
+    async def _array(self, path: str, params: Mapping[str, str], dtype: np.dtype[Any]) -> Array:
+        """The service's rows of bars or ticks as MT5's array of ``dtype`` (field by field).
+
+        A long export asks page after page: when the key is over its rate (429), the read is
+        asked again after the ``Retry-After`` the service gives (a read sends nothing), up to
+        :data:`_RATE_WAITS` times in a row."""
+        call = Call(self.url)
+        for _ in range(_RATE_WAITS):
+            response = await self._streamed(call, self._base + path, params)
+            wait = _retry_after(response)
+            if wait is None:
+                break
+            await asyncio.sleep(wait)
+        rows = self._read(call, _ROWS, response)
+        names = dtype.names or ()
+        try:
+            return np.array([tuple(row[name] for name in names) for row in rows], dtype=dtype)
+        except (KeyError, TypeError, ValueError, OverflowError) as error:
+            detail = f"a row without {error}" if isinstance(error, KeyError) else str(error)
+            raise unreadable(call, f"GET {response.request.url.path}", detail) from None
 
     async def _get(
         self, adapter: TypeAdapter[T], path: str, params: Mapping[str, str] | None = None
@@ -209,6 +298,22 @@ class RemoteAccount:
         if response.status_code == 202:
             raise outcome_unknown(call, _json(response))
         return self._read(call, _RESULT, response)
+
+    async def _streamed(self, call: Call, path: str, params: Mapping[str, str]) -> httpx.Response:
+        """``GET path``, its body read into a response of its own. httpx keeps each response
+        it streams in a reference cycle, which only the garbage collector's rare full pass
+        frees: a long export would hold every page it is done with (a megabyte each). The
+        body read here is held by a plain response, freed as soon as it is read."""
+        try:
+            async with self._http.stream("GET", path, params=params) as streamed:
+                raw = b"".join([chunk async for chunk in streamed.aiter_raw()])
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            raise unreachable(call, error) from None  # nothing was sent
+        except httpx.TransportError as error:
+            raise lost_answer(call, error) from None
+        # as sent (still encoded, if it was): the response decodes it as httpx would
+        return httpx.Response(streamed.status_code, headers=streamed.headers, content=raw,
+                              request=streamed.request)  # fmt: skip
 
     async def _send(self, call: Call, method: str, path: str, **options: Any) -> httpx.Response:
         try:
@@ -240,6 +345,26 @@ def _segment(symbol: str) -> str:
 
 def _only(**values: str | None) -> dict[str, str]:
     return {name: value for name, value in values.items() if value is not None}
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """How long to wait before asking again (a 429 with a ``Retry-After`` in seconds), else
+    None."""
+    given = response.headers.get("retry-after", "")
+    if response.status_code != 429 or not given.isdigit():
+        return None
+    return min(float(given), _RATE_WAIT_MAX_S)
+
+
+def _str(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _date(value: datetime | int | None) -> str | None:
+    """A query date: epoch seconds as digits (how the service reads a number), else ISO."""
+    if value is None or isinstance(value, datetime):
+        return None if value is None else value.isoformat()
+    return str(int(value))
 
 
 def _span(date_from: datetime, date_to: datetime) -> dict[str, str]:
