@@ -267,9 +267,8 @@ def test_parquet_holds_the_same_rows_as_csv_with_their_types(
     cli: Cli, recorded: tuple[str, ...]
 ) -> None:
     """On the bridge's simulator (its clock pinned): both files of one range hold the same
-    rows, to the last digit. Needs pyarrow, the optional extra mt5gate[parquet] (without it,
-    ``test_parquet_without_pyarrow_names_the_extra`` is what holds)."""
-    pytest.importorskip("pyarrow.parquet")
+    rows, to the last digit. pyarrow is the optional extra mt5gate[parquet], installed with
+    the dev tools (without it, ``test_parquet_without_pyarrow_names_the_extra`` holds)."""
     env = {"MT5GATE_PASSWORD": BRIDGE_PASSWORD}
     for out in ("ticks.parquet", "ticks.csv"):
         cli.ok("ticks", "EURUSD", *span_options(), "--out", out, "--page-rows",
