@@ -168,6 +168,8 @@ def test_the_configured_halt_the_hint_names_refuses_a_commands_order(cli: Cli) -
     env = {"CLI_TEST_PASSWORD": "sim-pass-5001"}
     result = cli.run("order", "buy", SYMBOL, "0.01", "--yes", "--config", str(config), env=env)
     assert_error(result, Exit.MT5, "Trading is halted", "nothing was sent")
+    assert "mt5gate resume" in result.stderr
+    assert "resume_trading()" not in result.stderr  # the session's hint is for Python code
 
 
 def test_the_reason_is_trimmed_and_bounded_as_the_service_keeps_it() -> None:

@@ -35,6 +35,7 @@ from mt5gate.errors import (
     MT5NotFoundError,
     MT5OrderOutcomeUnknown,
     MT5TradeError,
+    MT5TradingHalted,
     MT5ValidationError,
     error_title,
 )
@@ -51,6 +52,13 @@ NOT_FOUND_HINTS: Final = {
     "position": "mt5gate positions lists the open ones.",
     "order": "mt5gate orders lists the pending ones.",
 }
+
+#: A halt is lifted where it was set: the service's switch by ``mt5gate resume``, the TOML's by
+#: the TOML (the session's hint, ``session.resume_trading()``, is for Python code).
+HALTED_HINT: Final = (
+    "When it is safe to: mt5gate resume (through the mt5gate serve that owns the account), "
+    "or set risk.halted = false in the account's TOML."
+)
 
 
 class Exit(IntEnum):
@@ -126,7 +134,11 @@ def _mt5(error: MT5Error) -> Described:
         code = Exit.UNKNOWN_OUTCOME
     elif isinstance(error, MT5ValidationError):  # refused before anything was sent
         code = Exit.USAGE
-    hint = NOT_FOUND_HINTS[error.kind] if isinstance(error, MT5NotFoundError) else error.hint
+    hint = error.hint
+    if isinstance(error, MT5NotFoundError):
+        hint = NOT_FOUND_HINTS[error.kind]
+    elif isinstance(error, MT5TradingHalted):
+        hint = HALTED_HINT
     return Described(error_title(error), message.rstrip("."), hint, code)
 
 
