@@ -41,7 +41,8 @@ from mt5gate.service.examples import STATIC_EXAMPLES, simulated_examples
 from mt5gate.service.forward import Forward
 from mt5gate.service.gateway import SIMULATED_NOTICE, AccountRuntime, Gateway
 from mt5gate.service.idempotency import HEADER, MissingIdempotencyKeyError
-from mt5gate.service.insight import build_insight_router
+from mt5gate.service.insight import add_insight_routes
+from mt5gate.service.matching import QuickRoute
 from mt5gate.service.problems import (
     KEY_REQUIRED,
     PROBLEM_TYPE,
@@ -51,8 +52,8 @@ from mt5gate.service.problems import (
     problem_for,
     problem_response,
 )
-from mt5gate.service.routes import build_router
-from mt5gate.service.security import presented_key
+from mt5gate.service.routes import add_routes
+from mt5gate.service.security import SECURITY, KeyedRoute, presented_key, security_schemes
 from mt5gate.service.stream import StreamOptions, serve_stream
 
 __all__ = ["HEALTH_TYPE", "BodyLimit", "Observe", "create_app"]
@@ -79,11 +80,12 @@ def create_app(gateway: Gateway, stream: StreamOptions | None = None) -> FastAPI
         "exactly-once orders, health and metrics.",
     )  # fmt: skip
     app.state.gateway = gateway
+    app.router.route_class = QuickRoute  # the probes' class; the /v1 routes name their own
     _add_middleware(app, gateway)
     _add_error_handlers(app)
     _add_probes(app, gateway)
-    app.include_router(build_router(gateway))
-    app.include_router(build_insight_router(gateway))
+    add_routes(app.router, gateway)
+    add_insight_routes(app.router, gateway)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="static")
     add_offline_docs(app)
     add_console(app, gateway)
@@ -102,25 +104,37 @@ def _complete_openapi(app: FastAPI, names: list[str], key_required: bool) -> Non
     """Finish the OpenAPI document FastAPI derives from the routes: the configured account
     names become the ``{account}`` enum (so clients, and schemathesis, know the valid values),
     the ``Idempotency-Key`` of trading writes is required when ``key_required`` (its dependency
-    answers 428 itself, so FastAPI sees it optional), and every route documents the problems it
-    can answer with (``application/problem+json``)."""
+    answers 428 itself, so FastAPI sees it optional), every operation that checks the API key
+    lists the two ways to send it (``mt5gate.service.security``), and every route documents the
+    problems it can answer with (``application/problem+json``)."""
     plain = app.openapi
 
     def completed() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = plain()
-            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
-                ProblemDocument.model_json_schema(ref_template="#/components/schemas/{model}")
-            )
+            components = schema.setdefault("components", {})
+            problem = ProblemDocument.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.setdefault("schemas", {})["Problem"] = problem
+            keyed = _keyed_operations(app)
+            if keyed:
+                components["securitySchemes"] = security_schemes()
             examples = {**STATIC_EXAMPLES, **simulated_examples()}
             for path, item in schema.get("paths", {}).items():
                 for method, operation in item.items():
+                    if (method, path) in keyed:
+                        operation["security"] = [dict(scheme) for scheme in SECURITY]
                     _complete_operation(path, method, operation, names, key_required)
                     _add_example(operation, examples.get((method, path)))
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = completed  # type: ignore[method-assign]
+
+
+def _keyed_operations(app: FastAPI) -> set[tuple[str, str]]:
+    """``(method, path)`` of every operation that checks the API key (a ``KeyedRoute``)."""
+    return {(method.lower(), route.path) for route in app.routes
+            if isinstance(route, KeyedRoute) for method in route.methods or ()}  # fmt: skip
 
 
 _READ_PROBLEMS: Final = (401, 403, 404, 422, 429, 500, 503)
@@ -255,9 +269,14 @@ def _add_middleware(app: FastAPI, gateway: Gateway) -> None:
 class BodyLimit:
     """Refuses request bodies over ``limit`` bytes with 413, declared or streamed (chunked).
 
-    The body is read here first (it is small by definition) and replayed to the app; an
-    over-long body is drained up to a cap before the answer, so the client reads the 413
-    instead of a connection reset.
+    An HTTP/1.x request frames its body by ``Content-Length`` or by ``Transfer-Encoding``, and
+    the server delivers no more than that framing says: a declared length within the limit (or
+    no body at all, neither header) passes untouched, with nothing read or copied here, which is
+    every ``GET``. A declared length over the limit is refused before a byte is read. A chunked
+    body (or any body of another protocol version) is read here first (it is small by
+    definition) and replayed to the app, or refused once it passes the limit. An over-long body
+    is drained up to a cap before the answer, so the client reads the 413 instead of a
+    connection reset.
     """
 
     DRAIN_CAP = 1 << 20
@@ -270,11 +289,13 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or ())
-        declared = headers.get(b"content-length")
+        declared, streamed = _framing(scope)
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             await self._drain(receive, 0)
             await self._refuse(scope, receive, send)
+            return
+        if not streamed:  # the server delivers at most the declared length
+            await self.app(scope, receive, send)
             return
         body, complete = await self._read(receive)
         if not complete:
@@ -312,6 +333,19 @@ class BodyLimit:
                           f"Request bodies are limited to {self.limit} bytes.",
                           "https://mt5gate.dev/problems/too-large")  # fmt: skip
         await problem_response(problem)(scope, receive, send)
+
+
+def _framing(scope: Scope) -> tuple[bytes | None, bool]:
+    """A request's declared ``Content-Length`` (if any), and whether its body must be counted
+    as it arrives: chunked, or a protocol other than HTTP/1.x, whose framing is not a length."""
+    declared: bytes | None = None
+    chunked = False
+    for name, value in scope.get("headers") or ():
+        if name == b"content-length":
+            declared = value
+        elif name == b"transfer-encoding":
+            chunked = True
+    return declared, chunked or scope.get("http_version") not in ("1.0", "1.1")
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
