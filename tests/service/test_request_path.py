@@ -5,13 +5,16 @@ The key is checked by the route itself (``KeyedRoute``) before FastAPI parses an
 account route looks its account up (``AccountRoute``): so the refusals keep their order, 401,
 403, 429, then 404, then what the request itself gets wrong (400, 422). ``QuickRoute`` refuses
 paths early without changing what matches. ``BodyLimit`` passes a declared or absent body
-untouched and counts a chunked one.
+untouched and counts a chunked one. ``settle_heap`` runs once the service has started.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,12 +27,14 @@ from mt5gate.service.app import BodyLimit, create_app
 from mt5gate.service.auth import hash_api_key
 from mt5gate.service.config import ApiKeySettings, default_settings
 from mt5gate.service.gateway import Gateway
+from mt5gate.service.heap import YOUNG_THRESHOLD
 from mt5gate.service.matching import QuickRoute
 from mt5gate.service.routes import AccountRoute, AdminRoute, TradeRoute
 from mt5gate.service.security import KeyedRoute
 from tests.service.conftest import open_market_terminal
 
 T = TypeVar("T")
+ROOT = Path(__file__).resolve().parents[2]
 ADMIN, READER, SLOW = (f"mg_request-path-{name}-0123456789abcdef" for name in ("a", "r", "s"))
 ACCOUNT = "/v1/accounts/demo"
 PROBLEM = "application/problem+json"
@@ -41,10 +46,11 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
 
 @asynccontextmanager
 async def serving(
-    tmp_path: Path, *, root_path: str = ""
+    tmp_path: Path, *, root_path: str = "", on_started: Callable[[Gateway], None] | None = None
 ) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient]]:
     """A started gateway with three keys (admin; read only; read with a burst of one request
-    a minute) and a keyless client of its app, behind ``root_path`` when given."""
+    a minute) and a keyless client of its app, behind ``root_path`` when given;
+    ``on_started(gateway)`` is the app's ``on_started``."""
     keys = (
         ApiKeySettings(name="admin", hash=hash_api_key(ADMIN),
                        scopes=frozenset({"read", "trade", "admin"})),
@@ -54,7 +60,8 @@ async def serving(
     )  # fmt: skip
     settings = default_settings().model_copy(update={"data_dir": tmp_path, "api_keys": keys})
     gateway = Gateway.build(settings, os.environ, terminal_for=open_market_terminal)
-    app = create_app(gateway)
+    started = None if on_started is None else (lambda: on_started(gateway))
+    app = create_app(gateway, on_started=started)
     async with app.router.lifespan_context(app):
         for _ in range(500):
             if gateway.account("demo").ready:
@@ -267,3 +274,41 @@ def test_a_body_of_another_protocol_version_is_counted_too() -> None:
     over, _ = feeding(b"123456", b"789012")
     app, sent = limited(http_scope([], version="2"), over)
     assert (app.receive, sent[0]["status"]) == (None, 413)
+
+
+# ------------------------------------------------------------------------------- heap
+
+
+def test_on_started_runs_once_after_the_gateway_started_and_before_requests(
+    tmp_path: Path,
+) -> None:
+    seen: list[tuple[bool, int]] = []
+
+    def started(gateway: Gateway) -> None:
+        answered = [m.samples for m in gateway.metrics.http_duration.collect()]
+        seen.append((gateway.started, sum(map(len, answered))))
+
+    async def main() -> int:
+        async with serving(tmp_path, on_started=started) as (_, http):
+            return (await http.get("/livez")).status_code
+
+    assert run(main) == 200
+    assert seen == [(True, 0)]  # once, started, and no request had been answered yet
+
+
+def test_settle_heap_freezes_the_survivors_and_raises_the_young_threshold() -> None:
+    """In a process of its own: the settings are process-wide."""
+    script = (
+        "import gc, json; from mt5gate.service.heap import settle_heap\n"
+        "kept = [[n] for n in range(1000)]\n"
+        "before = gc.get_threshold()\n"
+        "settle_heap()\n"
+        "found = [gc.get_freeze_count(), before, gc.get_threshold(), gc.get_count()[0]]\n"
+        "print(json.dumps(found))\n"
+    )
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           cwd=ROOT, env=dict(os.environ), check=True, timeout=60)  # fmt: skip
+    frozen, before, after, young = json.loads(found.stdout)
+    assert frozen >= 1000  # the kept lists, among everything else alive
+    assert after == [YOUNG_THRESHOLD, *before[1:]]
+    assert young < 10  # collected just before freezing

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from typing import Any, Final
@@ -63,13 +63,22 @@ log = logging.getLogger("mt5gate.service")
 HEALTH_TYPE = "application/health+json"
 
 
-def create_app(gateway: Gateway, stream: StreamOptions | None = None) -> FastAPI:
-    """The service for ``gateway`` (started and stopped with the app's lifespan)."""
+def create_app(
+    gateway: Gateway,
+    stream: StreamOptions | None = None,
+    *,
+    on_started: Callable[[], None] | None = None,
+) -> FastAPI:
+    """The service for ``gateway`` (started and stopped with the app's lifespan);
+    ``on_started`` runs once the gateway has started, before the first request (``mt5gate
+    serve`` settles its heap there, :func:`mt5gate.service.heap.settle_heap`)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
         try:
+            if on_started is not None:
+                on_started()
             yield
         finally:
             await gateway.stop()

@@ -214,6 +214,7 @@ def _serve(args: argparse.Namespace, settings: ServiceSettings, sock: socket.soc
 
     from mt5gate.service.app import create_app
     from mt5gate.service.gateway import Gateway
+    from mt5gate.service.heap import settle_heap
     from mt5gate.service.logs import log_config
 
     try:
@@ -225,7 +226,7 @@ def _serve(args: argparse.Namespace, settings: ServiceSettings, sock: socket.soc
         return 2
     _announce(gateway, key_file, args.bot)
     config = uvicorn.Config(
-        create_app(gateway), host=settings.host, port=settings.port,
+        create_app(gateway, on_started=settle_heap), host=settings.host, port=settings.port,
         log_config=log_config(), log_level=settings.log_level.lower(),
         access_log=settings.access_log,
         timeout_graceful_shutdown=20, server_header=False,
