@@ -198,6 +198,12 @@ class _HttpRun:
     server_cpu: float  # share of one core over the window
     client_cpu: float
 
+    @property
+    def per_cpu_s(self) -> float:
+        """Requests per CPU-second of the server (all its threads): what a request costs,
+        whatever share of the cores the server got on a shared machine."""
+        return self.rate / self.server_cpu if self.server_cpu > 0 else 0.0
+
 
 def _sleep_until(wall: float) -> None:
     time.sleep(max(0.0, wall - time.time()))
@@ -412,6 +418,8 @@ def _lean_rows(http: dict[str, _HttpRun]) -> list[Row]:
         Row("service", f"{tick}: minimal FastAPI app (baseline)", base.rate, "requests/s"),
         Row("service", f"{tick}: mt5gate serve", svc.rate, "requests/s",
             "minimal FastAPI app", svc.rate / base.rate),
+        Row("service", f"{tick}: mt5gate serve, per CPU-second", svc.per_cpu_s, "requests",
+            "baseline per CPU-second", svc.per_cpu_s / base.per_cpu_s),
         Row("service", f"{tick}: baseline latency p50", base.p50_ms, "ms"),
         Row("service", f"{tick}: mt5gate serve latency p50", svc.p50_ms, "ms",
             "baseline p50", svc.p50_ms / base.p50_ms),
@@ -431,6 +439,8 @@ def _rows(http: dict[str, _HttpRun], fan: _Fanout, rss: dict[str, float]) -> lis
             "minimal FastAPI app", svc.rate / base.rate),
         Row("service", f"{tick}: mt5gate serve, default log (access log)", default.rate,
             "requests/s", "log level WARNING", default.rate / svc.rate),
+        Row("service", f"{tick}: mt5gate serve, per CPU-second", svc.per_cpu_s, "requests",
+            "baseline per CPU-second", svc.per_cpu_s / base.per_cpu_s),
         Row("service", f"{tick}: baseline latency p50", base.p50_ms, "ms"),
         Row("service", f"{tick}: mt5gate serve latency p50", svc.p50_ms, "ms",
             "baseline p50", svc.p50_ms / base.p50_ms),
