@@ -23,8 +23,9 @@ from typing import TypeVar
 import httpx
 from starlette.types import Message, Receive, Scope, Send
 
-from mt5gate.service.app import BodyLimit, create_app
+from mt5gate.service.app import create_app
 from mt5gate.service.auth import hash_api_key
+from mt5gate.service.body_limit import BodyLimit
 from mt5gate.service.config import ApiKeySettings, default_settings
 from mt5gate.service.gateway import Gateway
 from mt5gate.service.heap import YOUNG_THRESHOLD
