@@ -202,10 +202,15 @@ def main(argv: Sequence[str] | None = None, *, terminal_for: TerminalFor | None 
         print(f"mt5gate serve: {error}", file=sys.stderr)
         return 2
     with sock:
-        return _serve(args, settings, sock)
+        return _serve(args, settings, sock, terminal_for)
 
 
-def _serve(args: argparse.Namespace, settings: ServiceSettings, sock: socket.socket) -> int:
+def _serve(
+    args: argparse.Namespace,
+    settings: ServiceSettings,
+    sock: socket.socket,
+    terminal_for: TerminalFor | None,
+) -> int:
     """Everything after the port is ours: the key, the gateway, then uvicorn on ``sock``."""
     try:
         settings, key_file = local_key(settings)
