@@ -21,20 +21,33 @@ import uvicorn
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 
-from mt5gate.sim import RealClock, SimTerminal
+from mt5gate.sim import RealClock, SimConfig, SimTerminal
 from mt5gate.sim.clock import server_ms_of
+from mt5gate.sim.market.catalogue import default_catalogue
 
-__all__ = ["create_app", "main"]
+__all__ = ["create_app", "limited_simulator", "main"]
 
 #: The simulator's demo account, the one ``mt5gate serve`` serves by default (not a secret).
 LOGIN, PASSWORD, SERVER = 5001, "sim-pass-5001", "MetaQuotes-Demo"
 
 
-def create_app(sim_start: datetime | None = None) -> FastAPI:
+def limited_simulator(symbols: Sequence[str]) -> SimConfig:
+    """A simulator configuration whose catalogue is ``symbols`` (in catalogue order)."""
+    wanted = set(symbols)
+    specs = tuple(spec for spec in default_catalogue() if spec.name in wanted)
+    missing = sorted(wanted - {spec.name for spec in specs})
+    if missing:
+        raise SystemExit(f"not in the catalogue: {', '.join(missing)}")
+    return SimConfig(symbols=specs)
+
+
+def create_app(sim_start: datetime | None = None, symbols: Sequence[str] = ()) -> FastAPI:
     """The one-route app over a real-time simulator logged in to the demo account (its clock
-    starting at server time ``sim_start`` when given)."""
+    starting at server time ``sim_start`` when given; its catalogue ``symbols`` when given,
+    else the whole default one)."""
     start = None if sim_start is None else server_ms_of(sim_start)
-    terminal = SimTerminal(clock=RealClock(start_ms=start))
+    config = limited_simulator(symbols) if symbols else SimConfig()
+    terminal = SimTerminal(config=config, clock=RealClock(start_ms=start))
     if not terminal.initialize(login=LOGIN, password=PASSWORD, server=SERVER):
         raise RuntimeError(f"the simulator refused the demo login: {terminal.last_error()}")
     app = FastAPI(title="baseline")
@@ -58,10 +71,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--sim-start", type=datetime.fromisoformat, default=None)
+    parser.add_argument("--symbols", default="", help="comma-separated catalogue symbols")
     args = parser.parse_args(argv)
+    symbols = [name for name in args.symbols.split(",") if name]
     config = uvicorn.Config(
-        create_app(args.sim_start), host="127.0.0.1", port=args.port, log_level=args.log_level,
-        timeout_graceful_shutdown=20, server_header=False,
+        create_app(args.sim_start, symbols), host="127.0.0.1", port=args.port,
+        log_level=args.log_level, timeout_graceful_shutdown=20, server_header=False,
     )  # fmt: skip
     uvicorn.Server(config).run()
     return 0

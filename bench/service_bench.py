@@ -6,8 +6,12 @@ Figures (issue 6, item 11):
   (``bench/service_baseline.py``: one route calling ``SimTerminal.symbol_info_tick`` directly)
   under the same uvicorn settings, one worker each, both with the log level at WARNING (no
   access log); and ``mt5gate serve`` as it starts by default (INFO: an access-log line per
-  request). The load comes from ``bench/service_load.py`` in its own process; the three servers
-  run side by side and are measured in alternating rounds, best of ``repeat`` each;
+  request). The same pair again on a simulator of one symbol (``LEAN_SYMBOLS``; the service
+  through ``bench/service_host.py``): the default catalogue's 60 symbols make each terminal
+  call cost about 1 ms, which the baseline pays per request and the service once per batch of
+  concurrent requests, so only the one-symbol pair compares the service's own cost. The load
+  comes from ``bench/service_load.py`` in its own process; the five servers run side by side
+  and are measured in alternating rounds, best of ``repeat`` each;
 - ``/v1/stream`` fan-out: 200 WebSocket clients in two processes, each subscribed to the ticks
   of one of 10 symbols (20 per symbol): tick messages delivered per second, the share of ticks
   that reached all their subscribers, delivery latency (receive wall time minus the tick's time
@@ -59,6 +63,8 @@ SYMBOLS = (
 )  # fmt: skip
 #: The simulator's server time is UTC plus this (``RealClock``'s default, which the service uses).
 SERVER_OFFSET_MS = RealClock().utc_offset_s * 1000
+#: The catalogue of the second service/baseline pair: a terminal call as cheap as a real one.
+LEAN_SYMBOLS = ("EURUSD",)
 #: Server time at which the benchmarked simulators' clocks start: a Tuesday morning, forex open.
 SIM_START = "2026-01-06T10:00"
 _START_S = 60.0
@@ -113,20 +119,27 @@ def _spawn(name: str, args: list[str], env: dict[str, str], log: Path) -> _Serve
     return _Server(name, process, port, log)
 
 
-def _service(scratch: Path, name: str, keys: str, log_level: str | None) -> _Server:
-    """``mt5gate serve`` with its own data directory and the benchmark's API key."""
+def _service(
+    scratch: Path, name: str, keys: str, log_level: str | None, symbols: tuple[str, ...] = ()
+) -> _Server:
+    """``mt5gate serve`` with its own data directory and the benchmark's API key (on a
+    simulator of ``symbols`` only, when given: ``bench.service_host``)."""
     env = {**os.environ, "MT5GATE_DATA_DIR": str(scratch / name), "MT5GATE_API_KEYS": keys,
            "MT5GATE_SIM_START": SIM_START}  # fmt: skip
     for unwanted in ("MT5GATE_CONFIG", "MT5GATE_LOG_LEVEL"):
         env.pop(unwanted, None)
     if log_level is not None:
         env["MT5GATE_LOG_LEVEL"] = log_level
-    return _spawn(name, ["mt5gate.cli", "serve"], env, scratch / f"{name}.log")
+    command = ["bench.service_host", "--symbols", ",".join(symbols)] if symbols else [
+        "mt5gate.cli", "serve"]  # fmt: skip
+    return _spawn(name, command, env, scratch / f"{name}.log")
 
 
-def _baseline(scratch: Path, log_level: str) -> _Server:
+def _baseline(scratch: Path, name: str, log_level: str, symbols: tuple[str, ...] = ()) -> _Server:
     args = ["bench.service_baseline", "--log-level", log_level, "--sim-start", SIM_START]
-    return _spawn("baseline", args, dict(os.environ), scratch / "baseline.log")
+    if symbols:
+        args += ["--symbols", ",".join(symbols)]
+    return _spawn(name, args, dict(os.environ), scratch / f"{name}.log")
 
 
 def _get(port: int, path: str, key: str) -> tuple[int, bytes]:
@@ -184,6 +197,12 @@ class _HttpRun:
     errors: int
     server_cpu: float  # share of one core over the window
     client_cpu: float
+
+    @property
+    def per_cpu_s(self) -> float:
+        """Requests per CPU-second of the server (all its threads): what a request costs,
+        whatever share of the cores the server got on a shared machine."""
+        return self.rate / self.server_cpu if self.server_cpu > 0 else 0.0
 
 
 def _sleep_until(wall: float) -> None:
@@ -323,20 +342,24 @@ class _Sizes:
 
 
 def _servers(stack: ExitStack, scratch: Path, key: str) -> list[_Server]:
-    """The service at WARNING, the baseline at WARNING, the service at its default level; each
-    stopped when ``stack`` closes. All three have answered one tick request on return."""
+    """The service at WARNING, the baseline at WARNING, the service at its default level, then
+    the service and the baseline on a simulator of ``LEAN_SYMBOLS``; each stopped when
+    ``stack`` closes. All five have answered one tick request on return."""
     keys = _key_setting(key)
     starts: list[Callable[[], _Server]] = [
         lambda: _service(scratch, "mt5gate", keys, "WARNING"),
-        lambda: _baseline(scratch, "warning"),
+        lambda: _baseline(scratch, "baseline", "warning"),
         lambda: _service(scratch, "mt5gate-default", keys, None),
+        lambda: _service(scratch, "mt5gate-lean", keys, "WARNING", LEAN_SYMBOLS),
+        lambda: _baseline(scratch, "baseline-lean", "warning", LEAN_SYMBOLS),
     ]
     servers = []
     for start in starts:
         servers.append(start())
         stack.callback(servers[-1].stop)
     deadline = time.monotonic() + _START_S
-    for server, probe in zip(servers, ("/readyz", TICK_PATH, "/readyz"), strict=True):
+    probes = ("/readyz", TICK_PATH, "/readyz", "/readyz", TICK_PATH)
+    for server, probe in zip(servers, probes, strict=True):
         _wait_ready(server, probe, key, deadline)
         _wait_ready(server, TICK_PATH, key, deadline)
     return servers
@@ -349,20 +372,21 @@ def _best(runs: list[_HttpRun]) -> _HttpRun:
 def _measure(repeat: int, sizes: _Sizes) -> dict[str, Any]:
     key = new_api_key()
     with tempfile.TemporaryDirectory(prefix="mt5gate-bench-") as scratch, ExitStack() as stack:
-        service, baseline, default = _servers(stack, Path(scratch), key)
+        service, baseline, default, lean, lean_baseline = _servers(stack, Path(scratch), key)
         time.sleep(sizes.idle_s)
         rss = {"idle": service.rss_mib(), "baseline": baseline.rss_mib()}
         for server in (service, default):
             _check_symbols(server, key)
         rss["symbols"] = service.rss_mib()
-        runs: dict[str, list[_HttpRun]] = {"service": [], "baseline": [], "default": []}
+        measured = {"service": service, "baseline": baseline, "default": default,
+                    "lean": lean, "lean_baseline": lean_baseline}  # fmt: skip
+        runs: dict[str, list[_HttpRun]] = {name: [] for name in measured}
         for _ in range(repeat):
-            for name, server in (("service", service), ("baseline", baseline),
-                                 ("default", default)):  # fmt: skip
+            for name, server in measured.items():
                 runs[name].append(_http_run(server, key, sizes.warmup_s, sizes.duration_s))
         rss["loaded"] = service.rss_mib()
-        baseline.stop()
-        default.stop()
+        for server in (baseline, default, lean, lean_baseline):
+            server.stop()
         fanout = _fanout(service, key, sizes.stream_s)
     best = {name: _best(found) for name, found in runs.items()}
     return {"rss": rss, "http": best, "fanout": fanout}
@@ -386,6 +410,25 @@ def _warn(http: dict[str, _HttpRun], fan: _Fanout, verbose: bool) -> None:
         print(f"service bench: fan-out: {fan}", file=sys.stderr)
 
 
+def _lean_rows(http: dict[str, _HttpRun]) -> list[Row]:
+    """The service against the baseline on the one-symbol simulator."""
+    svc, base = http["lean"], http["lean_baseline"]
+    tick = f"GET tick, {CONNECTIONS} connections, {len(LEAN_SYMBOLS)}-symbol simulator"
+    return [
+        Row("service", f"{tick}: minimal FastAPI app (baseline)", base.rate, "requests/s"),
+        Row("service", f"{tick}: mt5gate serve", svc.rate, "requests/s",
+            "minimal FastAPI app", svc.rate / base.rate),
+        Row("service", f"{tick}: mt5gate serve, per CPU-second", svc.per_cpu_s, "requests",
+            "baseline per CPU-second", svc.per_cpu_s / base.per_cpu_s),
+        Row("service", f"{tick}: baseline latency p50", base.p50_ms, "ms"),
+        Row("service", f"{tick}: mt5gate serve latency p50", svc.p50_ms, "ms",
+            "baseline p50", svc.p50_ms / base.p50_ms),
+        Row("service", f"{tick}: baseline latency p99", base.p99_ms, "ms"),
+        Row("service", f"{tick}: mt5gate serve latency p99", svc.p99_ms, "ms",
+            "baseline p99", svc.p99_ms / base.p99_ms),
+    ]  # fmt: skip
+
+
 def _rows(http: dict[str, _HttpRun], fan: _Fanout, rss: dict[str, float]) -> list[Row]:
     svc, base, default = http["service"], http["baseline"], http["default"]
     tick = f"GET tick, {CONNECTIONS} connections"
@@ -396,12 +439,15 @@ def _rows(http: dict[str, _HttpRun], fan: _Fanout, rss: dict[str, float]) -> lis
             "minimal FastAPI app", svc.rate / base.rate),
         Row("service", f"{tick}: mt5gate serve, default log (access log)", default.rate,
             "requests/s", "log level WARNING", default.rate / svc.rate),
+        Row("service", f"{tick}: mt5gate serve, per CPU-second", svc.per_cpu_s, "requests",
+            "baseline per CPU-second", svc.per_cpu_s / base.per_cpu_s),
         Row("service", f"{tick}: baseline latency p50", base.p50_ms, "ms"),
         Row("service", f"{tick}: mt5gate serve latency p50", svc.p50_ms, "ms",
             "baseline p50", svc.p50_ms / base.p50_ms),
         Row("service", f"{tick}: baseline latency p99", base.p99_ms, "ms"),
         Row("service", f"{tick}: mt5gate serve latency p99", svc.p99_ms, "ms",
             "baseline p99", svc.p99_ms / base.p99_ms),
+        *_lean_rows(http),
         Row("service", f"{stream}: ticks produced", fan.source_rate, "ticks/s"),
         Row("service", f"{stream}: tick messages delivered", fan.rate, "messages/s",
             f"every tick to its {CLIENTS // len(SYMBOLS)} subscribers", fan.complete),

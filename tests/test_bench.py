@@ -8,6 +8,7 @@ import asyncio
 from datetime import UTC, date, datetime
 
 import httpx
+import pytest
 from bench import service_baseline, service_bench
 
 from mt5gate.sim import SimTerminal, VirtualClock
@@ -43,3 +44,22 @@ def test_the_pinned_clocks_shift_is_recovered_from_the_ticks() -> None:
     ]  # fmt: skip
     assert service_bench._clock_shift_ms(ticks) == shift
     assert service_bench._clock_shift_ms([]) == 0
+
+
+def test_the_lean_pair_simulates_only_its_symbols() -> None:
+    """The second service/baseline pair runs on a simulator of ``LEAN_SYMBOLS`` only, so that a
+    terminal call costs what a real terminal's does; a name outside the catalogue is refused."""
+    config = service_baseline.limited_simulator(service_bench.LEAN_SYMBOLS)
+    assert config.symbols is not None
+    assert [spec.name for spec in config.symbols] == list(service_bench.LEAN_SYMBOLS)
+    with pytest.raises(SystemExit, match="NOSUCH"):
+        service_baseline.limited_simulator(["EURUSD", "NOSUCH"])
+
+    async def ticks() -> list[int]:
+        app = service_baseline.create_app(START, service_bench.LEAN_SYMBOLS)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://baseline") as client:
+            return [(await client.get(f"/v1/accounts/demo/symbols/{name}/tick")).status_code
+                    for name in ("EURUSD", "GBPUSD")]  # fmt: skip
+
+    assert asyncio.run(ticks()) == [200, 404]

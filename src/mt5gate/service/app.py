@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from typing import Any, Final
@@ -35,13 +35,15 @@ from mt5gate.metrics import Metrics
 from mt5gate.orders.journal import JournalError
 from mt5gate.service.accepted import accepted
 from mt5gate.service.auth import AuthError
+from mt5gate.service.body_limit import BodyLimit
 from mt5gate.service.console import STATIC_DIR, add_console
 from mt5gate.service.docs import STATIC_PATH, add_offline_docs
 from mt5gate.service.examples import STATIC_EXAMPLES, simulated_examples
 from mt5gate.service.forward import Forward
 from mt5gate.service.gateway import SIMULATED_NOTICE, AccountRuntime, Gateway
 from mt5gate.service.idempotency import HEADER, MissingIdempotencyKeyError
-from mt5gate.service.insight import build_insight_router
+from mt5gate.service.insight import add_insight_routes
+from mt5gate.service.matching import QuickRoute
 from mt5gate.service.problems import (
     KEY_REQUIRED,
     PROBLEM_TYPE,
@@ -51,8 +53,8 @@ from mt5gate.service.problems import (
     problem_for,
     problem_response,
 )
-from mt5gate.service.routes import build_router
-from mt5gate.service.security import presented_key
+from mt5gate.service.routes import add_routes
+from mt5gate.service.security import SECURITY, KeyedRoute, presented_key, security_schemes
 from mt5gate.service.stream import StreamOptions, serve_stream
 
 __all__ = ["HEALTH_TYPE", "BodyLimit", "Observe", "create_app"]
@@ -62,13 +64,22 @@ log = logging.getLogger("mt5gate.service")
 HEALTH_TYPE = "application/health+json"
 
 
-def create_app(gateway: Gateway, stream: StreamOptions | None = None) -> FastAPI:
-    """The service for ``gateway`` (started and stopped with the app's lifespan)."""
+def create_app(
+    gateway: Gateway,
+    stream: StreamOptions | None = None,
+    *,
+    on_started: Callable[[], None] | None = None,
+) -> FastAPI:
+    """The service for ``gateway`` (started and stopped with the app's lifespan);
+    ``on_started`` runs once the gateway has started, before the first request (``mt5gate
+    serve`` settles its heap there, :func:`mt5gate.service.heap.settle_heap`)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
         try:
+            if on_started is not None:
+                on_started()
             yield
         finally:
             await gateway.stop()
@@ -79,11 +90,12 @@ def create_app(gateway: Gateway, stream: StreamOptions | None = None) -> FastAPI
         "exactly-once orders, health and metrics.",
     )  # fmt: skip
     app.state.gateway = gateway
+    app.router.route_class = QuickRoute  # the probes' class; the /v1 routes name their own
     _add_middleware(app, gateway)
     _add_error_handlers(app)
     _add_probes(app, gateway)
-    app.include_router(build_router(gateway))
-    app.include_router(build_insight_router(gateway))
+    add_routes(app.router, gateway)
+    add_insight_routes(app.router, gateway)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="static")
     add_offline_docs(app)
     add_console(app, gateway)
@@ -102,25 +114,37 @@ def _complete_openapi(app: FastAPI, names: list[str], key_required: bool) -> Non
     """Finish the OpenAPI document FastAPI derives from the routes: the configured account
     names become the ``{account}`` enum (so clients, and schemathesis, know the valid values),
     the ``Idempotency-Key`` of trading writes is required when ``key_required`` (its dependency
-    answers 428 itself, so FastAPI sees it optional), and every route documents the problems it
-    can answer with (``application/problem+json``)."""
+    answers 428 itself, so FastAPI sees it optional), every operation that checks the API key
+    lists the two ways to send it (``mt5gate.service.security``), and every route documents the
+    problems it can answer with (``application/problem+json``)."""
     plain = app.openapi
 
     def completed() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = plain()
-            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
-                ProblemDocument.model_json_schema(ref_template="#/components/schemas/{model}")
-            )
+            components = schema.setdefault("components", {})
+            problem = ProblemDocument.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.setdefault("schemas", {})["Problem"] = problem
+            keyed = _keyed_operations(app)
+            if keyed:
+                components["securitySchemes"] = security_schemes()
             examples = {**STATIC_EXAMPLES, **simulated_examples()}
             for path, item in schema.get("paths", {}).items():
                 for method, operation in item.items():
+                    if (method, path) in keyed:
+                        operation["security"] = [dict(scheme) for scheme in SECURITY]
                     _complete_operation(path, method, operation, names, key_required)
                     _add_example(operation, examples.get((method, path)))
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = completed  # type: ignore[method-assign]
+
+
+def _keyed_operations(app: FastAPI) -> set[tuple[str, str]]:
+    """``(method, path)`` of every operation that checks the API key (a ``KeyedRoute``)."""
+    return {(method.lower(), route.path) for route in app.routes
+            if isinstance(route, KeyedRoute) for method in route.methods or ()}  # fmt: skip
 
 
 _READ_PROBLEMS: Final = (401, 403, 404, 422, 429, 500, 503)
@@ -250,82 +274,6 @@ def _add_middleware(app: FastAPI, gateway: Gateway) -> None:
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["X-API-Key", "Authorization", "Idempotency-Key", "Content-Type"],
         )  # fmt: skip
-
-
-class BodyLimit:
-    """Refuses request bodies over ``limit`` bytes with 413, declared or streamed (chunked).
-
-    The body is read here first (it is small by definition) and replayed to the app; an
-    over-long body is drained up to a cap before the answer, so the client reads the 413
-    instead of a connection reset.
-    """
-
-    DRAIN_CAP = 1 << 20
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or ())
-        declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await self._drain(receive, 0)
-            await self._refuse(scope, receive, send)
-            return
-        body, complete = await self._read(receive)
-        if not complete:
-            await self._refuse(scope, receive, send)
-            return
-        await self.app(scope, _replay(body, receive), send)
-
-    async def _read(self, receive: Receive) -> tuple[bytes, bool]:
-        """The whole body, or (what was read, False) once it passes the limit (drained)."""
-        parts: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return b"".join(parts), True
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                if message.get("more_body", False):
-                    await self._drain(receive, size)
-                return b"", False
-            parts.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(parts), True
-
-    async def _drain(self, receive: Receive, seen: int) -> None:
-        while seen <= self.DRAIN_CAP:
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                return
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        problem = Problem(413, "Request too large",
-                          f"Request bodies are limited to {self.limit} bytes.",
-                          "https://mt5gate.dev/problems/too-large")  # fmt: skip
-        await problem_response(problem)(scope, receive, send)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that gives the buffered body once, then the real channel (disconnects)."""
-    pending = True
-
-    async def replayed() -> Message:
-        nonlocal pending
-        if pending:
-            pending = False
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replayed
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -37,7 +37,7 @@ from mt5gate.service.config import ApiKeySettings, ConfigError, ServiceSettings,
 from mt5gate.service.simulated import markets_now
 
 if TYPE_CHECKING:
-    from mt5gate.service.gateway import Gateway
+    from mt5gate.service.gateway import Gateway, TerminalFor
 
 __all__ = ["build_parser", "listen", "local_key", "main", "settings_from"]
 
@@ -188,8 +188,10 @@ def _new_key(name: str, scopes: str) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``mt5gate serve``; returns the exit status (2 on a configuration problem)."""
+def main(argv: Sequence[str] | None = None, *, terminal_for: TerminalFor | None = None) -> int:
+    """Run ``mt5gate serve``; returns the exit status (2 on a configuration problem).
+    ``terminal_for`` may put accounts on terminals of the caller's choosing
+    (:meth:`Gateway.build`; the service benchmark's simulator of a few symbols)."""
     args = build_parser().parse_args(argv)
     try:
         if args.new_key is not None:
@@ -200,10 +202,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mt5gate serve: {error}", file=sys.stderr)
         return 2
     with sock:
-        return _serve(args, settings, sock)
+        return _serve(args, settings, sock, terminal_for)
 
 
-def _serve(args: argparse.Namespace, settings: ServiceSettings, sock: socket.socket) -> int:
+def _serve(
+    args: argparse.Namespace,
+    settings: ServiceSettings,
+    sock: socket.socket,
+    terminal_for: TerminalFor | None,
+) -> int:
     """Everything after the port is ours: the key, the gateway, then uvicorn on ``sock``."""
     try:
         settings, key_file = local_key(settings)
@@ -214,10 +221,11 @@ def _serve(args: argparse.Namespace, settings: ServiceSettings, sock: socket.soc
 
     from mt5gate.service.app import create_app
     from mt5gate.service.gateway import Gateway
+    from mt5gate.service.heap import settle_heap
     from mt5gate.service.logs import log_config
 
     try:
-        gateway = Gateway.build(settings, os.environ)
+        gateway = Gateway.build(settings, os.environ, terminal_for=terminal_for)
         if args.bot:
             gateway.companions.append(build_bot(gateway, settings.bot_token(os.environ)))
     except (ConfigError, ValueError, OSError, JournalError) as error:
@@ -225,7 +233,7 @@ def _serve(args: argparse.Namespace, settings: ServiceSettings, sock: socket.soc
         return 2
     _announce(gateway, key_file, args.bot)
     config = uvicorn.Config(
-        create_app(gateway), host=settings.host, port=settings.port,
+        create_app(gateway, on_started=settle_heap), host=settings.host, port=settings.port,
         log_config=log_config(), log_level=settings.log_level.lower(),
         access_log=settings.access_log,
         timeout_graceful_shutdown=20, server_header=False,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -26,10 +26,9 @@ from mt5gate.errors import MT5DataError
 from mt5gate.orders.core import BLOCKING_KINDS, UNRESOLVED_KINDS, EventKind
 from mt5gate.orders.store import JournalEvent, OrderInspection, OrderSummary
 from mt5gate.service.gateway import AccountRuntime, Gateway
-from mt5gate.service.routes import BASE, Runtime
-from mt5gate.service.security import principal_dependency
+from mt5gate.service.routes import BASE, AccountName, AccountRoute, Routes
 
-__all__ = ["JournalEntry", "JournalPage", "LatencySlot", "build_insight_router"]
+__all__ = ["JournalEntry", "JournalPage", "LatencySlot", "add_insight_routes"]
 
 HEALTH_TYPE: Final = "application/health+json"
 
@@ -97,23 +96,26 @@ class LatencySlot(BaseModel):
     p99_ms: float
 
 
-def build_insight_router(gateway: Gateway) -> APIRouter:
-    """The health, journal and latency routes of every account (``read`` scope)."""
-    router = APIRouter(prefix="/v1", dependencies=[Depends(principal_dependency(gateway, "read"))])
+def add_insight_routes(router: APIRouter, gateway: Gateway) -> None:
+    """The health, journal and latency routes of every account (``read`` scope), on
+    ``router`` (the app's own, as :func:`~mt5gate.service.routes.add_routes`)."""
+    read = Routes(router, AccountRoute)
 
-    @router.get(BASE + "/health", tags=["health"], response_class=JSONResponse,
-                summary="The account's latest health reading (health+json)")  # fmt: skip
-    async def account_health(rt: Runtime) -> JSONResponse:
+    @read.get(BASE + "/health", tags=["health"], response_class=JSONResponse,
+              summary="The account's latest health reading (health+json)")  # fmt: skip
+    async def account_health(account: AccountName) -> JSONResponse:
+        rt = gateway.account(account)
         return JSONResponse(_health(rt), status_code=503 if _failing(rt) else 200,
                             media_type=HEALTH_TYPE)  # fmt: skip
 
-    @router.get(BASE + "/journal", tags=["history"])
+    @read.get(BASE + "/journal", tags=["history"])
     async def journal(
-        rt: Runtime,
+        account: AccountName,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         unresolved: bool = False,
     ) -> JournalPage:
         """The account's orders in the journal, newest first, each with its state history."""
+        rt = gateway.account(account)
         login = _login(rt)
         if login is None:
             return JournalPage(account=rt.name, login=None, orders=[])
@@ -123,14 +125,12 @@ def build_insight_router(gateway: Gateway) -> APIRouter:
         orders = [_entry(s, await store.events(login, s.client_id.sequence)) for s in found]
         return JournalPage(account=rt.name, login=login, orders=orders)
 
-    @router.get(BASE + "/latency", tags=["health"])
-    async def latency(rt: Runtime) -> list[LatencySlot]:
+    @read.get(BASE + "/latency", tags=["health"])
+    async def latency(account: AccountName) -> list[LatencySlot]:
         """Terminal-call latency (p50 / p99, ms) per 5-second slot, the last ten minutes."""
-        points = gateway.metrics.trail(rt.name).points()
+        points = gateway.metrics.trail(gateway.account(account).name).points()
         return [LatencySlot(time_ms=p.time_ms, calls=p.calls, p50_ms=round(p.p50_ms, 3),
                             p99_ms=round(p.p99_ms, 3)) for p in points]  # fmt: skip
-
-    return router
 
 
 def _health(rt: AccountRuntime) -> dict[str, Any]:

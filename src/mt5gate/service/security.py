@@ -1,27 +1,43 @@
-"""How a request proves who it is: the API key it presents, checked as a FastAPI dependency.
+"""How a request proves who it is: the API key it presents, checked by the route itself.
 
-The key is read through FastAPI's security schemes (:data:`API_KEY` for ``X-API-Key``,
-:data:`BEARER` for ``Authorization: Bearer``) rather than plain header parameters, so the
-OpenAPI document declares both under ``components.securitySchemes`` and lists them, as
-alternatives, on every protected operation: Swagger UI shows its *Authorize* button and sends
-the key with *Try it out*, and generated clients know where the key goes. Both schemes are
-built with ``auto_error=False``: a missing or malformed key is not refused by FastAPI (which
-would answer its own 401/403 JSON) but by ``gateway.authenticator``, as problem JSON.
+A key comes as ``X-API-Key: <key>`` or ``Authorization: Bearer <key>`` (:func:`presented_key`)
+and is checked by ``gateway.authenticator``: 401, 403 or 429 as problem JSON, never FastAPI's
+own refusals. A route that needs a key is a :class:`KeyedRoute`: it checks the key for its
+scope before FastAPI parses the request, so a refusal comes before any other answer (422, 404),
+as it did when the check was a dependency. It is not a dependency because FastAPI resolves a
+dependency tree on every request, node by node: the key check built from the ``X-API-Key`` and
+``Bearer`` security schemes cost more than ``GET tick``'s call to the session
+(``bench/service_bench.py``, ``docs/performance.md``).
+
+The OpenAPI document still declares both ways to send the key: :data:`API_KEY` and
+:data:`BEARER` are its ``components.securitySchemes``, and every operation of a
+:class:`KeyedRoute` lists them as alternatives (``mt5gate.service.app``), so Swagger UI shows
+its *Authorize* button and generated clients know where the key goes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Final
+from collections.abc import Callable, Coroutine
+from typing import Any, ClassVar, Final
 
-from fastapi import Depends
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.security import APIKeyHeader, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from mt5gate.service.auth import Principal, Scope
 from mt5gate.service.gateway import Gateway
+from mt5gate.service.matching import QuickRoute
 
-__all__ = ["API_KEY", "BEARER", "presented_key", "principal_dependency"]
+__all__ = [
+    "API_KEY",
+    "BEARER",
+    "SECURITY",
+    "KeyedRoute",
+    "authorized",
+    "presented_key",
+    "security_schemes",
+]
 
 #: The key in an ``X-API-Key`` header (the scheme ``ApiKey`` of the OpenAPI document).
 API_KEY: Final = APIKeyHeader(
@@ -34,12 +50,17 @@ BEARER: Final = HTTPBearer(
     scheme_name="Bearer", auto_error=False,
     description="The same API key, sent as `Authorization: Bearer <key>`.",
 )  # fmt: skip
+#: What an operation that needs a key says in the OpenAPI document: either scheme.
+SECURITY: Final[tuple[dict[str, list[str]], ...]] = (
+    {API_KEY.scheme_name: []},
+    {BEARER.scheme_name: []},
+)
 
 
 def presented_key(request: HTTPConnection) -> str | None:
     """The API key a request or WebSocket presents: ``X-API-Key``, or
-    ``Authorization: Bearer <key>``. For the routes that check the key themselves (the probes
-    that are public unless configured otherwise, the stream); the same rules as the schemes."""
+    ``Authorization: Bearer <key>`` (the value after the scheme, stripped). An empty value is
+    no key. The same rules as FastAPI's :data:`API_KEY` and :data:`BEARER` schemes."""
     key = request.headers.get("x-api-key")
     if key:
         return key
@@ -47,17 +68,41 @@ def presented_key(request: HTTPConnection) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def principal_dependency(gateway: Gateway, scope: Scope) -> Callable[..., Awaitable[Principal]]:
-    """A dependency: the caller's key, authorised for ``scope`` and within its rate limit."""
+def authorized(gateway: Gateway, request: HTTPConnection, scope: Scope) -> Principal:
+    """The caller's key, authorised for ``scope`` and within its rate limit; ``AuthError``
+    (401, 403, 429) otherwise, in that order."""
+    principal = gateway.authenticator.authenticate(presented_key(request))
+    gateway.authenticator.authorize(principal, scope)
+    gateway.authenticator.admit(principal)
+    return principal
 
-    async def require(
-        api_key: Annotated[str | None, Depends(API_KEY)],
-        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
-    ) -> Principal:
-        presented = api_key or (bearer.credentials if bearer is not None else None)
-        principal = gateway.authenticator.authenticate(presented)
-        gateway.authenticator.authorize(principal, scope)
-        gateway.authenticator.admit(principal)
-        return principal
 
-    return require
+class KeyedRoute(QuickRoute):
+    """A route for callers whose key holds :attr:`key_scope` and is within its rate limit.
+
+    :meth:`check` runs first on every request, before FastAPI reads the body or parses a
+    parameter, against the app's gateway (``app.state.gateway``); its ``AuthError`` is answered
+    by the app's handlers, as any error a route raises. A subclass sets the scope, or checks
+    more (:class:`~mt5gate.service.routes.AccountRoute` also looks the account up)."""
+
+    key_scope: ClassVar[Scope] = "read"
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+        check = self.check
+
+        async def keyed(request: Request) -> Response:
+            check(request)
+            return await handle(request)
+
+        return keyed
+
+    def check(self, request: Request) -> None:
+        """Refuse the request (``AuthError``) unless its key may use this route now."""
+        authorized(request.app.state.gateway, request, self.key_scope)
+
+
+def security_schemes() -> dict[str, Any]:
+    """``components.securitySchemes`` of the OpenAPI document, as FastAPI writes them."""
+    return {scheme.scheme_name: jsonable_encoder(scheme.model, by_alias=True, exclude_none=True)
+            for scheme in (API_KEY, BEARER)}  # fmt: skip
