@@ -20,6 +20,7 @@ from mt5gate.sim.errors import SimError
 __all__ = [
     "RequestRules",
     "check_format",
+    "check_tick_cursors",
     "date_seconds",
     "invalid_argument",
     "parse_request",
@@ -138,3 +139,27 @@ def parse_request(request: object, rules: RequestRules) -> TradeRequest:
     if needs_volume and "volume" not in request:
         raise invalid_argument("volume")
     return TradeRequest(fields[name] for name in TradeRequest.__match_args__)
+
+
+def check_tick_cursors(
+    cursors: object, count: object
+) -> tuple[tuple[tuple[str, int, int], ...], int]:
+    """``ticks_after(cursors, count)`` checked as the module checks its own arguments: a
+    non-empty sequence of ``(symbol, time_msc >= 0, seen >= 0)`` and ``count >= 1``, else
+    ``(-2, 'Invalid "cursors" argument')`` or ``'Invalid "count" argument'``."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise invalid_argument("count")
+    if not isinstance(cursors, tuple | list) or not cursors:
+        raise invalid_argument("cursors")
+    checked = []
+    for cursor in cursors:
+        if not (isinstance(cursor, tuple | list) and len(cursor) == 3):
+            raise invalid_argument("cursors")
+        symbol, time_msc, seen = cursor
+        numbers = (time_msc, seen)
+        if not isinstance(symbol, str) or any(
+            isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in numbers
+        ):
+            raise invalid_argument("cursors")
+        checked.append((symbol, time_msc, seen))
+    return tuple(checked), count

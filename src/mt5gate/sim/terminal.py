@@ -35,7 +35,13 @@ from mt5gate.records import (
     TradeOrder,
     TradePosition,
 )
-from mt5gate.sim.args import RequestRules, check_format, date_seconds, parse_request
+from mt5gate.sim.args import (
+    RequestRules,
+    check_format,
+    check_tick_cursors,
+    date_seconds,
+    parse_request,
+)
 from mt5gate.sim.broker import Broker, TicketSource
 from mt5gate.sim.clock import Clock, VirtualClock
 from mt5gate.sim.config import AccountConfig, SimConfig, TerminalFlags
@@ -49,6 +55,7 @@ from mt5gate.sim.errors import (
 from mt5gate.sim.faults import Fault, FaultKind, FaultPlan
 from mt5gate.sim.groups import matches_group
 from mt5gate.sim.market import Market, default_catalogue
+from mt5gate.terminal.base import TickBatch
 
 if TYPE_CHECKING:
     from mt5gate.sim.state import StateJournal
@@ -115,6 +122,7 @@ class SimTerminal:
             deep_cache_chunks=self.config.deep_cache_chunks,
             deep_frame_cache_bytes=self.config.deep_frame_cache_bytes,
             deep_download_s=self.config.deep_history_download_s,
+            ticks_per_s=self.config.ticks_per_s,
         )
         self.tickets = TicketSource()
         self._accounts = {a.login: a for a in self.config.accounts}
@@ -432,6 +440,45 @@ class SimTerminal:
         if tick is None:
             raise CALL_FAILED()
         return tick
+
+    def ticks_after(
+        self, cursors: tuple[tuple[str, int, int], ...], count: int, /
+    ) -> TickBatch | None:
+        """Every tick of the cursors' symbols after each cursor, and when the next one is due
+        (the :class:`~mt5gate.terminal.base.TickWatch` extension: the simulator draws its
+        ticks ahead, so a tick stream can sleep until the next one instead of polling).
+
+        It answers what ``symbol_info_tick`` calls made as each tick came would have: the
+        symbols must be in Market Watch, and faults planned for ``symbol_info_tick`` hit it
+        too (once a call). While the link to the trade server is down no tick comes and
+        ``due_s`` is None.
+        """
+        bound = functools.partial(self._ticks_after, cursors, count)
+        batch: TickBatch | None = self._invoke("symbol_info_tick", None, True, bound)
+        return batch
+
+    def _ticks_after(self, cursors: object, count: object) -> TickBatch:
+        wanted, most = check_tick_cursors(cursors, count)
+        for symbol, _, _ in wanted:
+            self._require_selected(symbol)
+        rows: list[tuple[int, int, str, Tick]] = []
+        full = False
+        if self.flags.connected:
+            for order, found in enumerate(self.market.ticks_after(wanted, most)):
+                symbol = wanted[order][0]
+                full = full or len(found) >= most
+                rows += [(t[5], order, symbol, Tick(t)) for t in found.tolist()]
+        rows.sort(key=lambda row: (row[0], row[1]))
+        return TickBatch(tuple((row[2], row[3]) for row in rows), self._due_s(wanted, full))
+
+    def _due_s(self, wanted: tuple[tuple[str, int, int], ...], full: bool) -> float | None:
+        """Seconds until the next tick of the symbols is due on this terminal's clock."""
+        if full:
+            return 0.0
+        if not self.flags.connected:
+            return None
+        due = self.market.next_tick_ms([symbol for symbol, _, _ in wanted])
+        return None if due is None else max(0.0, (due - self.clock.now_ms()) / 1000)
 
     def _require_selected(self, symbol: object) -> None:
         if not isinstance(symbol, str) or self.market.spec(symbol) is None:

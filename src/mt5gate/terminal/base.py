@@ -16,7 +16,7 @@ A terminal is blocking and not thread-safe: callers serialise calls onto one wor
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +44,8 @@ __all__ = [
     "TerminalFencedError",
     "DateArg",
     "Terminal",
+    "TickBatch",
+    "TickWatch",
     "check_call_convention",
     "failure_value",
 ]
@@ -143,6 +145,41 @@ class MarketWatch(Protocol):
 
     def market_watch(self) -> tuple[str, ...] | None:
         """The names of the selected symbols, in ``symbols_get()`` order."""
+        ...
+
+
+class TickBatch(NamedTuple):
+    """What :meth:`TickWatch.ticks_after` answers: the new ticks, and when the next is due."""
+
+    #: ``(symbol, tick)`` pairs: each symbol's oldest first, all of them in time order
+    ticks: tuple[tuple[str, Tick], ...]
+    #: seconds on the terminal's clock until the next tick of the symbols is due: 0.0 when
+    #: more are waiting already (a symbol gave ``count``); None when the terminal cannot tell
+    #: (no tick is coming, or the link to the trade server is down)
+    due_s: float | None
+
+
+@runtime_checkable
+class TickWatch(Protocol):
+    """A terminal that hands a reader every tick since the last one it saw, and says when the
+    next one is due (the simulator, which draws its ticks ahead on its own clock).
+
+    Not a function of the ``MetaTrader5`` module, which has no push and no way to ask: a real
+    terminal can only be polled, and ``symbol_info_tick`` shows the latest tick only. With this
+    extension the session's tick stream reads all its symbols in one call, misses no tick in
+    between, and sleeps until the next one is due instead of a fixed interval
+    (``mt5gate.session.streams``). Conventions are the module's: ``None`` and ``last_error()``
+    on failure; a symbol that ``symbol_info_tick`` would refuse (not in Market Watch, unknown)
+    fails the call the same way (-1).
+    """
+
+    def ticks_after(
+        self, cursors: tuple[tuple[str, int, int], ...], count: int, /
+    ) -> TickBatch | None:
+        """For each ``(symbol, time_msc, seen)`` cursor (the last tick a reader has: its time,
+        and how many ticks stamped that millisecond it has): the ticks after it, i.e. those
+        stamped later than ``time_msc`` and those stamped ``time_msc`` beyond the first
+        ``seen``, at most ``count`` (the oldest) per symbol."""
         ...
 
 

@@ -5,6 +5,12 @@ The random walk is geometric: between two ticks ``dt`` ms apart the log bid move
 prices come from two separate generators, and arrivals drawn beyond the requested time are kept
 pending, so the ticks do not depend on how the clock was stepped. Arrivals that fall outside
 the trading sessions are dropped (no ticks while the market is shut).
+
+The mean interval is the symbol's ``mean_tick_interval_ms`` unless the market sets a pace
+(``SimConfig.ticks_per_s``): then :func:`arrival_mean_ms` picks the exponential's mean so that
+the whole-millisecond gaps average the interval asked for. Because arrivals are drawn ahead,
+a feed knows when its next tick is due (:meth:`RandomFeed.next_arrival_ms`), which lets a
+reader sleep until then instead of polling.
 """
 
 from __future__ import annotations
@@ -22,17 +28,35 @@ from mt5gate.sim.market.rand import STREAM_PRICE, STREAM_TIME, make_rng
 from mt5gate.sim.market.sessions import SessionMask
 from mt5gate.sim.symbols import SymbolSpec
 
-__all__ = ["Feed", "RandomFeed", "ReplayFeed", "decode_array", "encode_array", "has_trades"]
+__all__ = [
+    "Feed",
+    "RandomFeed",
+    "ReplayFeed",
+    "arrival_mean_ms",
+    "decode_array",
+    "encode_array",
+    "has_trades",
+]
 
 _MS_PER_YEAR = 365.25 * 86_400_000
 _QUOTE_FLAGS = int(TickFlag.BID | TickFlag.ASK)
 _TRADE_FLAGS = int(TickFlag.LAST | TickFlag.VOLUME)
 _EXCHANGE_MODES = (SymbolCalcMode.EXCH_STOCKS, SymbolCalcMode.EXCH_FUTURES)
+_NO_TICKS = empty_ticks()
+_NO_TICKS.flags.writeable = False  # shared by every feed with nothing due: never written
 
 
 def has_trades(spec: SymbolSpec) -> bool:
     """Whether the symbol's ticks carry last price and volume (exchange-traded instruments)."""
     return spec.trade_calc_mode in _EXCHANGE_MODES
+
+
+def arrival_mean_ms(interval_ms: float) -> float:
+    """The mean of the exponential draw whose gaps, rounded up to whole milliseconds, average
+    ``interval_ms`` (> 1): ``E[ceil(X)] = 1 / (1 - exp(-1 / mean))`` for ``X ~ Exp(mean)``."""
+    if not interval_ms > 1.0:
+        raise ValueError(f"a mean tick interval must exceed 1 ms, got {interval_ms!r}")
+    return -1.0 / math.log1p(-1.0 / interval_ms)
 
 
 def encode_array(arr: NDArray[Any]) -> str:
@@ -56,6 +80,11 @@ class Feed(Protocol):
         """An injected tick (push_tick) became the latest quote."""
         ...
 
+    def next_arrival_ms(self) -> int | None:
+        """When the next tick after those handed out is due (it may fall while the market is
+        shut, and then never come); None when no tick is coming (a replay that ended)."""
+        ...
+
     def state(self) -> dict[str, Any]:
         """JSON-serialisable state, enough to resume exactly."""
         ...
@@ -68,13 +97,25 @@ class Feed(Protocol):
 class RandomFeed:
     """The seeded random walk of one symbol, from ``start_ms`` on."""
 
-    def __init__(self, spec: SymbolSpec, mask: SessionMask, seed: int, start_ms: int) -> None:
+    def __init__(
+        self,
+        spec: SymbolSpec,
+        mask: SessionMask,
+        seed: int,
+        start_ms: int,
+        *,
+        mean_ms: float | None = None,
+    ) -> None:
+        """``mean_ms``: the mean of the exponential gap draw (default: the spec's
+        ``mean_tick_interval_ms``, as every market without a pace)."""
         self._spec = spec
+        self._mean = float(spec.mean_tick_interval_ms) if mean_ms is None else mean_ms
         self._mask = mask
         self._rng_t = make_rng(seed, spec.name, STREAM_TIME)
         self._rng_p = make_rng(seed, spec.name, STREAM_PRICE)
         self._trades = has_trades(spec)
         self._pending: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self._next_ms = -1  # the first pending arrival (-1: none pending): a cheap "nothing yet"
         self._last_arrival = start_ms
         self._prev_ms = start_ms
         self._logp = math.log(spec.initial_price)
@@ -82,21 +123,36 @@ class RandomFeed:
         self._prev_ask = 0.0
 
     def ticks_until(self, to_ms: int) -> TickArray:
+        if self._next_ms > to_ms:  # nothing due yet: the market syncs every feed on each call
+            return _NO_TICKS
         times = self._arrivals(to_ms)
         return self._quotes(times[self._mask.open_ms(times)])
 
     def _arrivals(self, to_ms: int) -> NDArray[np.int64]:
         """Arrival times up to ``to_ms``; later ones stay pending for the next call."""
-        mean = float(self._spec.mean_tick_interval_ms)
+        self._draw_until(to_ms)
+        cut = int(np.searchsorted(self._pending, to_ms, side="right"))
+        out, self._pending = self._pending[:cut], self._pending[cut:]
+        self._next_ms = int(self._pending[0]) if len(self._pending) else -1
+        return out
+
+    def _draw_until(self, to_ms: int) -> None:
+        """Draw arrivals until one lies beyond ``to_ms`` (the draws do not depend on where the
+        chunks are cut: a generator yields the same numbers in one draw or in several)."""
+        mean = self._mean
         while self._last_arrival <= to_ms:
             k = int(min(1_000_000, max(64.0, 1.1 * (to_ms - self._last_arrival) / mean + 16)))
             gaps = np.maximum(1, np.ceil(self._rng_t.exponential(mean, k))).astype(np.int64)
             fresh = self._last_arrival + np.cumsum(gaps)
             self._pending = np.concatenate([self._pending, fresh])
             self._last_arrival = int(fresh[-1])
-        cut = int(np.searchsorted(self._pending, to_ms, side="right"))
-        out, self._pending = self._pending[:cut], self._pending[cut:]
-        return out
+        self._next_ms = int(self._pending[0]) if len(self._pending) else -1
+
+    def next_arrival_ms(self) -> int:
+        """The next pending arrival (drawn now if none is pending yet)."""
+        if len(self._pending) == 0:
+            self._draw_until(self._last_arrival)
+        return int(self._pending[0])
 
     def _quotes(self, times: NDArray[np.int64]) -> TickArray:
         """Prices for the given arrival times; ticks that change nothing are dropped."""
@@ -179,6 +235,7 @@ class RandomFeed:
         self._rng_t.bit_generator.state = data["rng_t"]
         self._rng_p.bit_generator.state = data["rng_p"]
         self._pending = decode_array(data["pending"], np.dtype(np.int64))
+        self._next_ms = int(self._pending[0]) if len(self._pending) else -1
         self._last_arrival, self._prev_ms = int(data["last_arrival"]), int(data["prev_ms"])
         self._logp = float(data["logp"])
         self._prev_bid, self._prev_ask = float(data["prev_bid"]), float(data["prev_ask"])
@@ -198,6 +255,12 @@ class ReplayFeed:
 
     def moved(self, tick: TickArray) -> None:
         """Replay does not react to injected ticks: the file goes on as recorded."""
+
+    def next_arrival_ms(self) -> int | None:
+        """The next recorded tick's time; None after the last one."""
+        if self._pos >= len(self._ticks):
+            return None
+        return int(self._ticks["time_msc"][self._pos])
 
     def state(self) -> dict[str, Any]:
         rest = self._ticks[self._pos :]

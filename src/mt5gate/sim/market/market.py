@@ -46,7 +46,14 @@ from mt5gate.sim.market.deep import (
     join,
 )
 from mt5gate.sim.market.dtypes import RATES_DTYPE, TICKS_DTYPE, RateArray, TickArray, empty_ticks
-from mt5gate.sim.market.feed import Feed, RandomFeed, ReplayFeed, decode_array, encode_array
+from mt5gate.sim.market.feed import (
+    Feed,
+    RandomFeed,
+    ReplayFeed,
+    arrival_mean_ms,
+    decode_array,
+    encode_array,
+)
 from mt5gate.sim.market.history import synth_bars, synth_ticks
 from mt5gate.sim.market.info import DayStats, TickValues, build_symbol_info, day_stats_of
 from mt5gate.sim.market.series import Series
@@ -78,11 +85,13 @@ class Market:
         deep_cache_chunks: int = DEFAULT_CACHE_CHUNKS,
         deep_frame_cache_bytes: int = DEFAULT_FRAME_CACHE_BYTES,
         deep_download_s: float | None = None,
+        ticks_per_s: float | None = None,
     ) -> None:
         self._specs = tuple(specs)
         self._by_name = {s.name: s for s in self._specs}
         self._clock = clock
         self._seed = seed
+        self._arrival_means = _arrival_means(self._specs, ticks_per_s)
         self._history_days = history_days
         retention = live_ticks_retention_s
         self._retention_ms = None if retention is None else retention * 1000
@@ -106,9 +115,12 @@ class Market:
         self._day_cache: dict[str, tuple[tuple[int, ...], TickArray | None, DayStats]] = {}
         self._last_days: dict[str, RateArray] = {}  # history's last day, before it is built
         self._history_ticks: dict[str, TickArray | None] = {}  # its last tick, likewise
-        self._feeds: dict[str, Feed] = {
-            s.name: RandomFeed(s, self._masks[s.name], self._seed, start_ms) for s in self._specs
-        }
+        self._feeds: dict[str, Feed] = {s.name: self._random_feed(s, start_ms) for s in self._specs}
+
+    def _random_feed(self, spec: SymbolSpec, start_ms: int) -> RandomFeed:
+        """The seeded random walk of ``spec`` from ``start_ms``, at the market's pace."""
+        mean = self._arrival_means.get(spec.name)
+        return RandomFeed(spec, self._masks[spec.name], self._seed, start_ms, mean_ms=mean)
 
     def regenerate(self, start_ms: int, until_ms: int) -> None:
         """Rebuild the market a simulator started at ``start_ms`` had by ``until_ms`` (a market
@@ -233,6 +245,46 @@ class Market:
         self._need(symbol)
         self.sync()
         return self._ready(symbol).last_record()
+
+    def ticks_after(self, cursors: Sequence[tuple[str, int, int]], count: int) -> list[TickArray]:
+        """For each ``(symbol, time_msc, seen)`` cursor, the first ``count`` stored live ticks
+        after it: those stamped later than ``time_msc``, and those stamped ``time_msc`` beyond
+        the first ``seen`` of them (several ticks can share a millisecond); one sync for all.
+        A cursor before the oldest stored live tick gets the oldest ones (ticks that retention
+        dropped are gone)."""
+        for symbol, _, _ in cursors:
+            self._need(symbol)
+        self.sync()
+        return [self._after(symbol, at, seen, count) for symbol, at, seen in cursors]
+
+    def _after(self, symbol: str, time_msc: int, seen: int, count: int) -> TickArray:
+        """One cursor's ticks; the usual answer, nothing new, costs no array search."""
+        series = self._series[symbol]
+        newest = series.last_record() if len(series.ticks) else None  # cached; live if any
+        if newest is None or newest.time_msc < time_msc:
+            return empty_ticks()
+        times = series.ticks.view()["time_msc"]
+        if newest.time_msc == time_msc and (seen >= len(times) or times[-seen - 1] != time_msc):
+            return empty_ticks()  # every tick of the cursor's millisecond was seen
+        lo = int(np.searchsorted(times, time_msc, side="left"))
+        hi = int(np.searchsorted(times, time_msc, side="right"))
+        start = min(lo + max(0, seen), hi)
+        found: TickArray = series.ticks.view()[start : start + max(0, count)].copy()
+        return found
+
+    def next_tick_ms(self, symbols: Collection[str]) -> int | None:
+        """When the next tick of any of ``symbols`` is due (server ms): the earliest pending
+        arrival, moved to its session's next opening when it falls while the market is shut;
+        None when none of them will tick again (replays that ended, no sessions)."""
+        due: list[int] = []
+        for symbol in symbols:
+            self._need(symbol)
+            at = self._feeds[symbol].next_arrival_ms()
+            if at is not None and not self._masks[symbol].is_open(at):
+                at = self._masks[symbol].next_open(at)
+            if at is not None:
+                due.append(at)
+        return min(due, default=None)
 
     def is_open(self, symbol: str, server_ms: int | None = None) -> bool:
         """Whether ``server_ms`` (default now) lies in one of the symbol's sessions."""
@@ -597,10 +649,31 @@ class Market:
         if state["feed"]["kind"] == "replay":
             feed = ReplayFeed(empty_ticks(), self._done_ms)
         else:
-            feed = RandomFeed(spec, self._masks[name], self._seed, self._done_ms)
+            feed = self._random_feed(spec, self._done_ms)
         feed.load_state(state["feed"])
         self._feeds[name] = feed
         self._retain(name)  # a file saved with a longer window (or none) shrinks here
+
+
+def _arrival_means(specs: Sequence[SymbolSpec], ticks_per_s: float | None) -> dict[str, float]:
+    """Each symbol's gap draw mean for a market pace of ``ticks_per_s`` (all symbols together,
+    while open, shared in proportion to their own ``mean_tick_interval_ms`` pace); empty for
+    None (each symbol's own pace)."""
+    if ticks_per_s is None or not specs:
+        return {}
+    own = sum(1000.0 / s.mean_tick_interval_ms for s in specs)  # ticks/s at their own pace
+    scale = own / ticks_per_s  # every mean interval times this
+    means = {}
+    for spec in specs:
+        interval = spec.mean_tick_interval_ms * scale
+        if interval <= 1.0:
+            raise ValueError(
+                f"SimConfig.ticks_per_s = {ticks_per_s:g} would tick {spec.name} every "
+                f"{interval:.2f} ms; ticks are at least 1 ms apart, so each symbol gets at most "
+                f"1000 ticks/s (lower ticks_per_s, or list fewer symbols)"
+            )
+        means[spec.name] = arrival_mean_ms(interval)
+    return means
 
 
 def _make_tick(
