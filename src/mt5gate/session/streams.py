@@ -6,6 +6,14 @@ owns one poller task for the whole session, started by the first subscriber and 
 the last one leaves (or by :meth:`Streams.close`); it polls at the smallest ``interval_s`` its
 subscribers asked for, on the session's clock, so tests drive time instead of sleeping.
 
+Ticks are read on the terminal's side of the worker hop. A terminal that can tell when its next
+tick is due and hand over every tick since the last one read (the simulator, see
+:class:`~mt5gate.terminal.base.TickWatch`) is read in one worker job per round, for all the
+subscribed symbols at once, and the poller sleeps until the next tick is due (at most
+``interval_s``), so a tick reaches its subscribers as soon as it exists and none is skipped. Any
+other terminal (a real one: the ``MetaTrader5`` module has no push) is polled every
+``interval_s`` for each symbol's latest tick, which is all its API offers.
+
 Each subscriber has its own bounded buffer. A full buffer drops its *oldest* item and counts the
 drop (``session.observer.stream_dropped("ticks#3", total)``): a slow consumer loses old data,
 never blocks the poller or the other subscribers. The poller survives reconnects: connection
@@ -32,12 +40,14 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from mt5gate.errors import (
     MT5CircuitBreakerOpen,
     MT5ConnectionError,
+    MT5DataError,
     MT5Error,
     MT5StateError,
 )
 from mt5gate.models import Deal, Order, Position, Price
 from mt5gate.session.state import SessionState
 from mt5gate.session.validation import require_symbol_name
+from mt5gate.terminal.base import TickBatch, TickWatch
 
 if TYPE_CHECKING:
     from mt5gate.session.manager import MT5SessionManager
@@ -56,6 +66,8 @@ _PAD_S = 86_400
 #: Position fields that move with the market, not with a trade: a change in them alone is not
 #: a POSITION_CHANGED event.
 _MARKET_FIELDS = frozenset({"price_current", "profit", "time_update_msc"})
+#: Ticks of one symbol a TickWatch read hands over at most; more waiting means another round now.
+_TICKS_PER_READ = 1000
 
 
 class _EndedError(Exception):
@@ -90,6 +102,11 @@ class _Subscriber(Generic[T]):
         self._items.append(item)
         self._ready.set()
 
+    @property
+    def ended(self) -> bool:
+        """Whether the iteration was ended (the consumer may not have seen it yet)."""
+        return self._ended
+
     def end(self, error: BaseException | None = None) -> None:
         """End the iteration (with ``error`` raised to the consumer, if given); once."""
         if self._ended:
@@ -113,13 +130,13 @@ class _TickSubscriber(_Subscriber[Price]):
     def __init__(self, symbols: tuple[str, ...], *args: Any) -> None:
         super().__init__(*args)
         self.symbols = symbols
-        self.last: dict[str, tuple[int, float, float]] = {}
+        self.last: dict[str, Price] = {}
 
     def offer(self, price: Price) -> None:
-        """Queue ``price`` if it is new to this subscriber (time or quote changed)."""
-        key = (price.time_msc, price.bid, price.ask)
-        if self.last.get(price.symbol) != key:
-            self.last[price.symbol] = key
+        """Queue ``price`` unless it is the tick this subscriber was given last (a poll that
+        saw no new tick reads the same one again)."""
+        if self.last.get(price.symbol) != price:
+            self.last[price.symbol] = price
             self.push(price)
 
 
@@ -181,6 +198,7 @@ class _Hub(ABC, Generic[T]):
         if self.closed:
             raise MT5StateError("the session's streams are closed; open a new session")
         self.subscribers.append(subscriber)
+        self.joined(subscriber)
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self._run(), name=self.kind)
 
@@ -188,8 +206,15 @@ class _Hub(ABC, Generic[T]):
         """Unsubscribe; the last one out stops the poller (awaited later by ``close``)."""
         with contextlib.suppress(ValueError):
             self.subscribers.remove(subscriber)
+        self.left()
         if not self.subscribers:
             self._stop_poller()
+
+    def joined(self, subscriber: _Subscriber[T]) -> None:
+        """Called when ``subscriber`` was added."""
+
+    def left(self) -> None:
+        """Called when a subscriber was removed."""
 
     def _stop_poller(self) -> None:
         task, self.task = self.task, None
@@ -205,23 +230,33 @@ class _Hub(ABC, Generic[T]):
 
     async def _run(self) -> None:
         """The poller: a round, then a pause, while anybody listens; failures never leak."""
+        clock = self.session.clock
         try:
             await self.start()
             while self.subscribers and self.session.state != SessionState.CLOSED:
+                began, due = clock.monotonic(), None
                 with contextlib.suppress(*TRANSIENT):
-                    await self.poll()
-                await self.session.clock.sleep(self.interval_s)
+                    due = await self.poll()
+                await clock.sleep(self._pause(due, clock.monotonic() - began))
         except Exception as error:  # a bug or a permanent failure: end iterations, never hang
             self.end_all(error)
         else:
             self.end_all(None)  # the session was closed under the stream
 
+    def _pause(self, due_s: float | None, spent_s: float) -> float:
+        """How long to sleep after a round: ``interval_s``, or less when the terminal said
+        its next item is due sooner (``due_s`` from when the round began)."""
+        if due_s is None:
+            return self.interval_s
+        return max(0.0, min(self.interval_s, due_s - spent_s))
+
     async def start(self) -> None:
         """Called when a poller starts, before its first round."""
 
     @abstractmethod
-    async def poll(self) -> None:
-        """One round: read the terminal and push what is new to the subscribers."""
+    async def poll(self) -> float | None:
+        """One round: read the terminal and push what is new to the subscribers; returns in
+        how many seconds the next item is due, when the terminal can tell (else None)."""
 
     def end_all(self, error: BaseException | None) -> None:
         """End every subscriber's iteration."""
@@ -240,17 +275,106 @@ class _Hub(ABC, Generic[T]):
 
 
 class _TickHub(_Hub[Price]):
-    """Polls ``get_price`` for the union of subscribed symbols; fans out new ticks."""
+    """Reads the ticks of the union of subscribed symbols; fans every new one out.
+
+    A symbol's first tick is its latest, read with ``get_price`` (which selects it in Market
+    Watch on first use; an unknown symbol ends its subscribers' iterations with the error).
+    With a :class:`~mt5gate.terminal.base.TickWatch` terminal every later round is one
+    ``ticks_after`` call for all the symbols, from a cursor per symbol (the last tick handed
+    out: its time, and how many ticks of that millisecond were), so no tick is skipped, and
+    the poller sleeps until the terminal says the next tick is due. A ``ticks_after`` that
+    fails as ``symbol_info_tick`` would (a restarted terminal forgot Market Watch) starts the
+    symbols afresh. Any other terminal is polled with ``get_price`` every round.
+    """
 
     kind = "ticks"
 
-    async def poll(self) -> None:
-        subscribers = [s for s in self.subscribers if isinstance(s, _TickSubscriber)]
-        symbols = sorted({symbol for s in subscribers for symbol in s.symbols})
+    def __init__(self, session: MT5SessionManager) -> None:
+        super().__init__(session)
+        self._cursors: dict[str, tuple[int, int]] = {}  # symbol -> (time_msc, seen at it)
+        self._latest: dict[str, Price] = {}  # symbol -> the last tick handed out
+        self._routes: dict[str, list[_TickSubscriber]] | None = None  # symbol -> readers
+        self._watch = False
+
+    def joined(self, subscriber: _Subscriber[Price]) -> None:
+        """A new subscriber first gets the latest tick of its symbols the poller knows (the
+        others come with the next round); the routes are rebuilt."""
+        self._routes = None
+        if isinstance(subscriber, _TickSubscriber):
+            for symbol in subscriber.symbols:
+                latest = self._latest.get(symbol)
+                if latest is not None:
+                    subscriber.offer(latest)
+
+    def left(self) -> None:
+        self._routes = None
+        if not self.subscribers:  # the poller stops: the next one starts from the latest tick
+            self._cursors.clear()
+            self._latest.clear()
+
+    def _route(self) -> dict[str, list[_TickSubscriber]]:
+        """Symbol -> the subscribers still reading it (cached until a subscriber comes or
+        goes); cursors of symbols nobody reads any more are dropped."""
+        if self._routes is None:
+            routes: dict[str, list[_TickSubscriber]] = {}
+            for subscriber in self.subscribers:
+                if isinstance(subscriber, _TickSubscriber) and not subscriber.ended:
+                    for symbol in subscriber.symbols:
+                        routes.setdefault(symbol, []).append(subscriber)
+            self._routes = dict(sorted(routes.items()))
+            for gone in set(self._cursors) - set(routes):
+                del self._cursors[gone]
+                self._latest.pop(gone, None)
+        return self._routes
+
+    async def start(self) -> None:
+        self._watch = isinstance(self.session.terminal, TickWatch)
+
+    async def poll(self) -> float | None:
+        routes = self._route()
+        fresh = [s for s in routes if s not in self._cursors or not self._watch]
+        if fresh:  # the latest tick of each, selecting it in Market Watch on first use
+            await self._read_each(fresh)
+        known = [s for s in self._route() if s in self._cursors]
+        if not (self._watch and known):
+            return None
+        try:
+            return await self._read_watch(known)
+        except MT5DataError:  # a symbol left Market Watch (a restarted terminal): read afresh
+            self._cursors.clear()  # next round, with get_price, which selects them again
+            return None
+
+    async def _read_watch(self, symbols: list[str]) -> float | None:
+        """One ``ticks_after`` round for every symbol; each new tick goes out as it comes."""
+        cursors = tuple((s, *self._cursors[s]) for s in symbols)
+        batch: TickBatch = await self.session.read("ticks_after", cursors, _TICKS_PER_READ)
+        routes = self._route()  # as they are now: a subscriber may have come meanwhile
+        for symbol, tick in batch.ticks:
+            cursor = self._cursors.get(symbol)
+            if cursor is None:  # its last reader left meanwhile
+                continue
+            at, seen = cursor
+            self._cursors[symbol] = (at, seen + 1) if tick.time_msc == at else (tick.time_msc, 1)
+            self._hand_out(Price.from_tick(symbol, tick), routes)
+        return batch.due_s
+
+    async def _read_each(self, symbols: list[str]) -> None:
+        """``get_price`` of every symbol (concurrently: the worker runs them as one batch)."""
         results = await asyncio.gather(*(self._price(symbol) for symbol in symbols))
-        prices = dict(zip(symbols, results, strict=True))
-        for subscriber in subscribers:
-            self._deliver(subscriber, prices)
+        routes = self._route()
+        for symbol, price in zip(symbols, results, strict=True):
+            if isinstance(price, MT5Error):
+                for subscriber in routes.get(symbol, ()):
+                    subscriber.end(price)  # an unknown symbol: tell its consumer, do not spin
+                self._routes = None
+            elif price is not None:
+                self._cursors[symbol] = (price.time_msc, 1)
+                self._hand_out(price, routes)
+
+    def _hand_out(self, price: Price, routes: dict[str, list[_TickSubscriber]]) -> None:
+        self._latest[price.symbol] = price
+        for subscriber in routes.get(price.symbol, ()):
+            subscriber.offer(price)
 
     async def _price(self, symbol: str) -> Price | MT5Error | None:
         """The symbol's tick; None on a transient failure, the error on a permanent one."""
@@ -260,16 +384,6 @@ class _TickHub(_Hub[Price]):
             return None
         except MT5Error as error:
             return error
-
-    @staticmethod
-    def _deliver(subscriber: _TickSubscriber, prices: dict[str, Price | MT5Error | None]) -> None:
-        for symbol in subscriber.symbols:
-            price = prices.get(symbol)
-            if isinstance(price, MT5Error):
-                subscriber.end(price)  # an unknown symbol: tell its consumer, do not spin
-                return
-            if price is not None:
-                subscriber.offer(price)
 
 
 # ----------------------------------------------------------------------------- trade events
