@@ -173,6 +173,9 @@ class StuckSocket:
     async def send_json(self, value: Any) -> None:
         await self.never.wait()
 
+    async def send_text(self, value: str) -> None:
+        await self.never.wait()
+
     async def close(self, code: int, reason: str) -> None:
         self.closed = (code, reason)
 

@@ -21,6 +21,10 @@ Slow clients: each subscription reads the session's shared stream through its ow
 buffer, which drops the oldest items (the session counts the drops); each connection has one
 bounded outbox. A client whose outbox stays full is closed (1013, "try again later"): it is
 dropped, never allowed to slow the poller or the other clients.
+
+Fan-out cost: a tick read once is sent to every subscriber of its symbol, so its JSON is made
+once (:func:`_tick_fields`, cached by value) and each message is that text with its own
+``seq``, ``id`` and ``account`` put around it; the outbox holds message text, not objects.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from itertools import count
 from typing import Any
 
@@ -40,6 +44,7 @@ from fastapi.encoders import jsonable_encoder
 
 from mt5gate.errors import MT5DataError, MT5Error, MT5ValidationError
 from mt5gate.fleet import Fleet
+from mt5gate.models import Price
 from mt5gate.service.auth import AuthError, Principal
 from mt5gate.service.console.access import cookie_key, same_origin
 from mt5gate.service.gateway import Gateway
@@ -65,14 +70,27 @@ class StreamOptions:
     max_symbols: int = 64
 
 
+def _fields(values: dict[str, Any]) -> str:
+    """A message's fields as JSON text without the braces: ``"type":"pong"``."""
+    return json.dumps(values, separators=(",", ":"), ensure_ascii=False)[1:-1]
+
+
+@lru_cache(maxsize=4096)
+def _tick_fields(price: Price) -> str:
+    """``"data":{...}`` of a tick, made once for all of its subscribers (the session hands
+    every subscriber of a symbol the same tick)."""
+    return _fields({"data": jsonable_encoder(price)})
+
+
 @dataclass(slots=True)
 class _Connection:
-    """One client: its outbox, its subscriptions and its message numbers."""
+    """One client: its outbox (message text, without ``seq``), its subscriptions and its
+    message numbers."""
 
     websocket: WebSocket
     gateway: Gateway
     options: StreamOptions
-    outbox: asyncio.Queue[dict[str, Any]] = field(init=False)
+    outbox: asyncio.Queue[str] = field(init=False)
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     ids: count[int] = field(default_factory=lambda: count(1))
     seq: count[int] = field(default_factory=lambda: count(1))
@@ -83,8 +101,12 @@ class _Connection:
 
     def post(self, message: dict[str, Any]) -> None:
         """Queue a message; a full outbox marks the client as too slow (it is then closed)."""
+        self.post_text(_fields(message))
+
+    def post_text(self, fields: str) -> None:
+        """Queue a message given as its fields' JSON text (see :func:`_fields`)."""
         try:
-            self.outbox.put_nowait(message)
+            self.outbox.put_nowait(fields)
         except asyncio.QueueFull:
             self.slow.set()
 
@@ -154,9 +176,11 @@ def _console_key(websocket: WebSocket) -> str | None:
 
 
 async def _send_loop(connection: _Connection) -> None:
+    """Each queued message, numbered as it goes out (a JSON object: ``seq`` first)."""
+    websocket, seq, outbox = connection.websocket, connection.seq, connection.outbox
     while True:
-        message = await connection.outbox.get()
-        await connection.websocket.send_json({"seq": next(connection.seq), **message})
+        fields = await outbox.get()
+        await websocket.send_text(f'{{"seq":{next(seq)},{fields}}}')
 
 
 async def _heartbeats(connection: _Connection) -> None:
@@ -205,21 +229,23 @@ def _subscribe(connection: _Connection, message: dict[str, Any]) -> None:
         raise MT5ValidationError(field="after", rule="for trades, on a service with a [bus]")
     if after is not None and (isinstance(after, bool) or not isinstance(after, int) or after < 0):
         raise MT5ValidationError(field="after", rule="a stream_seq: an integer >= 0")
-    source: Callable[[], AsyncIterator[dict[str, Any]]]
+    source: Callable[[], AsyncIterator[str]]
     what: dict[str, Any]
     if isinstance(ticks, list) and ticks and all(isinstance(s, str) for s in ticks):
         if len(ticks) > options.max_symbols:
             raise MT5ValidationError(field="ticks", rule=f"at most {options.max_symbols} symbols")
         kind, what = "tick", {"ticks": ticks}
         if fleet is None:
-            source = _local(lambda: runtime.session.stream_ticks(ticks, buffer=options.buffer))
+            source = _local(lambda: runtime.session.stream_ticks(ticks, buffer=options.buffer),
+                            _tick_fields)  # fmt: skip
         else:
             symbols = [require_symbol_name(s) for s in ticks]
             source = partial(_bus_ticks, fleet, runtime.name, symbols, options.buffer)
     elif trades is True:
         kind, what = "trade", {"trades": True} | ({} if after is None else {"after": after})
         if fleet is None:
-            source = _local(lambda: runtime.session.trade_events(buffer=options.buffer))
+            source = _local(lambda: runtime.session.trade_events(buffer=options.buffer),
+                            lambda event: _fields({"data": jsonable_encoder(event)}))  # fmt: skip
         else:
             source = partial(_bus_trades, fleet, runtime.name, after)
     else:
@@ -231,15 +257,15 @@ def _subscribe(connection: _Connection, message: dict[str, Any]) -> None:
 
 
 def _local(
-    items: Callable[[], AsyncIterator[Any]],
-) -> Callable[[], AsyncIterator[dict[str, Any]]]:
-    """A session stream's items as message fields (``data``)."""
+    items: Callable[[], AsyncIterator[Any]], encode: Callable[[Any], str]
+) -> Callable[[], AsyncIterator[str]]:
+    """A session stream's items as message fields (``data``), encoded by ``encode``."""
 
-    async def fields() -> AsyncIterator[dict[str, Any]]:
+    async def fields() -> AsyncIterator[str]:
         stream = items()
         try:
             async for item in stream:
-                yield {"data": jsonable_encoder(item)}
+                yield encode(item)
         finally:
             closer: Callable[[], Awaitable[None]] | None = getattr(stream, "aclose", None)
             if closer is not None:
@@ -251,24 +277,22 @@ def _local(
 
 async def _bus_ticks(
     fleet: Fleet, account: str, symbols: list[str], buffer: int
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncIterator[str]:
     """Ticks from the bus, published by the account's owner wherever it runs."""
     async for tick in fleet.ticks(account, symbols, buffer=buffer):
         failure = tick.get("error")
         if isinstance(failure, dict):
             raise MT5DataError(str(failure.get("message", "unknown symbol")),
                                hint="Check the symbol's name (GET .../symbols).")  # fmt: skip
-        yield {"data": tick}
+        yield _fields({"data": tick})
 
 
-async def _bus_trades(
-    fleet: Fleet, account: str, after: int | None
-) -> AsyncIterator[dict[str, Any]]:
+async def _bus_trades(fleet: Fleet, account: str, after: int | None) -> AsyncIterator[str]:
     """Journal events from the event stream after ``after`` (default: from now on), each with
     its ``stream_seq``: resuming with the last one seen misses nothing and repeats nothing."""
     start = await fleet.last_event_seq(account) if after is None else after
     async for seq, event in fleet.trades(account, start):
-        yield {"stream_seq": seq, "data": event}
+        yield _fields({"stream_seq": seq, "data": event})
 
 
 def _unsubscribe(connection: _Connection, message: dict[str, Any]) -> None:
@@ -282,17 +306,17 @@ def _unsubscribe(connection: _Connection, message: dict[str, Any]) -> None:
 
 async def _pump(
     connection: _Connection, ident: str, kind: str, account: str,
-    source: Callable[[], AsyncIterator[dict[str, Any]]], *, wait: bool = False,
+    source: Callable[[], AsyncIterator[str]], *, wait: bool = False,
 ) -> None:  # fmt: skip
     """Move one subscription's items into the connection's outbox. With ``wait`` (the bus's
     streams, which can replay a backlog) a full outbox makes the reader wait instead of
     dropping the client; a client that stops reading is still closed by the heartbeat."""
+    head = _fields({"type": kind, "id": ident, "account": account}) + ","
     try:
         async for fields in source():
-            message = {"type": kind, "id": ident, "account": account, **fields}
             if wait:
-                await connection.outbox.put(message)
+                await connection.outbox.put(head + fields)
             else:
-                connection.post(message)
+                connection.post_text(head + fields)
     except MT5Error as error:
         connection.error(error)
