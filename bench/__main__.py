@@ -22,6 +22,7 @@ from bench import (
     session_bench,
     sim_bench,
     state_bench,
+    stream_bench,
     terminal_paths,
 )
 from bench.report import Row, render, write_page
@@ -43,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows += terminal_paths.rows(repeat=args.repeat, quick=args.quick)
     rows += orders_bench.all_rows(repeat=args.repeat, quick=args.quick)
     rows += service_bench.all_rows(repeat=args.repeat, quick=args.quick)
+    rows += stream_bench.all_rows(repeat=args.repeat, quick=args.quick)
     rows += fleet_bench.all_rows(repeat=args.repeat, quick=args.quick)
     rows += console_bench.all_rows(repeat=args.repeat, quick=args.quick)
     rows += cli_bench.all_rows(repeat=args.repeat, quick=args.quick)

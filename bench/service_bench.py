@@ -12,18 +12,17 @@ Figures (issue 6, item 11):
   concurrent requests, so only the one-symbol pair compares the service's own cost. The load
   comes from ``bench/service_load.py`` in its own process; the five servers run side by side
   and are measured in alternating rounds, best of ``repeat`` each;
-- ``/v1/stream`` fan-out: 200 WebSocket clients in two processes, each subscribed to the ticks
-  of one of 10 symbols (20 per symbol): tick messages delivered per second, the share of ticks
-  that reached all their subscribers, delivery latency (receive wall time minus the tick's time
-  converted to machine time, see :func:`_clock_shift_ms`) p50/p99/max, the spread between the
-  first and the last of a tick's 20 receipts, and how many clients the server dropped;
 - resident memory (VmRSS) of the service idle after start-up (against the baseline app idle),
   after one ``GET symbols`` (the simulator then builds every symbol's market) and after the
   tick benchmark.
 
+The ``/v1/stream`` fan-out has its own benchmark, ``bench/stream_bench.py`` (issue 19).
+
 The simulators of the service and of the baseline start on a weekday morning (``SIM_START``) and
 run in real time from there, so every run measures the same open forex market, whatever the
 day and hour (a weekend's closed market has no ticks to stream and none to generate).
+:func:`_clock_shift_ms` turns such a simulator's tick times back into machine times (the
+console benchmark uses it).
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
@@ -46,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import Row
-from bench.service_load import HttpSpec, WsSpec, percentile
+from bench.service_load import HttpSpec, WsSpec
 from mt5gate.service.auth import hash_api_key, new_api_key
 from mt5gate.sim import RealClock
 
@@ -56,7 +54,6 @@ ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "demo"
 TICK_PATH = f"/v1/accounts/{ACCOUNT}/symbols/EURUSD/tick"
 CONNECTIONS = 64
-CLIENTS, CLIENT_PROCESSES = 200, 2
 SYMBOLS = (
     "EURUSD", "GBPUSD", "USDJPY", "USDCHF", "AUDUSD",
     "USDCAD", "EURJPY", "GBPJPY", "EURGBP", "XAUUSD",
@@ -233,66 +230,6 @@ def _http_run(server: _Server, key: str, warmup_s: float, duration_s: float) -> 
                     found["errors"], cpu / duration_s, found["cpu_s"] / duration_s)  # fmt: skip
 
 
-# -------------------------------------------------------------------------------- fan-out
-
-
-@dataclass(frozen=True)
-class _Fanout:
-    rate: float  # tick messages received per second
-    source_rate: float  # distinct ticks per second (all symbols)
-    complete: float  # receipts / (ticks x subscribers) for ticks well inside the window
-    p50_ms: float
-    p99_ms: float
-    max_ms: float
-    spread_p99_ms: float  # last minus first receipt of one tick
-    dropped: int
-    gaps: int
-    server_cpu: float
-
-
-def _ws_clients(server: _Server, key: str, duration_s: float) -> tuple[list[dict[str, Any]], float]:
-    """Run the client processes; their results and the server's CPU share in the window."""
-    symbols = [SYMBOLS[n % len(SYMBOLS)] for n in range(CLIENTS)]
-    parts = [symbols[n::CLIENT_PROCESSES] for n in range(CLIENT_PROCESSES)]
-    with ExitStack() as stack:
-        loads = [_load("ws", WsSpec(server.port, key, ACCOUNT, part), stdin=subprocess.PIPE)
-                 for part in parts]  # fmt: skip
-        for load in loads:
-            stack.callback(_end, load)
-        ready = [_read_line(load) for load in loads]
-        if not all(line.startswith("ready") for line in ready):
-            raise RuntimeError(f"WebSocket clients did not start: {ready}")
-        t0 = time.time() + 0.5
-        t1 = t0 + duration_s
-        for load in loads:
-            _write_line(load, f"{t0} {t1}")
-        _sleep_until(t0)
-        cpu = server.cpu_s()
-        _sleep_until(t1)
-        cpu = server.cpu_s() - cpu
-        results = [json.loads(_read_line(load)) for load in loads]
-    return [{**r, "t0": t0, "t1": t1} for r in results], cpu / duration_s
-
-
-def _read_line(load: subprocess.Popen[str]) -> str:
-    assert load.stdout is not None
-    return load.stdout.readline()
-
-
-def _write_line(load: subprocess.Popen[str], line: str) -> None:
-    assert load.stdin is not None
-    load.stdin.write(line + "\n")
-    load.stdin.close()
-
-
-def _end(load: subprocess.Popen[str]) -> None:
-    try:
-        load.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        load.kill()
-        load.wait()
-
-
 def _clock_shift_ms(ticks: list[tuple[Any, ...]]) -> int:
     """How far the service's pinned simulated clock is from machine time (server offset aside).
 
@@ -306,30 +243,6 @@ def _clock_shift_ms(ticks: list[tuple[Any, ...]]) -> int:
     return round(ahead / 1000) * 1000
 
 
-def _fanout(server: _Server, key: str, duration_s: float) -> _Fanout:
-    results, server_cpu = _ws_clients(server, key, duration_s)
-    t0, t1 = results[0]["t0"], results[0]["t1"]
-    ticks = [tuple(tick) for r in results for tick in r["ticks"]]
-    machine_offset = SERVER_OFFSET_MS + _clock_shift_ms(ticks)  # tick time - machine time
-    inside = [(s, msc, ns) for s, msc, ns, _ in ticks if t0 <= ns / 1e9 < t1]
-    latencies = [ns / 1e6 - (msc - machine_offset) for _, msc, ns in inside]
-    receipts: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for symbol, msc, ns, _ in ticks:
-        if t0 * 1000 <= msc - machine_offset < (t1 - 1.0) * 1000:  # all receipts precede t1
-            receipts[symbol, msc].append(ns)
-    per_symbol = CLIENTS // len(SYMBOLS)
-    spreads = [(max(r) - min(r)) / 1e6 for r in receipts.values()]
-    delivered = sum(len(r) for r in receipts.values())
-    return _Fanout(
-        rate=len(inside) / duration_s, source_rate=len(receipts) / (duration_s - 1.0),
-        complete=delivered / max(1, len(receipts) * per_symbol),
-        p50_ms=percentile(latencies, 0.5), p99_ms=percentile(latencies, 0.99),
-        max_ms=max(latencies, default=0.0), spread_p99_ms=percentile(spreads, 0.99),
-        dropped=sum(r["dropped"] + r["failed"] for r in results),
-        gaps=sum(r["gaps"] for r in results), server_cpu=server_cpu,
-    )  # fmt: skip
-
-
 # ------------------------------------------------------------------------------------ rows
 
 
@@ -338,7 +251,6 @@ class _Sizes:
     idle_s: float
     warmup_s: float
     duration_s: float
-    stream_s: float
 
 
 def _servers(stack: ExitStack, scratch: Path, key: str) -> list[_Server]:
@@ -385,29 +297,25 @@ def _measure(repeat: int, sizes: _Sizes) -> dict[str, Any]:
             for name, server in measured.items():
                 runs[name].append(_http_run(server, key, sizes.warmup_s, sizes.duration_s))
         rss["loaded"] = service.rss_mib()
-        for server in (baseline, default, lean, lean_baseline):
-            server.stop()
-        fanout = _fanout(service, key, sizes.stream_s)
     best = {name: _best(found) for name, found in runs.items()}
-    return {"rss": rss, "http": best, "fanout": fanout}
+    return {"rss": rss, "http": best}
 
 
 def all_rows(repeat: int, quick: bool, *, verbose: bool = False) -> list[Row]:
     """Every service figure, side by side in one run (HTTP: best of ``repeat``)."""
-    sizes = _Sizes(2.0, 0.5, 2.0, 3.0) if quick else _Sizes(5.0, 1.0, 5.0, 10.0)
+    sizes = _Sizes(2.0, 0.5, 2.0) if quick else _Sizes(5.0, 1.0, 5.0)
     found = _measure(repeat, sizes)
-    _warn(found["http"], found["fanout"], verbose)
-    return _rows(found["http"], found["fanout"], found["rss"])
+    _warn(found["http"], verbose)
+    return _rows(found["http"], found["rss"])
 
 
-def _warn(http: dict[str, _HttpRun], fan: _Fanout, verbose: bool) -> None:
-    """Say on stderr what would make a figure wrong (errors, gaps, drops), or, when
-    ``verbose``, the CPU shares that show who was the bottleneck."""
+def _warn(http: dict[str, _HttpRun], verbose: bool) -> None:
+    """Say on stderr what would make a figure wrong (errors), or, when ``verbose``, the CPU
+    shares that show who was the bottleneck."""
     errors = sum(run.errors for run in http.values())
-    if verbose or errors or fan.gaps or fan.dropped:
+    if verbose or errors:
         for name, run in http.items():
             print(f"service bench: {name}: {run}", file=sys.stderr)
-        print(f"service bench: fan-out: {fan}", file=sys.stderr)
 
 
 def _lean_rows(http: dict[str, _HttpRun]) -> list[Row]:
@@ -429,10 +337,9 @@ def _lean_rows(http: dict[str, _HttpRun]) -> list[Row]:
     ]  # fmt: skip
 
 
-def _rows(http: dict[str, _HttpRun], fan: _Fanout, rss: dict[str, float]) -> list[Row]:
+def _rows(http: dict[str, _HttpRun], rss: dict[str, float]) -> list[Row]:
     svc, base, default = http["service"], http["baseline"], http["default"]
     tick = f"GET tick, {CONNECTIONS} connections"
-    stream = f"/v1/stream, {CLIENTS} clients x 1 of {len(SYMBOLS)} symbols"
     return [
         Row("service", f"{tick}: minimal FastAPI app (baseline)", base.rate, "requests/s"),
         Row("service", f"{tick}: mt5gate serve", svc.rate, "requests/s",
@@ -448,15 +355,6 @@ def _rows(http: dict[str, _HttpRun], fan: _Fanout, rss: dict[str, float]) -> lis
         Row("service", f"{tick}: mt5gate serve latency p99", svc.p99_ms, "ms",
             "baseline p99", svc.p99_ms / base.p99_ms),
         *_lean_rows(http),
-        Row("service", f"{stream}: ticks produced", fan.source_rate, "ticks/s"),
-        Row("service", f"{stream}: tick messages delivered", fan.rate, "messages/s",
-            f"every tick to its {CLIENTS // len(SYMBOLS)} subscribers", fan.complete),
-        Row("service", f"{stream}: delivery latency p50", fan.p50_ms, "ms"),
-        Row("service", f"{stream}: delivery latency p99", fan.p99_ms, "ms"),
-        Row("service", f"{stream}: delivery latency max", fan.max_ms, "ms"),
-        Row("service", f"{stream}: first-to-last receipt of a tick, p99", fan.spread_p99_ms,
-            "ms"),
-        Row("service", f"{stream}: clients dropped", float(fan.dropped), "clients"),
         Row("service", "RSS idle: minimal FastAPI app (baseline)", rss["baseline"], "MiB"),
         Row("service", "RSS idle: mt5gate serve", rss["idle"], "MiB",
             "baseline idle", rss["idle"] / rss["baseline"]),

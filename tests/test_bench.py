@@ -1,18 +1,22 @@
-"""The service benchmark measures the same work on any day: its simulators start on a weekday
-morning where every streamed symbol trades, and its latency arithmetic undoes the pinned clock's
-shift. (The benchmark itself runs with ``make bench``; nothing here measures anything.)"""
+"""The service and stream benchmarks measure the same work on any day: their simulators start
+on a weekday morning where every streamed symbol trades, and their latency arithmetic undoes the
+pinned clock's shift. (The benchmarks run with ``make bench``; nothing here measures anything.)"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, date, datetime
+from typing import Any
 
 import httpx
 import pytest
-from bench import service_baseline, service_bench
+from bench import _stream_host, service_baseline, service_bench, stream_bench, stream_floor
 
-from mt5gate.sim import SimTerminal, VirtualClock
+from mt5gate.sim import RealClock, SimTerminal, VirtualClock
 from mt5gate.sim.clock import server_ms_of
+from mt5gate.sim.market import default_catalogue
+from mt5gate.terminal.base import TickWatch
 
 START = datetime.fromisoformat(service_bench.SIM_START)
 
@@ -63,3 +67,107 @@ def test_the_lean_pair_simulates_only_its_symbols() -> None:
                     for name in ("EURUSD", "GBPUSD")]  # fmt: skip
 
     assert asyncio.run(ticks()) == [200, 404]
+
+
+# ----------------------------------------------------------------------------- stream bench
+
+
+def test_every_symbol_of_the_stream_bench_trades_where_it_starts() -> None:
+    start = datetime.fromisoformat(stream_bench.SIM_START)
+    now = SimTerminal(clock=VirtualClock(server_ms_of(start))).market.trading_now()
+    assert set(stream_bench.SYMBOLS) <= set(now.open)
+
+
+def test_the_paced_simulator_makes_the_rate_asked_for_on_its_weekday() -> None:
+    """On a virtual clock at the bench's start (whatever today is): its symbols only, at the
+    pace asked (a little fewer: a quote arrival that moves nothing is no tick)."""
+    config = _stream_host.paced_config(stream_bench.SYMBOLS, 500.0)
+    assert config.ticks_per_s == 500.0
+    start = server_ms_of(datetime.fromisoformat(stream_bench.SIM_START))
+    sim = SimTerminal(config, clock=VirtualClock(start))
+    assert {s.name for s in sim.market.symbols()} == set(stream_bench.SYMBOLS)
+    sim.step(20)
+    made = sum(len(sim.market.copy_ticks_range(s, start // 1000, start // 1000 + 20, -1))
+               for s in stream_bench.SYMBOLS)  # fmt: skip
+    assert 0.8 * 500 * 20 < made <= 1.05 * 500 * 20
+
+
+def test_the_poll_design_is_the_simulator_without_its_extension() -> None:
+    assert isinstance(SimTerminal(), TickWatch)
+    assert not isinstance(_stream_host.PolledSim(), TickWatch)
+
+
+def test_a_tree_without_a_pace_setting_gets_the_same_pace_from_its_specs() -> None:
+    specs = tuple(s for s in default_catalogue() if s.name in stream_bench.SYMBOLS)
+    scaled = _stream_host._scaled(specs, 100.0)
+    assert sum(1000 / s.mean_tick_interval_ms for s in scaled) == pytest.approx(100, rel=0.02)
+
+
+class _Reader:
+    """A floor client's WebSocket, recording what it is sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send_text(self, text: str) -> None:
+        self.sent.append(json.loads(text))
+
+
+def test_the_floor_broadcasts_ticks_in_the_service_s_message_shape() -> None:
+    start = server_ms_of(datetime.fromisoformat(stream_bench.SIM_START))
+    sim = SimTerminal(_stream_host.paced_config(["EURUSD"], 200.0),
+                      clock=RealClock(start_ms=start))  # fmt: skip
+    assert sim.initialize(login=5001, password="sim-pass-5001", server="MetaQuotes-Demo")
+    reader = _Reader()
+
+    async def main() -> httpx.Response:
+        client = stream_floor._Client(reader)  # type: ignore[arg-type]
+        task = asyncio.ensure_future(stream_floor._broadcast(sim, {"EURUSD": [client]}))
+        while len(reader.sent) < 3:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        at = reader.sent[0]["data"]["time_msc"]
+        transport = httpx.ASGITransport(app=stream_floor.create_app(sim, ["EURUSD"]))
+        async with httpx.AsyncClient(transport=transport, base_url="http://floor") as http:
+            return await http.get("/ticks", params={"from_ms": at, "to_ms": at + 1})
+
+    counted = asyncio.run(main())
+    assert [m["seq"] for m in reader.sent[:3]] == [1, 2, 3]
+    first = reader.sent[0]
+    assert (first["type"], first["id"], first["account"]) == ("tick", "s1", "demo")
+    assert set(first["data"]) == {"symbol", "bid", "ask", "last", "volume", "time_msc", "flags"}
+    times = [m["data"]["time_msc"] for m in reader.sent[:3]]
+    assert times == sorted(set(times))
+    assert counted.json() == {"EURUSD": 1}
+
+
+def test_stream_figures_come_from_the_receipts_in_the_window() -> None:
+    offset = 7_200_000 - 86_400_000  # tick time minus machine time
+    made = [1_000_000 + n * 10 for n in range(10)]  # machine ms, 10 ticks in the window
+    ticks = [["EURUSD", m + offset, int((m + 2 + c) * 1e6), c] for m in made for c in range(20)]
+    ticks.append(["EURUSD", 2_000_000 + offset, int(2_000_001 * 1e6), 0])  # after the window
+    result = {"ticks": ticks, "dropped": 0, "failed": 1, "gaps": 2, "cpu_s": 0.5}
+    run = stream_bench._figures("push", 10.0, [result], offset, (1_000_000, 1_001_000), 12,
+                                3, 0.25)  # fmt: skip
+    assert run.offered == 12.0
+    assert run.delivered == 10.0
+    assert run.messages == 200.0
+    assert run.complete == pytest.approx(200 / (12 * 20))
+    assert run.p50_ms == pytest.approx(12.0)
+    assert run.max_ms == pytest.approx(21.0)
+    assert run.spread_p99_ms == pytest.approx(19.0)
+    assert run.drops == 1 + 2 + 3
+
+
+def test_stream_rows_compare_push_with_the_floor_and_the_poll_design() -> None:
+    def run(design: str, p50: float, p99: float) -> stream_bench.StreamRun:
+        return stream_bench.StreamRun(design, 200.0, 190.0, 190.0, 3800.0, 1.0, p50, p99,
+                                      p99, 1.0, 0, 0, 0, 0.2, 0.3)  # fmt: skip
+
+    rows = stream_bench.rows([run("floor", 2.0, 8.0), run("push", 3.0, 12.0),
+                              run("poll", 27.0, 60.0)])  # fmt: skip
+    found = {row.name.split(": ", 1)[1]: row for row in rows}
+    assert found["latency p99"].value == 12.0
+    assert found["latency p99"].ratio == pytest.approx(1.5)
+    assert found["poll every 50 ms (before), latency p50"].ratio == pytest.approx(9.0)
+    assert found["ticks offered"].value == 190.0
