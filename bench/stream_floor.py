@@ -3,10 +3,12 @@
 One ``/v1/stream`` route speaking the subset of the protocol the benchmark's clients use
 (``subscribe`` to ``ticks``; ``subscribed`` and numbered ``tick`` messages of the same shape),
 and one task on the event loop that reads the same paced simulator as the service's (same
-configuration, same pinned clock) directly, with no session, worker thread, hub, buffers or
-keys: it sleeps until the next tick is due, takes every new tick with ``ticks_after`` and sends
-each, JSON-encoded, to every subscriber of its symbol in turn. Under the same uvicorn settings
-as ``mt5gate serve``, it is what the same clients on the same machine get at best.
+configuration, same pinned clock) directly, with no session, worker thread, hub, bounded
+buffers or keys: it sleeps until the next tick is due, takes every new tick with
+``ticks_after``, encodes it once and queues it, numbered, for every subscriber of its symbol;
+each connection's sender task writes its queue out (so one slow client holds up no other).
+Under the same uvicorn settings as ``mt5gate serve``, it is what the same clients on the same
+machine get at best: the fan-out of the service, without the service.
 ``GET /ticks?from_ms=&to_ms=`` counts the ticks its market made in a window (the offered rate).
 
     python -m bench.stream_floor --port P --rate R --symbols EURUSD,... --sim-start ISO \
@@ -41,8 +43,18 @@ LOGIN, PASSWORD, SERVER = 5001, "sim-pass-5001", "MetaQuotes-Demo"
 
 @dataclass(eq=False)
 class _Client:
+    """A subscriber: its socket, its message numbers and what waits to be sent (unbounded)."""
+
     websocket: WebSocket
     seq: count[int] = field(default_factory=lambda: count(1))
+    queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+
+    def post(self, fields: str) -> None:
+        self.queue.put_nowait(f'{{"seq":{next(self.seq)},{fields}}}')
+
+    async def send_all(self) -> None:
+        while True:
+            await self.websocket.send_text(await self.queue.get())
 
 
 def create_app(terminal: SimTerminal, symbols: Sequence[str]) -> FastAPI:
@@ -76,6 +88,7 @@ def create_app(terminal: SimTerminal, symbols: Sequence[str]) -> FastAPI:
     async def stream(websocket: WebSocket) -> None:
         await websocket.accept()
         client = _Client(websocket)
+        sender = asyncio.ensure_future(client.send_all())
         joined: list[str] = []
         try:
             while True:
@@ -84,14 +97,16 @@ def create_app(terminal: SimTerminal, symbols: Sequence[str]) -> FastAPI:
                 for symbol in wanted:
                     readers[symbol].append(client)
                     joined.append(symbol)
-                await websocket.send_text(json.dumps(
-                    {"seq": next(client.seq), "type": "subscribed", "id": "s1", "ticks": wanted}
-                ))  # fmt: skip
+                names = json.dumps(wanted, separators=(",", ":"))
+                client.post(f'"type":"subscribed","id":"s1","ticks":{names}')
         except WebSocketDisconnect:
             pass
         finally:
             for symbol in joined:
                 readers[symbol].remove(client)
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
 
     return app
 
@@ -112,11 +127,10 @@ async def _broadcast(terminal: SimTerminal, readers: dict[str, list[_Client]]) -
             data = {"symbol": symbol, "bid": tick.bid, "ask": tick.ask, "last": tick.last,
                     "volume": tick.volume, "time_msc": tick.time_msc,
                     "flags": tick.flags}  # fmt: skip
-            for client in list(readers[symbol]):
-                message = {"seq": next(client.seq), "type": "tick", "id": "s1",
-                           "account": "demo", "data": data}  # fmt: skip
-                with contextlib.suppress(Exception):
-                    await client.websocket.send_text(json.dumps(message))
+            text = json.dumps(data, separators=(",", ":"))
+            fields = f'"type":"tick","id":"s1","account":"demo","data":{text}'
+            for client in readers[symbol]:
+                client.post(fields)
         await asyncio.sleep(0.05 if batch.due_s is None else min(0.05, batch.due_s))
 
 

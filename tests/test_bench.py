@@ -122,10 +122,12 @@ def test_the_floor_broadcasts_ticks_in_the_service_s_message_shape() -> None:
 
     async def main() -> httpx.Response:
         client = stream_floor._Client(reader)  # type: ignore[arg-type]
-        task = asyncio.ensure_future(stream_floor._broadcast(sim, {"EURUSD": [client]}))
+        tasks = [asyncio.ensure_future(stream_floor._broadcast(sim, {"EURUSD": [client]})),
+                 asyncio.ensure_future(client.send_all())]  # fmt: skip
         while len(reader.sent) < 3:
             await asyncio.sleep(0.01)
-        task.cancel()
+        for task in tasks:
+            task.cancel()
         at = reader.sent[0]["data"]["time_msc"]
         transport = httpx.ASGITransport(app=stream_floor.create_app(sim, ["EURUSD"]))
         async with httpx.AsyncClient(transport=transport, base_url="http://floor") as http:

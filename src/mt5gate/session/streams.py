@@ -540,8 +540,11 @@ class Streams:
     def ticks(
         self, symbols: Sequence[str], *, interval_s: float = 0.05, buffer: int = 1000
     ) -> AsyncIterator[Price]:
-        """New ticks of ``symbols`` (the current one first), polled every ``interval_s``.
+        """New ticks of ``symbols`` (the current one first).
 
+        A terminal that can only be polled (a real one) is asked for each symbol's latest tick
+        every ``interval_s``; one that says when its next tick is due (the simulator's
+        ``TickWatch``) is read when it is, at least every ``interval_s``, and gives every tick.
         ``buffer`` items are kept for a slow consumer; beyond that the oldest are dropped. The
         subscription starts at the first iteration (async generators run lazily).
         """

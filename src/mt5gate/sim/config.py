@@ -124,8 +124,8 @@ class SimConfig:
     # markets are open, shared in proportion to each symbol's own ``mean_tick_interval_ms``
     # (a load test asks for 2,000; at most 1,000 per symbol); None: every symbol at its own
     # pace (a tick every 1 to 3.5 s). A quote arrival that moves neither bid nor ask is no tick
-    # at any pace, so fast paces make a little fewer (about 10% fewer forex ticks at 100 per
-    # symbol a second). The history before the start keeps the symbols' own pace.
+    # at any pace, so the market makes a little fewer (7 to 10% for forex majors). The history
+    # before the start keeps the symbols' own pace.
     ticks_per_s: float | None = None
 
     def __post_init__(self) -> None:
