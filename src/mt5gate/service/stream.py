@@ -75,7 +75,7 @@ def _fields(values: dict[str, Any]) -> str:
     return json.dumps(values, separators=(",", ":"), ensure_ascii=False)[1:-1]
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def _tick_fields(price: Price) -> str:
     """``"data":{...}`` of a tick, made once for all of its subscribers (the session hands
     every subscriber of a symbol the same tick)."""
