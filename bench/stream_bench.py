@@ -20,8 +20,9 @@ history: ``GET .../ticks``, the floor's ``/ticks``), distinct ticks delivered pe
 share of (tick, subscriber) pairs delivered, delivery latency p50/p99/max (receipt time minus the
 tick's time, turned into machine time with the pinned clock's shift, which each server writes
 to a file), and drops: clients the server closed or never accepted, seq gaps, and items the
-session dropped for slow subscribers (``mt5gate_stream_dropped_items_total``). Ticks stamped in
-the last second of the window are left out of the counts (their receipts may fall after it).
+session dropped for slow subscribers during the window (``mt5gate_stream_dropped_items_total``
+read at its start and end). Ticks stamped in the last second of the window are left out of the
+counts; a receipt more than a second late, after the window, counts as not delivered.
 
 The simulators run on a clock pinned to a weekday morning (``SIM_START``), where every symbol
 trades, so the figures do not depend on the day or the hour they are measured.
@@ -88,7 +89,7 @@ class StreamRun:
     spread_p99_ms: float  # the last minus the first receipt of one tick, p99
     clients_dropped: int  # closed by the server, or never subscribed
     gaps: int  # seq gaps seen by the clients
-    buffer_drops: int  # items the session dropped for slow subscribers
+    buffer_drops: int  # items the session dropped for slow subscribers, in the window
     server_cpu: float  # share of one core over the window
     client_cpu: float  # the client processes together, likewise
 
@@ -151,8 +152,11 @@ def _wait_ready(server: _Server, key: str) -> None:
         time.sleep(0.2)
 
 
-def _clients(server: _Server, key: str, duration_s: float) -> tuple[list[dict[str, Any]], float]:
-    """Run the client processes; their results and the server's CPU share in the window."""
+def _clients(
+    server: _Server, key: str, duration_s: float
+) -> tuple[list[dict[str, Any]], float, int]:
+    """Run the client processes; their results, the server's CPU share in the window and the
+    items the session dropped for slow subscribers in it."""
     symbols = [SYMBOLS[n % len(SYMBOLS)] for n in range(CLIENTS)]
     parts = [symbols[n::CLIENT_PROCESSES] for n in range(CLIENT_PROCESSES)]
     with ExitStack() as stack:
@@ -168,11 +172,11 @@ def _clients(server: _Server, key: str, duration_s: float) -> tuple[list[dict[st
         for load in loads:
             _write_line(load, f"{t0} {t1}")
         _sleep_until(t0)
-        cpu = server.cpu_s()
+        cpu, drops = server.cpu_s(), _buffer_drops(server, key)
         _sleep_until(t1)
-        cpu = server.cpu_s() - cpu
+        cpu, drops = server.cpu_s() - cpu, _buffer_drops(server, key) - drops
         results = [json.loads(_read_line(load)) for load in loads]
-    return [{**r, "t0": t0, "t1": t1} for r in results], cpu / duration_s
+    return [{**r, "t0": t0, "t1": t1} for r in results], cpu / duration_s, drops
 
 
 def _read_line(load: subprocess.Popen[str]) -> str:
@@ -246,12 +250,11 @@ def _run(
     try:
         _wait_ready(server, key)
         clock = json.loads((scratch / f"{design}-{rate:g}.clock").read_text())
-        results, cpu = _clients(server, key, duration_s)
+        results, cpu, drops = _clients(server, key, duration_s)
         offset = clock["utc_offset_s"] * 1000 + clock["shift_ms"]  # tick time - machine time
         t0, t1 = results[0]["t0"], results[0]["t1"]
         lo, hi = round(t0 * 1000), round((t1 - _TAIL_S) * 1000)  # machine ms
         offered = _offered(server, key, lo + offset, hi + offset)
-        drops = _buffer_drops(server, key)
     finally:
         server.stop()
     return _figures(design, rate, results, offset, (lo, hi), offered, drops, cpu)

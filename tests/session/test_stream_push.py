@@ -6,6 +6,7 @@ clock: no test waits for an interval. The simulator is changed only on the worke
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from mt5gate.errors import MT5DataError
 from mt5gate.models import Price
 from mt5gate.session import SessionObserver
+from mt5gate.session.observer import LoggingObserver
 from mt5gate.sim.terminal import SimTerminal
 from mt5gate.terminal.base import TickWatch
 from tests.session.conftest import PASSWORD, Harness, _harness
@@ -199,3 +201,44 @@ def test_an_unknown_symbol_ends_only_its_own_readers(harness: Harness) -> None:
         await asyncio.gather(task, return_exceptions=True)
 
     harness.run(main())
+
+
+class Drops(SessionObserver):
+    """Records stream_dropped reports."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[str, int]] = []
+
+    def stream_dropped(self, stream: str, dropped: int) -> None:
+        self.reports.append((stream, dropped))
+
+
+def test_drops_are_reported_once_a_round_with_the_total(harness: Harness) -> None:
+    drops = Drops()
+    harness.session.observer = drops
+
+    async def main() -> None:
+        slow = harness.session.stream_ticks(["EURUSD"], buffer=2)
+        await anext(slow)  # subscribed; it reads no more
+        await on_worker(harness, lambda: harness.terminal.step(120))  # many ticks, one round
+        await wait_until(lambda: bool(drops.reports))
+        await polls(harness, 3)
+        total = stats(harness, "ticks").dropped
+        assert total > 10
+        assert drops.reports == [("ticks#1", total)]  # one report for the round, not per item
+        await slow.aclose()  # type: ignore[attr-defined]
+
+    harness.run(main())
+
+
+def test_the_log_says_a_slow_subscriber_s_drops_at_powers_of_two(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    observer = LoggingObserver(logging.getLogger("test.drops"))
+    with caplog.at_level(logging.WARNING, logger="test.drops"):
+        for total in (1, 2, 3, 5, 7, 9, 15, 17, 18, 1000, 1030):
+            observer.stream_dropped("ticks#1", total)
+        observer.stream_dropped("ticks#2", 3)
+    logged = [(r.args[0], r.args[1]) for r in caplog.records]  # type: ignore[index]
+    ones = [("ticks#1", n) for n in (1, 2, 5, 9, 17, 1000, 1030)]
+    assert logged == [*ones, ("ticks#2", 3)]

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 __all__ = ["LoggingObserver", "ObserverGroup", "SessionObserver"]
 
+#: Streams whose last logged drop total a LoggingObserver remembers (oldest forgotten first).
+_STREAMS_REMEMBERED = 1024
+
 
 class SessionObserver:
     """No-op hooks; override what you need. Exceptions raised by hooks are not caught."""
@@ -53,6 +56,7 @@ class LoggingObserver(SessionObserver):
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self.log = logger or logging.getLogger("mt5gate.session")
+        self._dropped: dict[str, int] = {}  # stream -> the drop total last logged
 
     def state_changed(self, change: StateChange) -> None:
         self.log.info("session %s -> %s (%s)", change.old, change.new, change.reason)
@@ -73,7 +77,16 @@ class LoggingObserver(SessionObserver):
             self.log.warning("reconnect attempt %d failed: %s", attempt, error)
 
     def stream_dropped(self, stream: str, dropped: int) -> None:
-        self.log.warning("stream %s: slow subscriber, %d items dropped so far", stream, dropped)
+        """Logged when the total first reaches 1, 2, 4, 8, ... (a power of two), not at each
+        report: an overloaded stream drops thousands of items a second, and a line for each
+        would take the CPU it lacks. Metrics (``mt5gate.metrics``) count every item."""
+        logged = self._dropped.pop(stream, 0)
+        if dropped.bit_length() > logged.bit_length():
+            self.log.warning("stream %s: slow subscriber, %d items dropped so far", stream, dropped)
+            logged = dropped
+        self._dropped[stream] = logged
+        if len(self._dropped) > _STREAMS_REMEMBERED:
+            del self._dropped[next(iter(self._dropped))]
 
 
 class ObserverGroup(SessionObserver):

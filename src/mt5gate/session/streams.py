@@ -15,13 +15,14 @@ other terminal (a real one: the ``MetaTrader5`` module has no push) is polled ev
 ``interval_s`` for each symbol's latest tick, which is all its API offers.
 
 Each subscriber has its own bounded buffer. A full buffer drops its *oldest* item and counts the
-drop (``session.observer.stream_dropped("ticks#3", total)``): a slow consumer loses old data,
-never blocks the poller or the other subscribers. The poller survives reconnects: connection
-failures, timeouts, an open breaker and "not connected right now" pause it for one interval;
-only :meth:`Streams.close` (or the session being closed) ends the iterations. Leaving the
-``async for`` (``break``, an exception, cancellation) runs the generator's ``finally`` and
-unsubscribes; wrap it in ``contextlib.aclosing`` to make that immediate rather than at the
-generator's finalisation.
+drop (``session.observer.stream_dropped("ticks#3", total)``, once a round with the subscriber's
+total: an overloaded stream must not spend its time reporting each item it drops): a slow
+consumer loses old data, never blocks the poller or the other subscribers. The poller survives
+reconnects: connection failures, timeouts, an open breaker and "not connected right now" pause
+it for one interval; only :meth:`Streams.close` (or the session being closed) ends the
+iterations. Leaving the ``async for`` (``break``, an exception, cancellation) runs the
+generator's ``finally`` and unsubscribes; wrap it in ``contextlib.aclosing`` to make that
+immediate rather than at the generator's finalisation.
 """
 
 from __future__ import annotations
@@ -165,6 +166,7 @@ class _Hub(ABC, Generic[T]):
         self.closed = False
         self._stopping: set[asyncio.Task[None]] = set()
         self._numbers = count(1)
+        self._dropping: dict[_Subscriber[T], None] = {}  # dropped since the last report
 
     def next_name(self) -> str:
         """A name for the next subscriber: the kind and a number, as observers see it."""
@@ -177,8 +179,15 @@ class _Hub(ABC, Generic[T]):
         return StreamStats(self.kind, len(self.subscribers), polling, dropped)
 
     def dropped(self, subscriber: _Subscriber[T]) -> None:
-        """Report a subscriber's total drops to the session observer."""
-        self.session.observer.stream_dropped(subscriber.name, subscriber.dropped)
+        """Note that ``subscriber`` dropped an item; :meth:`report_drops` tells the observer."""
+        self._dropping[subscriber] = None
+
+    def report_drops(self) -> None:
+        """Tell the session observer the drop total of each subscriber that dropped items
+        since the last report (called after every round, and when a subscriber leaves)."""
+        dropping, self._dropping = self._dropping, {}
+        for subscriber in dropping:
+            self.session.observer.stream_dropped(subscriber.name, subscriber.dropped)
 
     async def iterate(self, subscriber: _Subscriber[T]) -> AsyncIterator[T]:
         """The consumer side: subscribe, yield until the stream ends, always unsubscribe."""
@@ -206,6 +215,7 @@ class _Hub(ABC, Generic[T]):
         """Unsubscribe; the last one out stops the poller (awaited later by ``close``)."""
         with contextlib.suppress(ValueError):
             self.subscribers.remove(subscriber)
+        self.report_drops()
         self.left()
         if not self.subscribers:
             self._stop_poller()
@@ -237,6 +247,7 @@ class _Hub(ABC, Generic[T]):
                 began, due = clock.monotonic(), None
                 with contextlib.suppress(*TRANSIENT):
                     due = await self.poll()
+                self.report_drops()
                 await clock.sleep(self._pause(due, clock.monotonic() - began))
         except Exception as error:  # a bug or a permanent failure: end iterations, never hang
             self.end_all(error)
