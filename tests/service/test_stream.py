@@ -5,6 +5,7 @@ its lifespan) and against the real server process with a real WebSocket client.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 from collections.abc import Iterator
@@ -14,8 +15,11 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from fastapi.encoders import jsonable_encoder
 from websockets.sync.client import ClientConnection, connect
 
+from mt5gate.models import Price
+from mt5gate.service import stream
 from mt5gate.service.auth import hash_api_key
 from mt5gate.service.config import ApiKeySettings, default_settings
 from mt5gate.service.gateway import Gateway
@@ -194,3 +198,10 @@ def test_a_client_too_slow_to_read_is_dropped(tmp_path: Path) -> None:
     asyncio.run(main())
     assert socket.closed is not None
     assert socket.closed[0] == 1013
+
+
+def test_a_tick_s_json_is_made_once_and_is_the_price_s() -> None:
+    price = Price("EURUSD", 1.08512, 1.08524, 0.0, 0, 1_767_693_599_803, 6)
+    text = stream._tick_fields(price)
+    assert json.loads("{" + text + "}") == {"data": jsonable_encoder(price)}
+    assert stream._tick_fields(Price(*dataclasses.astuple(price))) is text  # cached by value
