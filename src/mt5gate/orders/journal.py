@@ -208,8 +208,8 @@ _COLUMNS: Final = (
 _INSERT: Final = (
     "INSERT INTO events (kind, utc_ms, monotonic_ns, login, client_id, idempotency_key,"
     " request, result, retcode, note, order_ticket, deal_ticket)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq"
-)
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)  # its seq is the row id (INTEGER PRIMARY KEY): lastrowid, without a second step for a row
 
 _NEXT_SEQUENCE: Final = (
     "INSERT INTO sequences (login, last) VALUES (?, ?)"
@@ -236,6 +236,9 @@ _TAKE_LEASE: Final = (
 _LEASE: Final = (
     "SELECT login, owner, epoch, expires_utc_ms, acquired_utc_ms, info FROM leases WHERE login = ?"
 )
+
+#: What a fence is compared with (the whole lease is read only to say why a write was refused).
+_HOLDER: Final = "SELECT owner, epoch FROM leases WHERE login = ?"
 
 _SUMMARIES: Final = """
 WITH o AS (
@@ -431,6 +434,12 @@ class SqliteJournal:
         # Re-entrant: a group holds it for its whole batch, and each write inside takes it again.
         self._lock = threading.RLock()
         self._grouped = False  # inside group(): writes are savepoints of one transaction
+        self._began = False  # the group's transaction has started (at its first write)
+        # Inside a group's transaction, the (owner, epoch) holding each account, as read by
+        # the group's first fenced write: the transaction holds SQLite's write lock, so no
+        # other connection can change it before the commit; this journal's own lease writes
+        # and any rolled-back write drop it.
+        self._holders: dict[int, tuple[str, int] | None] = {}
         self.commits = 0  # durable commits (fsyncs) so far: a group's writes share one
         self._conn: sqlite3.Connection | None = self._open()
 
@@ -580,7 +589,7 @@ class SqliteJournal:
         with self._lock:
             if self._grouped:
                 raise JournalError("order journal groups do not nest")
-            self._grouped = True
+            self._grouped, self._began = True, False
             try:
                 yield
                 self._commit_group()
@@ -590,12 +599,17 @@ class SqliteJournal:
                     conn.execute("ROLLBACK")
                 raise
             finally:
-                self._grouped = False
+                self._grouped = self._began = False
+                self._holders.clear()
 
     def _commit_group(self) -> None:
         conn = self._conn
-        if conn is None or not conn.in_transaction:
-            return  # nothing was written (a batch of reads)
+        if not self._began or conn is None:
+            return  # nothing was written (a batch of reads), or close() committed it
+        if not conn.in_transaction:  # SQLite rolled it all back (I/O error,
+            raise JournalError(  # disk full): none of the group's writes is on disk
+                f"order journal {self.path}: the group's transaction was rolled back"
+            )
         try:
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as error:
@@ -603,16 +617,22 @@ class SqliteJournal:
         self.commits += 1
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, *, one_statement: bool = False) -> Iterator[sqlite3.Connection]:
         """One write transaction under the lock, committed (synced) when the block ends; inside
-        :meth:`group`, a savepoint of the group's transaction instead."""
+        :meth:`group`, a savepoint of the group's transaction instead. A write that changes
+        the file with ``one_statement`` only (after checks that write nothing) needs no
+        savepoint in a group: SQLite undoes a failed statement by itself."""
         with self._lock:
             conn = self._connection()
             if self._readonly:
                 raise JournalError(f"order journal {self.path} is open read-only")
             if self._grouped:
-                with self._savepoint(conn):
+                if one_statement:
+                    self._join_group(conn)
                     yield conn
+                else:
+                    with self._savepoint(conn):
+                        yield conn
                 return
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -626,13 +646,28 @@ class SqliteJournal:
                     raise JournalError(f"order journal {self.path}: {error}") from error
                 raise
 
+    def _join_group(self, conn: sqlite3.Connection) -> None:
+        """The group's transaction starts at its first write (a batch of reads takes no write
+        lock). Once started it must still be open: SQLite rolls a whole transaction back on
+        some errors (I/O, disk full), and a write must not then start a new one whose commit
+        would seem to cover the group's earlier writes."""
+        try:
+            if self._began:
+                if not conn.in_transaction:
+                    raise JournalError(
+                        f"order journal {self.path}: the group's transaction was rolled back"
+                    )
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            self._began = True
+        except sqlite3.DatabaseError as error:
+            raise JournalError(f"order journal {self.path}: {error}") from error
+
     @contextmanager
     def _savepoint(self, conn: sqlite3.Connection) -> Iterator[None]:
-        """One write of a group: the group's transaction starts at its first write (a batch of
-        reads takes no write lock), and a failed write is undone alone."""
+        """One write of a group, in its own savepoint: a failed write is undone alone."""
+        self._join_group(conn)
         try:
-            if not conn.in_transaction:
-                conn.execute("BEGIN IMMEDIATE")
             conn.execute("SAVEPOINT journal_write")
         except sqlite3.DatabaseError as error:
             raise JournalError(f"order journal {self.path}: {error}") from error
@@ -640,8 +675,10 @@ class SqliteJournal:
             yield
             conn.execute("RELEASE journal_write")
         except BaseException as error:
-            conn.execute("ROLLBACK TO journal_write")
-            conn.execute("RELEASE journal_write")
+            self._holders.clear()  # what the write read or changed is undone with it
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO journal_write")
+                conn.execute("RELEASE journal_write")
             if isinstance(error, sqlite3.DatabaseError):
                 raise JournalError(f"order journal {self.path}: {error}") from error
             raise
@@ -699,6 +736,7 @@ class SqliteJournal:
             current = _lease(conn.execute(_LEASE, (login,)).fetchone())
             lease, took_over = take_lease(current, login, owner, ttl_s, info, dead,
                                           self._clock_ms())  # fmt: skip
+            self._holders.pop(login, None)
             conn.execute(_TAKE_LEASE, (
                 login, owner, lease.epoch, lease.expires_utc_ms, lease.acquired_utc_ms,
                 json.dumps(dict(lease.info), sort_keys=True),
@@ -710,6 +748,7 @@ class SqliteJournal:
         with self._transaction() as conn:
             self._check_fence(conn, fence)
             expires = self._clock_ms() + max(int(ttl_s * 1000), 1)
+            self._holders.pop(fence.login, None)
             conn.execute(
                 "UPDATE leases SET expires_utc_ms = ? WHERE login = ? AND owner = ? AND epoch = ?",
                 (expires, fence.login, fence.owner, fence.epoch),
@@ -719,6 +758,7 @@ class SqliteJournal:
     def release(self, fence: Fence) -> None:
         """Let the lease expire now, if it is still ours (the epoch is kept: it never goes down)."""
         with self._transaction() as conn:
+            self._holders.pop(fence.login, None)
             conn.execute(
                 "UPDATE leases SET expires_utc_ms = MIN(expires_utc_ms, ?)"
                 " WHERE login = ? AND owner = ? AND epoch = ?",
@@ -738,15 +778,28 @@ class SqliteJournal:
         """The write's fence must be the account's lease; an unfenced write is allowed only on
         an account that was never leased (legacy journals, and the journal's own tests)."""
         account = fence.login if fence is not None else login
-        current = _lease(conn.execute(_LEASE, (account,)).fetchone())
+        holder = self._holder(conn, account)
         if fence is None:
-            if current is None:
+            if holder is None:
                 return
             raise JournalError(
-                f"account {account} is owned through its lease (epoch {current.epoch}); "
+                f"account {account} is owned through its lease (epoch {holder[1]}); "
                 "a write without the owner's fence is refused"
             )
-        check_fence(fence, current)
+        if holder != (fence.owner, fence.epoch):  # refused: the whole lease says why
+            self._holders.pop(account, None)
+            check_fence(fence, _lease(conn.execute(_LEASE, (account,)).fetchone()))
+
+    def _holder(self, conn: sqlite3.Connection, login: int) -> tuple[str, int] | None:
+        """``(owner, epoch)`` of the account's lease (``None``: never leased), read once per
+        group transaction (see ``_holders``)."""
+        if self._grouped and login in self._holders:
+            return self._holders[login]
+        row = conn.execute(_HOLDER, (login,)).fetchone()
+        holder = None if row is None else (str(row[0]), int(row[1]))
+        if self._grouped:
+            self._holders[login] = holder
+        return holder
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -801,7 +854,7 @@ class SqliteJournal:
         """Append one event, refused unless ``fence`` holds the account and the order's last
         event allows this one (:data:`~mt5gate.orders.core.TRANSITIONS`)."""
         self._id(event.client_id.login, event.client_id.sequence)
-        with self._transaction() as conn:
+        with self._transaction(one_statement=True) as conn:  # checks, then one INSERT
             self._check_fence(conn, fence, event.client_id.login)
             row = conn.execute(_LAST_KIND, (event.client_id.login, event.client_id.sequence))
             last = row.fetchone()
@@ -817,11 +870,13 @@ class SqliteJournal:
             raise IllegalTransitionError(event.client_id, previous, event.kind)
         utc_ms, mono = now_ms, self._monotonic_ns()
         cid = event.client_id
-        (seq,) = conn.execute(_INSERT, (
+        seq = conn.execute(_INSERT, (
             event.kind.value, utc_ms, mono, cid.login, cid.sequence, key,
             canonical_json(event.request), canonical_json(event.result), event.retcode,
             event.note, event.order_ticket, event.deal_ticket,
-        )).fetchone()  # fmt: skip
+        )).lastrowid  # fmt: skip
+        if seq is None:  # an INSERT always sets it
+            raise JournalError(f"order journal {self.path}: the event was not stored")
         return JournalEvent(seq, event.kind, utc_ms, mono, cid, key, event.request, event.result,
                             event.retcode, event.note, event.order_ticket,
                             event.deal_ticket)  # fmt: skip
