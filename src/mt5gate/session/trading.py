@@ -27,8 +27,8 @@ order id.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any, Final
 
 from mt5gate.constants import (
     OrderFilling,
@@ -60,6 +60,7 @@ from mt5gate.models import (
     Symbol,
 )
 from mt5gate.orders.pipeline import Submission
+from mt5gate.session.specs import SymbolSpecs
 from mt5gate.session.validation import (
     check_request,
     check_request_against,
@@ -97,6 +98,8 @@ _BUY_TYPES = frozenset({OrderType.BUY_LIMIT, OrderType.BUY_STOP, OrderType.BUY_S
 _STOP_LIMIT_TYPES = frozenset({OrderType.BUY_STOP_LIMIT, OrderType.SELL_STOP_LIMIT})
 #: Execution modes under which a market deal must carry a price (within ``deviation``).
 _PRICED = frozenset({SymbolTradeExecution.REQUEST, SymbolTradeExecution.INSTANT})
+#: The fields of an order request, in order: its journaled intent is these, as given.
+_REQUEST_FIELDS: Final = tuple(f.name for f in fields(OrderRequest))
 
 
 # ------------------------------------------------------------------- pure request building
@@ -242,6 +245,11 @@ class Trading:
 
     def __init__(self, session: MT5SessionManager) -> None:
         self._session = session
+        #: symbol specifications orders are built from, kept ``session.spec_policy.ttl_s``
+        #: and forgotten at every session state change (:mod:`~mt5gate.session.specs`)
+        self.specs = SymbolSpecs(session.get_symbol_info, session.clock.monotonic,
+                                 session.spec_policy)  # fmt: skip
+        session.machine.subscribe(lambda _change: self.specs.forget())
 
     # ------------------------------------------------------------- checks, margin, profit
 
@@ -297,7 +305,7 @@ class Trading:
         ``MT5TradingDisabledError`` for a retcode, and ``MT5OrderOutcomeUnknown`` when the
         order could be neither found nor proven absent within the reconciliation budget.
         """
-        check_request(request)
+        checked = check_request(request)
         if request.magic:
             raise MT5ValidationError(
                 "magic carries mt5gate's client order id and cannot be set per order; label "
@@ -305,9 +313,10 @@ class Trading:
                 field="magic",
                 rule="0 (mt5gate sets it)",
             )
+        intent: dict[str, Any] = {"op": "place"}  # as given: what idempotency compares
+        intent.update((name, getattr(request, name)) for name in _REQUEST_FIELDS)
         return await self._submit(Submission(
-            intent={"op": "place", **asdict(request)},
-            build=lambda: self._prepare_quoted(request),
+            intent=intent, build=lambda: self._quoted(checked),
             symbol=request.symbol, opens=True, volume=request.volume, key=idempotency_key,
             resubmit=resubmit,
         ))  # fmt: skip
@@ -327,10 +336,22 @@ class Trading:
 
     async def _prepare_quoted(self, request: OrderRequest) -> tuple[dict[str, Any], int]:
         """The MT5 request dict of ``request`` and the broker time of the quote it used."""
-        checked = check_request(request)
-        symbol = await self._session.get_symbol_info(checked.symbol)
+        return await self._quoted(check_request(request))
+
+    async def _quoted(self, checked: OrderRequest) -> tuple[dict[str, Any], int]:
+        """:meth:`_prepare_quoted` of a request :func:`check_request` already normalised: the
+        symbol's specification (kept a while: :mod:`~mt5gate.session.specs`) and a fresh
+        quote. A request a kept specification refuses is checked against a fresh one before
+        the refusal stands."""
+        symbol, kept = await self.specs.get(checked.symbol)
         quote = await self._session.get_price(checked.symbol)
-        check_request_against(checked, symbol, quote)
+        try:
+            check_request_against(checked, symbol, quote)
+        except MT5ValidationError:
+            if not kept:
+                raise
+            symbol = await self.specs.fresh(checked.symbol)
+            check_request_against(checked, symbol, quote)
         return order_request(checked, symbol, quote), quote.time_msc
 
     # ------------------------------------------------------------------ positions
@@ -384,12 +405,16 @@ class Trading:
         """The opposite deal closing ``ticket`` now (re-read and re-priced on each call), and
         the broker time of the quote it used."""
         position = await self._position(ticket)
-        symbol = await self._session.get_symbol_info(position.symbol)
-        lots = (
-            position.volume
-            if volume is None
-            else require_close_volume(volume, position.volume, symbol)
-        )
+        symbol, kept = await self.specs.get(position.symbol)
+        lots = position.volume
+        if volume is not None:
+            try:
+                lots = require_close_volume(volume, position.volume, symbol)
+            except MT5ValidationError:
+                if not kept:
+                    raise
+                symbol = await self.specs.fresh(position.symbol)
+                lots = require_close_volume(volume, position.volume, symbol)
         side = Side.SELL if _position_side(position) is Side.BUY else Side.BUY
         quote = await self._session.get_price(position.symbol)
         return {
@@ -478,7 +503,7 @@ class Trading:
         carrying ``request``, chained to the cause; ``on_late`` hears a reply that arrives
         after the deadline."""
         try:
-            return await self._session.call(
+            record = await self._session.call(
                 "order_send", request, deadline_s=self._session.timeouts.order_s, on_late=on_late
             )
         except MT5Error as failure:
@@ -486,3 +511,7 @@ class Trading:
             if unknown is None:
                 raise
             raise unknown from failure
+        retcode = getattr(record, "retcode", None)
+        if isinstance(retcode, int) and "symbol" in request:
+            self.specs.heard(str(request["symbol"]), retcode)
+        return record
