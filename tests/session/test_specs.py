@@ -47,8 +47,9 @@ def _order(side: Side = Side.BUY, volume: float = 0.01, **kw: Any) -> OrderReque
 def _respec(terminal: SimTerminal, symbol: str, **changes: Any) -> None:
     """The broker changes a contract (the simulator's market serves the new specification to
     ``symbol_info`` and to its order checks alike; it has no public hook for this)."""
-    market = terminal.market
-    market._by_name[symbol] = dataclasses.replace(market.spec(symbol), **changes)  # type: ignore[arg-type]
+    market, spec = terminal.market, terminal.market.spec(symbol)
+    assert spec is not None
+    market._by_name[symbol] = dataclasses.replace(spec, **changes)
 
 
 def _place(h: Harness, request: OrderRequest) -> Any:
