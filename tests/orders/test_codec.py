@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import math
 from collections import OrderedDict
 from decimal import Decimal
@@ -92,6 +93,14 @@ def test_plain_is_the_three_steps_in_one_walk(value: Any) -> None:
     got, want = codec.plain(value), _reference(redactor, value)
     assert canonical_json(got) == canonical_json(want)
     assert _shape(got) == _shape(want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_values())
+def test_canonical_json_is_json_dumps_sorted_and_compact(value: Any) -> None:
+    plain = EventCodec(Redactor([SECRET])).plain(value)
+    expected = json.dumps(plain, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    assert canonical_json(plain) == (None if plain is None else expected)
 
 
 def _shape(value: object) -> object:

@@ -65,11 +65,16 @@ _KEPT: Final = frozenset({int, float, bool, type(None)})
 _MEMO_KEYS: Final = 1024
 
 
+#: ``json.dumps(plain, sort_keys=True, separators=(",", ":"), allow_nan=True)``, without
+#: building an encoder for every call (it keeps no state between calls: safe from any thread).
+_CANONICAL: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=True)
+
+
 def canonical_json(plain: object) -> str | None:
     """The one JSON text of plain data (sorted keys, no spaces); ``None`` stays ``None``."""
     if plain is None:
         return None
-    return json.dumps(plain, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return _CANONICAL.encode(plain)
 
 
 def tickets_of(result: object) -> tuple[int | None, int | None]:
