@@ -205,11 +205,38 @@ _COLUMNS: Final = (
     " retcode, note, order_ticket, deal_ticket"
 )
 
-_INSERT: Final = (
+_INTO_EVENTS: Final = (
     "INSERT INTO events (kind, utc_ms, monotonic_ns, login, client_id, idempotency_key,"
     " request, result, retcode, note, order_ticket, deal_ticket)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)  # its seq is the row id (INTEGER PRIMARY KEY): lastrowid, without a second step for a row
+)
+_COLUMNS_OF_ROW: Final = (
+    "kind", "utc_ms", "monotonic_ns", "login", "client_id", "idempotency_key", "request",
+    "result", "retcode", "note", "order_ticket", "deal_ticket",
+)  # fmt: skip
+_ROW: Final = f"({', '.join('?' * len(_COLUMNS_OF_ROW))})"
+
+#: A new order's INTENT, or its INTENT and SENT: one statement (atomic without a savepoint).
+_INSERT_ROWS: Final = {
+    1: f"{_INTO_EVENTS} VALUES {_ROW}",
+    2: f"{_INTO_EVENTS} VALUES {_ROW}, {_ROW}",
+}
+
+
+def _append_sql(kind: EventKind) -> str:
+    """One event appended to an order, inserted only if the order's last event allows it
+    (:func:`~mt5gate.orders.core.legal`, evaluated in the statement: one step, no read
+    first). Its seq is the row id (``lastrowid``); no row inserted means the transition was
+    refused. The kinds are the enum's own names, safe as SQL literals."""
+    allowed = [p.value if p is not None else "" for p in (None, *EventKind) if legal(p, kind)]
+    kinds = ", ".join(f"'{name}'" for name in allowed) or "NULL"
+    return (
+        f"{_INTO_EVENTS} SELECT {_ROW[1:-1]} WHERE COALESCE((SELECT kind"
+        f" FROM events WHERE login = ? AND client_id = ? ORDER BY seq DESC LIMIT 1), '') IN"
+        f" ({kinds})"
+    )
+
+
+_APPEND: Final = {kind: _append_sql(kind) for kind in EventKind}
 
 _NEXT_SEQUENCE: Final = (
     "INSERT INTO sequences (login, last) VALUES (?, ?)"
@@ -617,22 +644,22 @@ class SqliteJournal:
         self.commits += 1
 
     @contextmanager
-    def _transaction(self, *, one_statement: bool = False) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, *, savepoint: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction under the lock, committed (synced) when the block ends; inside
-        :meth:`group`, a savepoint of the group's transaction instead. A write that changes
-        the file with ``one_statement`` only (after checks that write nothing) needs no
-        savepoint in a group: SQLite undoes a failed statement by itself."""
+        :meth:`group`, a savepoint of the group's transaction instead. A write whose lasting
+        change is one statement (after checks that write nothing) needs no savepoint in a
+        group (``savepoint=False``): SQLite undoes a failed statement by itself."""
         with self._lock:
             conn = self._connection()
             if self._readonly:
                 raise JournalError(f"order journal {self.path} is open read-only")
             if self._grouped:
-                if one_statement:
-                    self._join_group(conn)
-                    yield conn
-                else:
+                if savepoint:
                     with self._savepoint(conn):
                         yield conn
+                else:
+                    self._join_group(conn)
+                    yield conn
                 return
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -833,7 +860,9 @@ class SqliteJournal:
         key: nothing may be sent), it raises :class:`IdempotencyConflict`."""
         ClientOrderId(login, 1, self.namespace)
         body = canonical_json(request)
-        with self._transaction() as conn:
+        # No savepoint in a group: what comes before the one INSERT writes nothing but the id
+        # sequence, whose moving on alone is harmless (an id may go unused, never repeat).
+        with self._transaction(savepoint=False) as conn:
             self._check_fence(conn, fence, login)
             if key is not None:
                 existing = self._intent_for_key(conn, login, key)
@@ -844,42 +873,45 @@ class SqliteJournal:
                     return first
             now = self._clock_ms()
             client_id = self._allocate(conn, login, now)
-            intent = NewEvent(EventKind.INTENT, client_id, request)
-            self._insert(conn, intent, key, previous=None, now_ms=now)
+            rows = self._row(NewEvent(EventKind.INTENT, client_id, request), key, None, now)
             if sent is not None:
-                self._insert(conn, sent(client_id), None, previous=EventKind.INTENT, now_ms=now)
+                rows += self._row(sent(client_id), None, EventKind.INTENT, now)
+            conn.execute(_INSERT_ROWS[len(rows) // len(_COLUMNS_OF_ROW)], rows)
             return client_id
 
     def append(self, fence: Fence | None, event: NewEvent) -> JournalEvent:
         """Append one event, refused unless ``fence`` holds the account and the order's last
         event allows this one (:data:`~mt5gate.orders.core.TRANSITIONS`)."""
-        self._id(event.client_id.login, event.client_id.sequence)
-        with self._transaction(one_statement=True) as conn:  # checks, then one INSERT
-            self._check_fence(conn, fence, event.client_id.login)
-            row = conn.execute(_LAST_KIND, (event.client_id.login, event.client_id.sequence))
-            last = row.fetchone()
-            previous = EventKind(last[0]) if last else None
-            return self._insert(conn, event, None, previous=previous, now_ms=self._clock_ms())
-
-    def _insert(
-        self, conn: sqlite3.Connection, event: NewEvent, key: str | None, *,
-        previous: EventKind | None, now_ms: int,
-    ) -> JournalEvent:  # fmt: skip
-        """One event row, stamped inside its transaction (time order follows seq order)."""
-        if not legal(previous, event.kind):
-            raise IllegalTransitionError(event.client_id, previous, event.kind)
-        utc_ms, mono = now_ms, self._monotonic_ns()
         cid = event.client_id
-        seq = conn.execute(_INSERT, (
-            event.kind.value, utc_ms, mono, cid.login, cid.sequence, key,
+        self._id(cid.login, cid.sequence)
+        with self._transaction(savepoint=False) as conn:  # checks, then one INSERT
+            self._check_fence(conn, fence, cid.login)
+            utc_ms = self._clock_ms()
+            values = self._row(event, None, None, utc_ms, checked=False)
+            cursor = conn.execute(_APPEND[event.kind], (*values, cid.login, cid.sequence))
+            if cursor.rowcount != 1 or cursor.lastrowid is None:  # the transition is refused
+                last = conn.execute(_LAST_KIND, (cid.login, cid.sequence)).fetchone()
+                previous = EventKind(last[0]) if last else None
+                raise IllegalTransitionError(cid, previous, event.kind)
+            return JournalEvent(cursor.lastrowid, event.kind, utc_ms, values[2], cid, None,
+                                event.request, event.result, event.retcode, event.note,
+                                event.order_ticket, event.deal_ticket)  # fmt: skip
+
+    def _row(
+        self, event: NewEvent, key: str | None, previous: EventKind | None, now_ms: int, *,
+        checked: bool = True,
+    ) -> list[Any]:  # fmt: skip
+        """One event's column values (:data:`_COLUMNS_OF_ROW`), stamped inside its
+        transaction (time order follows seq order); ``checked``: refused here unless it may
+        follow ``previous``."""
+        if checked and not legal(previous, event.kind):
+            raise IllegalTransitionError(event.client_id, previous, event.kind)
+        cid = event.client_id
+        return [
+            event.kind.value, now_ms, self._monotonic_ns(), cid.login, cid.sequence, key,
             canonical_json(event.request), canonical_json(event.result), event.retcode,
             event.note, event.order_ticket, event.deal_ticket,
-        )).lastrowid  # fmt: skip
-        if seq is None:  # an INSERT always sets it
-            raise JournalError(f"order journal {self.path}: the event was not stored")
-        return JournalEvent(seq, event.kind, utc_ms, mono, cid, key, event.request, event.result,
-                            event.retcode, event.note, event.order_ticket,
-                            event.deal_ticket)  # fmt: skip
+        ]  # fmt: skip
 
     def _intent_for_key(
         self, conn: sqlite3.Connection, login: int, key: str
