@@ -460,7 +460,7 @@ class SqliteJournal:
         self._readonly = readonly
         # Re-entrant: a group holds it for its whole batch, and each write inside takes it again.
         self._lock = threading.RLock()
-        self._grouped = False  # inside group(): writes are savepoints of one transaction
+        self._grouped = False  # inside group(): writes join one transaction (see _transaction)
         self._began = False  # the group's transaction has started (at its first write)
         # Inside a group's transaction, the (owner, epoch) holding each account, as read by
         # the group's first fenced write: the transaction holds SQLite's write lock, so no
@@ -647,8 +647,9 @@ class SqliteJournal:
     def _transaction(self, *, savepoint: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction under the lock, committed (synced) when the block ends; inside
         :meth:`group`, a savepoint of the group's transaction instead. A write whose lasting
-        change is one statement (after checks that write nothing) needs no savepoint in a
-        group (``savepoint=False``): SQLite undoes a failed statement by itself."""
+        change is its last statement (what comes before only checks, or moves the id sequence
+        on, which is harmless alone) needs no savepoint in a group (``savepoint=False``):
+        SQLite undoes a failed statement by itself."""
         with self._lock:
             conn = self._connection()
             if self._readonly:
