@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from mt5gate.constants import (
     OrderFilling,
@@ -83,6 +83,8 @@ if TYPE_CHECKING:
     from mt5gate.session.manager import MT5SessionManager
 
 __all__ = ["Trading", "choose_filling", "order_request", "order_type"]
+
+T = TypeVar("T")
 
 _ORDER_TYPES: Mapping[tuple[Side, OrderKind], OrderType] = {
     (Side.BUY, OrderKind.MARKET): OrderType.BUY,
@@ -343,16 +345,24 @@ class Trading:
         symbol's specification (kept a while: :mod:`~mt5gate.session.specs`) and a fresh
         quote. A request a kept specification refuses is checked against a fresh one before
         the refusal stands."""
-        symbol, kept = await self.specs.get(checked.symbol)
         quote = await self._session.get_price(checked.symbol)
+        symbol, _ = await self._on_spec(
+            checked.symbol, lambda spec: check_request_against(checked, spec, quote)
+        )
+        return order_request(checked, symbol, quote), quote.time_msc
+
+    async def _on_spec(self, name: str, check: Callable[[Symbol], T]) -> tuple[Symbol, T]:
+        """The symbol's specification and ``check(spec)``; a refusal (``MT5ValidationError``)
+        against a kept specification is checked again against a fresh one before it stands
+        (:mod:`~mt5gate.session.specs`)."""
+        symbol, kept = await self.specs.get(name)
         try:
-            check_request_against(checked, symbol, quote)
+            return symbol, check(symbol)
         except MT5ValidationError:
             if not kept:
                 raise
-            symbol = await self.specs.fresh(checked.symbol)
-            check_request_against(checked, symbol, quote)
-        return order_request(checked, symbol, quote), quote.time_msc
+        symbol = await self.specs.fresh(name)
+        return symbol, check(symbol)
 
     # ------------------------------------------------------------------ positions
 
@@ -405,16 +415,10 @@ class Trading:
         """The opposite deal closing ``ticket`` now (re-read and re-priced on each call), and
         the broker time of the quote it used."""
         position = await self._position(ticket)
-        symbol, kept = await self.specs.get(position.symbol)
-        lots = position.volume
-        if volume is not None:
-            try:
-                lots = require_close_volume(volume, position.volume, symbol)
-            except MT5ValidationError:
-                if not kept:
-                    raise
-                symbol = await self.specs.fresh(position.symbol)
-                lots = require_close_volume(volume, position.volume, symbol)
+        symbol, lots = await self._on_spec(position.symbol, lambda spec: (
+            position.volume if volume is None
+            else require_close_volume(volume, position.volume, spec)
+        ))  # fmt: skip
         side = Side.SELL if _position_side(position) is Side.BUY else Side.BUY
         quote = await self._session.get_price(position.symbol)
         return {
