@@ -7,12 +7,21 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from bench import _stream_host, service_baseline, service_bench, stream_bench, stream_floor
+from bench import (
+    _stream_host,
+    orders_bench,
+    service_baseline,
+    service_bench,
+    stream_bench,
+    stream_floor,
+)
 
+from mt5gate.orders import EventKind, SqliteJournal
 from mt5gate.sim import RealClock, SimTerminal, VirtualClock
 from mt5gate.sim.clock import server_ms_of
 from mt5gate.sim.market import default_catalogue
@@ -173,3 +182,32 @@ def test_stream_rows_compare_push_with_the_floor_and_the_poll_design() -> None:
     assert found["latency p99"].ratio == pytest.approx(1.5)
     assert found["poll every 50 ms (before), latency p50"].ratio == pytest.approx(9.0)
     assert found["ticks offered"].value == 190.0
+
+
+def test_the_orders_benchmark_journals_every_order_on_disk(tmp_path: Path) -> None:
+    """What the durable figure measures: each order's INTENT and SENT, then its outcome, in
+    the SQLite file (read back from disk, not from the session's memory)."""
+    path = tmp_path / "orders.db"
+    asyncio.run(orders_bench._pipeline_rate(40, 4, path))
+    with SqliteJournal(path, readonly=True) as journal:
+        events = journal.events_after(orders_bench.LOGIN, 0, limit=1000)
+    kinds: dict[int, list[EventKind]] = {}
+    for event in events:
+        kinds.setdefault(event.client_id.sequence, []).append(event.kind)
+    assert len(kinds) == 40
+    assert set(map(tuple, kinds.values())) == {
+        (EventKind.INTENT, EventKind.SENT, EventKind.ACKNOWLEDGED)
+    }
+
+
+def test_the_orders_benchmark_runs_alone_with_its_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # its scratch journals go in the working directory
+    assert orders_bench.main(["--count", "12", "--repeat", "1", "--callers", "3"]) == 0
+    table = capsys.readouterr().out
+    for row in ("raw SimTerminal call", "in-memory journal, 3 callers",
+                "SQLite journal on disk, sequential", "SQLite journal on disk, 3 callers",
+                "machine load"):  # fmt: skip
+        assert row in table
+    assert list(tmp_path.iterdir()) == []  # nothing left behind

@@ -88,8 +88,13 @@ _CYCLE: Final = "<cycle>"
 
 
 def _key_value_pattern(keys: Pattern[str]) -> Pattern[str]:
-    """The regex finding ``<secret-looking key><sep><value>`` inside free text."""
-    key = rf"[\w.-]*(?:{keys.pattern})[\w.-]*"
+    """The regex finding ``<secret-looking key><sep><value>`` inside free text.
+
+    A key starts where a run of key characters starts (the look-behind): the leftmost match
+    starts there anyway, since the run's first characters can be taken into the key, and
+    without it every position of a long run (a compact JSON text, a base64 blob) would be
+    tried again, each scanning to the run's end: quadratic, seconds for a few kilobytes."""
+    key = rf"(?<![\w.-])[\w.-]*(?:{keys.pattern})[\w.-]*"
     return re.compile(
         rf"(?P<key>[\"']?{key}[\"']?\s*[:=]\s*)(?P<value>{_VALUE_IN_TEXT})",
         keys.flags | re.IGNORECASE,

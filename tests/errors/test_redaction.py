@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from enum import IntEnum
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, SecretBytes, SecretStr
 
 from mt5gate.errors import MT5AuthError, MT5Error
@@ -354,3 +356,47 @@ def test_filter_without_a_redactor_masks_key_values() -> None:
     record = logging.LogRecord("n", logging.INFO, __file__, 1, "pw: password=%s", ("abc123",), None)
     assert RedactingFilter().filter(record) is True
     assert record.getMessage() == f"pw: password={MASK}"
+
+
+# ---------------------------------------------------------------- key=value search, linear
+
+
+def _quadratic_key_value() -> re.Pattern[str]:
+    """The key=value pattern as it was before keys were anchored at the start of a run (it
+    tried every position of a run again): the reference the anchored one must agree with."""
+    value = (
+        r"(?:Bearer|Basic|Token)\s+[^\s'\"]*[^\s'\",;)}\]]"
+        r'|"(?:[^"\\]|\\.)*"'
+        r"|'(?:[^'\\]|\\.)*'"
+        r"|[^\s'\"]*[^\s'\",;)}\]]"
+    )
+    key = rf"[\w.-]*(?:{DEFAULT_SECRET_KEYS.pattern})[\w.-]*"
+    return re.compile(
+        rf"(?P<key>[\"']?{key}[\"']?\s*[:=]\s*)(?P<value>{value})",
+        DEFAULT_SECRET_KEYS.flags | re.IGNORECASE,
+    )
+
+
+_PIECES = st.sampled_from(
+    ["password", "api_key", "Token", "auth", "x", "my.", "-", "_", "=", ":", " ", '"', "'",
+     ",", ";", ")", "]", "Bearer ", "abc", "9", "é", "\\", "\n"]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_PIECES, max_size=14).map("".join))
+def test_key_values_are_masked_as_before_they_were_anchored(text: str) -> None:
+    from mt5gate.redaction import _DEFAULT_KEY_VALUE, _mask_value
+
+    assert _DEFAULT_KEY_VALUE.sub(_mask_value, text) == _quadratic_key_value().sub(
+        _mask_value, text
+    )
+
+
+def test_a_long_run_without_spaces_is_still_masked() -> None:
+    blob = "x" * 20_000  # compact JSON or base64: before the anchor, minutes of regex work
+    text = f'{{"data":"{blob}","password":"{PASSWORD}","tail":"{blob}"}}'
+    masked = Redactor([]).redact_text(text)
+    assert PASSWORD not in masked
+    assert f'"password":"{MASK}"' in masked
+    assert masked.count(blob) == 2

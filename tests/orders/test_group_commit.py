@@ -11,7 +11,13 @@ import pytest
 
 from mt5gate.orders import EventKind, SqliteJournal
 from mt5gate.orders.sqlite import SqliteStore
-from mt5gate.orders.store import IdempotencyConflict, JournalError
+from mt5gate.orders.store import (
+    FencedOutError,
+    IdempotencyConflict,
+    JournalError,
+    LeaseHeldError,
+    NewEvent,
+)
 
 LOGIN = 5001
 
@@ -96,3 +102,52 @@ def test_closing_inside_a_group_keeps_what_it_wrote(tmp_path: Path) -> None:
         journal.close()
     with SqliteJournal(path, readonly=True) as reopened:
         assert len(reopened.events_after(LOGIN, 0)) == 1
+
+
+def test_a_group_checks_each_fence_once_and_still_refuses_a_stale_one(tmp_path: Path) -> None:
+    """The lease is read once per group transaction (it holds SQLite's write lock, so no other
+    connection can change it); a lease write inside the group is seen by the next check."""
+    path = tmp_path / "orders.db"
+    with SqliteJournal(path) as journal:
+        old = journal.acquire(LOGIN, "old", 30.0, {})
+        with journal.group():
+            first = journal.intent(old, LOGIN, {"n": 1}, None)
+            journal.append(old, NewEvent(EventKind.SENT, first, {"n": 1}))
+            new = journal.acquire(LOGIN, "new", 30.0, {}, dead=("old", old.epoch))
+            with pytest.raises(FencedOutError):
+                journal.append(old, NewEvent(EventKind.ACKNOWLEDGED, first, None, {"ok": 1}))
+            with pytest.raises(FencedOutError):
+                journal.intent(old, LOGIN, {"n": 2}, None)
+            journal.append(new, NewEvent(EventKind.UNKNOWN, first, note="taken over"))
+    with SqliteJournal(path, readonly=True) as reopened:
+        kinds = [e.kind for e in reopened.history(LOGIN, first)]
+    assert kinds == [EventKind.INTENT, EventKind.SENT, EventKind.UNKNOWN]
+
+
+def test_a_lease_write_undone_in_a_group_is_not_trusted_later(tmp_path: Path) -> None:
+    with SqliteJournal(tmp_path / "orders.db") as journal:
+        mine = journal.acquire(LOGIN, "me", 30.0, {})
+        with journal.group():
+            journal.intent(mine, LOGIN, {"n": 1}, None)
+            with pytest.raises(LeaseHeldError):  # refused: nothing of it stays
+                journal.acquire(LOGIN, "other", 30.0, {})
+            assert journal.intent(mine, LOGIN, {"n": 2}, None).login == LOGIN
+
+
+def test_a_group_whose_transaction_sqlite_rolled_back_fails_whole(tmp_path: Path) -> None:
+    """SQLite rolls a whole transaction back on some errors (I/O, disk full): the group's later
+    writes must not start a new one whose commit would look like it covered the earlier ones.
+    The engine's rollback is played here by rolling back under the journal."""
+    path = tmp_path / "orders.db"
+    journal = SqliteJournal(path)
+    group = journal.group()
+    group.__enter__()
+    journal.intent(None, LOGIN, {"n": 1}, None)
+    journal._connection().execute("ROLLBACK")  # what SQLite does on SQLITE_IOERR
+    with pytest.raises(JournalError, match="rolled back"):
+        journal.intent(None, LOGIN, {"n": 2}, None)
+    with pytest.raises(JournalError, match="rolled back"):
+        group.__exit__(None, None, None)  # the group's end: its commit would cover nothing
+    journal.close()
+    with SqliteJournal(path, readonly=True) as reopened:
+        assert reopened.events_after(LOGIN, 0) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import sqlite3
@@ -381,3 +382,57 @@ def test_a_failing_sent_builder_writes_nothing(journal: SqliteJournal) -> None:
         journal.record_intent(5001, {"op": "place"}, "k2", sent=broken)
     assert journal.by_key(5001, "k2") is None
     assert journal.unresolved(5001) == []
+
+
+# ------------------------------------------------------------ every transition, in the SQL
+
+
+TRANSITION_LOGIN = 5001
+
+
+def _shortest_paths() -> dict[EventKind | None, list[EventKind]]:
+    """For every kind an order can end in, the shortest legal history that ends in it."""
+    from mt5gate.orders.core import TRANSITIONS
+
+    paths: dict[EventKind | None, list[EventKind]] = {None: []}
+    frontier: list[EventKind | None] = [None]
+    while frontier:
+        last = frontier.pop(0)
+        for kind in sorted(TRANSITIONS.get(last, frozenset())):
+            if kind not in paths:
+                paths[kind] = [*paths[last], kind]
+                frontier.append(kind)
+    return paths
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_append_refuses_exactly_what_the_transition_table_refuses(
+    tmp_path: Path, grouped: bool
+) -> None:
+    """The journal checks a transition inside its INSERT; for every reachable last kind and
+    every next kind, it must store or refuse exactly as ``legal`` says (and store nothing
+    when it refuses)."""
+    from mt5gate.orders.core import legal
+    from mt5gate.orders.store import IllegalTransitionError, NewEvent
+
+    paths = _shortest_paths()
+    assert set(paths) == {None, *EventKind}  # every kind is reachable
+    with SqliteJournal(tmp_path / "orders.db") as journal:
+        sequence = 1_000
+        for previous, history in paths.items():
+            for kind in EventKind:
+                sequence += 1
+                order = ClientOrderId(TRANSITION_LOGIN, sequence)
+                for step in history:
+                    journal.append(None, NewEvent(step, order))
+                scope = journal.group() if grouped else contextlib.nullcontext()
+                with scope:
+                    if legal(previous, kind):
+                        stored = journal.append(None, NewEvent(kind, order, note="next"))
+                        assert (stored.kind, stored.client_id) == (kind, order)
+                    else:
+                        with pytest.raises(IllegalTransitionError) as refused:
+                            journal.append(None, NewEvent(kind, order))
+                        assert (refused.value.previous, refused.value.kind) == (previous, kind)
+                kinds = [e.kind for e in journal.history(TRANSITION_LOGIN, order)]
+                assert kinds == ([*history, kind] if legal(previous, kind) else history)

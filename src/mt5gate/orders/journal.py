@@ -205,11 +205,38 @@ _COLUMNS: Final = (
     " retcode, note, order_ticket, deal_ticket"
 )
 
-_INSERT: Final = (
+_INTO_EVENTS: Final = (
     "INSERT INTO events (kind, utc_ms, monotonic_ns, login, client_id, idempotency_key,"
     " request, result, retcode, note, order_ticket, deal_ticket)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq"
 )
+_COLUMNS_OF_ROW: Final = (
+    "kind", "utc_ms", "monotonic_ns", "login", "client_id", "idempotency_key", "request",
+    "result", "retcode", "note", "order_ticket", "deal_ticket",
+)  # fmt: skip
+_ROW: Final = f"({', '.join('?' * len(_COLUMNS_OF_ROW))})"
+
+#: A new order's INTENT, or its INTENT and SENT: one statement (atomic without a savepoint).
+_INSERT_ROWS: Final = {
+    1: f"{_INTO_EVENTS} VALUES {_ROW}",
+    2: f"{_INTO_EVENTS} VALUES {_ROW}, {_ROW}",
+}
+
+
+def _append_sql(kind: EventKind) -> str:
+    """One event appended to an order, inserted only if the order's last event allows it
+    (:func:`~mt5gate.orders.core.legal`, evaluated in the statement: one step, no read
+    first). Its seq is the row id (``lastrowid``); no row inserted means the transition was
+    refused. The kinds are the enum's own names, safe as SQL literals."""
+    allowed = [p.value if p is not None else "" for p in (None, *EventKind) if legal(p, kind)]
+    kinds = ", ".join(f"'{name}'" for name in allowed) or "NULL"
+    return (
+        f"{_INTO_EVENTS} SELECT {_ROW[1:-1]} WHERE COALESCE((SELECT kind"
+        f" FROM events WHERE login = ? AND client_id = ? ORDER BY seq DESC LIMIT 1), '') IN"
+        f" ({kinds})"
+    )
+
+
+_APPEND: Final = {kind: _append_sql(kind) for kind in EventKind}
 
 _NEXT_SEQUENCE: Final = (
     "INSERT INTO sequences (login, last) VALUES (?, ?)"
@@ -236,6 +263,9 @@ _TAKE_LEASE: Final = (
 _LEASE: Final = (
     "SELECT login, owner, epoch, expires_utc_ms, acquired_utc_ms, info FROM leases WHERE login = ?"
 )
+
+#: What a fence is compared with (the whole lease is read only to say why a write was refused).
+_HOLDER: Final = "SELECT owner, epoch FROM leases WHERE login = ?"
 
 _SUMMARIES: Final = """
 WITH o AS (
@@ -430,7 +460,13 @@ class SqliteJournal:
         self._readonly = readonly
         # Re-entrant: a group holds it for its whole batch, and each write inside takes it again.
         self._lock = threading.RLock()
-        self._grouped = False  # inside group(): writes are savepoints of one transaction
+        self._grouped = False  # inside group(): writes join one transaction (see _transaction)
+        self._began = False  # the group's transaction has started (at its first write)
+        # Inside a group's transaction, the (owner, epoch) holding each account, as read by
+        # the group's first fenced write: the transaction holds SQLite's write lock, so no
+        # other connection can change it before the commit; this journal's own lease writes
+        # and any rolled-back write drop it.
+        self._holders: dict[int, tuple[str, int] | None] = {}
         self.commits = 0  # durable commits (fsyncs) so far: a group's writes share one
         self._conn: sqlite3.Connection | None = self._open()
 
@@ -580,7 +616,7 @@ class SqliteJournal:
         with self._lock:
             if self._grouped:
                 raise JournalError("order journal groups do not nest")
-            self._grouped = True
+            self._grouped, self._began = True, False
             try:
                 yield
                 self._commit_group()
@@ -590,12 +626,17 @@ class SqliteJournal:
                     conn.execute("ROLLBACK")
                 raise
             finally:
-                self._grouped = False
+                self._grouped = self._began = False
+                self._holders.clear()
 
     def _commit_group(self) -> None:
         conn = self._conn
-        if conn is None or not conn.in_transaction:
-            return  # nothing was written (a batch of reads)
+        if not self._began or conn is None:
+            return  # nothing was written (a batch of reads), or close() committed it
+        if not conn.in_transaction:  # SQLite rolled it all back (I/O error,
+            raise JournalError(  # disk full): none of the group's writes is on disk
+                f"order journal {self.path}: the group's transaction was rolled back"
+            )
         try:
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as error:
@@ -603,15 +644,22 @@ class SqliteJournal:
         self.commits += 1
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, *, savepoint: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction under the lock, committed (synced) when the block ends; inside
-        :meth:`group`, a savepoint of the group's transaction instead."""
+        :meth:`group`, a savepoint of the group's transaction instead. A write whose lasting
+        change is its last statement (what comes before only checks, or moves the id sequence
+        on, which is harmless alone) needs no savepoint in a group (``savepoint=False``):
+        SQLite undoes a failed statement by itself."""
         with self._lock:
             conn = self._connection()
             if self._readonly:
                 raise JournalError(f"order journal {self.path} is open read-only")
             if self._grouped:
-                with self._savepoint(conn):
+                if savepoint:
+                    with self._savepoint(conn):
+                        yield conn
+                else:
+                    self._join_group(conn)
                     yield conn
                 return
             try:
@@ -626,13 +674,28 @@ class SqliteJournal:
                     raise JournalError(f"order journal {self.path}: {error}") from error
                 raise
 
+    def _join_group(self, conn: sqlite3.Connection) -> None:
+        """The group's transaction starts at its first write (a batch of reads takes no write
+        lock). Once started it must still be open: SQLite rolls a whole transaction back on
+        some errors (I/O, disk full), and a write must not then start a new one whose commit
+        would seem to cover the group's earlier writes."""
+        try:
+            if self._began:
+                if not conn.in_transaction:
+                    raise JournalError(
+                        f"order journal {self.path}: the group's transaction was rolled back"
+                    )
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            self._began = True
+        except sqlite3.DatabaseError as error:
+            raise JournalError(f"order journal {self.path}: {error}") from error
+
     @contextmanager
     def _savepoint(self, conn: sqlite3.Connection) -> Iterator[None]:
-        """One write of a group: the group's transaction starts at its first write (a batch of
-        reads takes no write lock), and a failed write is undone alone."""
+        """One write of a group, in its own savepoint: a failed write is undone alone."""
+        self._join_group(conn)
         try:
-            if not conn.in_transaction:
-                conn.execute("BEGIN IMMEDIATE")
             conn.execute("SAVEPOINT journal_write")
         except sqlite3.DatabaseError as error:
             raise JournalError(f"order journal {self.path}: {error}") from error
@@ -640,8 +703,10 @@ class SqliteJournal:
             yield
             conn.execute("RELEASE journal_write")
         except BaseException as error:
-            conn.execute("ROLLBACK TO journal_write")
-            conn.execute("RELEASE journal_write")
+            self._holders.clear()  # what the write read or changed is undone with it
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO journal_write")
+                conn.execute("RELEASE journal_write")
             if isinstance(error, sqlite3.DatabaseError):
                 raise JournalError(f"order journal {self.path}: {error}") from error
             raise
@@ -699,6 +764,7 @@ class SqliteJournal:
             current = _lease(conn.execute(_LEASE, (login,)).fetchone())
             lease, took_over = take_lease(current, login, owner, ttl_s, info, dead,
                                           self._clock_ms())  # fmt: skip
+            self._holders.pop(login, None)
             conn.execute(_TAKE_LEASE, (
                 login, owner, lease.epoch, lease.expires_utc_ms, lease.acquired_utc_ms,
                 json.dumps(dict(lease.info), sort_keys=True),
@@ -710,6 +776,7 @@ class SqliteJournal:
         with self._transaction() as conn:
             self._check_fence(conn, fence)
             expires = self._clock_ms() + max(int(ttl_s * 1000), 1)
+            self._holders.pop(fence.login, None)
             conn.execute(
                 "UPDATE leases SET expires_utc_ms = ? WHERE login = ? AND owner = ? AND epoch = ?",
                 (expires, fence.login, fence.owner, fence.epoch),
@@ -719,6 +786,7 @@ class SqliteJournal:
     def release(self, fence: Fence) -> None:
         """Let the lease expire now, if it is still ours (the epoch is kept: it never goes down)."""
         with self._transaction() as conn:
+            self._holders.pop(fence.login, None)
             conn.execute(
                 "UPDATE leases SET expires_utc_ms = MIN(expires_utc_ms, ?)"
                 " WHERE login = ? AND owner = ? AND epoch = ?",
@@ -738,15 +806,28 @@ class SqliteJournal:
         """The write's fence must be the account's lease; an unfenced write is allowed only on
         an account that was never leased (legacy journals, and the journal's own tests)."""
         account = fence.login if fence is not None else login
-        current = _lease(conn.execute(_LEASE, (account,)).fetchone())
+        holder = self._holder(conn, account)
         if fence is None:
-            if current is None:
+            if holder is None:
                 return
             raise JournalError(
-                f"account {account} is owned through its lease (epoch {current.epoch}); "
+                f"account {account} is owned through its lease (epoch {holder[1]}); "
                 "a write without the owner's fence is refused"
             )
-        check_fence(fence, current)
+        if holder != (fence.owner, fence.epoch):  # refused: the whole lease says why
+            self._holders.pop(account, None)
+            check_fence(fence, _lease(conn.execute(_LEASE, (account,)).fetchone()))
+
+    def _holder(self, conn: sqlite3.Connection, login: int) -> tuple[str, int] | None:
+        """``(owner, epoch)`` of the account's lease (``None``: never leased), read once per
+        group transaction (see ``_holders``)."""
+        if self._grouped and login in self._holders:
+            return self._holders[login]
+        row = conn.execute(_HOLDER, (login,)).fetchone()
+        holder = None if row is None else (str(row[0]), int(row[1]))
+        if self._grouped:
+            self._holders[login] = holder
+        return holder
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -780,7 +861,9 @@ class SqliteJournal:
         key: nothing may be sent), it raises :class:`IdempotencyConflict`."""
         ClientOrderId(login, 1, self.namespace)
         body = canonical_json(request)
-        with self._transaction() as conn:
+        # No savepoint in a group: what comes before the one INSERT writes nothing but the id
+        # sequence, whose moving on alone is harmless (an id may go unused, never repeat).
+        with self._transaction(savepoint=False) as conn:
             self._check_fence(conn, fence, login)
             if key is not None:
                 existing = self._intent_for_key(conn, login, key)
@@ -791,40 +874,45 @@ class SqliteJournal:
                     return first
             now = self._clock_ms()
             client_id = self._allocate(conn, login, now)
-            intent = NewEvent(EventKind.INTENT, client_id, request)
-            self._insert(conn, intent, key, previous=None, now_ms=now)
+            rows = self._row(NewEvent(EventKind.INTENT, client_id, request), key, None, now)
             if sent is not None:
-                self._insert(conn, sent(client_id), None, previous=EventKind.INTENT, now_ms=now)
+                rows += self._row(sent(client_id), None, EventKind.INTENT, now)
+            conn.execute(_INSERT_ROWS[len(rows) // len(_COLUMNS_OF_ROW)], rows)
             return client_id
 
     def append(self, fence: Fence | None, event: NewEvent) -> JournalEvent:
         """Append one event, refused unless ``fence`` holds the account and the order's last
         event allows this one (:data:`~mt5gate.orders.core.TRANSITIONS`)."""
-        self._id(event.client_id.login, event.client_id.sequence)
-        with self._transaction() as conn:
-            self._check_fence(conn, fence, event.client_id.login)
-            row = conn.execute(_LAST_KIND, (event.client_id.login, event.client_id.sequence))
-            last = row.fetchone()
-            previous = EventKind(last[0]) if last else None
-            return self._insert(conn, event, None, previous=previous, now_ms=self._clock_ms())
-
-    def _insert(
-        self, conn: sqlite3.Connection, event: NewEvent, key: str | None, *,
-        previous: EventKind | None, now_ms: int,
-    ) -> JournalEvent:  # fmt: skip
-        """One event row, stamped inside its transaction (time order follows seq order)."""
-        if not legal(previous, event.kind):
-            raise IllegalTransitionError(event.client_id, previous, event.kind)
-        utc_ms, mono = now_ms, self._monotonic_ns()
         cid = event.client_id
-        (seq,) = conn.execute(_INSERT, (
-            event.kind.value, utc_ms, mono, cid.login, cid.sequence, key,
+        self._id(cid.login, cid.sequence)
+        with self._transaction(savepoint=False) as conn:  # checks, then one INSERT
+            self._check_fence(conn, fence, cid.login)
+            utc_ms = self._clock_ms()
+            values = self._row(event, None, None, utc_ms, checked=False)
+            cursor = conn.execute(_APPEND[event.kind], (*values, cid.login, cid.sequence))
+            if cursor.rowcount != 1 or cursor.lastrowid is None:  # the transition is refused
+                last = conn.execute(_LAST_KIND, (cid.login, cid.sequence)).fetchone()
+                previous = EventKind(last[0]) if last else None
+                raise IllegalTransitionError(cid, previous, event.kind)
+            return JournalEvent(cursor.lastrowid, event.kind, utc_ms, values[2], cid, None,
+                                event.request, event.result, event.retcode, event.note,
+                                event.order_ticket, event.deal_ticket)  # fmt: skip
+
+    def _row(
+        self, event: NewEvent, key: str | None, previous: EventKind | None, now_ms: int, *,
+        checked: bool = True,
+    ) -> list[Any]:  # fmt: skip
+        """One event's column values (:data:`_COLUMNS_OF_ROW`), stamped inside its
+        transaction (time order follows seq order); ``checked``: refused here unless it may
+        follow ``previous``."""
+        if checked and not legal(previous, event.kind):
+            raise IllegalTransitionError(event.client_id, previous, event.kind)
+        cid = event.client_id
+        return [
+            event.kind.value, now_ms, self._monotonic_ns(), cid.login, cid.sequence, key,
             canonical_json(event.request), canonical_json(event.result), event.retcode,
             event.note, event.order_ticket, event.deal_ticket,
-        )).fetchone()  # fmt: skip
-        return JournalEvent(seq, event.kind, utc_ms, mono, cid, key, event.request, event.result,
-                            event.retcode, event.note, event.order_ticket,
-                            event.deal_ticket)  # fmt: skip
+        ]  # fmt: skip
 
     def _intent_for_key(
         self, conn: sqlite3.Connection, login: int, key: str

@@ -10,6 +10,7 @@ from mt5gate.session.policies import (
     ReconnectPolicy,
     Timeouts,
 )
+from mt5gate.session.specs import SpecPolicy
 from mt5gate.session.state import SessionState, StateChange
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "ReconnectPolicy",
     "SessionObserver",
     "SessionState",
+    "SpecPolicy",
     "StateChange",
     "Timeouts",
 ]

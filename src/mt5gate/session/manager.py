@@ -66,6 +66,7 @@ from mt5gate.session.policies import (
 )
 from mt5gate.session.ranges import date_seconds, rates_in_range
 from mt5gate.session.resolve import resolve_terminal
+from mt5gate.session.specs import SpecPolicy
 from mt5gate.session.state import SessionState, StateMachine
 from mt5gate.session.symbols import SymbolNames
 from mt5gate.session.validation import require_count, require_date, require_symbol_name
@@ -108,7 +109,8 @@ class MT5SessionManager:
     close, as one store may serve many sessions, unless ``own_store=True``) to keep their
     journal on disk across crashes (without one it is kept in memory, and a warning says so),
     ``risk=RiskLimits(...)`` for pre-trade limits and ``reconcile=ReconcilePolicy(...)`` to
-    tune how lost replies are resolved.
+    tune how lost replies are resolved. Orders are built from symbol specifications kept a
+    few seconds (``specs=SpecPolicy(ttl_s=...)``; see :mod:`~mt5gate.session.specs`).
 
     One owner per account: ``connect()`` takes the account's lease in the journal (``owner``
     names this process, ``owner_info`` tells other processes how to reach it, ``lease`` sets
@@ -140,6 +142,7 @@ class MT5SessionManager:
         owner_info: Mapping[str, Any] | None = None,
         lease: LeasePolicy | None = None,
         own_store: bool | None = None,
+        specs: SpecPolicy | None = None,
     ) -> None:
         secret = SecretStr(password) if isinstance(password, str) else password
         self.credentials = Credentials(login, secret, server, path)
@@ -179,6 +182,7 @@ class MT5SessionManager:
             self.journal.protect(*secrets)
         self.risk = risk if isinstance(risk, RiskGate) else RiskGate(risk)
         self.reconcile_policy = reconcile or ReconcilePolicy()
+        self.spec_policy = specs or SpecPolicy()
         self.ownership = Ownership(self.store, owner or owner_id("session"),
                                    lease or LeasePolicy(), dict(owner_info or {}))  # fmt: skip
         self._pipeline: OrderPipeline | None = None

@@ -54,8 +54,13 @@ class SessionPorts:
                 await self._session.orders(symbol=symbol))  # fmt: skip
 
     async def positions_on(self, symbol: str) -> Sequence[Position]:
-        """Open positions on ``symbol``."""
-        return await self._session.positions(symbol=symbol)
+        """Open positions on ``symbol``, read before a send (the absence proof's starting
+        state). Concurrent orders on one symbol share one read: a read another order started
+        still ran before this order is sent (the worker runs calls in order, and this order's
+        send is queued only after the read has answered), and any state before the send will
+        do, because the proof counts every deal after each position's last change."""
+        records = await self._session.read("positions_get", symbol=symbol, shared=True)
+        return [Position.from_record(p) for p in records]
 
     # -- Ledger --------------------------------------------------------------------------------
 

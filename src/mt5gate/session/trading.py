@@ -27,8 +27,8 @@ order id.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from mt5gate.constants import (
     OrderFilling,
@@ -61,6 +61,7 @@ from mt5gate.models import (
     Symbol,
 )
 from mt5gate.orders.pipeline import Submission
+from mt5gate.session.specs import SymbolSpecs
 from mt5gate.session.validation import (
     check_request,
     check_request_against,
@@ -84,6 +85,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Trading", "choose_filling", "order_request", "order_type"]
 
+T = TypeVar("T")
+
 _ORDER_TYPES: Mapping[tuple[Side, OrderKind], OrderType] = {
     (Side.BUY, OrderKind.MARKET): OrderType.BUY,
     (Side.SELL, OrderKind.MARKET): OrderType.SELL,
@@ -98,6 +101,8 @@ _BUY_TYPES = frozenset({OrderType.BUY_LIMIT, OrderType.BUY_STOP, OrderType.BUY_S
 _STOP_LIMIT_TYPES = frozenset({OrderType.BUY_STOP_LIMIT, OrderType.SELL_STOP_LIMIT})
 #: Execution modes under which a market deal must carry a price (within ``deviation``).
 _PRICED = frozenset({SymbolTradeExecution.REQUEST, SymbolTradeExecution.INSTANT})
+#: The fields of an order request, in order: its journaled intent is these, as given.
+_REQUEST_FIELDS: Final = tuple(f.name for f in fields(OrderRequest))
 
 
 # ------------------------------------------------------------------- pure request building
@@ -234,6 +239,11 @@ class Trading:
 
     def __init__(self, session: MT5SessionManager) -> None:
         self._session = session
+        #: symbol specifications orders are built from, kept ``session.spec_policy.ttl_s``
+        #: and forgotten at every session state change (:mod:`~mt5gate.session.specs`)
+        self.specs = SymbolSpecs(session.get_symbol_info, session.clock.monotonic,
+                                 session.spec_policy)  # fmt: skip
+        session.machine.subscribe(lambda _change: self.specs.forget())
 
     # ------------------------------------------------------------- checks, margin, profit
 
@@ -289,7 +299,7 @@ class Trading:
         ``MT5TradingDisabledError`` for a retcode, and ``MT5OrderOutcomeUnknown`` when the
         order could be neither found nor proven absent within the reconciliation budget.
         """
-        check_request(request)
+        checked = check_request(request)
         if request.magic:
             raise MT5ValidationError(
                 "magic carries mt5gate's client order id and cannot be set per order; label "
@@ -297,9 +307,10 @@ class Trading:
                 field="magic",
                 rule="0 (mt5gate sets it)",
             )
+        intent: dict[str, Any] = {"op": "place"}  # as given: what idempotency compares
+        intent.update((name, getattr(request, name)) for name in _REQUEST_FIELDS)
         return await self._submit(Submission(
-            intent={"op": "place", **asdict(request)},
-            build=lambda: self._prepare_quoted(request),
+            intent=intent, build=lambda: self._quoted(checked),
             symbol=request.symbol, opens=True, volume=request.volume, key=idempotency_key,
             resubmit=resubmit,
         ))  # fmt: skip
@@ -319,11 +330,31 @@ class Trading:
 
     async def _prepare_quoted(self, request: OrderRequest) -> tuple[dict[str, Any], int]:
         """The MT5 request dict of ``request`` and the broker time of the quote it used."""
-        checked = check_request(request)
-        symbol = await self._session.get_symbol_info(checked.symbol)
+        return await self._quoted(check_request(request))
+
+    async def _quoted(self, checked: OrderRequest) -> tuple[dict[str, Any], int]:
+        """:meth:`_prepare_quoted` of a request :func:`check_request` already normalised: the
+        symbol's specification (kept a while: :mod:`~mt5gate.session.specs`) and a fresh
+        quote. A request a kept specification refuses is checked against a fresh one before
+        the refusal stands."""
         quote = await self._session.get_price(checked.symbol)
-        check_request_against(checked, symbol, quote)
+        symbol, _ = await self._on_spec(
+            checked.symbol, lambda spec: check_request_against(checked, spec, quote)
+        )
         return order_request(checked, symbol, quote), quote.time_msc
+
+    async def _on_spec(self, name: str, check: Callable[[Symbol], T]) -> tuple[Symbol, T]:
+        """The symbol's specification and ``check(spec)``; a refusal (``MT5ValidationError``)
+        against a kept specification is checked again against a fresh one before it stands
+        (:mod:`~mt5gate.session.specs`)."""
+        symbol, kept = await self.specs.get(name)
+        try:
+            return symbol, check(symbol)
+        except MT5ValidationError:
+            if not kept:
+                raise
+        symbol = await self.specs.fresh(name)
+        return symbol, check(symbol)
 
     # ------------------------------------------------------------------ positions
 
@@ -376,12 +407,10 @@ class Trading:
         """The opposite deal closing ``ticket`` now (re-read and re-priced on each call), and
         the broker time of the quote it used."""
         position = await self._position(ticket)
-        symbol = await self._session.get_symbol_info(position.symbol)
-        lots = (
-            position.volume
-            if volume is None
-            else require_close_volume(volume, position.volume, symbol)
-        )
+        symbol, lots = await self._on_spec(position.symbol, lambda spec: (
+            position.volume if volume is None
+            else require_close_volume(volume, position.volume, spec)
+        ))  # fmt: skip
         side = Side.SELL if _position_side(position) is Side.BUY else Side.BUY
         quote = await self._session.get_price(position.symbol)
         return {
@@ -470,7 +499,7 @@ class Trading:
         carrying ``request``, chained to the cause; ``on_late`` hears a reply that arrives
         after the deadline."""
         try:
-            return await self._session.call(
+            record = await self._session.call(
                 "order_send", request, deadline_s=self._session.timeouts.order_s, on_late=on_late
             )
         except MT5Error as failure:
@@ -478,3 +507,7 @@ class Trading:
             if unknown is None:
                 raise
             raise unknown from failure
+        retcode = getattr(record, "retcode", None)
+        if isinstance(retcode, int) and "symbol" in request:
+            self.specs.heard(str(request["symbol"]), retcode)
+        return record
