@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -158,9 +159,13 @@ def test_a_world_readable_token_file_is_refused(
 def test_a_missing_token_file_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, err = run_cli(capsys, "--terminal", "sim", "--token-file", str(tmp_path / "nope"))
+    missing = tmp_path / "nope"
+    code, err = run_cli(capsys, "--terminal", "sim", "--token-file", str(missing))
     assert code == 2
     assert "cannot read the token file" in err
+    make_one = err.split("make one with ", 1)[1].strip()
+    subprocess.run(["bash", "-c", make_one], check=True, timeout=30)  # what it says works
+    assert len(cli.read_token(missing)) >= 32
 
 
 def test_tls_needs_both_files_that_load(

@@ -114,7 +114,10 @@ def read_token(path: Path) -> str:
     try:
         token = path.read_text(encoding="utf-8").strip()
     except OSError as error:
-        raise CliError(f"cannot read the token file {path}: {error.strerror}") from None
+        raise CliError(
+            f"cannot read the token file {path}: {error.strerror}; make one with "
+            f"(umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(32))' > {path})"
+        ) from None
     if not token:
         raise CliError(f"the token file {path} is empty; put a long random secret in it")
     if os.name == "posix" and path.stat().st_mode & stat.S_IROTH:
