@@ -231,16 +231,31 @@ def test_drops_are_reported_once_a_round_with_the_total(harness: Harness) -> Non
     harness.run(main())
 
 
-def test_the_log_says_a_slow_subscriber_s_drops_at_powers_of_two(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    observer = LoggingObserver(logging.getLogger("test.drops"))
-    with caplog.at_level(logging.WARNING, logger="test.drops"):
+class _Collected(logging.Handler):
+    """Keeps the records of the one logger it is attached to (not the root's caplog, which an
+    earlier test's logging configuration may have changed)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_the_log_says_a_slow_subscriber_s_drops_at_powers_of_two() -> None:
+    log = logging.getLogger("test.drops")
+    collected = _Collected()
+    log.addHandler(collected)
+    log.setLevel(logging.WARNING)
+    log.disabled = False  # a dictConfig elsewhere in the run may have disabled existing loggers
+    try:
+        observer = LoggingObserver(log)
         for total in (1, 2, 3, 5, 7, 9, 15, 17, 18, 1000, 1030):
             observer.stream_dropped("ticks#1", total)
         observer.stream_dropped("ticks#2", 3)
-    # only this logger's records: a thread left by an earlier test may log meanwhile
-    ours = [r for r in caplog.records if r.name == "test.drops"]
-    logged = [(r.args[0], r.args[1]) for r in ours]  # type: ignore[index]
+    finally:
+        log.removeHandler(collected)
+    logged = [(r.args[0], r.args[1]) for r in collected.records]  # type: ignore[index]
     ones = [("ticks#1", n) for n in (1, 2, 5, 9, 17, 1000, 1030)]
     assert logged == [*ones, ("ticks#2", 3)]
