@@ -81,6 +81,9 @@ def _stop_mid_send(service: Slow) -> list[httpx.Response | Exception]:
     terminal takes one call at a time, so the others wait behind it, each at its own step."""
     answers, threads = service.post_orders()
     service.wait_for(lambda: service.sent() >= 1, "no order was sent")
+    # The first order can reach SENT before the other threads' requests are accepted (the
+    # pipeline is fast); give them a moment to arrive while that send (>= 1 s) is still running.
+    time.sleep(0.3)
     service.stop()
     for thread in threads:
         thread.join(30)
