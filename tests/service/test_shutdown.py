@@ -66,6 +66,11 @@ class Slow(InProcess):
             assert time.monotonic() < deadline, what
             time.sleep(0.02)
 
+    def requests_in_flight(self) -> int:
+        """Requests whose head uvicorn has read and whose response is not complete (uvicorn
+        keeps a task for each; nothing else is sent to this server)."""
+        return len(self.server.server_state.tasks)
+
     def sent(self) -> int:
         """Orders whose INTENT and SENT are on disk (the journal locks; any thread may read)."""
         summaries = self.session.journal.summaries(LOGIN)
@@ -80,11 +85,14 @@ def _stop_mid_send(service: Slow) -> list[httpx.Response | Exception]:
     """Post the orders, stop the service once one is being sent, and collect the answers. The
     terminal takes one call at a time, so the others wait behind it, each at its own step."""
     answers, threads = service.post_orders()
-    service.wait_for(lambda: service.sent() >= 1, "no order was sent")
-    # The first order can reach SENT before the other threads' requests are accepted (the
-    # pipeline is fast); give them a moment to arrive while that send (>= 1 s) is still running.
-    time.sleep(0.3)
-    service.stop()
+    # The first order can reach SENT before the other threads have connected (the pipeline is
+    # fast): wait until the server has read every request, or stopping would refuse the rest.
+    try:
+        arrived = lambda: service.requests_in_flight() + len(answers) >= ORDERS  # noqa: E731
+        service.wait_for(arrived, "the orders did not all arrive")
+        service.wait_for(lambda: service.sent() >= 1, "no order was sent")
+    finally:  # a failed wait must not leave uvicorn's (non-daemon) thread holding the run open
+        service.stop()
     for thread in threads:
         thread.join(30)
     return answers
