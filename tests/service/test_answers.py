@@ -118,6 +118,7 @@ def _writes(ticket: int, order: int) -> list[tuple[str, str, dict[str, Any]]]:
         ("POST", "/orders", {"json": BUY}),
         ("PATCH", f"/positions/{ticket}", {"json": {"sl": 1.0}}),
         ("POST", f"/positions/{ticket}/close", {"json": {}}),
+        ("PATCH", f"/orders/{order}", {"json": {"sl": 0.5}}),
         ("DELETE", f"/orders/{order}", {}),
     ]
 
@@ -156,8 +157,8 @@ def test_trading_writes_without_a_key_are_428_and_send_nothing(tmp_path: Path) -
 
 def test_keyless_writes_are_accepted_when_the_setting_allows_them(tmp_path: Path) -> None:
     answers, before, positions, orders = _keyless(tmp_path, require_idempotency_key=False)
-    assert [a.status_code for a in answers] == [201, 200, 200, 200], [a.text for a in answers]
-    assert (before, positions, orders) == (1, 1, 0)  # one more opened, one closed; cancelled
+    assert [a.status_code for a in answers] == [201, 200, 200, 200, 200], [a.text for a in answers]
+    assert (before, positions, orders) == (1, 1, 0)  # one more opened, one closed; moved, cancelled
 
 
 def test_checking_an_order_needs_no_key_and_an_empty_key_is_invalid(tmp_path: Path) -> None:
@@ -190,8 +191,8 @@ def _key_parameter(operation: dict[str, Any]) -> dict[str, Any] | None:
 def test_the_openapi_document_requires_the_key_on_trading_writes(tmp_path: Path) -> None:
     base = "/v1/accounts/{account}"
     writes = [(base + "/orders", "post"), (base + "/positions/{ticket}", "patch"),
-              (base + "/positions/{ticket}/close", "post"),
-              (base + "/orders/{ticket}", "delete")]  # fmt: skip
+              (base + "/positions/{ticket}/close", "post"), (base + "/orders/{ticket}", "delete"),
+              (base + "/orders/{ticket}", "patch")]  # fmt: skip
     strict, relaxed = (
         _openapi(tmp_path / "strict"),
         _openapi(tmp_path / "relaxed", require_idempotency_key=False),

@@ -157,11 +157,22 @@ def test_check_modify_close_and_cancel(service: Served) -> None:
         limit = {**buy, "volume": 0.1, "kind": "limit", "price": round(bid - 0.02, 5)}
         pending = http.post(ACCOUNT + "/orders", json=limit, headers=keyed("cmcc-limit"))
         assert pending.status_code == 201, pending.text
-        order = ACCOUNT + f"/orders/{pending.json()['order']}"
+        ticket = pending.json()["order"]
+        order = ACCOUNT + f"/orders/{ticket}"
+        moved = {"price": round(bid - 0.03, 5), "sl": round(bid - 0.05, 5)}
+        modified = http.patch(order, json=moved, headers=keyed("cmcc-move"))
+        assert modified.status_code == 200, modified.text
+        [listed] = [o for o in http.get(ACCOUNT + "/orders").json() if o["ticket"] == ticket]
+        assert (listed["price_open"], listed["sl"]) == (moved["price"], moved["sl"])
+        past_sl = http.patch(order, json={"price": round(bid - 0.06, 5)},
+                             headers=keyed("cmcc-past-sl"))  # fmt: skip
+        assert (past_sl.status_code, past_sl.json()["field"]) == (422, "sl"), past_sl.text
         cancelled = http.delete(order, headers=keyed("cmcc-cancel"))
         assert cancelled.status_code == 200
         gone = http.delete(order, headers=keyed("cmcc-cancel-again"))
         assert (gone.status_code, gone.json()["field"]) == (404, "ticket")
+        move_gone = http.patch(order, json={"sl": 0}, headers=keyed("cmcc-move-gone"))
+        assert (move_gone.status_code, move_gone.json()["field"]) == (404, "ticket")
 
 
 def test_a_business_rejection_is_422_with_its_retcode(service: Served) -> None:

@@ -89,7 +89,7 @@ def _got(value: _T | None, what: str) -> _T:
 
 def _trade(terminal: SimTerminal) -> dict[str, OrderResult]:
     """A market buy with SL/TP, a buy limit (kept), a stop change, a partial close, and a
-    second buy limit removed; the answers of the routes that trade."""
+    second buy limit moved, then removed; the answers of the routes that trade."""
     tick = _got(terminal.symbol_info_tick(_SYMBOL), "a tick")
     market = {"action": TradeAction.DEAL, "symbol": _SYMBOL, "volume": 0.2,
               "type": OrderType.BUY, "price": tick.ask, "sl": round(tick.bid - 0.005, 5),
@@ -107,8 +107,12 @@ def _trade(terminal: SimTerminal) -> dict[str, OrderResult]:
              "type_filling": OrderFilling.IOC}  # fmt: skip
     closed = _result(terminal.order_send(close), 4)
     spare = _result(terminal.order_send({**limit, "price": round(tick.ask - 0.003, 5)}), 5)
-    removed = _result(terminal.order_send({"action": TradeAction.REMOVE, "order": spare.order}), 6)
-    return {"placed": placed, "modified": modified, "closed": closed, "removed": removed}
+    move = {"action": TradeAction.MODIFY, "order": spare.order, "symbol": _SYMBOL,
+            "price": round(tick.ask - 0.0035, 5), "sl": 0.0, "tp": 0.0}  # fmt: skip
+    moved = _result(terminal.order_send(move), 6)
+    removed = _result(terminal.order_send({"action": TradeAction.REMOVE, "order": spare.order}), 7)
+    return {"placed": placed, "modified": modified, "closed": closed, "moved": moved,
+            "removed": removed}  # fmt: skip
 
 
 @cache
@@ -150,6 +154,7 @@ def simulated_examples() -> dict[tuple[str, str], Any]:
         ("post", BASE + "/orders"): results["placed"],
         ("post", BASE + "/orders/check"): OrderCheck.from_record(check),
         ("delete", BASE + "/orders/{ticket}"): results["removed"],
+        ("patch", BASE + "/orders/{ticket}"): results["moved"],
         ("patch", BASE + "/positions/{ticket}"): results["modified"],
         ("post", BASE + "/positions/{ticket}/close"): results["closed"],
         ("get", BASE + "/requests/{key}"): OrderStatus(

@@ -31,7 +31,7 @@ from mt5gate.session.validation import DATE_MAX_MSC, DATE_MAX_S, TICKET_MAX, req
 
 __all__ = [
     "CloseBody", "DateArg", "DateFrom", "DateTo", "HaltBody", "Integer", "Number", "OrderBody",
-    "StopsBody", "Ticket",
+    "PendingBody", "StopsBody", "Ticket",
 ]  # fmt: skip
 
 Ticket = Annotated[
@@ -118,6 +118,23 @@ class StopsBody(_Body):
 
     sl: Number | None = Field(default=None, ge=0)
     tp: Number | None = Field(default=None, ge=0)
+
+
+class PendingBody(_Body):
+    """New price, stop-limit price, SL / TP or expiry of a pending order (absent: keep; an SL
+    or TP of 0: remove). The resulting levels are checked together before anything is sent."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"price": 1.0850, "sl": 1.0800}]})
+
+    price: Number | None = Field(default=None, gt=0)
+    stop_limit: Number | None = Field(default=None, gt=0)
+    sl: Number | None = Field(default=None, ge=0)
+    tp: Number | None = Field(default=None, ge=0)
+    expiration_msc: Integer | None = Field(
+        default=None, gt=0, le=DATE_MAX_MSC,
+        description="New expiry, broker server time in epoch milliseconds (the order becomes "
+        "good till that time)",
+    )  # fmt: skip
 
 
 class CloseBody(_Body):

@@ -48,6 +48,7 @@ from mt5gate.service.inputs import (
     DateTo,
     HaltBody,
     OrderBody,
+    PendingBody,
     StopsBody,
     Ticket,
 )
@@ -358,6 +359,15 @@ def _trading_routes(read: Routes, trade: Routes, gateway: Gateway, keyed: Any) -
     async def cancel(ticket: Ticket, account: AccountName, key: str | None = keyed) -> OrderResult:
         """Delete a pending order."""
         return await gateway.account(account).session.cancel_order(ticket, idempotency_key=key)
+
+    @trade.patch(base + "/orders/{ticket}", tags=["trading"], responses=ACCEPTED)
+    async def modify_pending(
+        ticket: Ticket, account: AccountName, body: PendingBody, key: str | None = keyed
+    ) -> OrderResult:
+        """Change a pending order's price, stop-limit price, SL / TP or expiry."""
+        return await gateway.account(account).session.modify_order(
+            ticket, **body.model_dump(), idempotency_key=key
+        )
 
     @trade.patch(base + "/positions/{ticket}", tags=["trading"], responses=ACCEPTED)
     async def modify(
