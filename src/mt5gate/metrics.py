@@ -116,6 +116,29 @@ _HTTP_METHODS: Final = frozenset(
 _STREAM_MEMORY: Final = 1024
 
 
+class _Children:
+    """The labelled children of one histogram, kept by label values.
+
+    ``Histogram.labels()`` checks and joins the values under a lock on each call (about
+    2.3 µs of the 4 µs a sample costs here); the HTTP and terminal-call histograms take a sample
+    per request and per call from a small, fixed set of label values (route templates, the 32
+    functions), so each child is looked up once. Only for metrics whose series are never
+    removed: a removed child kept here would be updated without being exported."""
+
+    __slots__ = ("_children", "_metric")
+
+    def __init__(self, metric: Histogram) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], Histogram] = {}
+
+    def observe(self, labels: tuple[str, ...], value: float) -> None:
+        """One sample of the series ``labels``."""
+        child = self._children.get(labels)
+        if child is None:  # two threads may both get here: labels() returns the same child
+            child = self._children[labels] = self._metric.labels(*labels)
+        child.observe(value)
+
+
 class HealthCheck(Protocol):
     """What the gauges read of a :class:`mt5gate.health.Check`."""
 
@@ -164,6 +187,7 @@ class Metrics:
             "Terminal calls by function and outcome ('ok' or the error class name)",
             ["account", "function", "outcome"], buckets=CALL_BUCKETS, registry=r,
         )  # fmt: skip
+        self.call_children = _Children(self.call_duration)
         self.order_events = Counter(
             "mt5gate_order_events_total",
             "Order journal events by kind (EventKind) and trade retcode ('' when none)",
@@ -232,6 +256,7 @@ class Metrics:
             "HTTP requests by method, route template and status code",
             ["method", "route", "status"], buckets=HTTP_BUCKETS, registry=r,
         )  # fmt: skip
+        self._http_children = _Children(self.http_duration)
 
     def bus_sent(self, account: str, kind: str, published: bool = True) -> None:
         """Count one bus message of ``kind`` for ``account``: published, or dropped."""
@@ -273,7 +298,7 @@ class Metrics:
         outside the standard ones is exported as "other"."""
         verb = method.upper()
         verb = verb if verb in _HTTP_METHODS else "other"
-        self.http_duration.labels(verb, route, str(int(status))).observe(duration_s)
+        self._http_children.observe((verb, route, str(int(status))), duration_s)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition body of every metric in the registry, and its content type."""
@@ -287,6 +312,7 @@ class PrometheusObserver(SessionObserver):
         self.metrics = metrics
         self.account = account
         self._trail = metrics.trail(account)
+        self._calls = metrics.call_children
         self._lock = threading.Lock()
         self._dropped: OrderedDict[str, int] = OrderedDict()  # subscriber -> total reported
         self._one_hot(metrics.session_state, SessionState, SessionState.DISCONNECTED)
@@ -299,7 +325,7 @@ class PrometheusObserver(SessionObserver):
             gauge.labels(self.account, str(state)).set(1 if state == current else 0)
 
     def call_finished(self, function: str, outcome: str, duration_s: float) -> None:
-        self.metrics.call_duration.labels(self.account, function, outcome).observe(duration_s)
+        self._calls.observe((self.account, function, outcome), duration_s)
         self._trail.add(duration_s)
 
     def state_changed(self, change: StateChange) -> None:
