@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mt5gate.health import (
@@ -26,6 +28,8 @@ from mt5gate.service.health_settings import HealthSettings
 from mt5gate.sim import RealClock, SimTerminal
 from mt5gate.sim.clock import server_ms_of
 from mt5gate.terminal.bridge import BridgeTerminal
+
+from .conftest import start_service
 
 ONE = '[[accounts]]\nname = "main"\n'
 BRIDGE = '[[accounts]]\nname = "main"\nterminal = "bridge://127.0.0.1:18812"\ntoken_env = "T"\n'
@@ -72,7 +76,10 @@ hours = "always"
 
 [health.symbols]
 US500 = [{ days = "mon-fri", from = "01:00", to = "23:00" }]
-WEEKEND = [{ days = "fri-mon", from = "00:00", to = "24:00" }, { days = "wed", from = "12:30", to = "13:00" }]
+WEEKEND = [
+    { days = "fri-mon", from = "00:00", to = "24:00" },
+    { days = "wed", from = "12:30", to = "13:00" },
+]
 
 [[accounts]]
 name = "main"
@@ -146,7 +153,8 @@ def test_day_names_may_be_full_listed_or_wrapping() -> None:
          "health.tick_age: unknown field (did you mean 'tick_age_warn_s'?)"),
         ('[health.symbols]\nUS500 = "sometimes"\n' + ONE,
          'health.symbols.US500: must be "forex", "always"'),
-        ('[healt]\nhours = "always"\n' + ONE, "healt: unknown table or key (did you mean 'health'?)"),
+        ('[healt]\nhours = "always"\n' + ONE,
+         "healt: unknown table or key (did you mean 'health'?)"),
         (ONE + "health = { ping_warn_ms = -1 }\n",
          "accounts[0].health.ping_warn_ms: must be a finite number > 0, got -1"),
         (ONE + "health = { pingwarn_ms = 1 }\n",
@@ -239,8 +247,10 @@ def _saturday(settings: ServiceSettings, tmp_path: Path) -> Gateway:
     """The settings' accounts on simulators whose clocks start on a Saturday noon."""
     start = server_ms_of(datetime.fromisoformat(SATURDAY))
     settings = settings.model_copy(update={"data_dir": tmp_path / "data"})
-    return Gateway.build(settings, {"SIM_PASSWORD": "sim-pass-5001"},
-                         terminal_for=lambda _: SimTerminal(clock=RealClock(start_ms=start)))  # fmt: skip
+    env = {"SIM_PASSWORD": "sim-pass-5001"}
+    return Gateway.build(
+        settings, env, terminal_for=lambda _: SimTerminal(clock=RealClock(start_ms=start))
+    )
 
 
 def test_market_hours_and_thresholds_decide_the_weekend_tick_age(tmp_path: Path) -> None:
@@ -287,8 +297,61 @@ health = { hours = "always", tick_age_warn_s = 172800, tick_age_fail_s = 259200 
     assert found["forex"]["status"] == Status.PASS
     assert found["forex"]["output"] == "market closed"
     age = found["always"]["age"]
-    assert isinstance(age, float) and age > 300  # Friday's last tick, hours before Saturday noon
+    assert isinstance(age, float)
+    assert age > 300  # Friday's last tick, hours before Saturday noon
     assert found["always"]["status"] == Status.FAIL
     assert "EURUSD: last tick" in str(found["always"]["output"])
     assert found["patient"]["status"] == Status.PASS
     assert found["patient"]["output"] != "market closed"
+
+
+def test_v1_health_of_a_served_weekend_reports_by_the_configured_settings(tmp_path: Path) -> None:
+    """``mt5gate serve`` with a ``[health]`` table and an account override, its simulators
+    pinned to a Saturday: /v1/health judges each account's tick age by its own settings."""
+    text = """
+[health]
+hours = "always"
+
+[[accounts]]
+name = "always"
+login = 5001
+password_env = "SIM_PASSWORD"
+watch = ["EURUSD"]
+
+[[accounts]]
+name = "patient"
+login = 5001
+password_env = "SIM_PASSWORD"
+watch = ["EURUSD"]
+health = { tick_age_warn_s = 172800, tick_age_fail_s = 259200 }
+
+[[accounts]]
+name = "forex"
+login = 5001
+password_env = "SIM_PASSWORD"
+watch = ["EURUSD"]
+health = { hours = "forex" }
+"""
+    config = write(tmp_path, text)
+    served = start_service(tmp_path / "data", "--config", str(config), wait_ready=False,
+                           sim_start=SATURDAY, env={"SIM_PASSWORD": "sim-pass-5001"})  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            body = httpx.get(served.base + "/v1/health", timeout=5).json()
+            ticks = {name: body["checks"].get(f"{name}/tick:age", [{}])[0]
+                     for name in ("always", "patient", "forex")}  # fmt: skip
+            if all("observedValue" in tick for tick in ticks.values()):
+                break
+            assert time.monotonic() < deadline, (body, served.output()[-2000:])
+            time.sleep(0.2)
+    finally:
+        served.stop()
+    assert ticks["always"]["status"] == "fail"
+    assert ticks["always"]["observedValue"] > 3600  # Friday's last tick
+    assert "EURUSD: last tick" in ticks["always"]["output"]
+    # as old, and passing: within the wide limits, or not judged (the forex market is closed)
+    assert ticks["patient"]["status"] == ticks["forex"]["status"] == "pass"
+    assert ticks["patient"]["observedValue"] > 3600
+    assert ticks["forex"]["observedValue"] > 3600
+    assert body["status"] == "fail"  # the "always" account fails its tick age

@@ -58,10 +58,11 @@
     rate_per_minute = 600
     burst = 100                            # default rate_per_minute // 6
 
-Relative ``data_dir``, ``password_file``, ``token_file`` and ``tls_ca_file`` in a file are relative to the
-file's directory; a relative ``journal`` is relative to ``data_dir``. Secrets are never in the
-file: passwords and bridge tokens come from environment variables or secret files (not
-readable by every user), read only when the session is built, and held as ``SecretStr``.
+Relative ``data_dir``, ``password_file``, ``token_file`` and ``tls_ca_file`` in a file are
+relative to the file's directory; a relative ``journal`` is relative to ``data_dir``. Secrets
+are never in the file: passwords and bridge tokens come from environment variables or secret
+files (not readable by every user), read only when the session is built, and held as
+``SecretStr``.
 
 Environment overrides (an empty variable counts as unset): ``MT5GATE_CONFIG`` (the file, when
 no path is given), ``MT5GATE_HOST``, ``MT5GATE_PORT``, ``MT5GATE_DATA_DIR``,

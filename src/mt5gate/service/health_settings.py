@@ -63,7 +63,6 @@ _PAIRS: Final = (("ping_warn_ms", "ping_fail_ms"), ("tick_age_warn_s", "tick_age
 _MAX_OFFSET_S: Final = 14 * 3600
 
 
-
 def _positive(value: object) -> object:
     """A finite number > 0 (an int or a float; not a boolean or a string)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -120,7 +119,7 @@ def _minutes(text: str) -> int:
     """``HH:MM`` as minutes of the day (``24:00`` is 1440, the end of the day)."""
     found = _TIME.match(text)
     hours, minutes = (int(found[1]), int(found[2])) if found else (99, 99)
-    if not (hours < 24 and minutes < 60 or (hours, minutes) == (24, 0)):
+    if not ((hours < 24 and minutes < 60) or (hours, minutes) == (24, 0)):
         raise ValueError("must be a time HH:MM from 00:00 to 24:00")
     return hours * 60 + minutes
 
@@ -157,7 +156,8 @@ def _as_window(window: TradingWindow) -> WindowSettings:
         return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
     day = window.day.name[:3].lower()
-    return WindowSettings(days=day, start=clock(window.start_min), end=clock(window.end_min))
+    fields = {"days": day, "from": clock(window.start_min), "to": clock(window.end_min)}
+    return WindowSettings.model_validate(fields)
 
 
 #: Trading hours: a preset's name or windows, held as windows.
