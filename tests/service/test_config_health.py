@@ -13,7 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
+from mt5gate.errors import MT5InitError
 from mt5gate.health import (
     ALWAYS_OPEN,
     FOREX_WEEK,
@@ -25,6 +27,7 @@ from mt5gate.health import (
 from mt5gate.service.config import ConfigError, ServiceSettings, load_settings
 from mt5gate.service.gateway import Gateway
 from mt5gate.service.health_settings import HealthSettings
+from mt5gate.session.resolve import resolve_terminal
 from mt5gate.sim import RealClock, SimTerminal
 from mt5gate.sim.clock import server_ms_of
 from mt5gate.terminal.bridge import BridgeTerminal
@@ -237,6 +240,18 @@ def test_a_tls_account_gets_a_bridge_client_with_a_verifying_context(tmp_path: P
     assert isinstance(terminal, BridgeTerminal)
     assert terminal.ssl_context is None
     plain.account("main").session.close_journal()
+
+
+def test_resolve_terminal_gives_tls_to_bridge_urls_only() -> None:
+    context = ssl.create_default_context()
+    bridge = resolve_terminal("bridge://127.0.0.1:1", token=SecretStr("t"), ssl_context=context)
+    assert isinstance(bridge, BridgeTerminal)
+    assert bridge.ssl_context is context
+    for spec in ("sim", "rpyc://127.0.0.1:1"):
+        with pytest.raises(MT5InitError, match="for bridge://host:port terminals only"):
+            resolve_terminal(spec, ssl_context=context)
+    with pytest.raises(MT5InitError, match="ssl_context is for a bridge://host:port terminal"):
+        resolve_terminal(SimTerminal(), ssl_context=context)
 
 
 # ---------------------------------------------------------------------------------------------
