@@ -21,6 +21,10 @@
     server = "Broker-Live"
     password_env = "MAIN_PASSWORD" # or password_file = "secrets/main-password" (mode 600)
     token_file = "secrets/bridge-token"    # bridge:// only (or token_env)
+    tls = true                     # bridge:// only: reach the bridge over TLS (mt5gate bridge
+    tls_ca_file = "bridge-ca.pem"  # --tls-cert): the certificate is always verified, against
+                                   # this CA file (default: the system's trusted CAs)
+    health = { tick_age_fail_s = 120 }     # this account's [health] keys (below)
     journal = "main-orders.db"     # relative to data_dir; default <data_dir>/<name>-orders.db
     watch = ["EURUSD"]             # symbols whose ticks the health checks watch
     risk = { max_volume_per_order = 1.0, allowed_symbols = ["EURUSD", "GBPUSD"] }
@@ -33,6 +37,11 @@
     sim_start = 2026-01-06T10:00:00        # sim only: the simulated server clock starts at this
                                            # server time (a Tuesday morning: forex open) and runs
                                            # in real time from there; default: now
+
+    [health]                       # health thresholds and market hours, for every account
+    tick_age_warn_s = 60           # see mt5gate.service.health_settings for every key
+    hours = "forex"                # "forex", "always" or [{ days = "mon-fri", from = "01:00",
+    utc_offset_s = 7200            # to = "23:00" }], in the broker's server time
 
     [bot]                          # the Telegram bot (mt5gate bot, mt5gate serve --bot)
     token_env = "MT5GATE_BOT_TOKEN"        # see mt5gate.bot.settings for every key
@@ -49,10 +58,11 @@
     rate_per_minute = 600
     burst = 100                            # default rate_per_minute // 6
 
-Relative ``data_dir``, ``password_file`` and ``token_file`` in a file are relative to the
-file's directory; a relative ``journal`` is relative to ``data_dir``. Secrets are never in the
-file: passwords and bridge tokens come from environment variables or secret files (not
-readable by every user), read only when the session is built, and held as ``SecretStr``.
+Relative ``data_dir``, ``password_file``, ``token_file`` and ``tls_ca_file`` in a file are
+relative to the file's directory; a relative ``journal`` is relative to ``data_dir``. Secrets
+are never in the file: passwords and bridge tokens come from environment variables or secret
+files (not readable by every user), read only when the session is built, and held as
+``SecretStr``.
 
 Environment overrides (an empty variable counts as unset): ``MT5GATE_CONFIG`` (the file, when
 no path is given), ``MT5GATE_HOST``, ``MT5GATE_PORT``, ``MT5GATE_DATA_DIR``,
@@ -77,6 +87,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import stat
 import tomllib
 from collections.abc import Callable, Mapping
@@ -101,6 +112,7 @@ from mt5gate.orders.ownership import LeasePolicy
 from mt5gate.orders.policies import ReconcilePolicy
 from mt5gate.orders.risk import RiskLimits
 from mt5gate.service.auth import KEY_NAME_PATTERN, Scope, check_hash, default_burst
+from mt5gate.service.health_settings import HealthSettings, WindowSettings
 
 __all__ = [
     "DEFAULT_PASSWORD",
@@ -108,6 +120,7 @@ __all__ = [
     "AccountSettings",
     "ApiKeySettings",
     "ConfigError",
+    "HealthSettings",
     "RiskSettings",
     "ServiceSettings",
     "default_settings",
@@ -335,6 +348,12 @@ class AccountSettings(_Frozen):
     password_file: Path | None = None
     token_env: Annotated[str, Field(min_length=1)] | None = None
     token_file: Path | None = None
+    #: reach the bridge over TLS, its certificate verified (against ``tls_ca_file``, else the
+    #: system's trusted CAs); bridge:// only
+    tls: StrictBool = False
+    tls_ca_file: Path | None = None
+    #: this account's health thresholds and market hours, over the service's ``[health]``
+    health: HealthSettings | None = None
     journal: Path | None = None
     watch: tuple[Annotated[str, Field(min_length=1)], ...] = ()
     risk: RiskSettings | None = None
@@ -372,6 +391,12 @@ class AccountSettings(_Frozen):
             raise ValueError("a bridge:// terminal needs token_env or token_file (its token)")
         if has_token and not bridge:
             raise ValueError("token_env and token_file are for bridge:// terminals only")
+        if (self.tls or self.tls_ca_file is not None) and not bridge:
+            raise ValueError("tls and tls_ca_file are for bridge:// terminals only (TLS to "
+                             "an mt5gate bridge)")  # fmt: skip
+        if self.tls_ca_file is not None and not self.tls:
+            raise ValueError("tls_ca_file needs tls = true (the CA verifies the bridge's TLS "
+                             "certificate)")  # fmt: skip
         if self.sim_start is not None and not self.simulated:
             raise ValueError('sim_start is for simulated accounts only (terminal = "sim")')
         return self
@@ -393,6 +418,21 @@ class AccountSettings(_Frozen):
         """The bridge token from its variable or file (stripped like ``mt5gate bridge
         --token-file`` strips it), ``None`` for other terminals."""
         return self._secret("token", self.token_env, self.token_file, env, str.strip)
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The client TLS context that reaches this account's bridge (``None`` without
+        ``tls``): it verifies the bridge's certificate and host name, against ``tls_ca_file``
+        when given, else the system's trusted CAs. ``ConfigError`` when the CA file cannot be
+        loaded."""
+        if not self.tls:
+            return None
+        cafile = None if self.tls_ca_file is None else str(self.tls_ca_file)
+        try:
+            return ssl.create_default_context(cafile=cafile)
+        except OSError as error:  # ssl.SSLError too: not a PEM certificate
+            reason = error.strerror or str(error)
+            raise ConfigError(f"account {self.name!r}: cannot load tls_ca_file "
+                              f"{self.tls_ca_file}: {reason}") from None  # fmt: skip
 
     def risk_limits(self) -> RiskLimits | None:
         """The account's risk limits (``None``: no limits)."""
@@ -558,6 +598,9 @@ class ServiceSettings(_Frozen):
     host: Annotated[str, Field(min_length=1, pattern=r"^\S+$")] = "127.0.0.1"
     port: Annotated[StrictInt, Field(ge=1, le=65535)] = 8000
     data_dir: Path = Path(".mt5gate")
+    #: every account's health thresholds and market hours (``[health]``; None: the defaults);
+    #: before ``accounts``, which are checked against it
+    health: HealthSettings | None = None
     accounts: tuple[AccountSettings, ...]
     api_keys: tuple[ApiKeySettings, ...] = ()
     public_health: StrictBool = True
@@ -577,10 +620,17 @@ class ServiceSettings(_Frozen):
 
     @field_validator("accounts")
     @classmethod
-    def _unique_accounts(cls, value: tuple[AccountSettings, ...]) -> tuple[AccountSettings, ...]:
+    def _unique_accounts(
+        cls, value: tuple[AccountSettings, ...], info: ValidationInfo
+    ) -> tuple[AccountSettings, ...]:
         if not value:
             raise ValueError("at least one account is needed")
         _unique("account", [a.name for a in value])
+        health = info.data.get("health") or HealthSettings()  # absent when [health] was invalid
+        for index, account in enumerate(value):
+            problem = health.merged(account.health).problem()
+            if problem is not None and "health" in info.data:
+                raise ValueError(f"[{index}].health, over [health]: {problem}")
         return value
 
     @field_validator("api_keys")
@@ -645,6 +695,11 @@ class ServiceSettings(_Frozen):
             raise ConfigError(f"bot: the token is missing: set {variable} (the token "
                               "@BotFather gave) or bot.token_file")  # fmt: skip
         return SecretStr(value)
+
+    def account_health(self, account: AccountSettings) -> HealthSettings:
+        """``account``'s health settings: its ``health`` keys over ``[health]``'s (then make
+        :meth:`~HealthSettings.thresholds` and :meth:`~HealthSettings.market_hours` of it)."""
+        return (self.health or HealthSettings()).merged(account.health)
 
     @property
     def default_account(self) -> AccountSettings:
@@ -761,13 +816,13 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    tables = ("service", "accounts", "api_keys", "bot", "store", "fleet", "bus")
+    tables = ("service", "accounts", "api_keys", "bot", "store", "fleet", "bus", "health")
     unknown = sorted(set(raw) - set(tables))
     if unknown:
         hint = _suggest(unknown[0], tables)
         raise ConfigError(f"{path}: {unknown[0]}: unknown table or key{hint}; expected "
-                          "[service], [[accounts]], [[api_keys]], [bot], [store], [fleet] "
-                          "and [bus]")  # fmt: skip
+                          "[service], [[accounts]], [[api_keys]], [bot], [store], [fleet], "
+                          "[bus] and [health]")  # fmt: skip
     service = raw.get("service", {})
     if not isinstance(service, dict):
         raise ConfigError(f"{path}: service: must be a table ([service])")
@@ -786,13 +841,13 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
         data["api_keys"] = raw["api_keys"]
     if "bot" in raw:
         data["bot"] = _bot_table(path, raw["bot"])
-    for table in ("store", "fleet", "bus"):
+    for table in ("store", "fleet", "bus", "health"):
         if table in raw:
             data[table] = _table(path, table, raw[table])
     if isinstance(data.get("data_dir"), str):
         data["data_dir"] = base / data["data_dir"]
     for account in data["accounts"]:
-        for field in ("password_file", "token_file"):
+        for field in ("password_file", "token_file", "tls_ca_file"):
             if isinstance(account.get(field), str):
                 account[field] = base / account[field]
     origins = {name: (str(path), f"service.{name}") for name in service}
@@ -1022,4 +1077,7 @@ def _fields_at(location: tuple[int | str, ...]) -> tuple[str, ...]:
     }  # fmt: skip
     names = [part for part in location if isinstance(part, str)]
     model = tables.get(names[-1], ServiceSettings) if names else ServiceSettings
-    return tuple(name for name in model.model_fields if name != "password_value")
+    if "health" in names:  # [health], an account's health, or one of their windows
+        model = WindowSettings if isinstance(location[-1], int) else HealthSettings
+    fields = model.model_fields.items()
+    return tuple(info.alias or name for name, info in fields if name != "password_value")

@@ -28,6 +28,7 @@ from mt5gate.service.stores import SharedStore, open_store
 from mt5gate.session.manager import MT5SessionManager
 from mt5gate.session.observer import LoggingObserver, ObserverGroup, SessionObserver
 from mt5gate.session.policies import ReconnectPolicy
+from mt5gate.session.resolve import resolve_terminal
 from mt5gate.session.state import SessionState
 from mt5gate.terminal.base import Terminal
 
@@ -281,18 +282,23 @@ def session_for(
     journal file (or ``store``, the accounts' shared store, which the session closes with itself
     when ``own_store``), risk limits, reconciliation and lease settings. The service and the
     ``mt5gate`` command both build sessions here, so a command sees the orders the service
-    journaled. ``observer`` is added to the logging one (state changes, breaker transitions and
-    reconnects are logged). ``owner`` tells other processes who owns the account while this
-    session holds its lease (``{"kind": "serve", "url": ...}``; an ``owner`` item there is the
-    lease's owner name, else a fresh one is made). ``store``: the store the
-    service's accounts share (``[store]``), instead of the account's SQLite file."""
+    journaled. A ``bridge://`` account with ``tls`` reaches its bridge over TLS (its CA file is
+    read here, like its secrets). ``observer`` is added to the logging one (state changes,
+    breaker transitions and reconnects are logged). ``owner`` tells other processes who owns
+    the account while this session holds its lease (``{"kind": "serve", "url": ...}``; an
+    ``owner`` item there is the lease's owner name, else a fresh one is made). ``store``: the
+    store the service's accounts share (``[store]``), instead of the account's SQLite file."""
     logs = LoggingObserver(logging.getLogger(f"mt5gate.session.{account.name}"))
     about = dict(owner or {"kind": "session"})
+    password, token = account.password(env), account.terminal_token(env)
+    chosen = configured_terminal(account, settings) if terminal is None else terminal
+    if isinstance(chosen, str) and account.tls:
+        chosen = resolve_terminal(chosen, token=token, ssl_context=account.tls_context())
     return MT5SessionManager(
-        terminal=configured_terminal(account, settings) if terminal is None else terminal,
+        terminal=chosen,
         login=account.login,
-        password=account.password(env), server=account.server,
-        terminal_token=account.terminal_token(env),
+        password=password, server=account.server,
+        terminal_token=token,
         journal=store if store is not None else SqliteJournal(settings.journal_path(account)),
         risk=account.risk_limits(),
         reconcile=account.reconcile.policy(), lease=account.lease.policy(),
@@ -359,7 +365,11 @@ def _runtime(
     session = session_for(account, settings, env, terminal=terminal, observer=observer,
                           owner=owner, store=store)  # fmt: skip
     clock = health_clock(session.terminal)
-    monitor = HealthMonitor(session, interval_s=5.0, symbols=account.watch, utc_now_ms=clock)
+    health = settings.account_health(account)
+    monitor = HealthMonitor(
+        session, interval_s=5.0, symbols=account.watch, utc_now_ms=clock,
+        thresholds=health.thresholds(), market_hours=health.market_hours(),
+    )  # fmt: skip
     return AccountRuntime(account, session, monitor)
 
 

@@ -3,13 +3,15 @@
 A Terminal object is used as it is. Names: ``"official"`` imports the official ``MetaTrader5``
 package (Windows only; a clear error elsewhere), ``"sim"`` builds a real-time simulated terminal
 and logs a warning that it is simulated. URLs: ``bridge://host:port`` is mt5gate's bridge (the
-token is passed separately, never in the URL), ``rpyc://host:port`` an RPyC classic server such
+token is passed separately, never in the URL; with ``ssl_context`` it is reached over TLS, the
+context verifying the bridge's certificate), ``rpyc://host:port`` an RPyC classic server such
 as mt5linux's.
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 
 from pydantic import SecretStr
 
@@ -21,17 +23,28 @@ __all__ = ["resolve_terminal"]
 log = logging.getLogger("mt5gate.session")
 
 
-def resolve_terminal(spec: Terminal | str, *, token: SecretStr | None = None) -> Terminal:
-    """The Terminal that ``spec`` names (see the module docstring)."""
+def resolve_terminal(
+    spec: Terminal | str,
+    *,
+    token: SecretStr | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> Terminal:
+    """The Terminal that ``spec`` names (see the module docstring). ``ssl_context`` is for a
+    ``bridge://`` URL only (TLS to the bridge); with anything else it is refused."""
     if not isinstance(spec, str):
+        if ssl_context is not None:
+            raise MT5InitError("ssl_context is for a bridge://host:port terminal only; give "
+                               "a Terminal object its own TLS")  # fmt: skip
         return spec
     name = spec.strip().lower()
+    if ssl_context is not None and not name.startswith("bridge://"):
+        raise MT5InitError("TLS (ssl_context) is for bridge://host:port terminals only")
     if name == "official":
         return _official()
     if name in ("sim", "sim://", "simulator"):
         return _simulator()
     if name.startswith("bridge://"):
-        return _bridge(spec.strip(), token)
+        return _bridge(spec.strip(), token, ssl_context)
     if name.startswith("rpyc://"):
         return _rpyc(spec.strip())
     raise MT5InitError(
@@ -40,7 +53,7 @@ def resolve_terminal(spec: Terminal | str, *, token: SecretStr | None = None) ->
     )
 
 
-def _bridge(url: str, token: SecretStr | None) -> Terminal:
+def _bridge(url: str, token: SecretStr | None, ssl_context: ssl.SSLContext | None) -> Terminal:
     from mt5gate.terminal.bridge import BridgeTerminal
 
     if token is None:
@@ -49,7 +62,8 @@ def _bridge(url: str, token: SecretStr | None) -> Terminal:
             "terminal_token=...), read from the same token file the bridge uses"
         )
     try:
-        return BridgeTerminal.from_url(url, token=token.get_secret_value())
+        return BridgeTerminal.from_url(url, token=token.get_secret_value(),
+                                       ssl_context=ssl_context)  # fmt: skip
     except ValueError as wrong:
         raise MT5InitError(f"bad bridge URL: {wrong}") from None
 
