@@ -281,16 +281,20 @@ def session_for(
     journal file (or ``store``, the accounts' shared store, which the session closes with itself
     when ``own_store``), risk limits, reconciliation and lease settings. The service and the
     ``mt5gate`` command both build sessions here, so a command sees the orders the service
-    journaled. ``observer`` is added to the logging one (state changes, breaker transitions and
-    reconnects are logged). ``owner`` tells other processes who owns the account while this
-    session holds its lease (``{"kind": "serve", "url": ...}``; an ``owner`` item there is the
-    lease's owner name, else a fresh one is made). ``store``: the store the
-    service's accounts share (``[store]``), instead of the account's SQLite file."""
+    journaled. An ``official`` account's package runs in a child process of the session's
+    own when ``settings.isolated(account)`` (several official accounts, or ``isolate =
+    "process"``), and its ``terminal_path`` goes to ``initialize()``. ``observer`` is added to
+    the logging one (state changes, breaker transitions and reconnects are logged). ``owner``
+    tells other processes who owns the account while this session holds its lease
+    (``{"kind": "serve", "url": ...}``; an ``owner`` item there is the lease's owner name, else
+    a fresh one is made). ``store``: the store the service's accounts share (``[store]``),
+    instead of the account's SQLite file."""
     logs = LoggingObserver(logging.getLogger(f"mt5gate.session.{account.name}"))
     about = dict(owner or {"kind": "session"})
     return MT5SessionManager(
         terminal=configured_terminal(account, settings) if terminal is None else terminal,
-        login=account.login,
+        isolate=terminal is None and settings.isolated(account),
+        login=account.login, path=account.terminal_path,
         password=account.password(env), server=account.server,
         terminal_token=account.terminal_token(env),
         journal=store if store is not None else SqliteJournal(settings.journal_path(account)),
