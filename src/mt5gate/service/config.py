@@ -25,6 +25,8 @@
     tls_ca_file = "bridge-ca.pem"  # --tls-cert): the certificate is always verified, against
                                    # this CA file (default: the system's trusted CAs)
     health = { tick_age_fail_s = 120 }     # this account's [health] keys (below)
+    # terminal_path = "C:/MT5 A/terminal64.exe"  # official only: the installation it attaches to
+    # isolate = "auto"             # official only: auto | process (a child process) | inline
     journal = "main-orders.db"     # relative to data_dir; default <data_dir>/<name>-orders.db
     watch = ["EURUSD"]             # symbols whose ticks the health checks watch
     risk = { max_volume_per_order = 1.0, allowed_symbols = ["EURUSD", "GBPUSD"] }
@@ -84,6 +86,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import ntpath
 import os
 import re
 import socket
@@ -93,7 +96,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Final, Self
+from typing import Annotated, Any, Final, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -354,6 +357,12 @@ class AccountSettings(_Frozen):
     tls_ca_file: Path | None = None
     #: this account's health thresholds and market hours, over the service's ``[health]``
     health: HealthSettings | None = None
+    #: the terminal installation (its ``terminal64.exe``) an ``official`` account's session
+    #: passes to ``initialize(path=...)`` (an absolute path of an ``.exe``)
+    terminal_path: str | None = None
+    #: where an ``official`` account's package runs: ``auto`` (a child process when the
+    #: configuration has several official accounts), ``process`` or ``inline`` (this process)
+    isolate: Literal["auto", "process", "inline"] = "auto"
     journal: Path | None = None
     watch: tuple[Annotated[str, Field(min_length=1)], ...] = ()
     risk: RiskSettings | None = None
@@ -366,6 +375,11 @@ class AccountSettings(_Frozen):
     @classmethod
     def _known_terminal(cls, value: str) -> str:
         return _terminal(value)
+
+    @field_validator("terminal_path")
+    @classmethod
+    def _installation(cls, value: str | None) -> str | None:
+        return None if value is None else _terminal_path(value)
 
     @field_validator("password_value")
     @classmethod
@@ -399,6 +413,12 @@ class AccountSettings(_Frozen):
                              "certificate)")  # fmt: skip
         if self.sim_start is not None and not self.simulated:
             raise ValueError('sim_start is for simulated accounts only (terminal = "sim")')
+        if self.terminal != "official":
+            for field, chosen in (("terminal_path", self.terminal_path is not None),
+                                  ("isolate", self.isolate != "auto")):  # fmt: skip
+                if chosen:
+                    raise ValueError(f'{field} is for terminal = "official" only (a bridge\'s '
+                                     "terminal is chosen where the bridge runs)")  # fmt: skip
         return self
 
     @property
@@ -476,6 +496,32 @@ def _read_secret_file(where: str, field: str, path: Path, clean: Callable[[str],
     if not text:
         raise ConfigError(f"{where}: {field} {path} is empty")
     return text
+
+
+#: What ``terminal_path`` must be.
+_TERMINAL_PATH_RULE: Final = (
+    "must be the full Windows path of the installation's terminal64.exe, such as "
+    '"C:/Program Files/Broker A MT5/terminal64.exe"'
+)
+
+
+def _terminal_path(value: str) -> str:
+    """``value`` if it is an absolute Windows path (drive or UNC) of an ``.exe``: the package
+    hashes that path to find the installation's pipe, and starts it when it is not running."""
+    drive, rest = ntpath.splitdrive(value.strip())
+    if not drive or rest[:1] not in ("/", "\\") or not rest.lower().endswith(".exe"):
+        raise ValueError(_TERMINAL_PATH_RULE)
+    if any(ord(c) < 32 for c in value):
+        raise ValueError(_TERMINAL_PATH_RULE + " (no control characters)")
+    return value.strip()
+
+
+def _installation_key(path: str | None) -> str | None:
+    """The key two ``terminal_path`` values share when they name the same installation: the
+    package lower-cases the normalised path (semantics §1), so case and slashes do not
+    count. ``None`` (no path: the package picks the most recently used terminal) is a key
+    too."""
+    return None if path is None else ntpath.normcase(ntpath.normpath(path))
 
 
 def _terminal(value: str) -> str:
@@ -633,6 +679,33 @@ class ServiceSettings(_Frozen):
                 raise ValueError(f"[{index}].health, over [health]: {problem}")
         return value
 
+    @field_validator("accounts")
+    @classmethod
+    def _one_session_per_installation(
+        cls, value: tuple[AccountSettings, ...]
+    ) -> tuple[AccountSettings, ...]:
+        official = [a for a in value if a.terminal == "official"]
+        _distinct_installations(official)
+        inline = [a.name for a in official if a.isolate == "inline"]
+        if len(inline) > 1:
+            raise ValueError(
+                f"accounts {', '.join(map(repr, inline))}: at most one official account may "
+                'have isolate = "inline": the MetaTrader5 package keeps one connection per '
+                "process, so the second session would re-point the first's"
+            )
+        return value
+
+    def isolated(self, account: AccountSettings) -> bool:
+        """Whether ``account``'s ``official`` package runs in a child process of its own
+        (:class:`~mt5gate.terminal.process.ProcessTerminal`): with ``isolate = "process"``,
+        and with ``"auto"`` when the configuration has more than one official account (the
+        package keeps one connection per process: two in one process cross-wire)."""
+        if account.terminal != "official" or account.isolate == "inline":
+            return False
+        if account.isolate == "process":
+            return True
+        return sum(a.terminal == "official" for a in self.accounts) > 1
+
     @field_validator("api_keys")
     @classmethod
     def _unique_keys(cls, value: tuple[ApiKeySettings, ...]) -> tuple[ApiKeySettings, ...]:
@@ -751,6 +824,24 @@ class ServiceSettings(_Frozen):
         if account.journal is None:
             return self.data_dir / f"{account.name}-orders.db"
         return account.journal if account.journal.is_absolute() else self.data_dir / account.journal
+
+
+def _distinct_installations(official: list[AccountSettings]) -> None:
+    """Refuse two official accounts on one terminal installation (or both without a path)."""
+    seen: dict[str | None, AccountSettings] = {}
+    for account in official:
+        first = seen.setdefault(_installation_key(account.terminal_path), account)
+        if first is account:
+            continue
+        which = ("neither has a terminal_path (without one, the package attaches to the terminal "
+                 "used most recently, the same one for both)" if account.terminal_path is None
+                 else f"both have terminal_path {account.terminal_path!r}")  # fmt: skip
+        raise ValueError(
+            f"accounts {first.name!r} and {account.name!r} are official accounts on one "
+            f"terminal installation: {which}. Two sessions on one terminal installation "
+            "cross-wire inside the terminal itself (it is logged into one account at a time). "
+            "Give each official account the terminal_path of its own installation"
+        )
 
 
 def _unique(what: str, names: list[str]) -> None:

@@ -283,11 +283,14 @@ def session_for(
     when ``own_store``), risk limits, reconciliation and lease settings. The service and the
     ``mt5gate`` command both build sessions here, so a command sees the orders the service
     journaled. A ``bridge://`` account with ``tls`` reaches its bridge over TLS (its CA file is
-    read here, like its secrets). ``observer`` is added to the logging one (state changes,
-    breaker transitions and reconnects are logged). ``owner`` tells other processes who owns
-    the account while this session holds its lease (``{"kind": "serve", "url": ...}``; an
-    ``owner`` item there is the lease's owner name, else a fresh one is made). ``store``: the
-    store the service's accounts share (``[store]``), instead of the account's SQLite file."""
+    read here, like its secrets). An ``official`` account's package runs in a child process of
+    the session's own when ``settings.isolated(account)`` (several official accounts, or
+    ``isolate = "process"``), and its ``terminal_path`` goes to ``initialize()``. ``observer``
+    is added to the logging one (state changes, breaker transitions and reconnects are
+    logged). ``owner`` tells other processes who owns the account while this session holds its
+    lease (``{"kind": "serve", "url": ...}``; an ``owner`` item there is the lease's owner
+    name, else a fresh one is made). ``store``: the store the service's accounts share
+    (``[store]``), instead of the account's SQLite file."""
     logs = LoggingObserver(logging.getLogger(f"mt5gate.session.{account.name}"))
     about = dict(owner or {"kind": "session"})
     password, token = account.password(env), account.terminal_token(env)
@@ -296,7 +299,8 @@ def session_for(
         chosen = resolve_terminal(chosen, token=token, ssl_context=account.tls_context())
     return MT5SessionManager(
         terminal=chosen,
-        login=account.login,
+        isolate=terminal is None and settings.isolated(account),
+        login=account.login, path=account.terminal_path,
         password=password, server=account.server,
         terminal_token=token,
         journal=store if store is not None else SqliteJournal(settings.journal_path(account)),

@@ -71,6 +71,7 @@ from mt5gate.session.state import SessionState, StateMachine
 from mt5gate.session.symbols import SymbolNames
 from mt5gate.session.validation import require_count, require_date, require_symbol_name
 from mt5gate.terminal.base import MarketWatch, Terminal
+from mt5gate.terminal.process import ProcessTerminal
 from mt5gate.terminal.worker import TerminalWorker
 
 if TYPE_CHECKING:
@@ -100,6 +101,12 @@ class MT5SessionManager:
     bridge (with ``terminal_token``), ``"rpyc://host:port"`` an RPyC classic server such as
     mt5linux's. There is no silent fallback to the simulator.
 
+    ``isolate=True`` (with ``"official"`` only) runs the package in a child process the session
+    starts and stops (:class:`~mt5gate.terminal.process.ProcessTerminal`): each session then
+    has its own copy of the package's one connection per process, so several official
+    terminals (with ``path``, one installation each) can serve one program, and a call that
+    hangs gets the child killed and replaced.
+
     Without ``password`` the session attaches to the terminal as it is and verifies that it is
     logged into ``login`` (and ``server``), refusing a cross-wired terminal; with a password it
     logs in.
@@ -127,6 +134,7 @@ class MT5SessionManager:
         server: str | None = None,
         path: str | None = None,
         terminal_token: SecretStr | str | None = None,
+        isolate: bool = False,
         timeouts: Timeouts | None = None,
         reconnect: ReconnectPolicy | None = None,
         breaker: BreakerPolicy | None = None,
@@ -147,7 +155,11 @@ class MT5SessionManager:
         secret = SecretStr(password) if isinstance(password, str) else password
         self.credentials = Credentials(login, secret, server, path)
         token = SecretStr(terminal_token) if isinstance(terminal_token, str) else terminal_token
-        self.terminal = resolve_terminal(terminal, token=token)
+        self.terminal = resolve_terminal(terminal, token=token, isolate=isolate,
+                                         process_name=f"{name}-official")  # fmt: skip
+        #: the child process the session started for its terminal (``isolate``), closed with it
+        made = self.terminal if isolate else None
+        self._child = made if isinstance(made, ProcessTerminal) else None
         self.timeouts = timeouts or Timeouts()
         self.read_retry = read_retry or ReadRetryPolicy()
         self.clock = clock or RealAsyncClock()
@@ -248,6 +260,8 @@ class MT5SessionManager:
         await self.connection.disconnect(final=True)
         await self.ownership.close()
         self.worker.close(timeout_s=1.0)
+        if self._child is not None:
+            self._child.close()
         if self._own_store:
             await self.store.close()
         if self._own_journal and self.journal is not None:

@@ -1,7 +1,10 @@
 """Turn the session's ``terminal=`` argument into a Terminal, never silently a simulator.
 
 A Terminal object is used as it is. Names: ``"official"`` imports the official ``MetaTrader5``
-package (Windows only; a clear error elsewhere), ``"sim"`` builds a real-time simulated terminal
+package (Windows only; a clear error elsewhere); with ``isolate`` it is imported in a child
+process of its own instead (a :class:`~mt5gate.terminal.process.ProcessTerminal`: the package
+keeps one connection per process, so two official terminals in one process cross-wire, and a
+hung call in a child can be killed). ``"sim"`` builds a real-time simulated terminal
 and logs a warning that it is simulated. URLs: ``bridge://host:port`` is mt5gate's bridge (the
 token is passed separately, never in the URL; with ``ssl_context`` it is reached over TLS, the
 context verifying the bridge's certificate), ``rpyc://host:port`` an RPyC classic server such
@@ -28,19 +31,24 @@ def resolve_terminal(
     *,
     token: SecretStr | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    isolate: bool = False,
+    process_name: str = "mt5gate-official",
 ) -> Terminal:
     """The Terminal that ``spec`` names (see the module docstring). ``ssl_context`` is for a
-    ``bridge://`` URL only (TLS to the bridge); with anything else it is refused."""
+    ``bridge://`` URL only (TLS to the bridge); with anything else it is refused. ``isolate``
+    only with ``"official"``, whose child process is then called ``process_name``."""
     if not isinstance(spec, str):
         if ssl_context is not None:
             raise MT5InitError("ssl_context is for a bridge://host:port terminal only; give "
                                "a Terminal object its own TLS")  # fmt: skip
+        _no_isolation(isolate, "a Terminal object (wrap it in a ProcessTerminal yourself)")
         return spec
     name = spec.strip().lower()
     if ssl_context is not None and not name.startswith("bridge://"):
         raise MT5InitError("TLS (ssl_context) is for bridge://host:port terminals only")
     if name == "official":
-        return _official()
+        return _official_process(process_name) if isolate else _official()
+    _no_isolation(isolate, f"terminal {name.split(':', 1)[0]!r}")  # a URL may hold a password
     if name in ("sim", "sim://", "simulator"):
         return _simulator()
     if name.startswith("bridge://"):
@@ -75,6 +83,20 @@ def _rpyc(url: str) -> Terminal:
         return RPyCTerminal.from_url(url)
     except ValueError as wrong:
         raise MT5InitError(f"bad rpyc URL: {wrong}") from None
+
+
+def _no_isolation(isolate: bool, what: str) -> None:
+    if isolate:
+        raise MT5InitError(f"isolate=True is for terminal='official' only, not {what}")
+
+
+def _official_process(name: str) -> Terminal:
+    """The official package in a child process of its own, built there by the adapter (the
+    child calls ``initialize()`` itself: one connection per process, semantics §1)."""
+    from mt5gate.terminal.official import official_terminal
+    from mt5gate.terminal.process import ProcessTerminal
+
+    return ProcessTerminal(official_terminal, name=name)
 
 
 def _official() -> Terminal:
