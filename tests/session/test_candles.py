@@ -76,6 +76,27 @@ def test_each_bar_closes_once_in_order_as_get_rates_has_it(harness: Harness) -> 
     harness.run(main())
 
 
+def test_no_bar_is_skipped_across_a_terminal_restart(harness: Harness) -> None:
+    async def main() -> None:
+        got: list[Bar] = []
+        task = collect(stream_bars(harness.session, [("EURUSD", M1)]), got)
+        await wait_until(lambda: len(got) >= 1)
+        first = got[0]
+        await on_worker(harness, harness.terminal.restart)  # IPC lost, Market Watch forgotten
+        await advance(harness, 3 * 60 + 10)
+        target = first.time + 3 * 60
+        await wait_until(lambda: got[-1].time >= target, timeout_s=10)
+        done = closed(got)
+        truth = await rates_of(harness, "EURUSD", M1, 20)
+        expected = [t for t in sorted(truth) if first.time <= t < got[-1].time]
+        assert [bar.time for bar in done] == expected
+        assert len(done) >= 3
+        assert all(bar == truth[bar.time] for bar in done)
+        await stop(task)
+
+    harness.run(main())
+
+
 def test_the_forming_bar_goes_out_again_only_when_it_changed(harness: Harness) -> None:
     async def main() -> None:
         got: list[Bar] = []
