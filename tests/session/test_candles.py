@@ -138,6 +138,26 @@ def test_subscribers_share_one_poller_and_a_late_one_gets_the_forming_bar(
     harness.run(main())
 
 
+def test_a_slow_subscriber_drops_its_oldest_bars_and_counts_them(harness: Harness) -> None:
+    async def main() -> None:
+        fast: list[Bar] = []
+        task = collect(stream_bars(harness.session, [("EURUSD", M1)]), fast)
+        slow = stream_bars(harness.session, [("EURUSD", M1)], buffer=2)
+        await anext(slow)  # subscribed; now it stops reading
+        await wait_until(lambda: len(fast) >= 1)
+        for _ in range(4):
+            target = fast[-1].time + 60
+            await advance(harness, 60)
+            await wait_until(lambda: fast[-1].time >= target)  # noqa: B023 (awaited at once)
+        kept = [await anext(slow) for _ in range(2)]
+        assert kept == fast[-2:]  # the newest two: a closed bar and the forming one
+        assert stats(harness, "bars").dropped > 0
+        await slow.aclose()
+        await stop(task)
+
+    harness.run(main())
+
+
 def test_an_unknown_symbol_ends_its_iteration_with_not_found(harness: Harness) -> None:
     async def main() -> None:
         stream = stream_bars(harness.session, [("EURUSX", M1)])
