@@ -1,10 +1,13 @@
-"""``/v1/stream``: ticks and trade events over one WebSocket per client.
+"""``/v1/stream``: ticks, trade events, bars and depth of market over one WebSocket per client.
 
 Protocol (JSON text frames). The client sends::
 
     {"op": "auth", "key": "<api key>"}                 first, unless a key header was sent
     {"op": "subscribe", "account": "demo", "ticks": ["EURUSD", "GBPUSD"]}
     {"op": "subscribe", "account": "demo", "trades": true}
+    {"op": "subscribe", "account": "demo", "bars": {"symbol": "EURUSD", "timeframe": "M1"}}
+    {"op": "subscribe", "account": "demo", "bars": [{"symbol": "EURUSD", "timeframe": "H1"}, ...]}
+    {"op": "subscribe", "account": "demo", "book": "EURUSD"}     (or a list of symbols)
     {"op": "unsubscribe", "id": "s1"}
     {"op": "ping"}
 
@@ -14,8 +17,23 @@ server closes a client it had to drop, rather than skipping)::
     {"seq": 1, "type": "subscribed", "id": "s1", ...}
     {"seq": 2, "type": "tick", "id": "s1", "account": "demo", "data": {...Price}}
     {"seq": 3, "type": "trade", "id": "s2", "account": "demo", "data": {"kind": ..., ...}}
-    {"seq": 4, "type": "heartbeat", "time_ms": ...}          every ``heartbeat_s``
-    {"seq": 5, "type": "error", "problem": {...problem+json body}}
+    {"seq": 4, "type": "bar", "id": "s3", "account": "demo", "data": {"symbol", "timeframe",
+        "time", "open", "high", "low", "close", "tick_volume", "spread", "real_volume",
+        "closed"}}
+    {"seq": 5, "type": "book", "id": "s4", "account": "demo", "data": {"symbol", "time_ms",
+        "bids": [[price, volume], ...], "asks": [...]}}
+    {"seq": 6, "type": "heartbeat", "time_ms": ...}          every ``heartbeat_s``
+    {"seq": 7, "type": "error", "problem": {...problem+json body}}
+
+Bars (:mod:`~mt5gate.session.candles`) are the terminal's own rates, so they agree with
+``GET .../rates``: the forming bar (``closed: false``) first and whenever it changes, and each bar
+once when it closes (``closed: true``), in time order, none skipped. Timeframes are named as
+``GET .../rates`` takes them (``M1``, ``H4``, ``D1``, or the MT5 number). A book
+(:mod:`~mt5gate.session.book`) comes first as it is, then on each change; each side best first;
+``time_ms`` is when the gateway read it (MT5's book has no time). The session adds a symbol's
+book (``market_book_add``) for its first subscriber and releases it after its last. An unknown
+symbol answers the same not-found ``error`` as for ticks. Bars and books are read from the
+account's local session: a service with a ``[bus]`` streams ticks and trades only.
 
 Slow clients: each subscription reads the session's shared stream through its own bounded
 buffer, which drops the oldest items (the session counts the drops); each connection has one
@@ -43,6 +61,7 @@ from typing import Any
 from fastapi import WebSocket, WebSocketDisconnect
 from fastapi.encoders import jsonable_encoder
 
+from mt5gate.constants import Timeframe
 from mt5gate.errors import MT5DataError, MT5Error, MT5ValidationError
 from mt5gate.fleet import Fleet
 from mt5gate.models import Price
@@ -50,7 +69,10 @@ from mt5gate.service.auth import AuthError, Principal
 from mt5gate.service.console.access import cookie_key, same_origin
 from mt5gate.service.gateway import Gateway
 from mt5gate.service.problems import Problem, problem_for
+from mt5gate.service.routes import _timeframe as parse_timeframe
 from mt5gate.service.security import presented_key
+from mt5gate.session.book import Book, stream_book
+from mt5gate.session.candles import Bar, stream_bars
 from mt5gate.session.validation import require_symbol_name
 
 __all__ = ["StreamOptions", "serve_stream"]
@@ -58,6 +80,9 @@ __all__ = ["StreamOptions", "serve_stream"]
 _SLOW_CLIENT = 1013  # "try again later"
 _PRICE_FIELDS = tuple(f.name for f in dataclass_fields(Price))
 _POLICY = 1008  # policy violation: no or bad key
+_BAR_FIELDS = tuple(f.name for f in dataclass_fields(Bar))
+_BARS = "{'symbol': ..., 'timeframe': 'M1'} or a list of such"
+_KINDS = "'ticks': [symbols], 'trades': true, 'bars': {symbol, timeframe} or 'book': symbol"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +108,20 @@ def _tick_fields(price: Price) -> str:
     every subscriber of a symbol the same tick). A ``Price`` holds a str, floats and ints, so
     its fields are the JSON object as they are (``jsonable_encoder`` gives the same, slower)."""
     return _fields({"data": {name: getattr(price, name) for name in _PRICE_FIELDS}})
+
+
+@lru_cache(maxsize=1024)
+def _bar_fields(bar: Bar) -> str:
+    """``"data":{...}`` of a bar, made once for all of its subscribers."""
+    return _fields({"data": {name: getattr(bar, name) for name in _BAR_FIELDS}})
+
+
+@lru_cache(maxsize=256)
+def _book_fields(book: Book) -> str:
+    """``"data":{...}`` of a book (its levels as ``[price, volume]`` pairs), made once for all
+    of its subscribers."""
+    return _fields({"data": {"symbol": book.symbol, "time_ms": book.time_ms,
+                             "bids": book.bids, "asks": book.asks}})  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -228,6 +267,7 @@ def _subscribe(connection: _Connection, message: dict[str, Any]) -> None:
     runtime = connection.gateway.account(str(message.get("account", "")))
     fleet = connection.gateway.bus
     ticks, trades, after = message.get("ticks"), message.get("trades"), message.get("after")
+    bars, book = message.get("bars"), message.get("book")
     if after is not None and (fleet is None or trades is not True):
         raise MT5ValidationError(field="after", rule="for trades, on a service with a [bus]")
     if after is not None and (isinstance(after, bool) or not isinstance(after, int) or after < 0):
@@ -251,12 +291,57 @@ def _subscribe(connection: _Connection, message: dict[str, Any]) -> None:
                             lambda event: _fields({"data": jsonable_encoder(event)}))  # fmt: skip
         else:
             source = partial(_bus_trades, fleet, runtime.name, after)
+    elif bars is not None and fleet is None:
+        keys = _bar_keys(bars, options.max_symbols)
+        kind, what = "bar", {"bars": [{"symbol": s, "timeframe": Timeframe(t).name}
+                                      for s, t in keys]}  # fmt: skip
+        source = _local(lambda: stream_bars(runtime.session, keys, buffer=options.buffer),
+                        _bar_fields)  # fmt: skip
+    elif book is not None and fleet is None:
+        names = _book_symbols(book, options.max_symbols)
+        kind, what = "book", {"book": list(names)}
+        source = _local(lambda: stream_book(runtime.session, names, buffer=options.buffer),
+                        _book_fields)  # fmt: skip
+    elif bars is not None or book is not None:
+        rule = "on a service without a [bus] (the bus carries ticks and trades)"
+        raise MT5ValidationError(field="bars" if book is None else "book", rule=rule)
     else:
-        raise MT5ValidationError(field="subscribe", rule="'ticks': [symbols] or 'trades': true")
+        raise MT5ValidationError(field="subscribe", rule=_KINDS)
     ident = f"s{next(connection.ids)}"
     connection.post({"type": "subscribed", "id": ident, "account": runtime.name, **what})
     pump = _pump(connection, ident, kind, runtime.name, source, wait=fleet is not None)
     connection.tasks[ident] = asyncio.ensure_future(pump)
+
+
+def _bar_keys(bars: Any, most: int) -> tuple[tuple[str, int], ...]:
+    """``{"symbol": "EURUSD", "timeframe": "M1"}``, or a list of such, as (symbol, timeframe)
+    pairs; timeframes by name or number, as ``GET .../rates`` takes them."""
+    wanted = bars if isinstance(bars, list) else [bars]
+    if not wanted or not all(isinstance(b, dict) for b in wanted):
+        raise MT5ValidationError(field="bars", rule=_BARS)
+    if len(wanted) > most:
+        raise MT5ValidationError(field="bars", rule=f"at most {most} (symbol, timeframe) pairs")
+    keys: dict[tuple[str, int], None] = {}
+    for entry in wanted:
+        symbol, frame = entry.get("symbol"), entry.get("timeframe", "M1")
+        if not isinstance(symbol, str) or isinstance(frame, bool):
+            raise MT5ValidationError(field="bars", rule=_BARS)
+        try:
+            timeframe = parse_timeframe(str(frame))
+        except MT5ValidationError as error:
+            raise MT5ValidationError(field="bars.timeframe", rule=error.rule) from None
+        keys[(require_symbol_name(symbol, "bars.symbol"), timeframe)] = None
+    return tuple(keys)
+
+
+def _book_symbols(book: Any, most: int) -> tuple[str, ...]:
+    """``"EURUSD"`` or ``["EURUSD", "GBPUSD"]``: validated, de-duplicated symbol names."""
+    symbols = [book] if isinstance(book, str) else book
+    if not isinstance(symbols, list) or not symbols or not all(isinstance(s, str) for s in symbols):
+        raise MT5ValidationError(field="book", rule="a symbol, or a list of symbols")
+    if len(symbols) > most:
+        raise MT5ValidationError(field="book", rule=f"at most {most} symbols")
+    return tuple(dict.fromkeys(require_symbol_name(s, "book") for s in symbols))
 
 
 def _local(

@@ -36,7 +36,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from itertools import count
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from mt5gate.errors import (
     MT5CircuitBreakerOpen,
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = ["StreamStats", "Streams", "TradeEvent", "TradeEventKind"]
 
 T = TypeVar("T")
+H = TypeVar("H", bound="_Hub[Any]")
 
 #: Failures that pause a poller for one interval instead of ending the stream: the terminal is
 #: unreachable or slow (timeouts are connection errors), the breaker refuses calls, or the
@@ -545,8 +546,19 @@ class Streams:
     """The session's streams; the manager builds one and closes it with the session."""
 
     def __init__(self, session: MT5SessionManager) -> None:
+        self._session = session
         self._ticks = _TickHub(session)
         self._events = _EventHub(session)
+        self._more: dict[type[_Hub[Any]], _Hub[Any]] = {}  # kinds of other modules, by class
+
+    def hub(self, kind: type[H]) -> H:
+        """The session's one hub of ``kind``, a stream kind of another module (bars, depth of
+        market), made on first use; it is counted and closed with the others."""
+        hub = self._more.get(kind)
+        if hub is None:
+            hub = self._more[kind] = kind(self._session)
+            hub.closed = self._ticks.closed
+        return cast(H, hub)
 
     def ticks(
         self, symbols: Sequence[str], *, interval_s: float = 0.05, buffer: int = 1000
@@ -577,12 +589,15 @@ class Streams:
 
     def stats(self) -> tuple[StreamStats, ...]:
         """Subscribers, pollers and drops of each stream kind."""
-        return (self._ticks.stats(), self._events.stats())
+        return tuple(hub.stats() for hub in self._hubs())
 
     async def close(self) -> None:
         """Stop the pollers and end every subscriber's iteration."""
-        await self._ticks.close()
-        await self._events.close()
+        for hub in self._hubs():
+            await hub.close()
+
+    def _hubs(self) -> tuple[_Hub[Any], ...]:
+        return (self._ticks, self._events, *self._more.values())
 
 
 def _symbols(symbols: Sequence[str]) -> tuple[str, ...]:
