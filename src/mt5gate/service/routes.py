@@ -63,6 +63,7 @@ __all__ = [
     "Routes",
     "TradeRoute",
     "add_routes",
+    "parse_timeframe",
     "rows_of",
 ]
 
@@ -104,7 +105,7 @@ def rows_of(array: Any) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in np.asarray(array).tolist()]
 
 
-def _timeframe(value: str) -> int:
+def parse_timeframe(value: str) -> int:
     """``H1`` or ``16385``: the MT5 timeframe constant."""
     if value.isdigit() and int(value) in {int(t) for t in Timeframe}:
         return int(value)
@@ -262,7 +263,7 @@ def _market_routes(read: Routes, gateway: Gateway) -> None:
     ) -> list[dict[str, Any]]:  # fmt: skip
         """Bars, oldest first: the last ``count``, ``count`` from ``from``, or the first
         ``count`` of ``from``..``to``."""
-        frame = _timeframe(timeframe)
+        frame = parse_timeframe(timeframe)
         _in_order(date_from, date_to)
         session = gateway.account(account).session
         array = await session.get_rates(symbol, frame, count=count, date_from=date_from,

@@ -69,7 +69,7 @@ from mt5gate.service.auth import AuthError, Principal
 from mt5gate.service.console.access import cookie_key, same_origin
 from mt5gate.service.gateway import Gateway
 from mt5gate.service.problems import Problem, problem_for
-from mt5gate.service.routes import _timeframe as parse_timeframe
+from mt5gate.service.routes import parse_timeframe
 from mt5gate.service.security import presented_key
 from mt5gate.session.book import Book, stream_book
 from mt5gate.session.candles import Bar, stream_bars
