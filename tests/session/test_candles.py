@@ -194,3 +194,21 @@ def test_a_closed_session_ends_the_bar_stream(harness: Harness) -> None:
                 await anext(stream)
 
     harness.run(main())
+
+
+def test_the_session_streams_bars_and_books_itself(harness: Harness) -> None:
+    """``session.stream_bars`` / ``session.stream_book``: the same streams, from the session."""
+
+    async def main() -> None:
+        bars: list[Bar] = []
+        books: list[Any] = []
+        bar_task = collect(harness.session.stream_bars([("EURUSD", M1)]), bars)
+        book_task = collect(harness.session.stream_book(["EURUSD"]), books)
+        await wait_until(lambda: bool(bars) and bool(books))
+        assert (bars[0].symbol, bars[0].timeframe) == ("EURUSD", "M1")
+        assert books[0].symbol == "EURUSD"
+        assert (len(books[0].bids) > 0, len(books[0].asks) > 0) == (True, True)
+        await stop(bar_task)
+        await stop(book_task)
+
+    harness.run(main())

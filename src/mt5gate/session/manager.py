@@ -76,6 +76,8 @@ from mt5gate.terminal.worker import TerminalWorker
 
 if TYPE_CHECKING:
     from mt5gate.orders.pipeline import OrderPipeline
+    from mt5gate.session.book import Book
+    from mt5gate.session.candles import Bar
     from mt5gate.session.streams import Streams, TradeEvent
     from mt5gate.session.trading import Trading
 
@@ -634,6 +636,22 @@ class MT5SessionManager:
     def trade_events(self, **options: Any) -> AsyncIterator[TradeEvent]:
         """Position, order and deal changes with sequence numbers."""
         return self.streams.trade_events(**options)
+
+    def stream_bars(self, bars: Sequence[tuple[str, int]], **options: Any) -> AsyncIterator[Bar]:
+        """``async for bar in session.stream_bars([("EURUSD", Timeframe.M1)])``: the forming
+        bar as it changes, then each bar once as it closes (``bar.closed``), in time order
+        (:func:`mt5gate.session.candles.stream_bars`)."""
+        from mt5gate.session.candles import stream_bars
+
+        return stream_bars(self, bars, **options)
+
+    def stream_book(self, symbols: Sequence[str], **options: Any) -> AsyncIterator[Book]:
+        """``async for book in session.stream_book(["EURUSD"])``: the depth of market, then
+        each change; the book is added on the first subscriber and released after the last
+        (:func:`mt5gate.session.book.stream_book`)."""
+        from mt5gate.session.book import stream_book
+
+        return stream_book(self, symbols, **options)
 
 
 _TRANSIENT_CODES = frozenset({-10000, -10001, -10002})
