@@ -456,11 +456,14 @@ def errors(
 
 # ------------------------------------------------------------------------ the front ends
 
+# serve, bot, bridge, demo and fleet are typer commands built from their own option tables
+# when asked for (FrontEndGroup, mt5gate.cli.frontends). The journal still hands its arguments
+# to its own program: its errors are one line each and it has options typer cannot declare
+# (--state A B, a required choice of --client-id, --key or --ticket).
+
 _PASS_THROUGH: Final[dict[str, Any]] = {
     "allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []
 }  # fmt: skip
-# serve, bot, bridge, demo and fleet: typer commands built from their own option tables when
-# asked for (FrontEndGroup; mt5gate.cli.frontends)
 
 
 @app.command("journal", help="Read the order journal: list, show (--help for its options). "
