@@ -18,7 +18,7 @@ from mt5gate.constants import OrderFilling, OrderType, SymbolFilling, TradeActio
 from mt5gate.sim import RealClock, SimTerminal, VirtualClock
 from mt5gate.sim.clock import Clock
 
-__all__ = ["main", "run_demo"]
+__all__ = ["build_parser", "main", "run", "run_demo"]
 
 SYMBOLS = ("EURUSD", "USDJPY", "XAUUSD")
 
@@ -107,13 +107,22 @@ def run_demo(clock: Clock, out: TextIO) -> bool:
     return ok
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m mt5gate.demo``."""
+def build_parser() -> argparse.ArgumentParser:
+    """The ``mt5gate demo`` argument parser (``mt5gate demo`` reads the same options)."""
     parser = argparse.ArgumentParser(prog="mt5gate demo", description=__doc__)
     parser.add_argument(
         "--virtual-time", action="store_true", help="use a virtual clock (reproducible output)"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m mt5gate.demo``."""
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """The tour on parsed arguments: 0 when every step worked."""
     clock: Clock = VirtualClock() if args.virtual_time else RealClock()
     return 0 if run_demo(clock, sys.stdout) else 1
 

@@ -631,17 +631,20 @@ def test_journal_honours_mt5gate_journal_unless_an_account_is_named(
 # ------------------------------------------------------------------------------ front ends
 
 
-@pytest.mark.parametrize("name", ["serve", "bot", "bridge"])
-def test_front_ends_print_their_own_help(cli: Cli, name: str) -> None:
+@pytest.mark.parametrize("name", ["serve", "bot", "bridge", "fleet"])
+def test_front_ends_print_their_help_as_every_command(cli: Cli, name: str) -> None:
+    """Typer commands made from the front ends' option tables (tests/cli/test_frontends.py):
+    the same layout as ``mt5gate price --help``."""
     result = cli.ok(name, "--help")
-    assert result.stdout.startswith(f"usage: mt5gate {name}")
+    assert result.stdout.startswith(f"Usage: mt5gate {name} [OPTIONS]")
+    assert "\nOptions:\n" in result.stdout
 
 
-def test_front_ends_get_their_arguments_unchanged(cli: Cli) -> None:
+def test_front_ends_refuse_a_missing_required_option(cli: Cli) -> None:
     result = cli.run("bridge", "--terminal", "sim")  # --token-file is required
     assert result.exit_code == 2
     assert "mt5gate bridge" in result.stderr
-    assert "--token-file" in result.stderr
+    assert "Missing option '--token-file'" in result.stderr
 
 
 def test_demo_runs(cli: Cli) -> None:
@@ -652,7 +655,8 @@ def test_demo_runs(cli: Cli) -> None:
 
 def test_demo_help_names_the_command(cli: Cli) -> None:
     result = cli.ok("demo", "--help")
-    assert result.stdout.startswith("usage: mt5gate demo")
+    assert result.stdout.startswith("Usage: mt5gate demo [OPTIONS]")
+    assert "--virtual-time" in result.stdout
 
 
 def test_help_lists_every_command(cli: Cli) -> None:

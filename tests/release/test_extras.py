@@ -197,6 +197,36 @@ def test_the_commands_run_with_the_cli_extra_alone(tmp_path: Path) -> None:
     assert demo.returncode == 0, show(demo)
 
 
+#: ``python -m mt5gate.bridge.cli ARGS`` (the Windows bridge's entry point) in the child.
+BRIDGE_MODULE: Final = ABSENT + (
+    "import runpy\n"
+    "try:\n    runpy.run_module('mt5gate.bridge.cli', run_name='__main__', alter_sys=True)\n"
+    "finally:\n    assert not TRIED, TRIED\n"
+)
+
+
+def test_the_bridge_module_runs_on_the_core_alone(tmp_path: Path) -> None:
+    """``python -m mt5gate.bridge.cli`` next to a Windows terminal has the core only: it
+    parses the option table ``mt5gate bridge`` is built from (tests/cli/test_frontends.py)
+    with argparse, never trying typer or click, refuses what the table refuses, and reaches
+    the work (here: the token file's check)."""
+    absent = front_end_only()
+    assert {"typer", "click", "rich"} <= absent
+    helped = run(BRIDGE_MODULE, absent, "--help", cwd=tmp_path)
+    assert helped.returncode == 0, show(helped)
+    assert {"--terminal", "--token-file", "--max-handshakes", "--sim-start"} <= set(
+        helped.stdout.replace(",", " ").split()
+    ), show(helped)
+    bad = run(BRIDGE_MODULE, absent, "--terminal", "sim", "--token-file", "t",
+              "--max-connections", "0", cwd=tmp_path)  # fmt: skip
+    assert bad.returncode == 2, show(bad)
+    assert "must be above 0, got 0" in bad.stderr, show(bad)
+    missing = run(BRIDGE_MODULE, absent, "--terminal", "sim", "--token-file", "none.txt",
+                  cwd=tmp_path)  # fmt: skip
+    assert missing.returncode == 2, show(missing)
+    assert "mt5gate bridge: cannot read the token file none.txt" in missing.stderr, show(missing)
+
+
 def test_the_bot_imports_without_the_service_extra(tmp_path: Path) -> None:
     code = ABSENT + "import mt5gate.service.bot_cli, mt5gate.bot.app\n"
     done = run(code, absent_without("service"), cwd=tmp_path)

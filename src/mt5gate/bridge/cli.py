@@ -43,6 +43,7 @@ __all__ = [
     "main",
     "read_plan",
     "read_token",
+    "run",
     "tls_context",
 ]
 
@@ -62,26 +63,35 @@ def build_parser() -> argparse.ArgumentParser:
                         help="address to listen on (default: loopback only)")  # fmt: skip
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"TCP port (default {DEFAULT_PORT}; 0 picks a free one)")  # fmt: skip
-    parser.add_argument("--token-file", type=Path, required=True,
+    parser.add_argument("--token-file", type=Path, required=True, metavar="FILE",
                         help="file holding the shared token clients must present")  # fmt: skip
-    parser.add_argument("--tls-cert", type=Path, help="PEM certificate: serve TLS")
-    parser.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
-    parser.add_argument("--state-file", type=Path, help="simulator only: persist its state here")
+    parser.add_argument("--tls-cert", type=Path, metavar="FILE", help="PEM certificate: serve TLS")
+    parser.add_argument(
+        "--tls-key", type=Path, metavar="FILE", help="PEM private key of --tls-cert"
+    )
+    parser.add_argument(
+        "--state-file", type=Path, metavar="FILE", help="simulator only: persist its state here"
+    )
     parser.add_argument("--faults", type=Path, metavar="FILE",
                         help="simulator only: a fault plan (TOML) for chaos tests")  # fmt: skip
     parser.add_argument("--sim-start", type=_server_time, metavar="TIME",
                         help="simulator only: start its clock at this server time (ISO 8601, "
                         "e.g. 2026-01-06T10:00, a Tuesday morning) and run in real time from "
                         "there (default: now)")  # fmt: skip
-    parser.add_argument("--max-connections", type=_positive(int), default=16,
+    parser.add_argument("--max-connections", type=_positive(int), default=16, metavar="N",
                         help="authenticated clients served at once (default 16)")  # fmt: skip
-    parser.add_argument("--max-handshakes", type=_positive(int), default=8,
+    parser.add_argument("--max-handshakes", type=_positive(int), default=8, metavar="N",
                         help="connections that may wait for their hello at once; a new one "
                         "closes the oldest (default 8)")  # fmt: skip
     parser.add_argument("--handshake-timeout", type=_positive(float), default=5.0,
                         metavar="SECONDS", help="a connection must send its hello (and finish "
                         "TLS) within this (default 5)")  # fmt: skip
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        metavar="LEVEL",
+        help="DEBUG, INFO, WARNING or ERROR (default INFO)",
+    )
     return parser
 
 
@@ -221,8 +231,14 @@ async def serve(server: BridgeServer) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``mt5gate bridge``: 0 after a clean stop, 2 on a usage problem."""
-    args = build_parser().parse_args(argv)
+    """Entry point of ``python -m mt5gate.bridge.cli`` (the core only: no typer needed): 0
+    after a clean stop, 2 on a usage problem."""
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """``mt5gate bridge`` on parsed arguments (:func:`build_parser`'s options, through
+    argparse here or the ``mt5gate`` command's typer)."""
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
     try:

@@ -7,8 +7,9 @@ they are written once and can follow the command (``mt5gate price EURUSD --accou
 :func:`run_on_account` (in :mod:`~mt5gate.cli.running`) gives each its account: a session of
 its own, or the ``mt5gate serve`` that owns the account (:mod:`~mt5gate.cli.owner`,
 :mod:`~mt5gate.cli.remote`).
-``serve``, ``bot``, ``bridge``, ``journal`` and ``demo`` hand their arguments to their own
-front ends unchanged (``mt5gate serve --help`` is theirs).
+``serve``, ``bot``, ``fleet``, ``bridge`` and ``demo`` are typer commands built from their front
+ends' own option tables (:mod:`~mt5gate.cli.frontends`); ``journal`` hands its arguments to the
+journal's own program (``mt5gate journal --help`` is its).
 
 This module only declares: it imports typer, :mod:`~mt5gate.cli.options` and
 :mod:`~mt5gate.cli.helptext` (plain help, without rich), and each command
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
+from mt5gate.cli.frontends import FrontEndGroup
 from mt5gate.cli.helptext import PanelCommand, PlainGroup
 from mt5gate.cli.options import AccountChoice, Options, SideChoice
 
@@ -53,7 +55,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,  # a traceback with locals could show a password
     rich_markup_mode=None,  # plain help: rich and markdown-it cost more than the rest of --help
-    cls=PlainGroup,
+    cls=FrontEndGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 order_app = typer.Typer(
@@ -454,28 +456,14 @@ def errors(
 
 # ------------------------------------------------------------------------ the front ends
 
+# serve, bot, bridge, demo and fleet are typer commands built from their own option tables
+# when asked for (FrontEndGroup, mt5gate.cli.frontends). The journal still hands its arguments
+# to its own program: its errors are one line each and it has options typer cannot declare
+# (--state A B, a required choice of --client-id, --key or --ticket).
+
 _PASS_THROUGH: Final[dict[str, Any]] = {
     "allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []
 }  # fmt: skip
-_FRONT_ENDS: Final = {
-    "serve": ("mt5gate.service.cli", "The HTTP gateway (REST, WebSocket, health, metrics)."),
-    "bot": ("mt5gate.service.bot_cli", "The Telegram bot on the configured accounts."),
-    "bridge": ("mt5gate.bridge.cli", "Serve a terminal over TCP to a gateway elsewhere."),
-    "demo": ("mt5gate.demo", "A short tour of the simulator."),
-    "fleet": ("mt5gate.service.fleet_cli", "See and steer a fleet of serve replicas."),
-}
-
-
-def _front_end(module: str) -> Callable[[typer.Context], None]:
-    def run(ctx: typer.Context) -> None:
-        _exit(importlib.import_module(module).main(list(ctx.args)))
-
-    return run
-
-
-for _name, (_module, _help) in _FRONT_ENDS.items():
-    app.command(_name, help=f"{_help} (--help for its options)", add_help_option=False,
-                context_settings=_PASS_THROUGH)(_front_end(_module))  # fmt: skip
 
 
 @app.command("journal", help="Read the order journal: list, show (--help for its options). "

@@ -44,12 +44,20 @@ class PlainGroup(TyperGroup):
         """``Commands`` with one entry per visible command, in declaration order."""
         rows = []
         for name in self.list_commands(ctx):
-            command = self.get_command(ctx, name)
-            if command is not None and not command.hidden:
-                rows.append((name, command.short_help or summary(command.help)))
+            line = self.summary_of(ctx, name)
+            if line is not None:
+                rows.append((name, line))
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+    def summary_of(self, ctx: Any, name: str) -> str | None:
+        """The line ``name`` has in the command list (``None``: not listed, as a hidden
+        command)."""
+        command = self.get_command(ctx, name)
+        if command is None or command.hidden:
+            return None
+        return str(command.short_help or summary(command.help))
 
 
 class PanelCommand(TyperCommand):

@@ -36,7 +36,7 @@ from mt5gate.service.owners import owned_elsewhere
 if TYPE_CHECKING:  # the bot extra (python-telegram-bot) is imported when a bot is built
     from mt5gate.bot import TelegramBot
 
-__all__ = ["BOT_OWNER", "announce_bot", "build_bot", "build_parser", "main"]
+__all__ = ["BOT_OWNER", "announce_bot", "build_bot", "build_parser", "main", "run"]
 
 STATE_FILE = "bot-state.json"
 #: What the accounts' leases say of the bot alone: it serves no HTTP, so ``mt5gate`` commands
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         "$MT5GATE_BOT_USERS (id:role,...). Without --config: one SIMULATED demo account.",
     )
     parser.add_argument(
-        "--config", type=Path,
+        "--config", type=Path, metavar="FILE",
         help="TOML file of accounts and the [bot] table (default: $MT5GATE_CONFIG, else the "
         "simulator)",
     )  # fmt: skip
@@ -90,7 +90,11 @@ def _configure_logging(settings: ServiceSettings, redactor: Redactor) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``mt5gate bot``; returns the exit status (2 on a configuration problem)."""
-    args = build_parser().parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """``mt5gate bot`` on parsed arguments (:func:`build_parser`'s options)."""
     try:
         settings = load_settings(args.config, os.environ)
         token = settings.bot_token(os.environ)

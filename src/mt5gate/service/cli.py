@@ -39,7 +39,7 @@ from mt5gate.service.simulated import markets_now
 if TYPE_CHECKING:
     from mt5gate.service.gateway import Gateway, TerminalFor
 
-__all__ = ["build_parser", "listen", "local_key", "main", "settings_from"]
+__all__ = ["build_parser", "listen", "local_key", "main", "run", "settings_from"]
 
 log = logging.getLogger("mt5gate.service")
 
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="TCP port (default 8000)")
     parser.add_argument(
-        "--config", type=Path,
+        "--config", type=Path, metavar="FILE",
         help="TOML file of accounts and API keys (default: $MT5GATE_CONFIG, else the simulator)",
     )  # fmt: skip
     parser.add_argument(
@@ -62,7 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="print a new API key and its [[api_keys]] entry, then exit",
     )  # fmt: skip
     parser.add_argument(
-        "--scopes", default="read,trade", help="scopes of --new-key: read, trade, admin"
+        "--scopes",
+        default="read,trade",
+        metavar="LIST",
+        help="scopes of --new-key: read, trade, admin",
     )
     parser.add_argument(
         "--bot", action="store_true",
@@ -192,7 +195,12 @@ def main(argv: Sequence[str] | None = None, *, terminal_for: TerminalFor | None 
     """Run ``mt5gate serve``; returns the exit status (2 on a configuration problem).
     ``terminal_for`` may put accounts on terminals of the caller's choosing
     (:meth:`Gateway.build`; the service benchmark's simulator of a few symbols)."""
-    args = build_parser().parse_args(argv)
+    return run(build_parser().parse_args(argv), terminal_for=terminal_for)
+
+
+def run(args: argparse.Namespace, *, terminal_for: TerminalFor | None = None) -> int:
+    """``mt5gate serve`` on parsed arguments (from :func:`build_parser`'s options, through
+    argparse here or the ``mt5gate`` command's typer): bind the port, then serve."""
     try:
         if args.new_key is not None:
             return _new_key(args.new_key, args.scopes)

@@ -30,7 +30,7 @@ from mt5gate.orders.store import JournalError
 from mt5gate.service.config import ConfigError, ServiceSettings, load_settings
 from mt5gate.service.stores import SharedStore, open_store
 
-__all__ = ["build_parser", "fleet_status", "main"]
+__all__ = ["build_parser", "fleet_status", "main", "run"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mt5gate fleet",
                                      description="See and steer a fleet of mt5gate serve "
                                      "replicas (through their shared [store]).")  # fmt: skip
-    parser.add_argument("--config", type=Path,
+    parser.add_argument("--config", type=Path, metavar="FILE",
                         help="the fleet's TOML file (default: $MT5GATE_CONFIG)")  # fmt: skip
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     status = actions.add_parser("status", help="accounts, owners, epochs, lease ages, replicas")
@@ -55,7 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     """Run ``mt5gate fleet``; 0 done, 1 refused (unknown replica), 2 bad configuration."""
-    args = build_parser().parse_args(argv)
+    return run(build_parser().parse_args(argv), env)
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
+    """``mt5gate fleet`` on parsed arguments (:func:`build_parser`'s options and ``action``)."""
     env = os.environ if env is None else env
     try:
         settings = load_settings(args.config, env)
@@ -67,13 +71,13 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         print(f"mt5gate fleet: {error}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_run(args, settings, store))
+        return asyncio.run(_act(args, settings, store))
     except (JournalError, ConfigError) as error:
         print(f"mt5gate fleet: {error}", file=sys.stderr)
         return 2
 
 
-async def _run(args: argparse.Namespace, settings: ServiceSettings, store: SharedStore) -> int:
+async def _act(args: argparse.Namespace, settings: ServiceSettings, store: SharedStore) -> int:
     try:
         if args.action == "status":
             status = await fleet_status(settings, store)
