@@ -492,6 +492,37 @@ def test_a_configured_sim_start_pins_the_commands_simulator(cli: Cli) -> None:
     assert "Health · replay: FAIL" in real.stdout  # a reading, not "sim_start is for ..."
 
 
+def test_health_judges_by_the_configured_market_hours(cli: Cli) -> None:
+    """``mt5gate health`` uses ``[health]`` as ``serve`` does: on a Saturday the forex week's
+    hours excuse Friday's last tick; with ``hours = "always"`` it is hours old, and fails."""
+    text = ('[[accounts]]\nname = "weekend"\nlogin = 5001\npassword_env = "P"\n'
+            "sim_start = 2026-01-10T12:00:00\n")  # fmt: skip
+    env = {"P": "sim-pass-5001"}
+    forex = cli.write("forex.toml", text)
+    always = cli.write("always.toml", '[health]\nhours = "always"\n\n' + text)
+    closed = cli.json("health", "EURUSD", "-c", str(forex), env=env)["checks"]["tick:age"][0]
+    assert closed["status"] == "pass"
+    stale = cli.run("health", "EURUSD", "-c", str(always), "--json", env=env)
+    assert stale.exit_code == Exit.FAIL, explain(stale)
+    assert json.loads(stale.stdout)["checks"]["tick:age"][0]["status"] == "fail"
+
+
+def test_terminal_kind_settings_are_dropped_with_another_terminal(cli: Cli) -> None:
+    """``--terminal sim`` on an account configured for the official package (its installation,
+    its child process) or for a TLS bridge: those settings mean nothing to the simulator, so
+    the command runs instead of refusing them."""
+    official = ('[[accounts]]\nname = "broker"\nterminal = "official"\nlogin = 5001\n'
+                'password_env = "P"\nterminal_path = "C:/MT5 A/terminal64.exe"\n'
+                'isolate = "process"\n')  # fmt: skip
+    bridged = ('[[accounts]]\nname = "far"\nterminal = "bridge://127.0.0.1:1"\nlogin = 5001\n'
+               'password_env = "P"\ntoken_env = "T"\ntls = true\n')  # fmt: skip
+    env = {"P": "sim-pass-5001", "T": "a-bridge-token-0123456789abcdef"}
+    for name, text in (("official.toml", official), ("bridged.toml", bridged)):
+        config = cli.write(name, text)
+        prices = cli.json("price", "EURUSD", "-c", str(config), "-t", "sim", env=env)
+        assert prices[0]["symbol"] == "EURUSD"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -185,9 +185,14 @@ async def show_history(session: AccountPort, ui: Ui, target: Target, date_from: 
 async def read_health(session: MT5SessionManager, target: Target,
                       symbols: Sequence[str]) -> HealthStatus:  # fmt: skip
     """One health reading of the account (watching ``symbols`` or the account's ``watch``; a
-    simulated account is judged by its simulator's clock)."""
+    simulated account is judged by its simulator's clock), by the thresholds and market hours
+    the configuration gives it (``[health]``), as ``mt5gate serve`` judges it."""
     watched = tuple(symbols) or target.account.watch
-    return await probe(session, symbols=watched, utc_now_ms=health_clock(session.terminal))
+    rules = target.settings.account_health(target.account)
+    return await probe(
+        session, symbols=watched, utc_now_ms=health_clock(session.terminal),
+        thresholds=rules.thresholds(), market_hours=rules.market_hours(),
+    )  # fmt: skip
 
 
 def unreachable(error: MT5Error, component: str = "terminal") -> HealthStatus:

@@ -124,8 +124,13 @@ def _pick(settings: ServiceSettings, name: str | None) -> AccountSettings:
 def _with_terminal(account: AccountSettings, terminal: str) -> AccountSettings:
     data = account.model_dump()
     data["terminal"] = terminal
+    # Settings that belong to the configured terminal's kind mean nothing to another kind.
     if terminal != "sim":
-        data["sim_start"] = None  # the simulated clock's start means nothing to a real terminal
+        data["sim_start"] = None  # the simulated clock's start
+    if terminal != "official":
+        data.update(terminal_path=None, isolate="auto")  # the installation, the child process
+    if not terminal.startswith("bridge://"):
+        data.update(tls=False, tls_ca_file=None, token_env=None, token_file=None)  # a bridge's
     return _validated(data, f"account {account.name!r}")
 
 
