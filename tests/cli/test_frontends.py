@@ -121,6 +121,8 @@ def test_an_unknown_option_exits_2_naming_it(name: str, capsys: pytest.CaptureFi
          "Invalid value for '--max-handshakes': must be above 0, got 0"),
         (["bridge", "--terminal", "sim", "--token-file", "t", "--sim-start", "monday"],
          "'monday' is not an ISO 8601 time such as 2026-01-06T10:00"),
+        (["bridge", "--terminal", "sim", "--token-file", "t", "--log-level", "nope"],
+         "Invalid value for '--log-level': invalid choice: 'nope'"),
         (["bridge", "--token-file", "t"], "Missing option '--terminal'"),
         (["fleet"], "Missing command"),
         (["fleet", "launch"], "No such command 'launch'"),

@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "TLS) within this (default 5)")  # fmt: skip
     parser.add_argument(
         "--log-level",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         default="INFO",
         metavar="LEVEL",
         help="DEBUG, INFO, WARNING or ERROR (default INFO)",
