@@ -29,6 +29,9 @@ from mt5gate.service.config import (
     default_settings,
     load_settings,
 )
+from mt5gate.service.gateway import session_for
+from mt5gate.session.specs import SpecPolicy
+from mt5gate.sim.terminal import SimTerminal
 
 #: A secret distinctive enough that finding it anywhere means it leaked.
 SECRET = "Zq9-distinctive-SECRET-4f1e"
@@ -302,6 +305,21 @@ def test_reconcile_and_lease_settings_reach_the_session(tmp_path: Path) -> None:
     assert default.lease.policy() == LeasePolicy()
 
 
+def test_spec_settings_reach_the_session(tmp_path: Path) -> None:
+    """How long orders reuse a symbol's specification is per account, from the TOML; the
+    session a service builds gets it."""
+    path = write(tmp_path, ONE + "specs = { ttl_s = 0 }\n")
+    settings = load_settings(path, {"MAIN_PASSWORD": "x"})
+    assert settings.default_account.specs.policy() == SpecPolicy(0.0)
+    session = session_for(settings.default_account, settings, {"MAIN_PASSWORD": "x"},
+                          terminal=SimTerminal())  # fmt: skip
+    assert session.spec_policy == SpecPolicy(0.0)
+    codes = write(tmp_path, ONE + "specs = { ttl_s = 2.5, refresh_on = [10014] }\n", "c.toml")
+    assert load_settings(codes, {}).default_account.specs.policy() == SpecPolicy(2.5, {10014})
+    (default,) = load_settings(write(tmp_path, ONE, "plain.toml"), {}).accounts
+    assert default.specs.policy() == SpecPolicy()  # the library's default
+
+
 def test_risk_settings_cover_every_risk_limit() -> None:
     limits = {f.name for f in dataclasses.fields(RiskLimits)}
     assert set(RiskSettings.model_fields) == limits
@@ -398,6 +416,10 @@ def test_credentials_in_a_terminal_url_are_refused_and_not_echoed(tmp_path: Path
          "accounts[0].reconcile: .settle_s must be >= 0, got -1"),
         (ONE + 'reconcile = { settle_s = "5" }\n', "accounts[0].reconcile.settle_s"),
         (ONE + "reconcile = { settle = 5 }\n", "accounts[0].reconcile.settle: unknown field"),
+        (ONE + "specs = { ttl_s = -1 }\n",
+         "accounts[0].specs.ttl_s: must be greater than or equal to 0"),
+        (ONE + 'specs = { refresh_on = ["10014"] }\n',
+         "accounts[0].specs.refresh_on[0]: must be a valid integer"),
         (ONE + "lease = { ttl_s = 5, renew_s = 5 }\n",
          "accounts[0].lease: need 0 < renew_s < deadline_s < ttl_s"),
         (ONE + f'[[api_keys]]\nname = "k"\nhash = "{HASH}"\nscopes = ["read", "root"]\n',

@@ -32,6 +32,7 @@
     risk = { max_volume_per_order = 1.0, allowed_symbols = ["EURUSD", "GBPUSD"] }
     reconcile = { settle_s = 5.0, budget_s = 30.0 }  # how lost replies are settled (below)
     lease = { ttl_s = 15.0, renew_s = 5.0, deadline_s = 10.0 }  # one owner per account
+    specs = { ttl_s = 5.0 }        # orders reuse a symbol's specification this long (0: never)
 
     [[accounts]]                   # a simulated account (terminal = "sim", the default)
     name = "replay"
@@ -116,6 +117,7 @@ from mt5gate.orders.policies import ReconcilePolicy
 from mt5gate.orders.risk import RiskLimits
 from mt5gate.service.auth import KEY_NAME_PATTERN, Scope, check_hash, default_burst
 from mt5gate.service.health_settings import HealthSettings, WindowSettings
+from mt5gate.session.specs import SPEC_RETCODES, SpecPolicy
 
 __all__ = [
     "DEFAULT_PASSWORD",
@@ -215,6 +217,20 @@ class ReconcileSettings(_Frozen):
             float(self.settle_s), float(self.budget_s), float(self.replay_budget_s),
             float(self.window_s), self.require_clock_advance, sweep,
         )  # fmt: skip
+
+
+class SpecSettings(_Frozen):
+    """How long an order may be built from a symbol specification read earlier
+    (:class:`mt5gate.session.specs.SpecPolicy`): ``ttl_s`` seconds, 0 to read it for every
+    order; ``refresh_on``, the retcodes after which it is read again (default: those that may
+    mean the contract changed)."""
+
+    ttl_s: Annotated[StrictFloat | StrictInt, Field(ge=0)] = 5.0
+    refresh_on: tuple[StrictInt, ...] = tuple(sorted(SPEC_RETCODES))
+
+    def policy(self) -> SpecPolicy:
+        """These settings as a :class:`~mt5gate.session.specs.SpecPolicy`."""
+        return SpecPolicy(float(self.ttl_s), frozenset(self.refresh_on))
 
 
 class LeaseSettings(_Frozen):
@@ -368,6 +384,7 @@ class AccountSettings(_Frozen):
     risk: RiskSettings | None = None
     reconcile: ReconcileSettings = ReconcileSettings()
     lease: LeaseSettings = LeaseSettings()
+    specs: SpecSettings = SpecSettings()
     sim_start: datetime | None = None
     password_value: SecretStr | None = None
 

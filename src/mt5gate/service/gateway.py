@@ -306,6 +306,7 @@ def session_for(
         journal=store if store is not None else SqliteJournal(settings.journal_path(account)),
         risk=account.risk_limits(),
         reconcile=account.reconcile.policy(), lease=account.lease.policy(),
+        specs=account.specs.policy(),
         owner=str(about.get("owner") or owner_id(str(about.get("kind", "session")))),
         owner_info={k: v for k, v in about.items() if k != "owner"},
         observer=logs if observer is None else ObserverGroup(logs, observer),
