@@ -42,7 +42,7 @@ from mt5gate.health import Status
 from mt5gate.models import OrderRequest, Side
 from mt5gate.orders.journal import SqliteJournal
 from tests.bridge.conftest import TOKEN, BridgeProcess
-from tests.cli.conftest import SYMBOL, Cli, assert_error, explain, flat, free_port
+from tests.cli.conftest import BANNER, SYMBOL, Cli, assert_error, explain, flat, free_port
 from tests.service.conftest import Served, start_service
 
 LOGIN = 5001
@@ -463,6 +463,8 @@ def test_an_unknown_order_outcome_through_the_service_is_exit_4_with_its_status_
                 str(config))  # fmt: skip
         first = cli.run(*args)
         again = cli.run(*args)
+        priced = cli.run("price", "EURUSD", "--config", str(config))
+        health = cli.run("health", "--config", str(config))
         with served.client() as http:
             status = http.get("/v1/accounts/demo/requests/lost-link").json()
     finally:
@@ -478,6 +480,11 @@ def test_an_unknown_order_outcome_through_the_service_is_exit_4_with_its_status_
     assert again.exit_code == 4, explain(again)  # still unknown: the same key sent nothing new
     assert (status["outcome"], status["idempotency_key"]) == ("unknown", "lost-link")
     assert lease_info(cli.data_dir)["kind"] == "serve"
+    # the service's terminal is a simulator behind a bridge: the commands say so, loudly
+    for result in (first, priced, health):
+        assert BANNER in result.stderr, explain(result)
+    assert "Prices · demo (SIMULATED)" in priced.stdout, explain(priced)
+    assert "Health · demo (SIMULATED)" in health.stdout, explain(health)
 
 
 def test_a_command_waits_for_nothing(cli: Cli) -> None:

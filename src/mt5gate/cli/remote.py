@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 import httpx
 import numpy as np
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from mt5gate.cli.answers import (
     Call,
@@ -66,6 +66,20 @@ _PROBLEM: Final = "application/problem+json"
 _HEALTH: Final = "application/health+json"
 
 _ACCOUNT: Final = TypeAdapter(Account)
+
+
+class _Listed(BaseModel):
+    """An entry of ``GET /v1/accounts``: what the CLI reads of it."""
+
+    name: str
+    simulated: bool
+
+
+class _AccountList(BaseModel):
+    accounts: list[_Listed]
+
+
+_ACCOUNTS: Final = TypeAdapter(_AccountList)
 _SYMBOL: Final = TypeAdapter(Symbol)
 _PRICE: Final = TypeAdapter(Price)
 _POSITIONS: Final = TypeAdapter(list[Position])
@@ -128,6 +142,14 @@ class RemoteAccount:
         await self._http.aclose()
 
     # ------------------------------------------------------------------------------ reads
+
+    async def simulated(self) -> bool:
+        """Whether the service says this account runs on mt5gate's simulator (``GET
+        /v1/accounts``): a ``sim`` account, or a bridge whose welcome said it serves one."""
+        call = Call(self.url)
+        response = await self._send(call, "GET", "/v1/accounts")
+        listed = self._read(call, _ACCOUNTS, response)
+        return any(entry.name == self.account and entry.simulated for entry in listed.accounts)
 
     async def get_account_info(self) -> Account:
         """``GET /v1/accounts/{account}``."""

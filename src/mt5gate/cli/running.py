@@ -59,7 +59,7 @@ async def _on_account(ui: Ui, work: Work) -> Exit:
             return done
         service = done
     async with remote_account(ui, target, service) as remote:
-        return await work(remote, ui, target)
+        return await work(remote, ui, await _served_by(ui, target, remote))
 
 
 async def _on_own_session(ui: Ui, target: Target, work: Work) -> Exit | OwningService:
@@ -90,6 +90,16 @@ def _served(ui: Ui, target: Target, session: MT5SessionManager) -> Target:
     return found
 
 
+async def _served_by(ui: Ui, target: Target, remote: RemoteAccount) -> Target:
+    """``target``, labelled SIMULATED (and announced) when the service that owns it says it
+    runs on mt5gate's simulator: behind a bridge, which only the service's session knows."""
+    if target.simulated or not await remote.simulated():
+        return target
+    found = dataclasses.replace(target, bridged_simulator=True)
+    ui.announce(found)
+    return found
+
+
 def remote_account(ui: Ui, target: Target, service: OwningService) -> RemoteAccount:
     """The account as ``service`` serves it, with the service's key (exit 2 without one)."""
     from mt5gate.cli.remote import RemoteAccount  # imported here: httpx, only for a service
@@ -108,7 +118,7 @@ def run_health(opts: Options, symbols: list[str]) -> int:
         ui.announce(target)
         service = await owning_service(target, ui.env)
         if service is not None:
-            return show_health(ui, target, await _service_health(ui, target, service, symbols))
+            return show_health(ui, *await _service_health(ui, target, service, symbols))
         try:
             session = build_session(target, ui.env)
         except MT5Error as error:  # no terminal to ask (a package missing, a bad URL)
@@ -131,14 +141,16 @@ def run_health(opts: Options, symbols: list[str]) -> int:
 
 
 async def _service_health(ui: Ui, target: Target, service: OwningService,
-                          symbols: list[str]) -> HealthStatus:  # fmt: skip
-    """The latest reading of the service that owns the account; a service that does not
-    answer is a failing reading, as a terminal that cannot be reached is."""
+                          symbols: list[str]) -> tuple[Target, HealthStatus]:  # fmt: skip
+    """The latest reading of the service that owns the account (and the account, labelled as
+    the service says); a service that does not answer is a failing reading, as a terminal
+    that cannot be reached is."""
     if symbols:
         ui.note(f"[yellow]the service reads the ticks of the symbols its configuration watches; "
                 f"{escape(' '.join(symbols))} are not read here[/]")  # fmt: skip
     async with remote_account(ui, target, service) as remote:
         try:
-            return await remote.health()
+            found = await _served_by(ui, target, remote)
+            return found, await remote.health()
         except MT5ConnectionError as error:
-            return unreachable(error, "service")
+            return target, unreachable(error, "service")
