@@ -65,8 +65,10 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGES = (
     "README.md",
     "docs/install.md",
-    "docs/simulator.md",
     "docs/quickref.md",
+    "docs/simulator.md",
+    "docs/service.md",
+    "docs/bridge.md",
     *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs" / "guides").glob("*.md")),
     *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "examples").glob("*.py")),
 )
@@ -245,6 +247,7 @@ class PageRun:
         return command
 
     def _background(self, command: str) -> str:
+        command = re.sub(r"\s+#.*$", "", command, flags=re.MULTILINE)  # a comment runs nothing
         found = re.search(r"--port[ =](\d+)", command)
         if found is not None:
             port = int(found.group(1))
@@ -407,6 +410,13 @@ def copy_tree(target: Path) -> Path:
     return target
 
 
+def _tools() -> None:
+    for tool in ("bash", "setsid", "make", "curl", "git"):
+        assert shutil.which(tool), (
+            f"the docs' steps need {tool} on PATH (e.g. apt-get install {tool})"
+        )
+
+
 def _environment(home: Path, port: int) -> dict[str, str]:
     # AT_TIME_SHIFT_S: the test clock of /work/shared/tools/at-time, which children inherit
     keep = ("PATH", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "PYTHONPATH", "AT_TIME_SHIFT_S")
@@ -428,6 +438,7 @@ def _documented_ports(page_blocks: list[Block]) -> set[int]:
 def run_page(page: str, tmp: Path) -> Iterator[PageRun]:
     """Run every runnable block of ``page``, in order, in a fresh copy of the tree under ``tmp``;
     yield the run (its servers still up, for more checks), then stop what it started."""
+    _tools()
     page_blocks = blocks(page)
     ports = {documented: free_port() for documented in sorted(_documented_ports(page_blocks))}
     state, home = tmp / "state", tmp / "home"
