@@ -93,6 +93,7 @@ CHECKS = {
 }
 
 
+@pytest.mark.timeout(600)  # a page is many processes; each block has its own timeout
 @pytest.mark.parametrize("page", RUNNABLE)
 def test_the_steps_run_as_written(page: str, tmp_path: Path) -> None:
     with run_page(page, tmp_path) as run:
