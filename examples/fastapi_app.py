@@ -23,10 +23,11 @@ Routes: ``GET /price/{symbol}``, ``GET /account``, ``GET /positions``, ``POST /o
 
 Run it on the simulated demo account (it says that the terminal is simulated)::
 
-    python examples/fastapi_app.py --port 8080
+    .venv/bin/python examples/fastapi_app.py --port 8080
     curl http://127.0.0.1:8080/price/EURUSD
     curl -X POST http://127.0.0.1:8080/orders -H 'Idempotency-Key: order-1' \\
-         -H 'Content-Type: application/json' -d '{"symbol":"EURUSD","side":"buy","volume":0.01}'
+         -H 'Content-Type: application/json' -d '{"symbol":"EURUSD","side":"buy","volume":0.01}' \\
+         # 201, or 409 at weekends (market closed)
 
 ``--clock real`` (the default) follows the wall clock, as ``mt5gate serve``'s simulated account
 does: prices move, and at weekends the forex market is closed (orders answer 409 with retcode

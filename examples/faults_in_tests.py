@@ -17,9 +17,9 @@ position. Sending it again with the same idempotency key returns the same order.
 
 Run it::
 
-    python examples/faults_in_tests.py
-    python examples/faults_in_tests.py --keep-journal orders.db
-    mt5gate journal list --journal orders.db      # then read the journal it kept
+    .venv/bin/python examples/faults_in_tests.py
+    .venv/bin/python examples/faults_in_tests.py --keep-journal orders.db
+    .venv/bin/mt5gate journal list --journal orders.db    # then read the journal it kept
 
 Both parts use a ``VirtualClock``: simulated time stands still (at a weekday morning, market
 open) until ``terminal.step()`` moves it, so the run is the same on any day, as in a test.

@@ -22,7 +22,7 @@ registry=metrics.registry)`` serves the same registry from a thread, if you pref
 
 Run it on the simulated demo account (it says that the terminal is simulated)::
 
-    python examples/metrics_exporter.py --port 9108 --interval 5
+    .venv/bin/python examples/metrics_exporter.py --port 9108 --interval 5
     curl http://127.0.0.1:9108/metrics
 
 Options: ``--duration S`` stops after S seconds, once at least one health reading is out

@@ -7,8 +7,8 @@ copy_rates_from_pos, a market order with order_send, positions_get, closing it, 
 
 Run it (anywhere; it says on stderr that MetaTrader5 is the SIMULATED terminal)::
 
-    python examples/official_style.py
-    python examples/official_style.py --virtual-clock
+    .venv/bin/python examples/official_style.py
+    .venv/bin/python examples/official_style.py --virtual-clock
 
 By default the simulator follows the wall clock (as ``install()`` does): prices move, and like a
 real forex broker the market is closed at weekends, when the order is answered with retcode

@@ -20,10 +20,12 @@ Configuration, from the environment (never the command line, where ``ps`` shows 
 * ``PRICE_BOT_API_URL``: the Bot API base URL (default ``https://api.telegram.org/bot``; the
   tests point it at a fake Telegram server on 127.0.0.1).
 
+.. not-run: needs a Telegram bot token (tests/examples runs it against a fake Telegram server)
+
 Run it on the simulated demo account (it says that the terminal is simulated)::
 
     export PRICE_BOT_TOKEN='123456789:AA...'  PRICE_BOT_CHATS='111222333'
-    python examples/price_alert_bot.py --interval 5
+    .venv/bin/python examples/price_alert_bot.py --interval 5
 
 Options: ``--interval S`` (default 5, or ``PRICE_BOT_INTERVAL``), ``--clock real|virtual`` (the
 simulator follows the wall clock by default, so prices move on weekdays and stand still at

@@ -10,8 +10,8 @@ The README's "Using the session" snippet, made runnable and taken one step furth
 
 Run it (no MetaTrader 5 needed; it says that the terminal is simulated)::
 
-    python examples/quickstart.py
-    python examples/quickstart.py --symbol GBPUSD --volume 0.02
+    .venv/bin/python examples/quickstart.py
+    .venv/bin/python examples/quickstart.py --symbol GBPUSD --volume 0.02
 
 ``SimTerminal()`` runs on a *virtual* clock standing at a weekday morning of the simulated
 broker (Monday 2026-01-05 08:00 server time): the market is open whatever day you run this, and
