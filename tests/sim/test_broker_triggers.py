@@ -160,3 +160,20 @@ def test_index_touches_nothing_a_tick_does_not_reach() -> None:
     w.tick("EURUSD", 1.04999, 1.05)  # reaches exactly one pending order
     assert triggers.examined == before + 1
     assert w.broker.positions_total() == 1001
+
+
+def test_a_symbol_without_levels_is_not_searched_and_one_with_them_is() -> None:
+    """Ticks of a symbol with no pending order, SL or TP skip the index (most of a catalogue's
+    symbols, on every tick); filing a level makes its ticks searched again, and firing or
+    removing the last one stops it."""
+    w = world()
+    triggers = w.broker.engine.triggers
+    assert not triggers.watches("EURUSD")
+    w.tick("EURUSD", 1.1002, 1.1003)
+    r = w.send(pending("EURUSD", OrderType.BUY_LIMIT, 0.1, 1.0950))
+    assert triggers.watches("EURUSD")
+    assert not triggers.watches("GBPUSD")
+    w.tick("EURUSD", 1.0949, 1.0950)  # fills it
+    (pos,) = w.broker.positions()
+    assert pos.identifier == r.order
+    assert not triggers.watches("EURUSD")

@@ -53,6 +53,9 @@ class Reactor:
         if len(ticks) == 0:
             return
         times = ticks["time_msc"]
+        if not self.engine.triggers.watches(symbol):  # no level to reach: only expiries
+            self.expire_until(int(times[-1]))
+            return
         start = 0
         while start < len(ticks):
             due = self._due_expiry(times, start)
@@ -112,7 +115,10 @@ class Reactor:
         """Close the biggest losers while stopped out; returns how many were closed."""
         closed = 0
         engine = self.engine
-        while self.stopped_out(self.books.figures(engine.balance, engine.account.credit)):
+        # without positions there is nothing to close, and no margin to call
+        while engine.ledger.positions and self.stopped_out(
+            self.books.figures(engine.balance, engine.account.credit)
+        ):
             position = min(engine.ledger.positions.values(), key=self._profit)
             bid, ask = self.books.quote(position.symbol)
             price = bid if position.is_buy else ask

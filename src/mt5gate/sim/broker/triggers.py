@@ -119,14 +119,21 @@ class TriggerIndex:
         """Forget a position's levels."""
         self._drop(("p", ticket))
 
+    def watches(self, symbol: str) -> bool:
+        """Whether any level of ``symbol`` is filed (a batch of its ticks may reach one)."""
+        files = self._files
+        return any(files.get((symbol, side, up)) for side in ("bid", "ask") for up in (True, False))
+
     def candidates(self, symbol: str, ticks: TickArray) -> list[Level]:
         """Levels of ``symbol`` the batch's price range reaches."""
         found: list[Level] = []
         for side in ("bid", "ask"):
-            prices = ticks[side]
-            low, high = float(prices.min()), float(prices.max())
             up = self._files.get((symbol, side, True), [])
             down = self._files.get((symbol, side, False), [])
+            if not (up or down):  # most symbols have no levels: skip the price range
+                continue
+            prices = ticks[side]
+            low, high = float(prices.min()), float(prices.max())
             found += _levels(symbol, side, True, up[: bisect_right(up, (high, 1 << 62, "~"))])
             found += _levels(symbol, side, False, down[bisect_left(down, (low, -1, "")) :])
         self.examined += len(found)
