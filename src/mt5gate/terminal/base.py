@@ -15,6 +15,7 @@ A terminal is blocking and not thread-safe: callers serialise calls onto one wor
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -82,7 +83,7 @@ BOOLEAN_FUNCTIONS = frozenset(
 )
 
 
-def check_call_convention(function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+def check_call_convention(function: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
     """Raise the ``TypeError`` the real module raises before doing anything."""
     if function in NO_ARGS_FUNCTIONS and (args or kwargs):
         raise TypeError(f"{function}() takes no arguments ({len(args) + len(kwargs)} given)")

@@ -32,11 +32,28 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 from urllib.parse import urlsplit
 
-from mt5gate.terminal.base import TerminalFencedError, check_call_convention, failure_value
+from mt5gate.constants import ResultCode
+from mt5gate.terminal.base import (
+    Terminal,
+    TerminalFencedError,
+    check_call_convention,
+    failure_value,
+)
 from mt5gate.terminal.fencing import checked_epoch
+from mt5gate.terminal.forwarding import Forwarding, terminal_signature
+from mt5gate.terminal.ipc import (
+    CALL_FAILED,
+    IPC_TIMEOUT,
+    NO_IPC,
+    RECV_FAILED,
+    SEND_FAILED,
+    SUCCESS,
+    LastError,
+    init_failed,
+)
 from mt5gate.terminal.wire import (
     DEFAULT_PORT,
     FENCED,
@@ -57,13 +74,7 @@ from mt5gate.terminal.wire import (
 
 __all__ = ["BridgeTerminal"]
 
-NO_IPC: Final = (-10004, "No IPC connection")
-SEND_FAILED: Final = (-10001, "IPC send failed")
-RECV_FAILED: Final = (-10002, "IPC recv failed")
-IPC_TIMEOUT: Final = (-10005, "IPC timeout")
-CALL_FAILED: Final = (-10000, "IPC call failed")
-NO_MEMORY: Final = (-3, "Terminal: Out of memory")
-SUCCESS: Final = (1, "Success")
+NO_MEMORY: Final = (int(ResultCode.E_NO_MEMORY), "Terminal: Out of memory")
 #: The refusal kind of a handshake whose token the bridge did not accept.
 _DENIED: Final = "denied"
 _CHUNK: Final = 65536
@@ -77,7 +88,7 @@ _NOT_FENCING: Final = (
 class _IPCError(Exception):
     """A round trip failed; ``error`` is the ``last_error()`` the real module would give."""
 
-    def __init__(self, error: tuple[int, str]) -> None:
+    def __init__(self, error: LastError) -> None:
         super().__init__(error[1])
         self.error = error
 
@@ -161,8 +172,14 @@ class _Connection:
         self.sock.close()
 
 
-class BridgeTerminal:
-    """The Terminal seam over an mt5gate bridge (``bridge://host:port``)."""
+class BridgeTerminal(Forwarding):
+    """The Terminal seam over an mt5gate bridge (``bridge://host:port``).
+
+    Each of the 32 functions is one round trip (:class:`Forwarding` sends it to
+    :meth:`_call`), but for ``initialize`` (connects first), ``shutdown`` (closes this
+    client's connection only) and ``last_error`` (answered locally). ``login`` switches the
+    terminal behind the bridge to another account: all its clients move.
+    """
 
     def __init__(
         self,
@@ -184,7 +201,7 @@ class BridgeTerminal:
         self.max_reply_frame = max_reply_frame
         self.server_info: dict[str, Any] | None = None
         self._connection: _Connection | None = None
-        self._error: tuple[int, str] = SUCCESS
+        self._error: LastError = SUCCESS
         self._next_id = 0
         self._lock = threading.Lock()
         self._epoch: int | None = None  # carried by every request once fenced
@@ -248,16 +265,16 @@ class BridgeTerminal:
 
     # ------------------------------------------------------------------ connecting
 
-    def _connect(self) -> tuple[int, str] | None:
+    def _connect(self) -> LastError | None:
         """Open and handshake a connection; the ``last_error`` of a failure, else None."""
         where = f"bridge {self.host}:{self.port}"
         try:
             sock = socket.create_connection((self.host, self.port), self.connect_timeout_s)
         except ConnectionRefusedError:
-            return -10003, (f"IPC initialize failed, no mt5gate bridge listening at "
-                            f"{self.host}:{self.port} (connection refused)")  # fmt: skip
+            return init_failed(f"no mt5gate bridge listening at {self.host}:{self.port} "
+                               "(connection refused)")  # fmt: skip
         except OSError as error:
-            return -10003, f"IPC initialize failed, {where} unreachable: {error}"
+            return init_failed(f"{where} unreachable: {error}")
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.ssl_context is not None:
@@ -268,15 +285,13 @@ class BridgeTerminal:
             self._fencing = self.server_info.get("fencing") is True
         except _NotABridgeError as error:
             sock.close()
-            return -10003, (f"IPC initialize failed, {self.host}:{self.port} is not an mt5gate "
-                            f"bridge ({error})")  # fmt: skip
+            return init_failed(f"{self.host}:{self.port} is not an mt5gate bridge ({error})")
         except _TokenRefusedError:
             sock.close()
-            return -10003, (f"IPC initialize failed, the mt5gate bridge at {self.host}:{self.port} "
-                            "refused the token")  # fmt: skip
+            return init_failed(f"the mt5gate bridge at {self.host}:{self.port} refused the token")
         except (OSError, ProtocolError, _IPCError, _HandshakeRefusedError) as error:
             sock.close()
-            return -10003, f"IPC initialize failed, {where}: {_describe(error)}"
+            return init_failed(f"{where}: {_describe(error)}")
         self._connection = connection
         return None
 
@@ -312,7 +327,7 @@ class BridgeTerminal:
                 self._drop()
                 return self._fail(function, error.error)
 
-    def _fail(self, function: str, error: tuple[int, str]) -> Any:
+    def _fail(self, function: str, error: LastError) -> Any:
         self._error = error
         return failure_value(function)
 
@@ -321,7 +336,7 @@ class BridgeTerminal:
     ) -> Any:
         epoch = self._epoch
         if epoch is not None and not self._fencing:  # fenced after connecting to an old bridge
-            raise _IPCError((-10003, f"IPC initialize failed, {_NOT_FENCING}"))
+            raise _IPCError(init_failed(_NOT_FENCING))
         self._next_id += 1
         rid = self._next_id
         body = _encode(rid, function, args, kwargs, epoch)
@@ -353,9 +368,10 @@ class BridgeTerminal:
             return self._fail(function, CALL_FAILED)
         raise ProtocolError(f"the bridge refused {function}(): {kind}: {message}")
 
-    # ------------------------------------------------------- the 32 functions: lifecycle
+    # ------------------------- the 32 functions: Forwarding's, but for these three
 
-    def initialize(self, *args: Any, **kwargs: Any) -> Any:
+    @terminal_signature
+    def initialize(self, *args: Any, **kwargs: Any) -> bool:
         """Connect (if not connected), then ``initialize`` the terminal behind the bridge.
 
         A connection found broken is replaced once, so a restarted bridge is picked up here.
@@ -363,120 +379,32 @@ class BridgeTerminal:
         if self._connection is None:
             failure = self._connect()
             if failure is not None:
-                return self._fail("initialize", failure)
+                return bool(self._fail("initialize", failure))
         result = self._call("initialize", args, kwargs)
         if result is False and self._error[0] in (SEND_FAILED[0], RECV_FAILED[0]):
             failure = self._connect()
             if failure is not None:
-                return self._fail("initialize", failure)
+                return bool(self._fail("initialize", failure))
             result = self._call("initialize", args, kwargs)
-        return result
+        return cast("bool", result)
 
-    def login(self, *args: Any, **kwargs: Any) -> Any:
-        """Switch the terminal behind the bridge to another account (all its clients move)."""
-        return self._call("login", args, kwargs)
-
+    @terminal_signature
     def shutdown(self, *args: Any, **kwargs: Any) -> None:
         """Close this client's connection; the terminal stays attached for other clients."""
         check_call_convention("shutdown", args, kwargs)
         self.close()
 
-    def last_error(self, *args: Any, **kwargs: Any) -> tuple[int, str]:
+    @terminal_signature
+    def last_error(self, *args: Any, **kwargs: Any) -> LastError:
         """The outcome of this client's last call (kept locally; no round trip)."""
         check_call_convention("last_error", args, kwargs)
         return self._error
 
-    def version(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("version", args, kwargs)
 
-    # ---------------------------------------------------------------- information
+if TYPE_CHECKING:
 
-    def account_info(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("account_info", args, kwargs)
-
-    def terminal_info(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("terminal_info", args, kwargs)
-
-    def symbols_total(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("symbols_total", args, kwargs)
-
-    def symbols_get(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("symbols_get", args, kwargs)
-
-    def symbol_info(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("symbol_info", args, kwargs)
-
-    def symbol_info_tick(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("symbol_info_tick", args, kwargs)
-
-    def symbol_select(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("symbol_select", args, kwargs)
-
-    def market_book_add(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("market_book_add", args, kwargs)
-
-    def market_book_get(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("market_book_get", args, kwargs)
-
-    def market_book_release(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("market_book_release", args, kwargs)
-
-    # ---------------------------------------------------------------- market data
-
-    def copy_rates_from(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("copy_rates_from", args, kwargs)
-
-    def copy_rates_from_pos(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("copy_rates_from_pos", args, kwargs)
-
-    def copy_rates_range(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("copy_rates_range", args, kwargs)
-
-    def copy_ticks_from(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("copy_ticks_from", args, kwargs)
-
-    def copy_ticks_range(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("copy_ticks_range", args, kwargs)
-
-    # -------------------------------------------------------------------- trading
-
-    def orders_total(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("orders_total", args, kwargs)
-
-    def orders_get(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("orders_get", args, kwargs)
-
-    def order_calc_margin(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("order_calc_margin", args, kwargs)
-
-    def order_calc_profit(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("order_calc_profit", args, kwargs)
-
-    def order_check(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("order_check", args, kwargs)
-
-    def order_send(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("order_send", args, kwargs)
-
-    def positions_total(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("positions_total", args, kwargs)
-
-    def positions_get(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("positions_get", args, kwargs)
-
-    # -------------------------------------------------------------------- history
-
-    def history_orders_total(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("history_orders_total", args, kwargs)
-
-    def history_orders_get(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("history_orders_get", args, kwargs)
-
-    def history_deals_total(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("history_deals_total", args, kwargs)
-
-    def history_deals_get(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call("history_deals_get", args, kwargs)
+    def _conforms(terminal: BridgeTerminal) -> Terminal:
+        return terminal  # mypy proves BridgeTerminal satisfies the Terminal Protocol
 
 
 class _HandshakeRefusedError(Exception):

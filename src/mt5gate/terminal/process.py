@@ -70,36 +70,15 @@ from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, cast
 
-import numpy as np
-import numpy.typing as npt
-
-from mt5gate.constants import ResultCode
-from mt5gate.records import (
-    AccountInfo,
-    BookInfo,
-    OrderCheckResult,
-    OrderSendResult,
-    SymbolInfo,
-    TerminalInfo,
-    Tick,
-    TradeDeal,
-    TradeOrder,
-    TradePosition,
-)
 from mt5gate.terminal.base import TERMINAL_FUNCTIONS, Terminal, TerminalFencedError, failure_value
 from mt5gate.terminal.fencing import EpochFence, checked_epoch
+from mt5gate.terminal.forwarding import Forwarding
+from mt5gate.terminal.ipc import IPC_TIMEOUT, NO_IPC, SUCCESS, LastError, init_failed
 
 __all__ = ["ProcessTerminal"]
 
 log = logging.getLogger("mt5gate.terminal")
 
-Array = npt.NDArray[np.void]
-LastError = tuple[int, str]
-
-_SUCCESS: LastError = (int(ResultCode.S_OK), "Success")
-_NO_IPC: LastError = (int(ResultCode.E_INTERNAL_FAIL_CONNECT), "No IPC connection")
-_IPC_TIMEOUT: LastError = (int(ResultCode.E_INTERNAL_FAIL_TIMEOUT), "IPC timeout")
-_INIT_FAILED = int(ResultCode.E_INTERNAL_FAIL_INIT)
 
 #: Functions that carry the terminal's own ``timeout`` (ms), and its default.
 _CONNECT_FUNCTIONS = frozenset({"initialize", "login"})
@@ -137,7 +116,7 @@ class _Child:
     busy: bool = False  # a request is out and unanswered
 
 
-class ProcessTerminal:
+class ProcessTerminal(Forwarding):
     """A :class:`~mt5gate.terminal.Terminal` whose terminal lives in a child process.
 
     ``factory`` builds the terminal *in the child*; it must be picklable (a module-level
@@ -145,9 +124,10 @@ class ProcessTerminal:
     used on every platform, sends it to a fresh interpreter. See the module docstring for
     deadlines, restarts and the wire format.
 
-    The 32 functions take exactly the hosted terminal's arguments: they are forwarded as given,
-    and the hosted terminal checks them (its ``TypeError`` is raised here). ``last_error()`` is
-    read in the child right after each call and answered locally.
+    The 32 functions take exactly the hosted terminal's arguments: they are forwarded as given
+    (:class:`~mt5gate.terminal.forwarding.Forwarding` sends each to :meth:`_call`), and the
+    hosted terminal checks them (its ``TypeError`` is raised here). ``last_error()`` is read in
+    the child right after each call and answered locally.
 
     ``restarts`` counts the children replaced after a hang or a death.
 
@@ -183,7 +163,7 @@ class ProcessTerminal:
         self.restarts = 0  # children replaced after a hang or a death
         self._context = multiprocessing.get_context("spawn")
         self._child: _Child | None = None
-        self._error: LastError = _SUCCESS
+        self._error: LastError = SUCCESS
         self._closed = False
         self._epoch: int | None = None  # carried by every call once fenced
         self._highest_epoch: int | None = None  # the highest ever set: a new child starts there
@@ -358,7 +338,7 @@ class ProcessTerminal:
     def _ready_child(self, *, initializing: bool) -> _Child:
         """The child, started and ready to answer; raises _LostError when there is none."""
         if self._closed:
-            raise _LostError(_NO_IPC, f"{self!r} is closed")
+            raise _LostError(NO_IPC, f"{self!r} is closed")
         child = self._child
         if child is None:
             try:
@@ -404,7 +384,7 @@ class ProcessTerminal:
             reply: Reply | None = child.conn.recv() if child.conn.poll(deadline_s) else None
         except (EOFError, OSError):
             self._replace(child, f"the child exited during {name}()")
-            raise _LostError(_NO_IPC, "the terminal's child process exited") from None
+            raise _LostError(NO_IPC, "the terminal's child process exited") from None
         except BaseException:
             self._discard(child)
             raise
@@ -412,7 +392,7 @@ class ProcessTerminal:
             child.busy = False
         if reply is None:
             self._replace(child, f"{name}() did not answer within {deadline_s:g} s")
-            raise _LostError(_IPC_TIMEOUT, f"{name}() did not answer within {deadline_s:g} s")
+            raise _LostError(IPC_TIMEOUT, f"{name}() did not answer within {deadline_s:g} s")
         return reply
 
     def _deadline_s(self, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> float:
@@ -427,104 +407,11 @@ class ProcessTerminal:
             timeout = _DEFAULT_CONNECT_MS  # the terminal refuses it; the deadline stays sane
         return max(self.call_timeout_s, timeout / 1000 + self.connect_margin_s)
 
-    # ------------------------------------------------------- the Terminal Protocol
-
-    def initialize(self, *args: Any, **kwargs: Any) -> bool:
-        return cast("bool", self._call("initialize", args, kwargs))
-
-    def login(self, *args: Any, **kwargs: Any) -> bool:
-        return cast("bool", self._call("login", args, kwargs))
-
-    def shutdown(self, *args: Any, **kwargs: Any) -> None:
-        self._call("shutdown", args, kwargs)
-
-    def version(self, *args: Any, **kwargs: Any) -> tuple[int, int, str] | None:
-        return cast("tuple[int, int, str] | None", self._call("version", args, kwargs))
+    # ---------------------------------------- the 32 functions: Forwarding's, but one
 
     def last_error(self) -> tuple[int, str]:
         """``(code, text)`` of the last call, read in the child right after it (no round trip)."""
         return self._error
-
-    def account_info(self, *args: Any, **kwargs: Any) -> AccountInfo | None:
-        return cast("AccountInfo | None", self._call("account_info", args, kwargs))
-
-    def terminal_info(self, *args: Any, **kwargs: Any) -> TerminalInfo | None:
-        return cast("TerminalInfo | None", self._call("terminal_info", args, kwargs))
-
-    def symbols_total(self, *args: Any, **kwargs: Any) -> int | None:
-        return cast("int | None", self._call("symbols_total", args, kwargs))
-
-    def symbols_get(self, *args: Any, **kwargs: Any) -> tuple[SymbolInfo, ...] | None:
-        return cast("tuple[SymbolInfo, ...] | None", self._call("symbols_get", args, kwargs))
-
-    def symbol_info(self, *args: Any, **kwargs: Any) -> SymbolInfo | None:
-        return cast("SymbolInfo | None", self._call("symbol_info", args, kwargs))
-
-    def symbol_info_tick(self, *args: Any, **kwargs: Any) -> Tick | None:
-        return cast("Tick | None", self._call("symbol_info_tick", args, kwargs))
-
-    def symbol_select(self, *args: Any, **kwargs: Any) -> bool:
-        return cast("bool", self._call("symbol_select", args, kwargs))
-
-    def market_book_add(self, *args: Any, **kwargs: Any) -> bool:
-        return cast("bool", self._call("market_book_add", args, kwargs))
-
-    def market_book_get(self, *args: Any, **kwargs: Any) -> tuple[BookInfo, ...] | None:
-        return cast("tuple[BookInfo, ...] | None", self._call("market_book_get", args, kwargs))
-
-    def market_book_release(self, *args: Any, **kwargs: Any) -> bool:
-        return cast("bool", self._call("market_book_release", args, kwargs))
-
-    def copy_rates_from(self, *args: Any, **kwargs: Any) -> Array | None:
-        return cast("Array | None", self._call("copy_rates_from", args, kwargs))
-
-    def copy_rates_from_pos(self, *args: Any, **kwargs: Any) -> Array | None:
-        return cast("Array | None", self._call("copy_rates_from_pos", args, kwargs))
-
-    def copy_rates_range(self, *args: Any, **kwargs: Any) -> Array | None:
-        return cast("Array | None", self._call("copy_rates_range", args, kwargs))
-
-    def copy_ticks_from(self, *args: Any, **kwargs: Any) -> Array | None:
-        return cast("Array | None", self._call("copy_ticks_from", args, kwargs))
-
-    def copy_ticks_range(self, *args: Any, **kwargs: Any) -> Array | None:
-        return cast("Array | None", self._call("copy_ticks_range", args, kwargs))
-
-    def orders_total(self, *args: Any, **kwargs: Any) -> int | None:
-        return cast("int | None", self._call("orders_total", args, kwargs))
-
-    def orders_get(self, *args: Any, **kwargs: Any) -> tuple[TradeOrder, ...] | None:
-        return cast("tuple[TradeOrder, ...] | None", self._call("orders_get", args, kwargs))
-
-    def order_calc_margin(self, *args: Any, **kwargs: Any) -> float | None:
-        return cast("float | None", self._call("order_calc_margin", args, kwargs))
-
-    def order_calc_profit(self, *args: Any, **kwargs: Any) -> float | None:
-        return cast("float | None", self._call("order_calc_profit", args, kwargs))
-
-    def order_check(self, *args: Any, **kwargs: Any) -> OrderCheckResult | None:
-        return cast("OrderCheckResult | None", self._call("order_check", args, kwargs))
-
-    def order_send(self, *args: Any, **kwargs: Any) -> OrderSendResult | None:
-        return cast("OrderSendResult | None", self._call("order_send", args, kwargs))
-
-    def positions_total(self, *args: Any, **kwargs: Any) -> int | None:
-        return cast("int | None", self._call("positions_total", args, kwargs))
-
-    def positions_get(self, *args: Any, **kwargs: Any) -> tuple[TradePosition, ...] | None:
-        return cast("tuple[TradePosition, ...] | None", self._call("positions_get", args, kwargs))
-
-    def history_orders_total(self, *args: Any, **kwargs: Any) -> int | None:
-        return cast("int | None", self._call("history_orders_total", args, kwargs))
-
-    def history_orders_get(self, *args: Any, **kwargs: Any) -> tuple[TradeOrder, ...] | None:
-        return cast("tuple[TradeOrder, ...] | None", self._call("history_orders_get", args, kwargs))
-
-    def history_deals_total(self, *args: Any, **kwargs: Any) -> int | None:
-        return cast("int | None", self._call("history_deals_total", args, kwargs))
-
-    def history_deals_get(self, *args: Any, **kwargs: Any) -> tuple[TradeDeal, ...] | None:
-        return cast("tuple[TradeDeal, ...] | None", self._call("history_deals_get", args, kwargs))
 
 
 if TYPE_CHECKING:
@@ -569,7 +456,7 @@ def _encode_request(message: tuple[Any, ...], name: str) -> bytes:
 def _start_error(initializing: bool, reason: str) -> LastError:
     """What a call sees when no child could be started: initialize() says why, as the module
     does when it cannot start a terminal (-10003); other calls see no connection (-10004)."""
-    return (_INIT_FAILED, f"IPC initialize failed, {reason}") if initializing else _NO_IPC
+    return init_failed(reason) if initializing else NO_IPC
 
 
 def _kill(child: _Child, grace_s: float) -> None:

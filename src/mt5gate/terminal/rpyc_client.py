@@ -36,25 +36,25 @@ from collections.abc import Mapping
 from contextlib import suppress
 from datetime import datetime
 from types import ModuleType
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from mt5gate.records import (
     RECORD_TYPES,
-    AccountInfo,
-    BookInfo,
-    OrderCheckResult,
-    OrderSendResult,
-    SymbolInfo,
-    TerminalInfo,
-    Tick,
     TradeDeal,
     TradeOrder,
-    TradePosition,
 )
-from mt5gate.terminal.base import TERMINAL_FUNCTIONS, Array, DateArg
+from mt5gate.terminal.base import (
+    TERMINAL_FUNCTIONS,
+    DateArg,
+    Terminal,
+    check_call_convention,
+    failure_value,
+)
+from mt5gate.terminal.forwarding import Forwarding
+from mt5gate.terminal.ipc import IPC_TIMEOUT, NO_IPC, RECV_FAILED, SUCCESS, LastError, init_failed
 
 __all__ = ["DEFAULT_PORT", "SERVER_SOURCE", "RPyCTerminal"]
 
@@ -128,12 +128,7 @@ def _mt5gate_call(name, args, kwargs):
 
 _HELPER: Final = "_mt5gate_call"
 _ALLOWED: Final = frozenset(TERMINAL_FUNCTIONS)
-_UNSET: Final = object()
 
-SUCCESS: Final = (1, "Success")
-NOT_CONNECTED: Final = (-10004, "No IPC connection")
-RECV_FAILED: Final = (-10002, "IPC recv failed")
-TIMED_OUT: Final = (-10005, "IPC timeout")
 
 #: Exceptions the module raises for calling-convention errors, re-raised as the same type.
 _REMOTE_ERRORS: Final[dict[str, type[Exception]]] = {
@@ -218,13 +213,13 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def _given(**options: Any) -> dict[str, Any]:
-    """Only the options the caller gave: the remote module keeps its own defaults and checks."""
-    return {key: item for key, item in options.items() if item is not None}
-
-
-class RPyCTerminal:
+class RPyCTerminal(Forwarding):
     """A Terminal on the far side of an RPyC classic server that can import ``MetaTrader5``.
+
+    Each of the 32 functions is one request (:class:`~mt5gate.terminal.forwarding.Forwarding`
+    sends it to :meth:`_call`), but for ``initialize`` and ``login`` (connecting, and a
+    deadline that covers the login's own timeout), ``last_error`` (answered locally) and
+    ``history_*_get`` (a ``None`` date is left out, as ``ticket=`` / ``position=`` want).
 
     Blocking and not thread-safe by contract, like every Terminal; a lock still keeps two
     threads from interleaving on one connection. ``initialize()`` connects (or reconnects);
@@ -246,7 +241,7 @@ class RPyCTerminal:
         self.call_timeout_s = call_timeout_s
         self._conn: Any = None
         self._helper: Any = None
-        self._last_error: tuple[int, str] = SUCCESS
+        self._last_error: LastError = SUCCESS
         self._lock = threading.RLock()
 
     @classmethod
@@ -326,25 +321,30 @@ class RPyCTerminal:
         args: tuple[Any, ...] = (),
         kwargs: Mapping[str, Any] | None = None,
         *,
-        failure: bool | None = None,
         deadline_s: float | None = None,
     ) -> Any:
-        """Call ``MetaTrader5.<name>`` remotely: one request, one by-value reply.
+        """Call ``MetaTrader5.<name>`` remotely: one request, one by-value reply; the module's
+        failure value (``None`` / ``False``) when the call cannot be made.
 
-        ``failure`` is what the real module returns when the call cannot be made.
+        A keyword given as ``None`` is left out (``None`` is the seam's "not given"): the
+        remote module keeps its own defaults and checks. Positional arguments go as given, so
+        the module refuses them where it takes keywords only (-2), as it would locally.
         """
         if name not in _ALLOWED:
             raise ValueError(f"{name!r} is not one of the 32 terminal functions")
+        check_call_convention(name, args, kwargs or {})
         wire_args = tuple(_argument(a) for a in args)
-        wire_kwargs = tuple((key, _argument(item)) for key, item in (kwargs or {}).items())
+        wire_kwargs = tuple(
+            (key, _argument(item)) for key, item in (kwargs or {}).items() if item is not None
+        )
         with self._lock:
             if not self.connected:
                 self._drop()
-                self._last_error = NOT_CONNECTED
-                return failure
+                self._last_error = NO_IPC
+                return failure_value(name)
             reply = self._round_trip(name, wire_args, wire_kwargs, deadline_s)
         if reply is None:
-            return failure
+            return failure_value(name)
         return self._unpack(name, reply)
 
     def _round_trip(
@@ -356,7 +356,7 @@ class RPyCTerminal:
             pending.set_expiry(deadline_s or self.call_timeout_s)
             return cast("tuple[Any, ...]", pending.value)
         except TimeoutError:  # RPyC's "result expired" is the builtin TimeoutError
-            self._last_error = TIMED_OUT
+            self._last_error = IPC_TIMEOUT
         except (EOFError, OSError):
             self._last_error = RECV_FAILED
         self._drop()
@@ -374,11 +374,7 @@ class RPyCTerminal:
         self._last_error = (code, text)
         return decode(result)
 
-    def _call_with(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """:meth:`_call` with only the keyword options the caller gave."""
-        return self._call(name, args, _given(**kwargs))
-
-    # -- the 32 functions -------------------------------------------------------------------
+    # -- the 32 functions: Forwarding's, but for these (connecting, deadlines, options) ------
 
     def initialize(
         self,
@@ -396,16 +392,16 @@ class RPyCTerminal:
                 self._drop()
                 problem = self._connect()
                 if problem is not None:
-                    self._last_error = (-10003, f"IPC initialize failed, {problem}")
+                    self._last_error = init_failed(problem)
                     return False
-        options = _given(login=login, password=password, server=server)
+        options: dict[str, Any] = {"login": login, "password": password, "server": server}
         if timeout != 60000:
             options["timeout"] = timeout
         if portable:
             options["portable"] = portable
         args = () if path is None else (path,)
         deadline = self._login_deadline(timeout)
-        return bool(self._call("initialize", args, options, failure=False, deadline_s=deadline))
+        return bool(self._call("initialize", args, options, deadline_s=deadline))
 
     def _login_deadline(self, timeout_ms: object) -> float:
         """A login may take its whole ``timeout``: never cut it short (pitfall A8)."""
@@ -419,132 +415,15 @@ class RPyCTerminal:
         server: str | None = None,
         timeout: int = 60000,
     ) -> bool:
-        options = _given(password=password, server=server)
+        options: dict[str, Any] = {"password": password, "server": server}
         if timeout != 60000:
             options["timeout"] = timeout
         deadline = self._login_deadline(timeout)
-        return bool(self._call("login", (login,), options, failure=False, deadline_s=deadline))
-
-    def shutdown(self) -> None:
-        """Forward ``shutdown()``; the connection stays open for the next ``initialize()``."""
-        self._call("shutdown")
-
-    def version(self) -> tuple[int, int, str] | None:
-        return cast("tuple[int, int, str] | None", self._call("version"))
+        return bool(self._call("login", (login,), options, deadline_s=deadline))
 
     def last_error(self) -> tuple[int, str]:
         """The outcome of this client's last call, read on the server in the same step."""
         return self._last_error
-
-    def account_info(self) -> AccountInfo | None:
-        return cast("AccountInfo | None", self._call("account_info"))
-
-    def terminal_info(self) -> TerminalInfo | None:
-        return cast("TerminalInfo | None", self._call("terminal_info"))
-
-    def symbols_total(self) -> int | None:
-        return cast("int | None", self._call("symbols_total"))
-
-    def symbols_get(self, group: str | None = None) -> tuple[SymbolInfo, ...] | None:
-        return cast("tuple[SymbolInfo, ...] | None", self._call_with("symbols_get", group=group))
-
-    def symbol_info(self, symbol: str, /) -> SymbolInfo | None:
-        return cast("SymbolInfo | None", self._call("symbol_info", (symbol,)))
-
-    def symbol_info_tick(self, symbol: str, /) -> Tick | None:
-        return cast("Tick | None", self._call("symbol_info_tick", (symbol,)))
-
-    def symbol_select(self, symbol: str, enable: Any = _UNSET, /) -> bool:
-        args = (symbol,) if enable is _UNSET else (symbol, enable)
-        return bool(self._call("symbol_select", args, failure=False))
-
-    def market_book_add(self, symbol: str, /) -> bool:
-        return bool(self._call("market_book_add", (symbol,), failure=False))
-
-    def market_book_get(self, symbol: str, /) -> tuple[BookInfo, ...] | None:
-        return cast("tuple[BookInfo, ...] | None", self._call("market_book_get", (symbol,)))
-
-    def market_book_release(self, symbol: str, /) -> bool:
-        return bool(self._call("market_book_release", (symbol,), failure=False))
-
-    def copy_rates_from(
-        self, symbol: str, timeframe: int, date_from: DateArg, count: int, /
-    ) -> Array | None:
-        args = (symbol, timeframe, date_from, count)
-        return cast("Array | None", self._call("copy_rates_from", args))
-
-    def copy_rates_from_pos(
-        self, symbol: str, timeframe: int, start_pos: int, count: int, /
-    ) -> Array | None:
-        args = (symbol, timeframe, start_pos, count)
-        return cast("Array | None", self._call("copy_rates_from_pos", args))
-
-    def copy_rates_range(
-        self, symbol: str, timeframe: int, date_from: DateArg, date_to: DateArg, /
-    ) -> Array | None:
-        args = (symbol, timeframe, date_from, date_to)
-        return cast("Array | None", self._call("copy_rates_range", args))
-
-    def copy_ticks_from(
-        self, symbol: str, date_from: DateArg, count: int, flags: int, /
-    ) -> Array | None:
-        args = (symbol, date_from, count, flags)
-        return cast("Array | None", self._call("copy_ticks_from", args))
-
-    def copy_ticks_range(
-        self, symbol: str, date_from: DateArg, date_to: DateArg, flags: int, /
-    ) -> Array | None:
-        args = (symbol, date_from, date_to, flags)
-        return cast("Array | None", self._call("copy_ticks_range", args))
-
-    def orders_total(self) -> int | None:
-        return cast("int | None", self._call("orders_total"))
-
-    def orders_get(
-        self,
-        *args: object,
-        symbol: str | None = None,
-        group: str | None = None,
-        ticket: int | None = None,
-    ) -> tuple[TradeOrder, ...] | None:
-        """Keywords only; positional arguments are forwarded so the module refuses them (-2)."""
-        found = self._call_with("orders_get", *args, symbol=symbol, group=group, ticket=ticket)
-        return cast("tuple[TradeOrder, ...] | None", found)
-
-    def order_calc_margin(
-        self, action: int, symbol: str, volume: float, price: float, /
-    ) -> float | None:
-        args = (action, symbol, volume, price)
-        return cast("float | None", self._call("order_calc_margin", args))
-
-    def order_calc_profit(
-        self, action: int, symbol: str, volume: float, price_open: float, price_close: float, /
-    ) -> float | None:
-        args = (action, symbol, volume, price_open, price_close)
-        return cast("float | None", self._call("order_calc_profit", args))
-
-    def order_check(self, request: dict[str, Any]) -> OrderCheckResult | None:
-        return cast("OrderCheckResult | None", self._call("order_check", (request,)))
-
-    def order_send(self, request: dict[str, Any]) -> OrderSendResult | None:
-        return cast("OrderSendResult | None", self._call("order_send", (request,)))
-
-    def positions_total(self) -> int | None:
-        return cast("int | None", self._call("positions_total"))
-
-    def positions_get(
-        self,
-        *args: object,
-        symbol: str | None = None,
-        group: str | None = None,
-        ticket: int | None = None,
-    ) -> tuple[TradePosition, ...] | None:
-        """Keywords only; positional arguments are forwarded so the module refuses them (-2)."""
-        found = self._call_with("positions_get", *args, symbol=symbol, group=group, ticket=ticket)
-        return cast("tuple[TradePosition, ...] | None", found)
-
-    def history_orders_total(self, date_from: DateArg, date_to: DateArg, /) -> int | None:
-        return cast("int | None", self._call("history_orders_total", (date_from, date_to)))
 
     def history_orders_get(
         self,
@@ -555,14 +434,9 @@ class RPyCTerminal:
         ticket: int | None = None,
         position: int | None = None,
     ) -> tuple[TradeOrder, ...] | None:
-        args = tuple(d for d in (date_from, date_to) if d is not None)
-        options = _given(group=group, ticket=ticket, position=position)
-        return cast(
-            "tuple[TradeOrder, ...] | None", self._call("history_orders_get", args, options)
-        )
-
-    def history_deals_total(self, date_from: DateArg, date_to: DateArg, /) -> int | None:
-        return cast("int | None", self._call("history_deals_total", (date_from, date_to)))
+        options = {"group": group, "ticket": ticket, "position": position}
+        found = self._history("history_orders_get", date_from, date_to, **options)
+        return cast("tuple[TradeOrder, ...] | None", found)
 
     def history_deals_get(
         self,
@@ -573,6 +447,18 @@ class RPyCTerminal:
         ticket: int | None = None,
         position: int | None = None,
     ) -> tuple[TradeDeal, ...] | None:
-        args = tuple(d for d in (date_from, date_to) if d is not None)
-        options = _given(group=group, ticket=ticket, position=position)
-        return cast("tuple[TradeDeal, ...] | None", self._call("history_deals_get", args, options))
+        options = {"group": group, "ticket": ticket, "position": position}
+        found = self._history("history_deals_get", date_from, date_to, **options)
+        return cast("tuple[TradeDeal, ...] | None", found)
+
+    def _history(self, name: str, date_from: object, date_to: object, **options: object) -> Any:
+        """``history_*_get``: the dates given (both, or none with ``ticket=`` / ``position=``)
+        and the options given; the module refuses a ``None`` date."""
+        dates = tuple(d for d in (date_from, date_to) if d is not None)
+        return self._call(name, dates, options)
+
+
+if TYPE_CHECKING:
+
+    def _conforms(terminal: RPyCTerminal) -> Terminal:
+        return terminal  # mypy proves RPyCTerminal satisfies the Terminal Protocol
