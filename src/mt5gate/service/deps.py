@@ -69,7 +69,8 @@ def gateway_of(request: HTTPConnection) -> Gateway:
 
 def _overridden(provide: Callable[..., Any], request: HTTPConnection) -> Gateway:
     """What an override of :func:`current_gateway` provides (a test's, not the hot path)."""
-    gateway = provide(request) if inspect.signature(provide).parameters else provide()
+    arity = len(inspect.signature(provide).parameters)
+    gateway = provide() if arity == 0 else provide(request) if arity == 1 else None
     if not isinstance(gateway, Gateway):
         if inspect.iscoroutine(gateway):
             gateway.close()  # an async override's: never awaited, so no warning about it
