@@ -53,7 +53,7 @@ from mt5gate.service.problems import (
     problem_for,
     problem_response,
 )
-from mt5gate.service.routes import add_routes
+from mt5gate.service.routers import add_routes
 from mt5gate.service.security import SECURITY, KeyedRoute, presented_key, security_schemes
 from mt5gate.service.stream import StreamOptions, serve_stream
 
@@ -94,8 +94,8 @@ def create_app(
     _add_middleware(app, gateway)
     _add_error_handlers(app)
     _add_probes(app, gateway)
-    add_routes(app.router, gateway)
-    add_insight_routes(app.router, gateway)
+    add_routes(app.router, key_required=gateway.settings.require_idempotency_key)
+    add_insight_routes(app.router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="static")
     add_offline_docs(app)
     add_console(app, gateway)

@@ -18,14 +18,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from mt5gate.errors import MT5DataError
 from mt5gate.orders.core import BLOCKING_KINDS, UNRESOLVED_KINDS, EventKind
 from mt5gate.orders.store import JournalEvent, OrderInspection, OrderSummary
-from mt5gate.service.gateway import AccountRuntime, Gateway
+from mt5gate.service.deps import gateway_of
+from mt5gate.service.gateway import AccountRuntime
 from mt5gate.service.routes import BASE, AccountName, AccountRoute, Routes
 
 __all__ = ["JournalEntry", "JournalPage", "LatencySlot", "add_insight_routes"]
@@ -96,26 +97,28 @@ class LatencySlot(BaseModel):
     p99_ms: float
 
 
-def add_insight_routes(router: APIRouter, gateway: Gateway) -> None:
+def add_insight_routes(router: APIRouter) -> None:
     """The health, journal and latency routes of every account (``read`` scope), on
-    ``router`` (the app's own, as :func:`~mt5gate.service.routes.add_routes`)."""
+    ``router`` (the app's own, as :func:`~mt5gate.service.routers.add_routes`), answered
+    from the request's gateway (:func:`~mt5gate.service.deps.gateway_of`)."""
     read = Routes(router, AccountRoute)
 
     @read.get(BASE + "/health", tags=["health"], response_class=JSONResponse,
               summary="The account's latest health reading (health+json)")  # fmt: skip
-    async def account_health(account: AccountName) -> JSONResponse:
-        rt = gateway.account(account)
+    async def account_health(request: Request, account: AccountName) -> JSONResponse:
+        rt = gateway_of(request).account(account)
         return JSONResponse(_health(rt), status_code=503 if _failing(rt) else 200,
                             media_type=HEALTH_TYPE)  # fmt: skip
 
     @read.get(BASE + "/journal", tags=["history"])
     async def journal(
+        request: Request,
         account: AccountName,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         unresolved: bool = False,
     ) -> JournalPage:
         """The account's orders in the journal, newest first, each with its state history."""
-        rt = gateway.account(account)
+        rt = gateway_of(request).account(account)
         login = _login(rt)
         if login is None:
             return JournalPage(account=rt.name, login=None, orders=[])
@@ -126,8 +129,9 @@ def add_insight_routes(router: APIRouter, gateway: Gateway) -> None:
         return JournalPage(account=rt.name, login=login, orders=orders)
 
     @read.get(BASE + "/latency", tags=["health"])
-    async def latency(account: AccountName) -> list[LatencySlot]:
+    async def latency(request: Request, account: AccountName) -> list[LatencySlot]:
         """Terminal-call latency (p50 / p99, ms) per 5-second slot, the last ten minutes."""
+        gateway = gateway_of(request)
         points = gateway.metrics.trail(gateway.account(account).name).points()
         return [LatencySlot(time_ms=p.time_ms, calls=p.calls, p50_ms=round(p.p50_ms, 3),
                             p99_ms=round(p.p99_ms, 3)) for p in points]  # fmt: skip

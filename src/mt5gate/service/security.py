@@ -26,6 +26,7 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from mt5gate.service.auth import Principal, Scope
+from mt5gate.service.deps import resolve_gateway
 from mt5gate.service.gateway import Gateway
 from mt5gate.service.matching import QuickRoute
 
@@ -81,9 +82,11 @@ class KeyedRoute(QuickRoute):
     """A route for callers whose key holds :attr:`key_scope` and is within its rate limit.
 
     :meth:`check` runs first on every request, before FastAPI reads the body or parses a
-    parameter, against the app's gateway (``app.state.gateway``); its ``AuthError`` is answered
-    by the app's handlers, as any error a route raises. A subclass sets the scope, or checks
-    more (:class:`~mt5gate.service.routes.AccountRoute` also looks the account up)."""
+    parameter, against the request's gateway (the app's, or the override of
+    :func:`~mt5gate.service.deps.current_gateway`), which it resolves for the endpoint too
+    (:func:`~mt5gate.service.deps.gateway_of`); its ``AuthError`` is answered by the app's
+    handlers, as any error a route raises. A subclass sets the scope, or checks more
+    (:class:`~mt5gate.service.routes.AccountRoute` also looks the account up)."""
 
     key_scope: ClassVar[Scope] = "read"
 
@@ -97,9 +100,12 @@ class KeyedRoute(QuickRoute):
 
         return keyed
 
-    def check(self, request: Request) -> None:
-        """Refuse the request (``AuthError``) unless its key may use this route now."""
-        authorized(request.app.state.gateway, request, self.key_scope)
+    def check(self, request: Request) -> Gateway:
+        """Refuse the request (``AuthError``) unless its key may use this route now; the
+        request's gateway otherwise."""
+        gateway = resolve_gateway(request)
+        authorized(gateway, request, self.key_scope)
+        return gateway
 
 
 def security_schemes() -> dict[str, Any]:
