@@ -309,11 +309,13 @@ def test_spec_settings_reach_the_session(tmp_path: Path) -> None:
     """How long orders reuse a symbol's specification is per account, from the TOML; the
     session a service builds gets it."""
     path = write(tmp_path, ONE + "specs = { ttl_s = 0 }\n")
-    settings = load_settings(path, {"MAIN_PASSWORD": "x"})
+    env = {"MAIN_PASSWORD": "x", "MT5GATE_DATA_DIR": str(tmp_path / "data")}
+    settings = load_settings(path, env)
     assert settings.default_account.specs.policy() == SpecPolicy(0.0)
-    session = session_for(settings.default_account, settings, {"MAIN_PASSWORD": "x"},
-                          terminal=SimTerminal())  # fmt: skip
+    settings.data_dir.mkdir()
+    session = session_for(settings.default_account, settings, env, terminal=SimTerminal())
     assert session.spec_policy == SpecPolicy(0.0)
+    session.close_journal()
     codes = write(tmp_path, ONE + "specs = { ttl_s = 2.5, refresh_on = [10014] }\n", "c.toml")
     assert load_settings(codes, {}).default_account.specs.policy() == SpecPolicy(2.5, {10014})
     (default,) = load_settings(write(tmp_path, ONE, "plain.toml"), {}).accounts
