@@ -101,14 +101,24 @@ def test_modify_goes_through_the_service_once_per_key(routed: Cli, serve: Served
     routed.ok("close", str(ticket), "--yes")
 
 
-def test_a_pending_order_cannot_be_modified_through_the_service(routed: Cli, serve: Served) -> None:
-    """The service has no route for it: refused before the question, nothing sent."""
+def test_a_pending_order_is_moved_through_the_service_once_per_key(
+    routed: Cli, serve: Served
+) -> None:
+    """``PATCH .../orders/{ticket}``: the price and SL move, the same key sends nothing new."""
     placed = routed.json("order", "limit", "buy", SYMBOL, "0.01", "20000", "--yes")
     ticket = placed["order"]
-    result = routed.run("modify", str(ticket), "--price", "21000")
-    assert_error(result, Exit.USAGE, f"{ticket} is a pending order", "no route")
-    assert "[y/N]" not in result.stderr
-    assert seen(serve, "orders", ticket)["price_open"] == 20000.0
+    args = ("modify", str(ticket), "--price", "21000", "--sl", "19000", "--yes", "--key",
+            "served-move", "--json")  # fmt: skip
+    first = routed.run(*args)
+    assert first.exit_code == 0, explain(first)
+    assert via(serve) in flat(first.stderr)
+    assert fields(first.stderr)["Price"] == "20000.00 -> 21000.00"
+    order = seen(serve, "orders", ticket)
+    assert (order["price_open"], order["sl"]) == (21000.0, 19000.0)
+    again = routed.run(*args)
+    assert json.loads(again.stdout) == json.loads(first.stdout)  # the first outcome
+    journaled = [o for o in routed.json("journal", "list") if o["idempotency_key"] == "served-move"]
+    assert len(journaled) == 1
     routed.ok("cancel", str(ticket), "--yes")
 
 

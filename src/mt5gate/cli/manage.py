@@ -32,7 +32,6 @@ from mt5gate.cli.trade import Confirmation, _ask, _done, _summary
 from mt5gate.cli.ui import Options, Ui
 from mt5gate.constants import PositionType
 from mt5gate.models import Order, OrderResult, Position
-from mt5gate.session.manager import MT5SessionManager
 
 if TYPE_CHECKING:
     from mt5gate.cli.remote import HaltSwitch, RemoteAccount
@@ -121,13 +120,6 @@ async def _modify_position(session: AccountPort, ui: Ui, target: Target, positio
 
 async def _modify_order(session: AccountPort, ui: Ui, target: Target, order: Order,
                         change: Change, confirmation: Confirmation) -> Exit:  # fmt: skip
-    if not isinstance(session, MT5SessionManager):
-        raise CommandError(
-            f"{order.ticket} is a pending order, and mt5gate serve has no route that modifies "
-            "one (only a position's SL / TP); nothing was sent",
-            hint=f"Cancel it and place a new one (mt5gate cancel {order.ticket}), or modify it "
-            "from a session of its own once the service has stopped.",
-        )
     digits = (await digits_of(session, [order.symbol]))[order.symbol]
     kind = order.type.name.lower().replace("_", " ")
     key = confirmation.idempotency_key()

@@ -116,3 +116,11 @@ class AccountPort(Protocol):
     async def cancel_order(self, ticket: int, *, idempotency_key: str | None = None) -> OrderResult:
         """Delete a pending order exactly once."""
         ...
+
+    async def modify_order(
+        self, ticket: int, *, price: float | None = None, sl: float | None = None,
+        tp: float | None = None, idempotency_key: str | None = None,
+    ) -> OrderResult:  # fmt: skip
+        """Move a pending order (its price, SL / TP; None keeps one, an SL / TP of 0 removes
+        it) exactly once."""
+        ...

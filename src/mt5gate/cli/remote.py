@@ -265,6 +265,16 @@ class RemoteAccount:
         """``DELETE .../orders/{ticket}`` with ``Idempotency-Key``."""
         return await self._write("DELETE", f"/orders/{ticket}", idempotency_key, None)
 
+    async def modify_order(
+        self, ticket: int, *, price: float | None = None, sl: float | None = None,
+        tp: float | None = None, idempotency_key: str | None = None,
+    ) -> OrderResult:  # fmt: skip
+        """``PATCH .../orders/{ticket}`` with ``Idempotency-Key``: a pending order's price and
+        SL / TP (None keeps one, an SL / TP of 0 removes it)."""
+        levels = (("price", price), ("sl", sl), ("tp", tp))
+        body = {name: level for name, level in levels if level is not None}
+        return await self._write("PATCH", f"/orders/{ticket}", idempotency_key, body)
+
     # ------------------------------------------------------------------------ the halt switch
 
     async def halt(self, reason: str) -> HaltSwitch:
