@@ -75,7 +75,9 @@ def test_a_paused_owner_s_send_is_refused_after_a_successor_took_over(workdir: P
         proxy.arm()
         first = GatewayProcess(_gateway(workdir, proxy.port, 0, "--order-timeout", "60"), log, 0)
         assert proxy.caught.wait(45.0), "gateway A never sent its order"
-        assert first.feed.ready
+        # its "ready" line was printed before the order left; the thread reading its output
+        # may not have reached that line yet when the proxy catches the order
+        assert first.wait_for(time.monotonic() + 10, ready=True), "A never said it was ready"
         deadline = time.monotonic() + 10
         while _kinds(workdir)[-1:] != [K.SENT] and time.monotonic() < deadline:
             time.sleep(0.05)
