@@ -55,8 +55,14 @@ typecheck: $(DEV)
 layers: $(DEV)
 	$(BIN)/lint-imports
 
+# TEST_WORKERS: pytest-xdist workers (0: one process, the default). `make test TEST_WORKERS=4`
+# took 614-742 s against 1,120 s serial on two cores (much of the suite waits on child
+# processes and sockets); pytest-cov combines the workers' coverage before the floor is
+# checked. Not the default yet: under that parallel load two timing-bound tests can fail
+# (tests/chaos/test_chaos.py ci_scale, tests/orders/test_crash_recovery.py).
+TEST_WORKERS ?= 0
 test: $(DEV) browser
-	$(BIN)/pytest --cov --cov-report=term
+	$(BIN)/pytest -n $(TEST_WORKERS) --cov --cov-report=term
 
 bench: $(DEV)
 	$(BIN)/python -m bench

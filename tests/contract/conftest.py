@@ -178,10 +178,19 @@ def server_ms(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -
     return int(_server_ms(year, month, day, hour, minute))
 
 
+@pytest.fixture
+def env_start_ms(weekday_ms: int) -> int:
+    """Server time the terminal starts at: a weekday morning. A test that needs another moment
+    parametrizes this fixture (``@pytest.mark.parametrize("env_start_ms", [...])``) instead of
+    jumping there: a jump simulates every tick on the way, seconds per day of market."""
+    return weekday_ms
+
+
 @pytest.fixture(params=list(IMPLEMENTATIONS))
-def env(request: pytest.FixtureRequest, weekday_ms: int) -> Iterator[Env]:
-    """A detached terminal of each implementation at a weekday morning, and its driver."""
-    with IMPLEMENTATIONS[request.param](weekday_ms) as (terminal, driver):
+def env(request: pytest.FixtureRequest, env_start_ms: int) -> Iterator[Env]:
+    """A detached terminal of each implementation at ``env_start_ms`` (a weekday morning unless
+    the test says otherwise), and its driver."""
+    with IMPLEMENTATIONS[request.param](env_start_ms) as (terminal, driver):
         assert isinstance(terminal, Terminal)
         yield Env(request.param, terminal, driver)
         terminal.shutdown()

@@ -291,6 +291,9 @@ def test_stops_within_stops_level_are_10016(mt5: Any) -> None:
     assert_rejected(result, 10016)
 
 
+# Friday 2026-01-09 22:00 server time: the forex session is open (until 23:55). Starting here,
+# not on Tuesday, the jump into the weekend simulates 14 hours of ticks instead of 98.
+@pytest.mark.parametrize("env_start_ms", [server_ms(2026, 1, 9, 22)], ids=["friday"])
 def test_market_closed_at_weekend_is_10018(env: Any, mt5: Any) -> None:
     """semantics 7.4 (4), pitfall C6: outside the session order_send gives 10018, while
     order_check does not test the session and answers 0 'Done'."""

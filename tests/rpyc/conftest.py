@@ -16,9 +16,17 @@ HEDGING = {"login": 5001, "password": "sim-pass-5001", "server": "MetaQuotes-Dem
 
 
 @pytest.fixture
-def remote() -> Iterator[tuple[RPyCTerminal, RPyCDriver]]:
-    """A detached RPyCTerminal on a fresh remote simulator at a weekday morning, and its driver."""
-    with rpyc_factory(WEEKDAY_MS) as (terminal, driver):
+def remote_start_ms() -> int:
+    """Server time the remote simulator starts at: a weekday morning. A test that needs another
+    moment parametrizes this fixture instead of jumping there (a jump simulates every tick)."""
+    return WEEKDAY_MS
+
+
+@pytest.fixture
+def remote(remote_start_ms: int) -> Iterator[tuple[RPyCTerminal, RPyCDriver]]:
+    """A detached RPyCTerminal on a fresh remote simulator at ``remote_start_ms``, and its
+    driver."""
+    with rpyc_factory(remote_start_ms) as (terminal, driver):
         yield terminal, driver
 
 

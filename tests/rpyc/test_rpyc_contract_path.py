@@ -65,6 +65,9 @@ def test_autotrading_off_is_10027(mt5: RPyCTerminal, driver: RPyCDriver) -> None
     assert mt5.order_send(market_buy()).retcode == 10009  # type: ignore[union-attr]
 
 
+# Friday 22:00 server time, the forex session still open: the jump into the weekend simulates
+# 14 hours of ticks, not the 98 from the weekday default.
+@pytest.mark.parametrize("remote_start_ms", [server_ms(2026, 1, 9, 22)], ids=["friday"])
 def test_market_closed_at_the_weekend(mt5: RPyCTerminal, driver: RPyCDriver) -> None:
     """semantics 7.4 (4): outside the session order_send gives 10018; order_check says Done."""
     driver.jump_to(server_ms(2026, 1, 10, 12))  # Saturday noon

@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -27,7 +28,23 @@ from mt5gate.service.auth import hash_api_key, new_api_key
 from mt5gate.service.config import ApiKeySettings, default_settings
 from mt5gate.service.console.access import COOKIE, csrf_token
 from mt5gate.service.gateway import Gateway
-from tests.service.conftest import free_port, open_market_terminal
+from mt5gate.sim import RealClock, SimConfig, SimTerminal
+from mt5gate.sim.clock import server_ms_of
+from tests.service.conftest import OPEN_MARKET, free_port
+
+#: The simulator's deep past starts 2024-01-01 here, not 2010: the chart asks 300 bars of each
+#: timeframe, and 300 MN1 bars from 2010 are 16 years of M1 bars to synthesise (1.7 s on an
+#: idle core; past the 10 s read deadline, hence 503, with coverage and parallel test workers
+#: on two cores). Two years still give MN1 bars.
+DEEP_HISTORY_FROM_S = 1_704_067_200
+
+
+def console_terminal(_: object = None) -> SimTerminal:
+    """A real-time simulator at ``OPEN_MARKET`` with two years of deep history."""
+    start = server_ms_of(datetime.fromisoformat(OPEN_MARKET))
+    config = SimConfig(deep_history_from_s=DEEP_HISTORY_FROM_S)
+    return SimTerminal(config, clock=RealClock(start_ms=start))
+
 
 KEYS = {scope: new_api_key() for scope in ("admin", "trade", "read")}
 SCOPES = {"admin": {"read", "trade", "admin"}, "trade": {"read", "trade"}, "read": {"read"}}
@@ -42,7 +59,7 @@ class Console:
             for name, key in KEYS.items()
         )
         settings = default_settings().model_copy(update={"data_dir": data_dir, "api_keys": keys})
-        self.gateway = Gateway.build(settings, os.environ, terminal_for=open_market_terminal)
+        self.gateway = Gateway.build(settings, os.environ, terminal_for=console_terminal)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
