@@ -46,10 +46,12 @@ from mt5gate.errors import (
     MT5OwnershipError,
     MT5RiskLimitError,
     MT5StateError,
+    MT5TimeoutError,
     error_from_trade_result,
 )
 from mt5gate.models import OrderResult, OrderStatus
 from mt5gate.orders import outcomes
+from mt5gate.orders.activity import SiblingReader
 from mt5gate.orders.codec import EventCodec, canonical_json
 from mt5gate.orders.core import (
     BY_MAGIC,
@@ -161,6 +163,7 @@ class OrderPipeline:
         self._hedging = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._busy: set[int] = set()  # client sequences a call of this process is handling
+        self._sending: set[int] = set()  # client sequences whose order_send may still run
         self._held: set[str] = set()  # symbols whose unresolved orders recovery is settling
         self._recovered = asyncio.Event()
         self._audited = False
@@ -484,9 +487,7 @@ class OrderPipeline:
                 await self._record(K.RECONCILED_ABSENT, client_id, note=f"not sent: {lost}")
             raise
         try:
-            record = await self.broker.send(
-                tagged, on_late=functools.partial(self._heard_late, client_id)
-            )
+            record = await self._send_once(client_id, tagged)
         except MT5OrderOutcomeUnknown as unknown:
             await self._record(K.UNKNOWN, client_id, note=str(unknown), retcode=unknown.retcode)
             return await self._resolve(client_id, sub, tagged, unknown)
@@ -497,6 +498,26 @@ class OrderPipeline:
             await self._record(K.REJECTED, client_id, note=f"not sent: {failure}")
             raise outcomes.with_id(failure, client_id) from None
         return await self._classified(client_id, sub, tagged, record)
+
+    async def _send_once(self, client_id: ClientOrderId, tagged: dict[str, Any]) -> Any:
+        """The one order_send. While it may still run (until it returns, or, after our
+        deadline expired or the caller was cancelled, until a late reply says it ended), the
+        order is in ``_sending``: no later order can prove its absence (activity's watermark)."""
+        sequence, running = client_id.sequence, False
+        self._sending.add(sequence)
+        try:
+            return await self.broker.send(
+                tagged, on_late=functools.partial(self._heard_late, client_id)
+            )
+        except MT5OrderOutcomeUnknown as unknown:
+            running = isinstance(unknown.__cause__, MT5TimeoutError)
+            raise
+        except asyncio.CancelledError:
+            running = True
+            raise
+        finally:
+            if not running:
+                self._sending.discard(sequence)
 
     async def _classified(
         self, client_id: ClientOrderId, sub: Submission, request: dict[str, Any], record: Any
@@ -515,6 +536,7 @@ class OrderPipeline:
 
     def _heard_late(self, client_id: ClientOrderId, record: Any, error: MT5Error | None) -> None:
         """Loop side: the lost order_send answered after all. It is recorded and it wins."""
+        self._sending.discard(client_id.sequence)
         self._late[client_id.sequence] = _Late(record, error)
         if record is None:  # it failed after all: that says nothing about the order
             return
@@ -566,11 +588,26 @@ class OrderPipeline:
         """Reconcile ``watches`` (fenced first): the verdict per client sequence. Decided
         watches are forgotten."""
         self._ensure_fenced()
-        found = await self.reconciler.settle(self.login, watches, budget_s, self._late_verdict)
+        found = await self.reconciler.settle(
+            self.login, watches, budget_s, self._late_verdict, self._refresh
+        )
         for sequence, verdict in found.items():
             if verdict is not Verdict.UNKNOWN:
                 self._watches.pop(sequence, None)
         return found
+
+    async def _refresh(self, watches: list[Watch]) -> None:
+        """Before each scan: the orders sent on each watch's symbol since its send, from the
+        journal (:mod:`~mt5gate.orders.activity`). State checks need none."""
+        reader = SiblingReader(self.store, self.login)
+        for watch in watches:
+            if watch.check is not None:
+                continue
+            sending = watch.client_id.sequence in self._sending
+            scan = await self._timed("siblings", reader.scan(watch.client_id, watch.symbol,
+                                                             sending=sending))  # fmt: skip
+            watch.siblings = scan.siblings
+            watch.ended_seq = watch.ended_seq or scan.ended_seq
 
     def _late_verdict(self, watch: Watch) -> Verdict | None:
         late = self._late.get(watch.client_id.sequence)

@@ -19,7 +19,8 @@ class ReconcilePolicy:
     (``first_s``, times ``multiplier``, at most ``max_interval_s``). An order is *absent* only
     after at least two scans found nothing over ``settle_s`` of healthy connection, and the
     history was shown to have caught up past the send: every position the order could have
-    moved changed exactly by the deals the history shows (``docs/orders.md``). With
+    moved changed exactly by the deals the history shows, and every order of ours sent on the
+    symbol since is accounted for (``docs/orders.md``). With
     ``require_clock_advance`` the broker's clock (the symbol's tick time) must also have moved
     past the send (off by default: a symbol whose market is closed would hold its orders'
     outcome unknown until it reopens, and the history proof does not need it). ``budget_s``

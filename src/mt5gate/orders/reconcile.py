@@ -16,8 +16,10 @@ not UTC), and every deal of the positions the order could have touched;
   can be late by seconds to minutes while positions are current at once, so the proof is that
   the two agree: every position on the order's symbol moved, since the state recorded just
   before the send, by exactly the deals the history shows (none of them ours). An executed
-  order of ours would have moved a position by a deal the history does not show yet. Only this
-  verdict allows a resend;
+  order of ours would have moved a position by a deal the history does not show yet. A position
+  that opened and closed in between is in neither list: the positions visible deals touched
+  count too, and every other order of ours sent on the symbol since must be accounted for
+  (:mod:`~mt5gate.orders.activity`). Only this verdict allows a resend;
 * **unknown**: none of these, when the budget runs out. The caller hears so; the sweep keeps
   looking.
 
@@ -27,7 +29,7 @@ A late reply of the lost ``order_send`` wins over all of them (the pipeline hand
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -36,6 +38,7 @@ from typing import Any, Final
 from mt5gate.constants import DealType, PositionType, TradeAction
 from mt5gate.errors import MT5Error
 from mt5gate.models import Deal, Order, Position
+from mt5gate.orders.activity import Sibling
 from mt5gate.orders.core import deals_match, order_matches
 from mt5gate.orders.evidence import Evidence, collect
 from mt5gate.orders.ids import ClientOrderId
@@ -157,6 +160,12 @@ class Watch:
     absent_since: float | None = None
     absent_scans: int = 0
     evidence: Evidence = field(default_factory=Evidence)
+    #: other orders of ours on the symbol sent after this one's send began, or still open
+    #: (:mod:`~mt5gate.orders.activity`); refreshed before each scan
+    siblings: tuple[Sibling, ...] = ()
+    #: the journal seq after which an order of ours went out after this send had ended (the
+    #: first one known is kept); 0: not known yet
+    ended_seq: int = 0
 
     def reset(self) -> None:
         """An unhealthy or uninformative scan: absence must be shown again from scratch."""
@@ -196,7 +205,7 @@ class Reconciler:
             positions = tuple(await ledger.positions())
             history = tuple(await ledger.history_orders(start, end))
             deals = tuple(await ledger.history_deals(start, end))
-            position_deals = await self._position_deals(watches, positions)
+            position_deals = await self._position_deals(watches, positions, deals)
         except MT5Error:
             return Snapshot({}, (), (), (), (), {}, healthy=False, taken_s=taken)
         evidence = collect(login, (*orders, *history), deals, positions, namespace=self.namespace)
@@ -211,7 +220,7 @@ class Reconciler:
         return max(int(min(starts)), 0), int(now_s + self.policy.window_s)
 
     async def _position_deals(
-        self, watches: Sequence[Watch], positions: Sequence[Position]
+        self, watches: Sequence[Watch], positions: Sequence[Position], deals: Sequence[Deal]
     ) -> dict[int, tuple[Deal, ...]]:
         """Every deal of each position an absence proof must account for."""
         wanted: set[int] = set()
@@ -222,6 +231,7 @@ class Reconciler:
                 continue
             wanted |= watch.footprint().keys()
             wanted |= {p.identifier for p in positions if p.symbol == watch.symbol}
+            wanted |= _touched(watch, deals)
         return {pid: tuple(await self._ledger.position_deals(pid)) for pid in sorted(wanted)}
 
     # ---------------------------------------------------------------------- judging
@@ -255,17 +265,38 @@ class Reconciler:
         order's symbol since just before the send (module docstring): each position moved by
         exactly the deals the history shows after it, and each position that changed shows its
         latest change among them (deals that net out, a lost SELL then a BUY, leave the volume
-        where it was but not the time of the last change). A journal written before this proof
-        existed has no record of that state: only the broker's clock moving past the send can
-        then be shown (the older, weaker rule)."""
+        where it was but not the time of the last change). Positions the visible deals touched
+        since the send count too (one that opened and closed in between is in neither list),
+        and every order of ours sent since must be accounted for (:meth:`_accounted`). A
+        journal written before this proof existed has no record of that state: only the
+        broker's clock moving past the send can then be shown (the older, weaker rule)."""
         if watch.before is None:
-            return self._clock_moved(watch, snap)
+            return self._clock_moved(watch, snap) and self._accounted(watch, snap)
         if watch.before.get("new_position_only"):
-            return True
+            return self._accounted(watch, snap)
         before = watch.footprint()
         now = {p.identifier: p for p in snap.positions if p.symbol == watch.symbol}
-        return all(self._explained(pid, before.get(pid, Before()), now.get(pid), snap)
-                   for pid in before.keys() | now.keys())  # fmt: skip
+        ids = before.keys() | now.keys() | _touched(watch, snap.deals)
+        explained = all(self._explained(pid, before.get(pid, Before()), now.get(pid), snap)
+                        for pid in ids)  # fmt: skip
+        return explained and self._accounted(watch, snap)
+
+    @staticmethod
+    def _accounted(watch: Watch, snap: Snapshot) -> bool:
+        """Every sibling (:mod:`~mt5gate.orders.activity`) is accounted for: it changed
+        nothing, or the history shows its deals (so the proof sees the positions it touched),
+        or the terminal shows its effect now. Or a watermark: an order of ours sent after this
+        send had ended shows its deal, and the history, synchronised in time order, would then
+        show this order's deal too."""
+        if not watch.siblings:
+            return True
+        deals = {d.ticket for d in snap.deals}
+        deals |= {d.ticket for found in snap.position_deals.values() for d in found}
+        if watch.ended_seq and any(s.sent_seq > watch.ended_seq and s.deals and s.deals <= deals
+                                   for s in watch.siblings):  # fmt: skip
+            return True
+        current = {o.ticket for o in snap.orders}
+        return all(_sibling_accounted(s, snap, deals, current) for s in watch.siblings)
 
     @staticmethod
     def _explained(pid: int, before: Before, now: Position | None, snap: Snapshot) -> bool:
@@ -314,16 +345,19 @@ class Reconciler:
         watches: list[Watch],
         budget_s: float,
         late: Callable[[Watch], Verdict | None] = lambda _: None,
+        refresh: Callable[[list[Watch]], Awaitable[None]] | None = None,
     ) -> dict[int, Verdict]:
         """Scan until every watch is decided, or ``budget_s`` is spent; the verdict per client
         sequence (UNKNOWN for those still open). ``late`` may decide a watch from a late reply
-        before each scan."""
+        before each scan; ``refresh`` updates the watches' siblings before it."""
         clock = self._clock
         verdicts = {w.client_id.sequence: Verdict.UNKNOWN for w in watches}
         started, scan = clock.monotonic(), 0
         open_ = list(watches)
         while open_:
             scan += 1
+            if refresh is not None:
+                await refresh(open_)
             snap = await self.snapshot(login, open_)
             for watch in list(open_):
                 verdict = late(watch) or self.judge(watch, snap)
@@ -335,6 +369,34 @@ class Reconciler:
                 return verdicts
             await clock.sleep(wait)
         return verdicts
+
+
+def _touched(watch: Watch, deals: Sequence[Deal]) -> set[int]:
+    """The positions on the watch's symbol that visible deals since its send moved (a deal's
+    time is at or after the quote the send used)."""
+    return {
+        d.position_id
+        for d in deals
+        if d.symbol == watch.symbol and d.position_id and d.time_msc >= watch.sent_ms
+    }
+
+
+def _sibling_accounted(
+    sibling: Sibling, snap: Snapshot, deals: set[int], current: set[int]
+) -> bool:
+    """One sibling: inert, or its deals visible, or its effect current (a position it
+    opened, a pending order it placed); an open outcome without any of these is not."""
+    if sibling.inert:
+        return True
+    found = snap.evidence.get(sibling.sequence)
+    if found is not None and (found.deals or found.positions or
+                              any(o.ticket in current for o in found.orders)):  # fmt: skip
+        return True
+    if sibling.open:
+        return False
+    if sibling.deals:
+        return sibling.deals <= deals
+    return bool(sibling.orders & current)
 
 
 def _deal_volume(deal: Deal) -> float:
