@@ -202,3 +202,43 @@ def test_a_hedging_position_closed_by_a_later_order_is_never_proven_absent(late:
     _catch_up(h)
     assert h.run(h.session.place_order(BUY, idempotency_key="lost")).comment == "reconciled"
     assert _deals_of(h, "lost", HEDGING) == 1
+
+
+def test_recovery_stops_early_when_its_orders_can_only_wait_for_each_other(tmp_path: Any) -> None:
+    """A gateway died with two EURUSD orders in flight (neither reached the server). Each is
+    the other's open sibling: recovery cannot settle them, and stops looking at once instead of
+    holding EURUSD for its whole budget. The first new order's deal is their watermark: the
+    next sweep proves both absent."""
+    path = tmp_path / "orders.db"
+    with SqliteJournal(path) as journal:
+        left = []
+        for key, side in (("first", 1), ("second", 0)):
+            client = journal.record_intent(NETTING, {"op": "place", "symbol": "EURUSD"}, key)
+            request = {"action": 1, "symbol": "EURUSD", "volume": 0.01, "type": side,
+                       "magic": client.magic}  # fmt: skip
+            result = {"server_ms": TUESDAY_10, "before": {"positions": []}}
+            journal.record(K.SENT, client, NETTING, request=request, result=result)
+            left.append(client)
+    sim = SimTerminal(SimConfig(history_days=1), clock=VirtualClock(TUESDAY_10))
+
+    async def restart() -> tuple[list[list[EventKind]], float, list[list[EventKind]]]:
+        session, _, clock = make_session(sim, login=NETTING, password=PASSWORDS[NETTING],
+                                         journal=SqliteJournal(path), reconcile=POLICY)  # fmt: skip
+        journal = session.journal
+        assert journal is not None
+        started = clock.monotonic()
+        async with session:
+            held = [[e.kind for e in journal.history(NETTING, c)] for c in left]
+            spent = clock.monotonic() - started
+            await session.place_order(BUY, idempotency_key="new")
+            await session.sweep_orders()
+            settled = [[e.kind for e in journal.history(NETTING, c)] for c in left]
+        session.close_journal()
+        return held, spent, settled
+
+    held, spent, settled = asyncio.run(restart())
+    assert held == [[K.INTENT, K.SENT]] * 2  # unknown: either could have closed the other
+    assert spent < POLICY.budget_s / 2  # recovery did not wait out its budget
+    assert [kinds[-1] for kinds in settled] == [K.RECONCILED_ABSENT] * 2
+    trades = [d for d in sim.broker.all_deals() if d.type in (0, 1)]  # not the deposit
+    assert len(trades) == 1  # only the new order traded

@@ -584,13 +584,16 @@ class OrderPipeline:
             watch = self._watches[client_id.sequence] = _watch(client_id, state, symbol)
         return watch
 
-    async def _settle(self, watches: list[Watch], budget_s: float) -> dict[int, Verdict]:
+    async def _settle(
+        self, watches: list[Watch], budget_s: float, *, stop_when_stalled: bool = False
+    ) -> dict[int, Verdict]:
         """Reconcile ``watches`` (fenced first): the verdict per client sequence. Decided
         watches are forgotten."""
         self._ensure_fenced()
         found = await self.reconciler.settle(
-            self.login, watches, budget_s, self._late_verdict, self._refresh
-        )
+            self.login, watches, budget_s, self._late_verdict, self._refresh,
+            stop_when_stalled=stop_when_stalled,
+        )  # fmt: skip
         for sequence, verdict in found.items():
             if verdict is not Verdict.UNKNOWN:
                 self._watches.pop(sequence, None)
@@ -801,7 +804,8 @@ class OrderPipeline:
             else:
                 watches.append(self._watch(client_id, state))
         if watches:
-            found = await self._settle(watches, self.reconciler.policy.budget_s)
+            budget = self.reconciler.policy.budget_s
+            found = await self._settle(watches, budget, stop_when_stalled=True)
             for watch in watches:
                 await self._conclude(watch, found[watch.client_id.sequence])
             verdicts.update(found)

@@ -166,6 +166,8 @@ class Watch:
     #: the journal seq after which an order of ours went out after this send had ended (the
     #: first one known is kept); 0: not known yet
     ended_seq: int = 0
+    #: the open siblings the last judgement waited on (nothing else held it)
+    waiting: frozenset[int] = frozenset()
 
     def reset(self) -> None:
         """An unhealthy or uninformative scan: absence must be shown again from scratch."""
@@ -238,6 +240,7 @@ class Reconciler:
 
     def judge(self, watch: Watch, snap: Snapshot) -> Verdict:
         """One scan's verdict for ``watch``; updates its absence bookkeeping."""
+        watch.waiting = frozenset()
         if watch.check is not None:
             return self._judge_state(watch, snap)
         found = snap.evidence.get(watch.client_id.sequence)
@@ -296,7 +299,10 @@ class Reconciler:
                                    for s in watch.siblings):  # fmt: skip
             return True
         current = {o.ticket for o in snap.orders}
-        return all(_sibling_accounted(s, snap, deals, current) for s in watch.siblings)
+        unaccounted = [s for s in watch.siblings
+                       if not _sibling_accounted(s, snap, deals, current)]  # fmt: skip
+        watch.waiting = frozenset(s.sequence for s in unaccounted if s.open)
+        return not unaccounted
 
     @staticmethod
     def _explained(pid: int, before: Before, now: Position | None, snap: Snapshot) -> bool:
@@ -346,10 +352,15 @@ class Reconciler:
         budget_s: float,
         late: Callable[[Watch], Verdict | None] = lambda _: None,
         refresh: Callable[[list[Watch]], Awaitable[None]] | None = None,
+        *,
+        stop_when_stalled: bool = False,
     ) -> dict[int, Verdict]:
         """Scan until every watch is decided, or ``budget_s`` is spent; the verdict per client
         sequence (UNKNOWN for those still open). ``late`` may decide a watch from a late reply
-        before each scan; ``refresh`` updates the watches' siblings before it."""
+        before each scan; ``refresh`` updates the watches' siblings before it. With
+        ``stop_when_stalled`` (recovery: new orders on the symbols wait for it), scanning stops
+        as soon as every open watch waits only on open siblings among the watches themselves:
+        only a later order's deal (a watermark) can settle them, and none can go meanwhile."""
         clock = self._clock
         verdicts = {w.client_id.sequence: Verdict.UNKNOWN for w in watches}
         started, scan = clock.monotonic(), 0
@@ -367,8 +378,16 @@ class Reconciler:
             wait = self.policy.interval_s(scan)
             if not open_ or clock.monotonic() - started + wait > budget_s:
                 return verdicts
+            if stop_when_stalled and _stalled(open_):
+                return verdicts
             await clock.sleep(wait)
         return verdicts
+
+
+def _stalled(watches: Sequence[Watch]) -> bool:
+    """Every watch waits on open siblings, all of them among ``watches``."""
+    among = {w.client_id.sequence for w in watches}
+    return all(w.waiting and w.waiting <= among for w in watches)
 
 
 def _touched(watch: Watch, deals: Sequence[Deal]) -> set[int]:
