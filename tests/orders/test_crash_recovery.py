@@ -93,13 +93,23 @@ def _start_gateway(port: int, journal: Path) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def _wait_for(predicate: object, timeout_s: float = 30.0) -> None:
+def _wait_for(
+    predicate: object, gateway: subprocess.Popen[str], what: str, timeout_s: float = 60.0
+) -> None:
+    """Wait for ``predicate``; on a timeout (or the gateway's death) say what the gateway
+    printed."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():  # type: ignore[operator]
             return
+        if gateway.poll() is not None:
+            break
         time.sleep(0.02)
-    raise AssertionError("timed out waiting for the gateway")
+    if gateway.poll() is None:
+        gateway.kill()
+    out, err = gateway.communicate(timeout=10)
+    raise AssertionError(f"the gateway never got to {what} (exit {gateway.returncode}):\n"
+                         f"{out}\n{err[-3000:]}")  # fmt: skip
 
 
 def _last_kind(journal: Path) -> EventKind | None:
@@ -118,10 +128,10 @@ def _kill_after_sent(broker: Broker, journal: Path) -> None:
     """Run the gateway until its order is SENT (on disk) and held by the broker; SIGKILL it."""
     gateway = _start_gateway(broker.server.port, journal)
     try:
-        _wait_for(lambda: _last_kind(journal) is K.SENT)
+        _wait_for(lambda: _last_kind(journal) is K.SENT, gateway, "SENT")
         fault = broker.fault
         assert fault is not None
-        _wait_for(lambda: broker.sim.faults.fired(fault) == 1)
+        _wait_for(lambda: broker.sim.faults.fired(fault) == 1, gateway, "the held order_send")
         os.kill(gateway.pid, signal.SIGKILL)
         assert gateway.wait(10) == -signal.SIGKILL
     finally:

@@ -493,7 +493,7 @@ class SqliteJournal:
         except sqlite3.Error as error:
             raise JournalError(f"cannot open order journal {self.path}: {error}") from error
         try:
-            self._prepare(conn, fresh)
+            self._prepare(conn)
         except BaseException:
             conn.close()
             raise
@@ -523,17 +523,15 @@ class SqliteJournal:
                 "restore it from a backup (do not delete it: unresolved orders may be in it)"
             )
 
-    def _prepare(self, conn: sqlite3.Connection, fresh: bool) -> None:
+    def _prepare(self, conn: sqlite3.Connection) -> None:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=10000")
             self._check_integrity(conn)
-            if fresh and not self._tables(conn):
-                conn.executescript(
-                    f"BEGIN IMMEDIATE;{_SCHEMA_V1}{_MIGRATE_V2}{_MIGRATE_V3}"
-                    f"INSERT INTO schema_version VALUES ({SCHEMA_VERSION}); COMMIT;"
-                )
+            if not self._tables(conn):  # new (or emptied by a creator that has not committed)
+                stamp = f"INSERT INTO schema_version VALUES ({SCHEMA_VERSION});"
+                self._change(conn, f"{_SCHEMA_V1}{_MIGRATE_V2}{_MIGRATE_V3}{stamp}")
             self._check_schema(conn, migrate=True)
         except sqlite3.DatabaseError as error:
             raise JournalError(
@@ -577,11 +575,32 @@ class SqliteJournal:
             )
         assert isinstance(version, int)
         while version < SCHEMA_VERSION:
-            conn.executescript(
-                f"BEGIN IMMEDIATE;{_MIGRATIONS[version]}"
-                f"INSERT INTO schema_version VALUES ({version + 1}); COMMIT;"
-            )
-            version += 1
+            self._change(conn, f"{_MIGRATIONS[version]}"
+                               f"INSERT INTO schema_version VALUES ({version + 1});")  # fmt: skip
+            moved = self._version(conn)
+            if moved <= version:
+                raise JournalError(f"order journal {self.path}: the migration from schema "
+                                   f"version {version} did not apply")  # fmt: skip
+            version = moved
+
+    @staticmethod
+    def _version(conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        return int(row[0])
+
+    def _change(self, conn: sqlite3.Connection, script: str) -> None:
+        """Create or migrate the schema in one write transaction. Two processes opening the
+        same new (or old) file at once, a gateway and ``mt5gate journal`` say, both find it
+        to do; the second gets the write lock only after the first committed, and its script
+        then fails on tables that exist: it is rolled back, and the first one's schema is
+        what the caller checks next."""
+        try:
+            conn.executescript(f"BEGIN IMMEDIATE;{script}COMMIT;")
+        except sqlite3.OperationalError as error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if "already exists" not in str(error):
+                raise
 
     def protect(self, *secrets: str | SecretStr) -> None:
         """Mask ``secrets`` in everything written from now on (the session passes its
