@@ -623,11 +623,19 @@ def test_a_wrong_password_fails_without_showing_it(
 # ---------------------------------------------------------------------------------- journal
 
 
-def test_journal_help_is_the_journal_cli(cli: Cli) -> None:
+def test_journal_help_is_a_sub_app(cli: Cli) -> None:
+    """``mt5gate journal`` is a typer sub-app (its help in the layout of every command, no
+    longer argparse's ``usage:``), built from the journal CLI's option table."""
     result = cli.ok("journal", "--help")
-    assert result.stdout.startswith("usage: mt5gate journal")
-    assert "list" in result.stdout
-    assert "show" in result.stdout
+    assert result.stdout.startswith("Usage: mt5gate journal [OPTIONS] COMMAND [ARGS]...")
+    for action in ("list", "show", "blocks", "acknowledge"):
+        assert f"\n  {action} " in result.stdout, action
+    listing = cli.ok("journal", "list", "-h").stdout
+    assert listing.startswith("Usage: mt5gate journal list [OPTIONS]")
+    for option in ("--journal FILE", "--store URL", "--state KIND [KIND ...]", "--unresolved",
+                   "-c, --config FILE", "-a, --account NAME"):  # fmt: skip
+        assert option in listing, option
+    assert "\nAccount:\n" in listing
 
 
 def test_journal_of_an_account_that_never_ran_is_missing(cli: Cli) -> None:
@@ -657,6 +665,24 @@ def test_journal_honours_mt5gate_journal_unless_an_account_is_named(
     named = cli.run("journal", "list", f"--config={two_accounts}", "--account=second", env=env)
     assert named.exit_code == 0, explain(named)
     assert "no orders match" in named.stdout
+
+
+def test_journal_account_options_mix_with_the_journals_own(cli: Cli, two_accounts: Path) -> None:
+    """``--config`` / ``--account`` (``-c`` / ``-a``) name the journal wherever they stand among
+    the journal's options (after ``--state A B`` too), and a ``--journal`` named with them is
+    the one read."""
+    cli.ok("account", "-c", str(two_accounts), "-a", "second")  # the session creates it
+    listed = cli.run("journal", "list", "--state", "INTENT", "UNKNOWN", "-a", "second", "-c",
+                     str(two_accounts), "--unresolved")  # fmt: skip
+    assert listed.exit_code == 0, explain(listed)
+    assert "no orders match" in listed.stdout
+    assert "no account is blocked" in cli.ok("journal", "blocks", "-c", str(two_accounts),
+                                             "--account=second").stdout  # fmt: skip
+    other = cli.home / "elsewhere.db"
+    named = cli.run("journal", "show", "--ticket", "7", "-c", str(two_accounts), "-a", "second",
+                    "--journal", str(other))  # fmt: skip
+    assert named.exit_code == Exit.USAGE, explain(named)
+    assert f"no order journal at {other}" in named.stderr
 
 
 # ------------------------------------------------------------------------------ front ends

@@ -1,8 +1,9 @@
-"""``serve``, ``bot``, ``fleet``, ``bridge`` and ``demo`` are typer commands of ``mt5gate``
-built from each front end's one option table, its argparse parser (issue 21, item 7).
+"""``journal``, ``serve``, ``bot``, ``fleet``, ``bridge`` and ``demo`` are typer commands of
+``mt5gate`` built from each front end's one option table, its argparse parser (issue 21, item 7).
 
 The parser stays what ``python -m mt5gate.bridge.cli`` (core only, no typer), ``python -m
-mt5gate.service.cli`` and ``python -m mt5gate.demo`` parse with; these tests check that the
+mt5gate.service.cli``, ``python -m mt5gate.orders.cli`` and ``python -m mt5gate.demo`` parse
+with; these tests check that the
 typer command made from it has every option, hands the front end's ``run`` what argparse would
 have handed it, refuses what argparse refused (exit 2, with the table's own reason), and is
 listed, helped and completed like every other command.
@@ -35,6 +36,9 @@ SAMPLES: Final[dict[str, list[str]]] = {
                "--handshake-timeout", "0.5", "--faults", "f.toml"],
     "demo": ["--virtual-time"],
     "fleet": ["--config", "c.toml", "move", "live", "replica-b"],
+    "journal": ["list", "--journal", "j.db", "--state", "INTENT", "unknown", "--login", "5001",
+                "--state", "SENT", "--unresolved", "--limit", "3", "--namespace", "0x10",
+                "-c", "a.toml", "--account", "live"],
 }  # fmt: skip
 
 
@@ -155,7 +159,8 @@ def test_run_gets_what_argparse_would_give_it(name: str) -> None:
     command(name, parser, record).main(SAMPLES[name], prog_name=f"mt5gate {name}",
                                        standalone_mode=False)  # fmt: skip
     assert got == [parser.parse_args(SAMPLES[name])]
-    required = {"bridge": ["--terminal", "sim", "--token-file", "t.txt"], "fleet": ["status"]}
+    required = {"bridge": ["--terminal", "sim", "--token-file", "t.txt"], "fleet": ["status"],
+                "journal": ["show", "--ticket", "7"]}  # fmt: skip
     fewest = required.get(name, [])
     command(name, parser, record).main(fewest, prog_name=f"mt5gate {name}",
                                        standalone_mode=False)  # fmt: skip
@@ -201,6 +206,74 @@ def test_completion_knows_the_front_ends_options() -> None:
     assert {"--max-connections", "--max-handshakes"} <= offered("bridge", "--max")
     assert {"drain", "undrain"} <= offered("fleet", "")
     assert {"serve", "fleet"} <= {item.value for item in group.shell_complete(root, "")}
+
+
+def test_a_mutually_exclusive_group_is_argparses(capsys: pytest.CaptureFixture[str]) -> None:
+    """A required mutually exclusive group: one option of it is needed, two are refused (exit
+    2, in argparse's words, naming the options), and the help says so; ``run`` sees what
+    argparse would hand it."""
+    parser = argparse.ArgumentParser(prog="x")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--client-id")
+    which.add_argument("--ticket", type=int)
+    got: list[argparse.Namespace] = []
+
+    def record(args: argparse.Namespace) -> int:
+        got.append(args)
+        return 0
+
+    made = command("x", parser, record)
+    made.main(["--ticket", "7"], prog_name="x", standalone_mode=False)
+    assert got == [parser.parse_args(["--ticket", "7"])]
+    for argv, reason in (([], "one of the arguments --client-id --ticket is required"),
+                         (["--client-id", "a", "--ticket", "1"],
+                          "argument --ticket: not allowed with argument --client-id")):  # fmt: skip
+        with pytest.raises(SystemExit) as done:
+            made.main(argv, prog_name="x")
+        assert done.value.code == 2
+        assert reason in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        made.main(["--help"], prog_name="x")
+    assert "Give exactly one of --client-id, --ticket." in capsys.readouterr().out
+
+
+def test_an_option_of_several_values_reads_them_as_argparse(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``nargs="+"`` with ``extend``: the words after the option up to the next option, again
+    when repeated; ``--kind=A B`` leaves ``B`` over, as argparse does."""
+    parser = argparse.ArgumentParser(prog="x")
+    parser.add_argument("--kind", nargs="+", action="extend", type=str.upper)
+    parser.add_argument("--flag", action="store_true")
+    got: list[argparse.Namespace] = []
+
+    def record(args: argparse.Namespace) -> int:
+        got.append(args)
+        return 0
+
+    for argv in (["--kind", "a", "b", "--flag", "--kind", "c"], ["--kind", "a", "--flag"], [],
+                 ["--kind=a"]):  # fmt: skip
+        command("x", parser, record).main(argv, prog_name="x", standalone_mode=False)
+        assert got.pop() == parser.parse_args(argv), argv
+    with pytest.raises(SystemExit) as done:
+        command("x", parser, record).main(["--kind=a", "b", "c"], prog_name="x")
+    assert done.value.code == 2
+    assert "unexpected extra argument" in capsys.readouterr().err
+
+
+def test_the_journals_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """The journal says each usage error on one line, as its argparse parser did (its
+    runbooks' scripts read stderr), where the other front ends print click's usage block."""
+    assert main(["journal", "list", "--frobnicate"]) == 2
+    assert capsys.readouterr().err == (
+        "mt5gate journal: No such option: --frobnicate (see mt5gate journal list --help)\n"
+    )
+    assert main(["journal", "launch"]) == 2
+    assert capsys.readouterr().err == (
+        "mt5gate journal: No such command 'launch' (see mt5gate journal --help)\n"
+    )
+    assert main(["fleet", "launch"]) == 2
+    assert capsys.readouterr().err.startswith("Usage: mt5gate fleet")
 
 
 def test_an_action_the_converter_does_not_know_is_refused() -> None:

@@ -263,6 +263,29 @@ def test_custom_namespace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "namespace 0x6d67" in err
 
 
+def test_blocks_and_acknowledge_as_the_runbook_runs_them(
+    path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The commands of the lost-journal runbook (and the chaos harness's operator), word for
+    word: ``blocks --journal FILE --json``, then ``acknowledge --journal FILE --login N --note
+    TEXT``, which lifts the block once."""
+    with SqliteJournal(path) as journal:
+        assert journal.block(None, 5001, "the journal is behind the broker", [77, 78])
+    status, out, _ = _run(capsys, "blocks", "--journal", path, "--json")
+    assert status == 1
+    [block] = json.loads(out)
+    assert (block["login"], block["sequences"]) == (5001, [77, 78])
+    status, out, err = _run(capsys, "acknowledge", "--journal", path, "--login", "5001",
+                            "--note", "ann: checked")  # fmt: skip
+    assert (status, err) == (0, "")
+    assert "account 5001: block lifted (2 orders acknowledged)" in out
+    assert _run(capsys, "blocks", "--journal", path) == (0, "no account is blocked\n", "")
+    status, _, err = _run(capsys, "acknowledge", "--journal", path, "--login", "5001",
+                          "--note", "again")  # fmt: skip
+    assert (status, err) == (1, "mt5gate journal: account 5001 is not blocked; nothing to "
+                                "acknowledge\n")  # fmt: skip
+
+
 # -- where the journal comes from ------------------------------------------------------------
 
 
@@ -364,14 +387,16 @@ def test_os_errors_are_one_line(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        ([], "required: {list,show,blocks,acknowledge}"),
-        (["remove"], "invalid choice: 'remove'"),
+        ([], "Missing command"),
+        (["remove"], "No such command 'remove'"),
         (["list", "--limit", "0"], "must be positive, got 0"),
         (["list", "--login", "x"], "not a whole number: 'x'"),
         (["list", "--state", "SENDING"], "unknown state 'SENDING' (one of INTENT, SENT"),
         (["list", "--namespace", "0x10000"], "must be 0..0xffff, got 0x10000"),
         (["list", "--namespace", "ns"], "not a number: 'ns'"),
-        (["list", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["list", "--frobnicate"], "No such option: --frobnicate"),
+        (["list", "--state", "--unresolved"], "unknown state '--unresolved'"),  # click: a value
+        (["list", "--state=INTENT", "UNKNOWN"], "unexpected extra argument(s) (UNKNOWN)"),
         (["show"], "one of the arguments --client-id --key --ticket is required"),
         (["show", "--client-id", "1", "--ticket", "2"], "not allowed with argument"),
         (["show", "--client-id", "zz"], "--client-id 'zz' is not a sequence number, tag or magic"),
@@ -389,6 +414,50 @@ def test_bad_arguments_are_one_line(
     assert err.startswith("mt5gate journal")
     assert message in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["show"], "one of the arguments --client-id --key --ticket is required (see mt5gate "
+                   "journal show --help)"),
+        (["show", "--ticket", "2", "--client-id", "1"], "argument --ticket: not allowed with "
+                                                        "argument --client-id (see mt5gate "
+                                                        "journal show --help)"),
+        (["show", "--key", "k-1", "--frobnicate"], "No such option: --frobnicate (see mt5gate "
+                                                   "journal show --help)"),
+        (["--frobnicate", "list"], "No such option: --frobnicate (see mt5gate journal --help)"),
+        (["acknowledge", "--login", "5001"], "Missing option '--note' (see mt5gate journal "
+                                             "acknowledge --help)"),
+    ],
+)  # fmt: skip
+def test_usage_errors_name_the_options_on_one_line(
+    path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], line: str
+) -> None:
+    """The typer sub-app refuses what the journal's argparse parser refused, before reading
+    anything (exit 2): one line naming the options, and which help to read."""
+    status, out, err = _run(capsys, *argv, "--journal", path)
+    assert (status, out, err) == (2, "", f"mt5gate journal: {line}\n")
+
+
+def test_state_takes_several_kinds_in_either_form(
+    path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--state A B`` (argparse's form, in the runbooks) and ``--state A --state B`` (click's)
+    are the same filter, and may be mixed with other options between them."""
+    forms = [
+        ["--state", "intent", "UNKNOWN", "ACKNOWLEDGED"],
+        ["--state", "INTENT", "--state", "unknown", "--state", "ACKNOWLEDGED"],
+        ["--state", "INTENT", "UNKNOWN", "--json", "--state", "ACKNOWLEDGED"],
+    ]
+    found = []
+    for form in forms:
+        status, out, err = _run(capsys, "list", "--journal", path, "--json", *form)
+        assert (status, err) == (0, "")
+        found.append(sorted((o["client_id"]["login"], o["state"]) for o in json.loads(out)))
+    assert found[0] == [(5001, "ACKNOWLEDGED"), (5001, "UNKNOWN"), (5002, "INTENT")]
+    assert found[1] == found[0]
+    assert found[2] == found[0]
 
 
 def test_help_documents_the_exit_statuses(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,9 +7,9 @@ they are written once and can follow the command (``mt5gate price EURUSD --accou
 :func:`run_on_account` (in :mod:`~mt5gate.cli.running`) gives each its account: a session of
 its own, or the ``mt5gate serve`` that owns the account (:mod:`~mt5gate.cli.owner`,
 :mod:`~mt5gate.cli.remote`).
-``serve``, ``bot``, ``fleet``, ``bridge`` and ``demo`` are typer commands built from their front
-ends' own option tables (:mod:`~mt5gate.cli.frontends`); ``journal`` hands its arguments to the
-journal's own program (``mt5gate journal --help`` is its).
+``journal``, ``serve``, ``bot``, ``fleet``, ``bridge`` and ``demo`` are typer commands (sub-apps
+for ``journal`` and ``fleet``) built from their front ends' own option tables
+(:mod:`~mt5gate.cli.frontends`).
 
 This module only declares: it imports typer, :mod:`~mt5gate.cli.options` and
 :mod:`~mt5gate.cli.helptext` (plain help, without rich), and each command
@@ -21,7 +21,6 @@ pay for what it does not use (``tests/cli/test_imports.py`` keeps it so).
 from __future__ import annotations
 
 import functools
-import importlib
 import inspect
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -456,32 +455,5 @@ def errors(
 
 # ------------------------------------------------------------------------ the front ends
 
-# serve, bot, bridge, demo and fleet are typer commands built from their own option tables
-# when asked for (FrontEndGroup, mt5gate.cli.frontends). The journal still hands its arguments
-# to its own program: its errors are one line each and it has options typer cannot declare
-# (--state A B, a required choice of --client-id, --key or --ticket).
-
-_PASS_THROUGH: Final[dict[str, Any]] = {
-    "allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []
-}  # fmt: skip
-
-
-@app.command("journal", help="Read the order journal: list, show (--help for its options). "
-             "Without --journal: the account's journal.", add_help_option=False,
-             context_settings=_PASS_THROUGH)  # fmt: skip
-def journal(ctx: typer.Context) -> None:
-    """``mt5gate journal list|show``, on the journal of --config/--account when no --journal
-    (or $MT5GATE_JOURNAL) is given."""
-    from mt5gate.cli.failures import Exit, guarded
-    from mt5gate.cli.journal import journal_args
-    from mt5gate.cli.ui import Ui
-
-    ui = Ui(Options())
-    try:
-        args = guarded(ui.err, lambda: journal_args(list(ctx.args)), debug=False)
-    finally:
-        ui.close()
-    if isinstance(args, Exit):
-        _exit(args)
-        return
-    _exit(importlib.import_module("mt5gate.orders.cli").main(args))
+# journal, serve, bot, bridge, demo and fleet are typer commands built from their own option
+# tables when asked for (FrontEndGroup, mt5gate.cli.frontends).

@@ -21,13 +21,13 @@ from typing import Any, Final
 
 from typer.core import TyperCommand, TyperGroup
 
-__all__ = ["PanelCommand", "PlainGroup", "summary"]
+__all__ = ["NEGATIVE", "PanelCommand", "PlainGroup", "summary"]
 
 #: Where click puts options without a panel, and the heading of the positional arguments.
 _OPTIONS = "Options"
 _ARGUMENTS = "Arguments"
 #: A negative number on the command line: a value, never an option's name.
-_NEGATIVE: Final = re.compile(r"-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+NEGATIVE: Final = re.compile(r"-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def summary(help_text: str | None) -> str:
@@ -67,7 +67,7 @@ class PanelCommand(TyperCommand):
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         """Parse ``args``; with a negative number among them, click leaves the dash-led words
         it does not know as arguments instead of refusing them as unknown options."""
-        if any(_NEGATIVE.fullmatch(arg) for arg in args):
+        if any(NEGATIVE.fullmatch(arg) for arg in args):
             ctx.ignore_unknown_options = True
         return list(super().parse_args(ctx, args))
 

@@ -17,7 +17,9 @@ code's version. ``acknowledge`` is an operator's decision that the orders the br
 the journal never issued were checked: it lifts the account's block, so new orders go again.
 Exit status: 0 done; 1 when ``list --unresolved`` or ``blocks`` found any, ``show`` found
 none or ``acknowledge`` had nothing to lift; 2 on a usage problem or an unreadable journal.
-Also runnable as ``python -m mt5gate.orders.cli``.
+``mt5gate journal`` is a typer sub-app made from :func:`build_parser` (with the account
+options, :mod:`mt5gate.cli.journal`); ``python -m mt5gate.orders.cli`` parses the same table
+with argparse, on the core alone (no typer).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ __all__ = [
     "parse_client_id",
     "render_show",
     "render_table",
+    "run",
     "summary_json",
 ]
 
@@ -573,10 +576,21 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``mt5gate journal``: 0 done, 1 unresolved orders listed or no order
-    shown, 2 on a usage problem or an unreadable journal."""
+    """Entry point of ``python -m mt5gate.orders.cli``: 0 done, 1 unresolved orders listed or
+    no order shown, 2 on a usage problem or an unreadable journal."""
     try:
         args = build_parser().parse_args(argv)
+    except CliError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 2
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """The journal command on parsed arguments (:func:`build_parser`'s options and ``action``;
+    ``mt5gate journal`` parses them with typer): its exit status, and each failure as one line
+    on stderr (exit 2)."""
+    try:
         return _run(args)
     except (CliError, JournalError, OSError) as error:
         print(f"{PROG}: {error}", file=sys.stderr)
