@@ -20,6 +20,7 @@ from mt5gate import MT5SessionManager, OrderRequest
 from mt5gate.bridge.server import BridgeServer
 from mt5gate.errors import MT5OwnershipError
 from mt5gate.models import Side
+from mt5gate.session.policies import Timeouts
 from mt5gate.terminal.base import Fenceable, TerminalFencedError
 from mt5gate.terminal.bridge import BridgeTerminal
 from mt5gate.terminal.wire import (
@@ -206,6 +207,94 @@ def test_the_server_applies_the_rule_and_logs_each_refusal(
     assert "refused order_send() of ('127.0.0.1'" in warnings[0].getMessage()
     assert "holds fencing epoch 2 now" in caplog.text
     assert TOKEN not in caplog.text
+
+
+def _until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 10.0
+    while not condition():
+        assert time.monotonic() < deadline, f"never {what}"
+        time.sleep(0.01)
+
+
+def test_an_ex_owner_is_refused_at_once_while_another_call_holds_the_terminal(
+    counting: CountingTerminal,
+) -> None:
+    """Found by the chaos run's paused owner (tests/chaos/harness.py): when the ex-owner woke,
+    the new owner's order_send was hung in the terminal. The ex-owner's calls waited for the
+    terminal behind it, then met "timeout" (or "busy", once the hung call was past the bridge's
+    deadline): IPC timeouts, which its session reports as MT5TimeoutError, not that it lost
+    the account. A stale epoch is refused before the call waits for its turn."""
+    served = ServedBridge(counting, call_timeout_s=0.5)
+    old, new = served.client(call_timeout_s=5.0), served.client(call_timeout_s=5.0)
+    old.fence(1)
+    new.fence(2)
+    assert old.initialize(**HEDGING) is True
+    assert new.initialize(**HEDGING) is True  # the bridge holds epoch 2 now
+    gate = served.server.gate
+    counting.hang = "order_send"
+    send = threading.Thread(target=new.order_send, args=(dict(BUY),), name="test-new-send")
+    try:
+        send.start()
+        _until(lambda: gate.busy() is not None, "in the terminal")
+        error = refused(lambda: old.symbol_info_tick("EURUSD"))  # not queued behind the send
+        assert (error.function, error.epoch, error.highest) == ("symbol_info_tick", 1, 2)
+        assert gate.busy() is not None  # refused while the send still held the terminal
+        _until(lambda: gate.stuck, "stuck")  # past the bridge's deadline: new calls are "busy"
+        reader = served.client(call_timeout_s=5.0)
+        assert reader.initialize() is False  # an unfenced reader: busy, as before
+        assert reader.last_error() == (-10005, "IPC timeout")
+        assert refused(old.positions_get).highest == 2  # a stale one: refused, not "busy"
+        assert refused(lambda: old.order_send(dict(BUY))).function == "order_send"
+        assert gate.stuck
+        assert "symbol_info_tick" not in counting.calls  # refused calls never reached it
+        assert "positions_get" not in counting.calls
+        assert counting.calls.count("order_send") == 1  # the new owner's, still hung
+    finally:
+        counting.release.set()
+        send.join(10)
+        served.close()
+
+
+def test_a_session_fenced_out_while_the_terminal_is_busy_learns_it_at_once(
+    counting: CountingTerminal,
+) -> None:
+    """The session's side of the test above: its read is refused (``MT5OwnershipError``, the
+    newer epoch named), not failed at its deadline with ``MT5TimeoutError`` behind the newer
+    owner's hung send."""
+    served = ServedBridge(counting)
+    gate = served.server.gate
+    send: threading.Thread | None = None
+
+    async def main() -> None:
+        nonlocal send
+        terminal = served.client()
+        async with MT5SessionManager(terminal=terminal, timeouts=Timeouts(call_s=1.0),
+                                     **HEDGING) as session:  # fmt: skip
+            sent = await session.place_order(OrderRequest("EURUSD", Side.BUY, 0.1))
+            assert sent.retcode == 10009  # the session's epoch is the bridge's highest now
+            owned = session.ownership.held
+            assert owned is not None
+            assert terminal.epoch == owned.epoch
+            newer = served.client(call_timeout_s=20.0)
+            newer.fence(owned.epoch + 1)
+            assert await asyncio.to_thread(newer.initialize, **HEDGING) is True
+            counting.hang = "order_send"
+            send = threading.Thread(target=newer.order_send, args=(dict(BUY),),
+                                    name="test-new-send")  # fmt: skip
+            send.start()
+            await asyncio.to_thread(_until, lambda: gate.busy() is not None, "in the terminal")
+            with pytest.raises(MT5OwnershipError) as caught:
+                await session.get_price("EURUSD")
+            assert caught.value.epoch == owned.epoch + 1
+            assert gate.busy() is not None  # the newer owner's send still holds the terminal
+
+    try:
+        asyncio.run(main())
+    finally:
+        counting.release.set()
+        if send is not None:
+            send.join(10)
+        served.close()
 
 
 class PreFencingBridge(BridgeServer):

@@ -117,8 +117,10 @@ def chaos_config(seed: int, history_delay_ms: int = 0) -> SimConfig:
 class CountingFence(EpochFence):
     """The bridge's fencing rule, unchanged, with counts of what it let through and refused.
 
-    Runs on the bridge's one terminal thread (as :class:`EpochFence` does); the stats writer
-    reads the plain dicts from the event loop, which at worst sees a count one call old.
+    ``admit`` runs on the bridge's one terminal thread (as :class:`EpochFence`'s does);
+    ``check`` also on the connection threads (a stale call is refused before it waits for the
+    terminal), so refusals are counted under a lock. The stats writer reads the plain dicts
+    from the event loop, which at worst sees a count one call old.
     """
 
     def __init__(self) -> None:
@@ -128,14 +130,19 @@ class CountingFence(EpochFence):
         self.refused_sends = 0  # order_send calls among the refused
         self.stale_admitted = 0  # let through with an epoch below one seen before: never
         self._seen = 0
+        self._refusals = threading.Lock()
+
+    def check(self, function: str, epoch: int | None) -> None:
+        try:
+            super().check(function, epoch)
+        except TerminalFencedError:
+            with self._refusals:
+                self.refused[epoch or 0] = self.refused.get(epoch or 0, 0) + 1
+                self.refused_sends += function == "order_send"
+            raise
 
     def admit(self, function: str, epoch: int | None) -> bool:
-        try:
-            raised = super().admit(function, epoch)
-        except TerminalFencedError:
-            self.refused[epoch or 0] = self.refused.get(epoch or 0, 0) + 1
-            self.refused_sends += function == "order_send"
-            raise
+        raised = super().admit(function, epoch)  # a refusal was counted by check()
         self.admitted[epoch or 0] = self.admitted.get(epoch or 0, 0) + 1
         if epoch is not None:
             self.stale_admitted += epoch < self._seen

@@ -57,8 +57,9 @@ Some progress kills carry a **scenario** (all seeded, all at chosen moments):
 * **a paused owner** (``--pauses``): the gateway is SIGSTOPped (keeping its pid, its sockets and
   its lease), a second gateway waits out the lease (4 s), takes the account with a higher
   epoch, reconciles what the first left in flight, fences the bridge and trades. Then, in a
-  window where the second is SIGSTOPped too (so nothing else can write), the first is
-  SIGCONTed: it must not reach the terminal (the bridge refuses its epoch: the broker's
+  window where the second is SIGSTOPped too (so nothing else can write; both are paused
+  between their journal writes), the first is SIGCONTed: it must not reach the terminal
+  (the bridge refuses its epoch, at once even while the terminal is busy: the broker's
   counts per epoch, and the read it makes on noticing, ``probe``) and must not write the
   journal (the event count must not move while the lease is still the second's). It exits 5
   (fenced), or is SIGKILLed after 1.5 s; the second is SIGCONTed and goes on.
@@ -643,7 +644,10 @@ class ChaosRun:
         s.pauses += 1
         s.recovered_after_pause += second.feed.recovered
         self.report.done["pause"] = self.report.done.get("pause", 0) + 1
-        second.pause()
+        # between its writes too: paused holding the journal's write lock, the successor would
+        # freeze the woken ex-owner at its first journal write (SQLite's busy wait, 10 s), so
+        # that it could not show within the window what the bridge does with its calls
+        self._pause_between_writes(second)
         try:
             self._window(first, second, stale)
         finally:
@@ -668,8 +672,8 @@ class ChaosRun:
     def _pause_between_writes(self, gateway: GatewayProcess) -> None:
         """SIGSTOP, moved a few ms on while the gateway holds the journal's SQLite write lock:
         a process paused mid-transaction keeps every other writer out (the successor could
-        not take the lease before it wakes and commits), which is SQLite's behaviour, not the
-        scenario."""
+        not take the lease before it wakes and commits; a paused successor would freeze the
+        woken ex-owner), which is SQLite's behaviour, not the scenario."""
         for _ in range(100):
             gateway.pause()
             if not _in_transaction(self.journal):

@@ -39,3 +39,26 @@ def test_an_epoch_is_a_positive_int(epoch: object, error: type[Exception]) -> No
     with pytest.raises(error, match="a fencing epoch is a positive int"):
         checked_epoch(epoch)
     assert checked_epoch(1) == 1
+
+
+def test_check_refuses_what_admit_would_and_changes_nothing() -> None:
+    """``check`` is the refusal half of ``admit``, safe on any thread: a host asks it before a
+    call waits for the terminal (the bridge), so a stale call is refused at once."""
+    fence = EpochFence()
+    fence.check("order_send", None)  # nothing seen yet: nothing refused
+    fence.check("account_info", 4)
+    assert fence.highest is None  # a higher epoch passes check() but is not recorded by it
+    fence.admit("initialize", 4)
+    fence.check("account_info", 7)
+    assert fence.highest == 4
+    fence.check("positions_get", 4)
+    fence.check("positions_get", None)  # reads without an epoch stay open
+    for function, epoch in (("symbol_info_tick", 3), ("order_send", None), ("login", None)):
+        with pytest.raises(TerminalFencedError) as caught:
+            fence.check(function, epoch)
+        assert (caught.value.function, caught.value.epoch, caught.value.highest) == (
+            function, epoch, 4,
+        )  # fmt: skip
+        with pytest.raises(TerminalFencedError):
+            fence.admit(function, epoch)
+    assert fence.highest == 4

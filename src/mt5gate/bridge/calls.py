@@ -1,12 +1,15 @@
 """How the bridge answers one request: the allow-list, the gate, fencing and durability.
 
 A request frame becomes a reply frame on the connection's own thread: decoded and checked
-against the 32 terminal functions, then run inside the :class:`~mt5gate.bridge.gate.TerminalGate`
-with the fencing check and ``last_error()`` (one step, so no other client's call comes between
-them), its state-file changes put on disk, and its result encoded. A call stuck in the terminal
-past its deadline is answered "timeout" by the gate's watchdog, which hands the connection to a
-fresh thread (``hand_over``); the stuck thread then gets :class:`HandedOverError` when the call
-returns, and leaves the connection alone.
+against the 32 terminal functions, refused at once if its fencing epoch is already stale (it
+would be refused in the gate anyway: an ex-owner must not wait behind another client's call,
+or meet "busy" behind a hung one, to learn it lost the account), then run inside the
+:class:`~mt5gate.bridge.gate.TerminalGate` with the fencing check and ``last_error()`` (one
+step, so no other client's call comes between them), its state-file changes put on disk, and
+its result encoded. A call stuck in the terminal past its deadline is answered "timeout" by
+the gate's watchdog, which hands the connection to a fresh thread (``hand_over``); the stuck
+thread then gets :class:`HandedOverError` when the call returns, and leaves the connection
+alone.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ class CallAnswerer:
     ) -> None:
         self.terminal = terminal
         self.gate = gate
-        self.fence = EpochFence()  # used inside the gate only
+        self.fence = EpochFence()  # admit(): inside the gate only; check(): any thread
         self.calls = 0  # calls handed to the terminal (inside the gate)
         self.call_timeout_s = call_timeout_s
         self.max_reply_frame = max_reply_frame
@@ -89,6 +92,7 @@ class CallAnswerer:
             return link is not None and self._overdue(link, rid, function, deadline)
 
         try:
+            self.fence.check(function, request.epoch)  # an ex-owner never waits for the gate
             result, last_error = self.gate.run(function, self._job(request, peer), deadline,
                                                overdue)  # fmt: skip
         except CallAbandonedError as late:

@@ -19,6 +19,12 @@ reach the terminal:
 The check and the call must be one step on the host's single terminal thread (the bridge's
 worker job, the child's request loop): a check made anywhere else could pass, then let a newer
 owner's call raise the highest and execute, and still run the stale call after it.
+
+A *refusal*, though, never goes stale: the highest epoch only grows, so a call refused now would
+be refused in that step too. A host whose calls wait for the terminal (the bridge's gate, busy
+with another client's call or stuck in a hung one) asks :meth:`EpochFence.check` first, from
+the thread that received the call, so an ex-owner is refused at once instead of waiting (and
+instead of a "busy" or "timeout" that would not tell it it lost the account).
 """
 
 from __future__ import annotations
@@ -45,8 +51,9 @@ def checked_epoch(epoch: object) -> int:
 class EpochFence:
     """The highest epoch one terminal host has seen; :meth:`admit` applies the rule.
 
-    Not thread-safe by design: only the host's one terminal thread uses it, in the same step
-    as the call it admits (see the module docstring).
+    :meth:`admit` is not thread-safe by design: only the host's one terminal thread uses it, in
+    the same step as the call it admits; :meth:`check` may run on any thread (see the module
+    docstring).
     """
 
     def __init__(self, highest: int | None = None) -> None:
@@ -55,17 +62,30 @@ class EpochFence:
     def __repr__(self) -> str:
         return f"<EpochFence highest={self.highest}>"
 
+    def check(self, function: str, epoch: int | None) -> None:
+        """Raise TerminalFencedError if the rule refuses ``function`` carrying ``epoch`` now.
+
+        Changes nothing, so any thread may call it (it reads one int): the highest epoch only
+        grows, so what it refuses :meth:`admit` would refuse too. What it lets pass is judged
+        again by :meth:`admit` when the call's turn comes (a newer epoch may come first).
+        """
+        highest = self.highest
+        if highest is None:
+            return
+        if epoch is None:
+            if function in UNFENCED_REFUSED:
+                raise TerminalFencedError(function, None, highest)
+        elif epoch < highest:
+            raise TerminalFencedError(function, epoch, highest)
+
     def admit(self, function: str, epoch: int | None) -> bool:
-        """Let ``function`` carrying ``epoch`` through, or raise TerminalFencedError.
+        """Let ``function`` carrying ``epoch`` through (:meth:`check`), or raise
+        TerminalFencedError.
 
         True when ``epoch`` raised the highest (the host logs the new owner's arrival).
         """
-        highest = self.highest
+        self.check(function, epoch)
         if epoch is None:
-            if highest is not None and function in UNFENCED_REFUSED:
-                raise TerminalFencedError(function, None, highest)
             return False
-        if highest is not None and epoch < highest:
-            raise TerminalFencedError(function, epoch, highest)
-        self.highest = epoch
+        highest, self.highest = self.highest, epoch
         return highest is None or epoch > highest
