@@ -238,6 +238,8 @@ def test_ids_are_unique_and_increasing_under_16_concurrent_intents(backend: Back
         feed = await store.events_after(LOGIN, 0)
         assert [e.client_id.sequence for e in feed] == sorted(sequences)  # commit order
         assert [e.seq for e in feed] == sorted(e.seq for e in feed)
+        assert await store.head_seq(LOGIN) == feed[-1].seq  # the newest, for the proof
+        assert await store.head_seq(LOGIN + 1) == 0  # per account
 
     backend.run(main)
 

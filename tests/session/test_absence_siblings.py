@@ -242,3 +242,57 @@ def test_recovery_stops_early_when_its_orders_can_only_wait_for_each_other(tmp_p
     assert [kinds[-1] for kinds in settled] == [K.RECONCILED_ABSENT] * 2
     trades = [d for d in sim.broker.all_deals() if d.type in (0, 1)]  # not the deposit
     assert len(trades) == 1  # only the new order traded
+
+
+def test_an_order_that_executed_between_the_read_and_the_send_is_a_sibling(tmp_path: Any) -> None:
+    """X (a BUY) executed after the lost SELL W read the account's state and before W was
+    sent: X's answer is journaled before W's SENT. W then closed X's position, and the history
+    shows neither deal: the account is as flat as W's recorded state. X is W's sibling
+    because its events come after the journal seq W knew before its read, not only after W's
+    SENT; until X's deal shows, W is not proven absent (and never sold again)."""
+    path = tmp_path / "orders.db"
+    config = SimConfig(history_days=1, broker=BrokerOptions(history_delay_ms=LATE_MS))
+    sim = SimTerminal(config, clock=VirtualClock(TUESDAY_10))
+    assert sim.initialize(login=NETTING, password=PASSWORDS[NETTING])
+    with SqliteJournal(path) as journal:
+        earlier = journal.record_intent(NETTING, {"op": "place", "symbol": "GBPUSD"}, "earlier")
+        known = journal.record(K.RISK_REJECTED, earlier, NETTING, note="a limit").seq
+        x = _sent_by_hand(journal, "x", Side.BUY, before={"positions": []})
+        bought = sim.order_send({"action": 1, "symbol": "EURUSD", "volume": 0.01, "type": 0,
+                                 "type_filling": 1, "magic": x.magic})  # fmt: skip
+        assert bought is not None
+        assert bought.retcode == 10009
+        journal.record(K.ACKNOWLEDGED, x, NETTING, result=bought, retcode=10009)
+        w = _sent_by_hand(journal, "w", Side.SELL,
+                          before={"positions": [], "after_seq": known})  # fmt: skip
+        sold = sim.order_send({"action": 1, "symbol": "EURUSD", "volume": 0.01, "type": 1,
+                               "type_filling": 1, "magic": w.magic})  # fmt: skip
+        assert sold is not None
+        assert sold.retcode == 10009
+        journal.record(K.UNKNOWN, w, NETTING, note="the reply was lost")
+    assert sim.positions_get() == ()
+
+    async def restart() -> list[EventKind]:
+        session, _, _ = make_session(sim, login=NETTING, password=PASSWORDS[NETTING],
+                                     journal=SqliteJournal(path), reconcile=POLICY)  # fmt: skip
+        async with session:  # recovery reconciles W, then a sweep does again
+            await session.sweep_orders()
+            assert session.journal is not None
+            kinds = [e.kind for e in session.journal.history(NETTING, w)]
+        session.close_journal()
+        return kinds
+
+    assert asyncio.run(restart()) == [K.INTENT, K.SENT, K.UNKNOWN]  # never proven absent
+    sim.clock.advance(LATE_MS / 1000 + 1)  # type: ignore[attr-defined]
+    assert asyncio.run(restart())[-1] is K.RECONCILED_PRESENT  # once the history shows it
+
+
+def _sent_by_hand(
+    journal: SqliteJournal, key: str, side: Side, *, before: dict[str, Any]
+) -> ClientOrderId:
+    client = journal.record_intent(NETTING, {"op": "place", "symbol": "EURUSD"}, key)
+    request = {"action": 1, "symbol": "EURUSD", "volume": 0.01, "type": int(side is Side.SELL),
+               "magic": client.magic}  # fmt: skip
+    journal.record(K.SENT, client, NETTING, request=request,
+                   result={"server_ms": TUESDAY_10, "before": before})  # fmt: skip
+    return client

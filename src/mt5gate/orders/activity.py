@@ -6,14 +6,16 @@ history shows. A position that opened *and* closed in between is in neither list
 that opened one, and a BUY of ours that closed it, both still missing from a late history,
 leave the account as flat as it was, and the SELL would be "proven absent" and sent twice.
 
-Whatever closed such a position made a deal after the lost order's send. When it is an order
-of ours, the journal knows it: it was sent (or answered) after the lost order's SENT, or its
-outcome is still open. Each such *sibling* must be accounted for before absence is proven: its
-deals visible in the history (so the proof sees every position it touched), or it changed
-nothing. A sibling whose own outcome is open cannot be accounted for, except by a *watermark*:
-an order of ours sent after the lost one's send had ended, whose deal the history shows. The
-history is synchronised in time order, so it then shows the lost order's deal too, had there
-been one. Without it two lost orders on one symbol would each wait for the other forever.
+Whatever closed such a position made a deal after the state was read. When it is an order of
+ours, the journal knows it: its outcome is still open, or it was answered after the read, so
+it has an event above the journal seq the pipeline knew before the read (recorded with the
+state, ``after_seq``; journals without it fall back to the lost order's SENT). Each such
+*sibling* must be accounted for before absence is proven: its deals visible in the history (so
+the proof sees every position it touched), or it changed nothing. A sibling whose own outcome
+is open cannot be accounted for, except by a *watermark*: an order of ours sent after the lost
+one's send had ended, whose deal the history shows. The history is synchronised in time order,
+so it then shows the lost order's deal too, had there been one. Without it two lost orders on
+one symbol would each wait for the other forever.
 """
 
 from __future__ import annotations
@@ -119,14 +121,19 @@ class SiblingReader:
             if len(page) < _PAGE:
                 return found, after
 
-    async def scan(self, client_id: ClientOrderId, symbol: str, *, sending: bool) -> SiblingScan:
+    async def scan(
+        self, client_id: ClientOrderId, symbol: str, *, sending: bool, after: int | None = None
+    ) -> SiblingScan:
         """The siblings of ``client_id`` on ``symbol`` (module docstring). ``sending``: a send
         call of this process for it may still be running (our deadline expired and the
         terminal has not answered yet), so no later order can serve as a watermark for it. A
         SENT with no outcome that this process is not sending was left by an owner that is
-        gone (fenced out): its send is over by now."""
+        gone (fenced out): its send is over by now. ``after``: the journal seq known before
+        the order's state was read for its send (siblings are looked for above it; without it,
+        above its SENT)."""
         own = await self.events(client_id.sequence)
-        candidates, head = await self.later(_sent_seq(own))
+        sent = _sent_seq(own)
+        candidates, head = await self.later(sent if after is None else min(after, sent))
         candidates |= await self.open_orders()
         candidates.discard(client_id.sequence)
         siblings = [s for s in [await self._sibling(q, symbol) for q in sorted(candidates)] if s]

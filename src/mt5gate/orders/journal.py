@@ -1129,6 +1129,13 @@ class SqliteJournal:
         found = [summary_of(row, self.namespace) for row in self._query(sql, params)]
         return found[0] if found else None
 
+    def head_seq(self, login: int) -> int:
+        """The account's newest journal ``seq`` (0 without events): any event written later
+        has a higher one."""
+        rows = self._query("SELECT MAX(seq) FROM events WHERE login = ?",
+                           (_whole("login", login, 1),))  # fmt: skip
+        return int(rows[0][0] or 0) if rows else 0
+
     def known_sequences(self, login: int) -> set[int]:
         """Every client sequence of the account with at least one event (allocated numbers
         never journaled are not in it)."""

@@ -164,6 +164,9 @@ class OrderPipeline:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._busy: set[int] = set()  # client sequences a call of this process is handling
         self._sending: set[int] = set()  # client sequences whose order_send may still run
+        #: the newest journal seq of the account this process knows (a lower bound of the
+        #: head): recorded with each send's state before it, siblings are looked for above it
+        self._head_seq = 0
         self._held: set[str] = set()  # symbols whose unresolved orders recovery is settling
         self._recovered = asyncio.Event()
         self._audited = False
@@ -211,6 +214,7 @@ class OrderPipeline:
         if fence.took_over:  # the old owner may still run (paused): shut it out at once
             self._ensure_fenced()
         self._block = await self._timed("account_block", self.store.account_block(self._login))
+        await self._read_head()
         await self._audit_once()
         await self.recover()
         interval = self.reconciler.policy.sweep_interval_s
@@ -236,9 +240,14 @@ class OrderPipeline:
 
     async def _recover_after_regain(self) -> None:
         with contextlib.suppress(MT5Error):
+            await self._read_head()  # the other owner wrote meanwhile
             self._ensure_fenced()
             await self._audit_once()
             await self.recover()
+
+    async def _read_head(self) -> None:
+        head = await self._timed("head_seq", self.store.head_seq(self.login))
+        self._head_seq = max(self._head_seq, head)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
@@ -270,6 +279,7 @@ class OrderPipeline:
     ) -> JournalEvent:
         event = self.codec.event(kind, client_id, **fields)
         stored = await self._timed("record", self.store.append(self.ownership.fence(), event))
+        self._head_seq = max(self._head_seq, stored.seq)
         self._observer.order_event(kind.value, stored.retcode)
         return stored
 
@@ -398,6 +408,7 @@ class OrderPipeline:
         if not sub.opens or not sub.symbol or self._hedging:
             request = await self._build(sub)
             return request, await self._before(sub, request)
+        head = self._head_seq  # before the read: whatever executes after it is written above
         reading = asyncio.ensure_future(self.broker.positions_on(sub.symbol))
         try:
             request = await self._build(sub)
@@ -408,7 +419,7 @@ class OrderPipeline:
         positions = await reading
         if int(request.get("action", 0)) not in BY_MAGIC or request.get("position"):
             return request, await self._before(sub, request)  # not a new order after all
-        return request, before_send(positions)
+        return request, before_send(positions, head)
 
     async def _before(
         self, sub: Submission, request: Mapping[str, Any]
@@ -421,7 +432,8 @@ class OrderPipeline:
             return None
         if self._hedging and not request.get("position"):
             return NEW_POSITION_ONLY
-        return before_send(await self.broker.positions_on(sub.symbol))
+        head = self._head_seq
+        return before_send(await self.broker.positions_on(sub.symbol), head)
 
     async def _intent_uncancelled(self, sub: Submission, sent: Callable[[ClientOrderId], Any]
                                   ) -> ClientOrderId:  # fmt: skip
@@ -607,8 +619,8 @@ class OrderPipeline:
             if watch.check is not None:
                 continue
             sending = watch.client_id.sequence in self._sending
-            scan = await self._timed("siblings", reader.scan(watch.client_id, watch.symbol,
-                                                             sending=sending))  # fmt: skip
+            scan = await self._timed("siblings", reader.scan(
+                watch.client_id, watch.symbol, sending=sending, after=watch.after_seq))  # fmt: skip
             watch.siblings = scan.siblings
             watch.ended_seq = watch.ended_seq or scan.ended_seq
 

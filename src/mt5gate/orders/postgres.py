@@ -629,6 +629,11 @@ class PostgresStore:
         rows = await self._rows(_UNRESOLVED, (login, kinds))
         return [ClientOrderId(row[0], row[1], self.namespace) for row in rows]
 
+    async def head_seq(self, login: int) -> int:
+        """The account's newest journal seq (0 without events)."""
+        rows = await self._rows("SELECT MAX(seq) FROM events WHERE login = %s", (login,))
+        return int(rows[0][0] or 0) if rows else 0
+
     async def known_sequences(self, login: int) -> set[int]:
         """Every client sequence of the account with at least one event."""
         rows = await self._rows("SELECT DISTINCT client_id FROM events WHERE login = %s",

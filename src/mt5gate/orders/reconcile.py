@@ -99,11 +99,14 @@ def _signed(volume: float, buy: bool) -> float:
 NEW_POSITION_ONLY: Final[Mapping[str, Any]] = MappingProxyType({"new_position_only": True})
 
 
-def before_send(positions: Sequence[Position]) -> dict[str, Any]:
+def before_send(positions: Sequence[Position], after_seq: int | None = None) -> dict[str, Any]:
     """What the absence proof needs of the account just before a send: every position on the
     order's symbol, with its signed volume, the time of its last change, and what else a change
-    without a deal (a new SL/TP) would move."""
+    without a deal (a new SL/TP) would move; and ``after_seq``, the journal seq known before
+    the positions were read (an order of ours that executed after the read has an event above
+    it: :mod:`~mt5gate.orders.activity`)."""
     return {
+        **({} if after_seq is None else {"after_seq": after_seq}),
         "positions": [
             {"id": p.identifier, "volume": _signed(p.volume, p.type == PositionType.BUY),
              "time_update_msc": p.time_update_msc, "price_open": p.price_open, "sl": p.sl,
@@ -172,6 +175,13 @@ class Watch:
     def reset(self) -> None:
         """An unhealthy or uninformative scan: absence must be shown again from scratch."""
         self.absent_since, self.absent_scans = None, 0
+
+    @property
+    def after_seq(self) -> int | None:
+        """The journal seq known before the state of :attr:`before` was read (``None``: not
+        recorded, an older journal or an order that can only open a new position)."""
+        value = (self.before or {}).get("after_seq")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     def footprint(self) -> dict[int, Before]:
         """Position id -> what it was just before the send."""

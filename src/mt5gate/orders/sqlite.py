@@ -154,6 +154,10 @@ class SqliteStore:
         """Orders whose outcome is still open."""
         return await self._run(self.journal.unresolved, login)
 
+    async def head_seq(self, login: int) -> int:
+        """The account's newest journal seq (0 without events)."""
+        return await self._run(self.journal.head_seq, login)
+
     async def known_sequences(self, login: int) -> set[int]:
         """Every client sequence of the account with an event."""
         return await self._run(self.journal.known_sequences, login)

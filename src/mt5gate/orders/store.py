@@ -371,6 +371,11 @@ class OrderStore(Protocol):
         """Orders whose outcome is still open (``UNRESOLVED_KINDS``), oldest first."""
         ...
 
+    async def head_seq(self, login: int) -> int:
+        """The account's newest journal ``seq`` (0 without events): an event written after
+        this call returns has a higher one."""
+        ...
+
     async def known_sequences(self, login: int) -> set[int]:
         """Every client sequence of the account with at least one event (the sweep's view)."""
         ...
