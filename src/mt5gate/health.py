@@ -411,6 +411,9 @@ class _Probe:
         state = self.session.state
         component = ("session", "component")
         output = f"the session is {state}"
+        failure = self.session.last_connect_failure
+        if failure is not None and state not in (SessionState.CONNECTED, SessionState.DEGRADED):
+            output += f"; the last connect attempt failed: {failure}"
         return self.check("session:state", component, _SESSION[state], str(state), None, output)
 
     def ipc_check(self, terminal: TerminalStatus | _Failure) -> Check:

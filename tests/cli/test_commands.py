@@ -515,7 +515,8 @@ def test_terminal_kind_settings_are_dropped_with_another_terminal(cli: Cli) -> N
                 'password_env = "P"\nterminal_path = "C:/MT5 A/terminal64.exe"\n'
                 'isolate = "process"\n')  # fmt: skip
     bridged = ('[[accounts]]\nname = "far"\nterminal = "bridge://127.0.0.1:1"\nlogin = 5001\n'
-               'password_env = "P"\ntoken_env = "T"\ntls = true\n')  # fmt: skip
+               'password_env = "P"\ntoken_env = "T"\ntls = true\n'
+               'tls_server_name = "bridge.test"\n')  # fmt: skip
     env = {"P": "sim-pass-5001", "T": "a-bridge-token-0123456789abcdef"}
     for name, text in (("official.toml", official), ("bridged.toml", bridged)):
         config = cli.write(name, text)

@@ -191,15 +191,33 @@ def test_tls_settings_of_a_bridge_account(tmp_path: Path) -> None:
     context = system.tls_context()  # the system's trusted CAs, and always verified
     assert context is not None
     assert (context.verify_mode, context.check_hostname) == (ssl.CERT_REQUIRED, True)
+    assert system.tls_server_name is None  # the URL's host
+    named = load_settings(write(tmp_path, BRIDGE + 'tls = true\ntls_server_name = "Bridge.Test"\n'),
+                          {}).accounts[0]  # fmt: skip
+    assert named.tls_server_name == "bridge.test"
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (ONE + "tls = true\n", "accounts[0]: tls and tls_ca_file are for bridge:// terminals only"),
+        (ONE + "tls = true\n",
+         "accounts[0]: tls, tls_ca_file and tls_server_name are for bridge:// terminals only"),
         (ONE + 'terminal = "rpyc://h:1"\ntls_ca_file = "ca.pem"\n',
-         "accounts[0]: tls and tls_ca_file are for bridge:// terminals only"),
+         "accounts[0]: tls, tls_ca_file and tls_server_name are for bridge:// terminals only"),
+        (ONE + 'tls_server_name = "bridge.test"\n',
+         "accounts[0]: tls, tls_ca_file and tls_server_name are for bridge:// terminals only"),
         (BRIDGE + 'tls_ca_file = "ca.pem"\n', "accounts[0]: tls_ca_file needs tls = true"),
+        (BRIDGE + 'tls_server_name = "bridge.test"\n',
+         "accounts[0]: tls_server_name needs tls = true (the name is checked against the "
+         "bridge's TLS certificate)"),
+        (BRIDGE + 'tls = true\ntls_server_name = "https://bridge.test:443"\n',
+         "accounts[0].tls_server_name: must be the host name the bridge's certificate is issued "
+         "for (letters, digits, '-' and '.', such as bridge.example.com; no scheme, port or "
+         "wildcard) or an IP address, got 'https://bridge.test:443'"),
+        (BRIDGE + 'tls = true\ntls_server_name = "*.example.com"\n',
+         "accounts[0].tls_server_name: must be the host name"),
+        (BRIDGE + "tls = true\ntls_server_name = 1\n",
+         "accounts[0].tls_server_name: must be a valid string"),
         (BRIDGE + 'tls = "yes"\n', "accounts[0].tls: must be a valid boolean"),
         (BRIDGE + "tls_verify = false\n", "accounts[0].tls_verify: unknown field"),
         (BRIDGE + "tsl = true\n", "accounts[0].tsl: unknown field (did you mean 'tls'?)"),
@@ -233,7 +251,15 @@ def test_a_tls_account_gets_a_bridge_client_with_a_verifying_context(tmp_path: P
     assert terminal.ssl_context is not None
     assert terminal.ssl_context.verify_mode == ssl.CERT_REQUIRED
     assert "tls" in repr(terminal)
+    assert terminal.server_hostname is None
     gateway.account("main").session.close_journal()
+    text = BRIDGE + 'tls = true\ntls_server_name = "bridge.test"\n'
+    named = Gateway.build(load_settings(write(tmp_path, text), {}).model_copy(
+        update={"data_dir": tmp_path / "data"}), {"T": "token"})  # fmt: skip
+    terminal = named.account("main").session.terminal
+    assert isinstance(terminal, BridgeTerminal)
+    assert (terminal.host, terminal.server_hostname) == ("127.0.0.1", "bridge.test")
+    named.account("main").session.close_journal()
     plain = Gateway.build(load_settings(write(tmp_path, BRIDGE), {}).model_copy(
         update={"data_dir": tmp_path / "data"}), {"T": "token"})  # fmt: skip
     terminal = plain.account("main").session.terminal

@@ -130,7 +130,8 @@ def _with_terminal(account: AccountSettings, terminal: str) -> AccountSettings:
     if terminal != "official":
         data.update(terminal_path=None, isolate="auto")  # the installation, the child process
     if not terminal.startswith("bridge://"):
-        data.update(tls=False, tls_ca_file=None, token_env=None, token_file=None)  # a bridge's
+        data.update(tls=False, tls_ca_file=None, tls_server_name=None,  # a bridge's
+                    token_env=None, token_file=None)  # fmt: skip
     return _validated(data, f"account {account.name!r}")
 
 

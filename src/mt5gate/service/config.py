@@ -24,6 +24,8 @@
     tls = true                     # bridge:// only: reach the bridge over TLS (mt5gate bridge
     tls_ca_file = "bridge-ca.pem"  # --tls-cert): the certificate is always verified, against
                                    # this CA file (default: the system's trusted CAs)
+    tls_server_name = "bridge.example.com" # tls only: the name the certificate must match
+                                   # (default: the URL's host; for a bridge reached by IP)
     health = { tick_age_fail_s = 120 }     # this account's [health] keys (below)
     # terminal_path = "C:/MT5 A/terminal64.exe"  # official only: the installation it attaches to
     # isolate = "auto"             # official only: auto | process (a child process) | inline
@@ -118,6 +120,7 @@ from mt5gate.orders.risk import RiskLimits
 from mt5gate.service.auth import KEY_NAME_PATTERN, Scope, check_hash, default_burst
 from mt5gate.service.health_settings import HealthSettings, WindowSettings
 from mt5gate.session.specs import SPEC_RETCODES, SpecPolicy
+from mt5gate.terminal.tls import checked_server_name
 
 __all__ = [
     "DEFAULT_PASSWORD",
@@ -371,6 +374,9 @@ class AccountSettings(_Frozen):
     #: system's trusted CAs); bridge:// only
     tls: StrictBool = False
     tls_ca_file: Path | None = None
+    #: the host name the bridge's certificate must match (sent as SNI too), for a bridge
+    #: reached at an IP address or by another name than its certificate's; default: the URL's
+    tls_server_name: str | None = None
     #: this account's health thresholds and market hours, over the service's ``[health]``
     health: HealthSettings | None = None
     #: the terminal installation (its ``terminal64.exe``) an ``official`` account's session
@@ -392,6 +398,11 @@ class AccountSettings(_Frozen):
     @classmethod
     def _known_terminal(cls, value: str) -> str:
         return _terminal(value)
+
+    @field_validator("tls_server_name")
+    @classmethod
+    def _server_name(cls, value: str | None) -> str | None:
+        return None if value is None else checked_server_name(value)
 
     @field_validator("terminal_path")
     @classmethod
@@ -422,12 +433,15 @@ class AccountSettings(_Frozen):
             raise ValueError("a bridge:// terminal needs token_env or token_file (its token)")
         if has_token and not bridge:
             raise ValueError("token_env and token_file are for bridge:// terminals only")
-        if (self.tls or self.tls_ca_file is not None) and not bridge:
-            raise ValueError("tls and tls_ca_file are for bridge:// terminals only (TLS to "
-                             "an mt5gate bridge)")  # fmt: skip
-        if self.tls_ca_file is not None and not self.tls:
-            raise ValueError("tls_ca_file needs tls = true (the CA verifies the bridge's TLS "
-                             "certificate)")  # fmt: skip
+        tls_named = self.tls_ca_file is not None or self.tls_server_name is not None
+        if (self.tls or tls_named) and not bridge:
+            raise ValueError("tls, tls_ca_file and tls_server_name are for bridge:// terminals "
+                             "only (TLS to an mt5gate bridge)")  # fmt: skip
+        for field, purpose in (("tls_ca_file", "the CA verifies"),
+                               ("tls_server_name", "the name is checked against")):  # fmt: skip
+            if getattr(self, field) is not None and not self.tls:
+                raise ValueError(f"{field} needs tls = true ({purpose} the bridge's TLS "
+                                 "certificate)")  # fmt: skip
         if self.sim_start is not None and not self.simulated:
             raise ValueError('sim_start is for simulated accounts only (terminal = "sim")')
         if self.terminal != "official":

@@ -283,7 +283,8 @@ def session_for(
     when ``own_store``), risk limits, reconciliation and lease settings. The service and the
     ``mt5gate`` command both build sessions here, so a command sees the orders the service
     journaled. A ``bridge://`` account with ``tls`` reaches its bridge over TLS (its CA file is
-    read here, like its secrets). An ``official`` account's package runs in a child process of
+    read here, like its secrets; the certificate checked against ``tls_server_name``, else the
+    URL's host). An ``official`` account's package runs in a child process of
     the session's own when ``settings.isolated(account)`` (several official accounts, or
     ``isolate = "process"``), and its ``terminal_path`` goes to ``initialize()``. ``observer``
     is added to the logging one (state changes, breaker transitions and reconnects are
@@ -296,7 +297,8 @@ def session_for(
     password, token = account.password(env), account.terminal_token(env)
     chosen = configured_terminal(account, settings) if terminal is None else terminal
     if isinstance(chosen, str) and account.tls:
-        chosen = resolve_terminal(chosen, token=token, ssl_context=account.tls_context())
+        chosen = resolve_terminal(chosen, token=token, ssl_context=account.tls_context(),
+                                  server_hostname=account.tls_server_name)  # fmt: skip
     return MT5SessionManager(
         terminal=chosen,
         isolate=terminal is None and settings.isolated(account),

@@ -7,6 +7,10 @@ terminals on one host cross-wire, pitfall A6), and replays what the session had 
 the session to RECONNECTING and starts one background task that retries with capped,
 jittered exponential backoff until it succeeds, the policy's attempts run out, or the session
 is closed. The task is the session's own (started and cancelled by it); no threads.
+
+Why the last connect or reconnect attempt failed (``last_failure``: the error's message, such
+as a bridge's failed TLS handshake) is kept until one succeeds, so a session that is down
+can say why (its health check, the error a call gets), not only its log.
 """
 
 from __future__ import annotations
@@ -76,6 +80,8 @@ class ConnectionManager:
         self._task: asyncio.Task[None] | None = None
         self._failures = 0
         self.attempts = 0
+        #: why the last connect or reconnect attempt failed; None once one succeeds
+        self.last_failure: str | None = None
 
     # ----------------------------------------------------------------- connect
 
@@ -86,9 +92,18 @@ class ConnectionManager:
         self.machine.move(S.CONNECTING, "connect requested")
         try:
             await self._establish()
-        except BaseException:
+        except BaseException as error:
+            self._failed(error)
             self.machine.move(S.DISCONNECTED, "connect failed")
             raise
+        self.last_failure = None
+
+    def _failed(self, error: BaseException) -> None:
+        """Keep why an attempt failed (an MT5 error's message; a cancelled one is no reason)."""
+        if isinstance(error, MT5Error):
+            self.last_failure = error.message
+        elif isinstance(error, Exception):
+            self.last_failure = f"{type(error).__name__}: {error}"
 
     async def _establish(self) -> None:
         """The steps of a (re)connection; raises an MT5Error when one fails."""
@@ -196,10 +211,12 @@ class ConnectionManager:
         try:
             await self._establish()
         except MT5Error as error:
+            self._failed(error)
             self.observer.reconnect_attempted(attempt, False, type(error).__name__)
             if self.machine.state != S.RECONNECTING:
                 self.machine.move(S.RECONNECTING, "reconnect attempt failed")
             return False
+        self.last_failure = None
         self.observer.reconnect_attempted(attempt, True, None)
         return True
 

@@ -214,6 +214,13 @@ class MT5SessionManager:
         """Where the session is: disconnected, connecting, connected, degraded, ..."""
         return self.machine.state
 
+    @property
+    def last_connect_failure(self) -> str | None:
+        """Why the last connect or reconnect attempt failed (the error's message, such as
+        ``IPC initialize failed, TLS: certificate verify failed: ...``); ``None`` once one
+        succeeds, or before any. Health checks and refused calls repeat it."""
+        return self.connection.last_failure
+
     def _call_failed(self, error: MT5Error) -> None:
         self.connection.call_failed(error)
 
@@ -281,12 +288,14 @@ class MT5SessionManager:
         state = self.machine.state
         if state in _USABLE:
             return
+        failure = self.last_connect_failure
+        why = "" if failure is None else f" (the last connect attempt failed: {failure})"
         if state == S.RECONNECTING:
             raise MT5ConnectionError(
-                "the terminal connection was lost and mt5gate is reconnecting. Retry shortly, "
-                "or await session.connection.wait_reconnected()."
+                f"the terminal connection was lost and mt5gate is reconnecting{why}. Retry "
+                "shortly, or await session.connection.wait_reconnected()."
             )
-        raise MT5StateError(f"the session is {state}; call connect() first")
+        raise MT5StateError(f"the session is {state}{why}; call connect() first")
 
     async def call(self, function: str, *args: Any, **kwargs: Any) -> Any:
         """A raw terminal call through the session's path (breaker, worker, deadline).

@@ -7,8 +7,8 @@ keeps one connection per process, so two official terminals in one process cross
 hung call in a child can be killed). ``"sim"`` builds a real-time simulated terminal
 and logs a warning that it is simulated. URLs: ``bridge://host:port`` is mt5gate's bridge (the
 token is passed separately, never in the URL; with ``ssl_context`` it is reached over TLS, the
-context verifying the bridge's certificate), ``rpyc://host:port`` an RPyC classic server such
-as mt5linux's.
+context verifying the bridge's certificate, against ``server_hostname`` when given, else the
+URL's host), ``rpyc://host:port`` an RPyC classic server such as mt5linux's.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from mt5gate.errors import MT5InitError
 from mt5gate.terminal.base import Terminal
+from mt5gate.terminal.tls import checked_server_name
 
 __all__ = ["resolve_terminal"]
 
@@ -31,12 +32,15 @@ def resolve_terminal(
     *,
     token: SecretStr | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
     isolate: bool = False,
     process_name: str = "mt5gate-official",
 ) -> Terminal:
     """The Terminal that ``spec`` names (see the module docstring). ``ssl_context`` is for a
-    ``bridge://`` URL only (TLS to the bridge); with anything else it is refused. ``isolate``
-    only with ``"official"``, whose child process is then called ``process_name``."""
+    ``bridge://`` URL only (TLS to the bridge); with anything else it is refused, and so is
+    ``server_hostname`` (the name the bridge's certificate is issued for) without it.
+    ``isolate`` only with ``"official"``, whose child process is then called ``process_name``."""
+    server_hostname = _server_name(server_hostname, ssl_context)
     if not isinstance(spec, str):
         if ssl_context is not None:
             raise MT5InitError("ssl_context is for a bridge://host:port terminal only; give "
@@ -52,7 +56,7 @@ def resolve_terminal(
     if name in ("sim", "sim://", "simulator"):
         return _simulator()
     if name.startswith("bridge://"):
-        return _bridge(spec.strip(), token, ssl_context)
+        return _bridge(spec.strip(), token, ssl_context, server_hostname)
     if name.startswith("rpyc://"):
         return _rpyc(spec.strip())
     raise MT5InitError(
@@ -61,7 +65,25 @@ def resolve_terminal(
     )
 
 
-def _bridge(url: str, token: SecretStr | None, ssl_context: ssl.SSLContext | None) -> Terminal:
+def _server_name(name: str | None, ssl_context: ssl.SSLContext | None) -> str | None:
+    """``name`` checked: a host name or IP address, and only with TLS (``MT5InitError``)."""
+    if name is None:
+        return None
+    if ssl_context is None:
+        raise MT5InitError("server_hostname is the name the bridge's TLS certificate must "
+                           "match: give ssl_context too")  # fmt: skip
+    try:
+        return checked_server_name(name)
+    except ValueError as wrong:
+        raise MT5InitError(f"server_hostname {wrong}") from None
+
+
+def _bridge(
+    url: str,
+    token: SecretStr | None,
+    ssl_context: ssl.SSLContext | None,
+    server_hostname: str | None,
+) -> Terminal:
     from mt5gate.terminal.bridge import BridgeTerminal
 
     if token is None:
@@ -71,7 +93,8 @@ def _bridge(url: str, token: SecretStr | None, ssl_context: ssl.SSLContext | Non
         )
     try:
         return BridgeTerminal.from_url(url, token=token.get_secret_value(),
-                                       ssl_context=ssl_context)  # fmt: skip
+                                       ssl_context=ssl_context,
+                                       server_hostname=server_hostname)  # fmt: skip
     except ValueError as wrong:
         raise MT5InitError(f"bad bridge URL: {wrong}") from None
 

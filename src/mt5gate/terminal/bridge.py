@@ -4,7 +4,9 @@ It behaves like the ``MetaTrader5`` module in one process, with the bridge in pl
 terminal's named pipe:
 
 * ``initialize()`` connects (lazily, and again after a loss), shakes hands, then forwards;
-  a refused connection or handshake gives ``False`` with ``(-10003, 'IPC initialize failed, ...')``;
+  a refused connection or handshake gives ``False`` with ``(-10003, 'IPC initialize failed, ...')``
+  saying why (a failed TLS handshake: ``TLS: certificate verify failed: <reason> (bridge
+  host:port)``, see :mod:`mt5gate.terminal.tls`);
 * every other call is one round trip; its ``last_error()`` comes back with the reply and is kept
   here, so ``last_error()`` costs nothing and is exactly the terminal's;
 * before ``initialize()`` or after a loss, calls return their failure value (``None`` /
@@ -54,6 +56,7 @@ from mt5gate.terminal.ipc import (
     LastError,
     init_failed,
 )
+from mt5gate.terminal.tls import checked_server_name, describe_tls_failure
 from mt5gate.terminal.wire import (
     DEFAULT_PORT,
     FENCED,
@@ -179,6 +182,10 @@ class BridgeTerminal(Forwarding):
     :meth:`_call`), but for ``initialize`` (connects first), ``shutdown`` (closes this
     client's connection only) and ``last_error`` (answered locally). ``login`` switches the
     terminal behind the bridge to another account: all its clients move.
+
+    With ``ssl_context`` the bridge is reached over TLS, its certificate checked against
+    ``server_hostname`` (sent as SNI too) when given, else against ``host``: give it when the
+    bridge is reached at an IP address or by another name than its certificate's.
     """
 
     def __init__(
@@ -188,6 +195,7 @@ class BridgeTerminal(Forwarding):
         *,
         token: str,
         ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
         connect_timeout_s: float = 5.0,
         call_timeout_s: float = 65.0,
         max_reply_frame: int = MAX_REPLY_FRAME,
@@ -196,6 +204,13 @@ class BridgeTerminal(Forwarding):
         self.port = port
         self._token = token
         self.ssl_context = ssl_context
+        if server_hostname is not None and ssl_context is None:
+            raise ValueError("server_hostname is the name a TLS certificate must match: give "
+                             "ssl_context too")  # fmt: skip
+        #: the name the bridge's certificate must match (None: ``host``)
+        self.server_hostname = (
+            None if server_hostname is None else checked_server_name(server_hostname)
+        )
         self.connect_timeout_s = connect_timeout_s
         self.call_timeout_s = call_timeout_s
         self.max_reply_frame = max_reply_frame
@@ -221,7 +236,9 @@ class BridgeTerminal(Forwarding):
 
     def __repr__(self) -> str:
         state = "connected" if self._connection is not None else "disconnected"
-        tls = " tls" if self.ssl_context is not None else ""
+        tls = "" if self.ssl_context is None else " tls"
+        if self.server_hostname is not None:
+            tls += f" ({self.server_hostname})"
         fenced = "" if self._epoch is None else f" epoch={self._epoch}"
         return f"<BridgeTerminal bridge://{self.host}:{self.port}{tls} {state}{fenced}>"
 
@@ -278,11 +295,13 @@ class BridgeTerminal(Forwarding):
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.ssl_context is not None:
-                sock.settimeout(self.connect_timeout_s)
-                sock = self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+                sock = self._start_tls(sock, self.ssl_context)
             connection = _Connection(sock, self.max_reply_frame)
             self.server_info = self._handshake(connection)
             self._fencing = self.server_info.get("fencing") is True
+        except _TLSFailedError as error:
+            sock.close()
+            return init_failed(str(error))
         except _NotABridgeError as error:
             sock.close()
             return init_failed(f"{self.host}:{self.port} is not an mt5gate bridge ({error})")
@@ -294,6 +313,17 @@ class BridgeTerminal(Forwarding):
             return init_failed(f"{where}: {_describe(error)}")
         self._connection = connection
         return None
+
+    def _start_tls(self, sock: socket.socket, context: ssl.SSLContext) -> ssl.SSLSocket:
+        """``sock`` wrapped in TLS, the bridge's certificate verified against the server name;
+        :class:`_TLSFailedError` saying why when the handshake fails."""
+        name = self.server_hostname or self.host
+        sock.settimeout(self.connect_timeout_s)
+        try:
+            return context.wrap_socket(sock, server_hostname=name)
+        except OSError as error:  # ssl.SSLError, a reset or a timeout within the handshake
+            where = f"bridge {self.host}:{self.port}"
+            raise _TLSFailedError(describe_tls_failure(error, where, name)) from None
 
     def _handshake(self, connection: _Connection) -> dict[str, Any]:
         deadline = time.monotonic() + self.connect_timeout_s
@@ -414,6 +444,10 @@ class _HandshakeRefusedError(Exception):
 class _TokenRefusedError(_HandshakeRefusedError):
     """The bridge refused this client's token (its message is not repeated: nothing of the
     token, right or wrong, goes into an error)."""
+
+
+class _TLSFailedError(Exception):
+    """The TLS handshake with the bridge failed; the text says why (no secret in it)."""
 
 
 class _NotABridgeError(Exception):
