@@ -431,6 +431,26 @@ def _lease(row: tuple[Any, ...] | None) -> Lease | None:
     return Lease(login, owner, epoch, expires, acquired, json.loads(info or "{}"))
 
 
+#: How long opening waits for other openers of the same file to switch it to WAL.
+_WAL_WAIT_S: Final = 10.0
+
+
+def _write_ahead(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode. The switch needs the file to itself, and SQLite answers
+    "locked" at once, without its busy handler, while another process opening the same new
+    file holds it (several openers at one moment: a gateway and ``mt5gate journal``, replicas):
+    it is tried again for up to :data:`_WAL_WAIT_S`. A file already in WAL mode stays so."""
+    deadline = time.monotonic() + _WAL_WAIT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class SqliteJournal:
     """The embedded journal: one SQLite file in WAL mode, ``synchronous=FULL``.
 
@@ -525,9 +545,9 @@ class SqliteJournal:
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=10000")
+            _write_ahead(conn)
+            conn.execute("PRAGMA synchronous=FULL")
             self._check_integrity(conn)
             if not self._tables(conn):  # new (or emptied by a creator that has not committed)
                 stamp = f"INSERT INTO schema_version VALUES ({SCHEMA_VERSION});"
