@@ -175,6 +175,8 @@ class Settings:
     budget_s: float = 3.0
     race_every: int = 0
     settle_s: float = 0.5
+    #: ReconcilePolicy.history_lag_s: above the broker's history delay (the harness knows it)
+    history_lag_s: float = 60.0
 
 
 def session_for(
@@ -194,6 +196,7 @@ def session_for(
             first_s=0.05,
             max_interval_s=0.5,
             settle_s=settings.settle_s,
+            history_lag_s=settings.history_lag_s,
             budget_s=settings.budget_s,
             replay_budget_s=min(1.5, settings.budget_s),
             sweep_interval_s=None,
@@ -477,7 +480,8 @@ async def linger() -> None:
 async def run(args: argparse.Namespace, token: str) -> int:
     """Connect, place every key until final, close; the exit code."""
     lease = LeasePolicy(args.lease_ttl, args.lease_renew, args.lease_deadline)
-    settings = Settings(lease, args.order_timeout, args.budget, args.race_every, args.settle)
+    settings = Settings(lease, args.order_timeout, args.budget, args.race_every, args.settle,
+                        args.history_lag)  # fmt: skip
     journal = SqliteJournal(args.journal)
     session = session_for(args.port, token, journal, settings)
     memory = ClientMemory(args.client_file)
@@ -532,6 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--order-timeout", type=float, default=0.5, help="order_send's deadline (s)")
     add("--budget", type=float, default=3.0, help="reconciliation budget per call (s)")
     add("--settle", type=float, default=0.5, help="ReconcilePolicy.settle_s (s)")
+    add("--history-lag", type=float, default=60.0, help="ReconcilePolicy.history_lag_s (s)")
     add("--linger", action="store_true", help="keep the account after done, until SIGTERM")
     add("--log-level", default="INFO")
     return parser

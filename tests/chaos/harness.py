@@ -122,6 +122,12 @@ ACTIONS: Final = ("kill", "empty", "restore", "second", "pause")
 # ---------------------------------------------------------------------------------- the plan
 
 
+def history_lag_s(delay_ms: int) -> float:
+    """The gateways' ReconcilePolicy.history_lag_s for a broker whose history is ``delay_ms``
+    late: twice that and a second (the bound must hold; more only slows settling)."""
+    return 2 * delay_ms / 1000 + 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class Kill:
     """When to act on one gateway run: ``mode`` startup / ready / progress (module docstring),
@@ -447,7 +453,8 @@ class ChaosRun:
                 "--generation", str(self.generation),
                 "--race-every", str(self.options.race_every),
                 "--budget", "3" if not self.delay_s else "2",
-                "--settle", str(self.options.settle_s)]  # fmt: skip
+                "--settle", str(self.options.settle_s),
+                "--history-lag", str(history_lag_s(self.options.history_delay_ms))]  # fmt: skip
         gateway = GatewayProcess(args, self.log, len(self.runs))
         self.runs.append(gateway)
         return gateway

@@ -71,6 +71,7 @@ from mt5gate.service.auth import hash_api_key
 from mt5gate.terminal.bridge import BridgeTerminal
 from tests.chaos.broker import FAULT_KINDS, HOST
 from tests.chaos.checker import Ledger, ledger_of
+from tests.chaos.harness import history_lag_s
 from tests.chaos.processes import write_token
 from tests.fleet.processes import KEY, Replica
 from tests.fleet_chaos.audit import (
@@ -382,7 +383,8 @@ def write_config(workdir: Path, options: Options, ports: dict[int, int], token_f
                  nats_url: str) -> Path:  # fmt: skip
     """The fleet's one configuration file."""
     reconcile = (f"settle_s = {options.settle_s}\nbudget_s = 3.0\nreplay_budget_s = 2.0\n"
-                 "max_interval_s = 0.5\nsweep_interval_s = 10.0\n")  # fmt: skip
+                 "max_interval_s = 0.5\nsweep_interval_s = 10.0\n"
+                 f"history_lag_s = {history_lag_s(options.history_delay_ms)}\n")  # fmt: skip
     accounts = "".join(
         f'[[accounts]]\nname = "a{login}"\nterminal = "bridge://127.0.0.1:{port}"\n'
         f'login = {login}\nserver = "MetaQuotes-Demo"\npassword_env = "FCHAOS_PW_{login}"\n'

@@ -32,7 +32,9 @@ K = EventKind
 NETTING, HEDGING = 5002, 5001
 PASSWORDS = {NETTING: "sim-pass-5002", HEDGING: "sim-pass-5001"}
 LATE_MS = 10_000
-POLICY = ReconcilePolicy(sweep_interval_s=None, settle_s=3.0, budget_s=20.0, replay_budget_s=5.0)
+#: history_lag_s far beyond the test: only evidence (and a watermark) settles an open sibling
+POLICY = ReconcilePolicy(sweep_interval_s=None, settle_s=3.0, budget_s=20.0, replay_budget_s=5.0,
+                         history_lag_s=1e6)  # fmt: skip
 SELL = OrderRequest("EURUSD", Side.SELL, 0.01)
 BUY = OrderRequest("EURUSD", Side.BUY, 0.01)
 
@@ -42,12 +44,12 @@ def late(tmp_path: Any) -> Iterator[Any]:
     """A connected session on an account whose broker history is 10 s late."""
     made: list[Harness] = []
 
-    def build(login: int) -> Harness:
+    def build(login: int, policy: ReconcilePolicy = POLICY) -> Harness:
         config = SimConfig(history_days=1, broker=BrokerOptions(history_delay_ms=LATE_MS))
         sim = SimTerminal(config, clock=VirtualClock(TUESDAY_10))
         loop = asyncio.new_event_loop()
         session, sim, clock = make_session(
-            sim, login=login, password=PASSWORDS[login], reconcile=POLICY,
+            sim, login=login, password=PASSWORDS[login], reconcile=policy,
             journal=SqliteJournal(tmp_path / f"orders-{login}.db"),
         )  # fmt: skip
         harness = Harness(session, sim, clock, loop)
@@ -296,3 +298,23 @@ def _sent_by_hand(
     journal.record(K.SENT, client, NETTING, request=request,
                    result={"server_ms": TUESDAY_10, "before": before})  # fmt: skip
     return client
+
+
+def test_two_lost_orders_are_judged_once_the_historys_lag_has_passed(late: Any) -> None:
+    """No order comes after two lost orders that wait for each other (a quiet symbol): once
+    both sends ended ``history_lag_s`` ago, the history shows their deals, had they any.
+    Neither reached the server: both are absent, and their keys send them, once each."""
+    policy = ReconcilePolicy(sweep_interval_s=None, settle_s=3.0, budget_s=20.0,
+                             replay_budget_s=5.0, history_lag_s=30.0)  # fmt: skip
+    h: Harness = late(NETTING, policy)
+    _lose_unseen(h, SELL, "x", executes=False)
+    h.terminal.faults.ipc_error("order_send", ResultCode.E_FAIL)
+    with pytest.raises(MT5OrderOutcomeUnknown):
+        h.run(h.session.place_order(BUY, idempotency_key="y"))
+    h.clock.now += 31.0  # the lag passes; nothing else was sent
+    for request, key in ((SELL, "x"), (BUY, "y")):
+        _catch_up(h)  # y then waits for x's resend's deal, as for any sibling's
+        sent = h.run(h.session.place_order(request, idempotency_key=key, resubmit=True))
+        assert sent.retcode == 10009
+        assert K.RECONCILED_ABSENT in _kinds(h, key)
+        assert _deals_of(h, key) == 1

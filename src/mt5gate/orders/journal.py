@@ -505,8 +505,7 @@ class SqliteJournal:
     def _open(self) -> sqlite3.Connection:
         if self._readonly:
             return self._open_readonly()
-        fresh = not self.path.exists() or self.path.stat().st_size == 0
-        self._refuse_torn(fresh)
+        self._refuse_torn()
         _private_file(self.path)
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -534,10 +533,18 @@ class SqliteJournal:
             ) from error
         return conn
 
-    def _refuse_torn(self, fresh: bool) -> None:
-        """An empty main file next to a non-empty WAL is a journal that lost its body."""
+    def _refuse_torn(self) -> None:
+        """An empty main file next to a non-empty WAL is a journal that lost its body. The WAL
+        is looked at first: a process creating the file switches it to WAL mode (which writes
+        the main file's first page) before the WAL gets any content, so a main file still
+        empty after that is torn, not new (the other order misread a creator's file)."""
         wal = self.path.with_name(self.path.name + "-wal")
-        if fresh and self.path.exists() and wal.exists() and wal.stat().st_size > 0:
+        try:
+            logged = wal.stat().st_size > 0
+            empty = logged and self.path.stat().st_size == 0
+        except OSError:  # no WAL or no file (or no directory: the connect says so)
+            return
+        if empty:
             raise JournalError(
                 f"order journal {self.path} is empty but its WAL is not: the file is torn; "
                 "restore it from a backup (do not delete it: unresolved orders may be in it)"

@@ -167,6 +167,8 @@ class OrderPipeline:
         #: the newest journal seq of the account this process knows (a lower bound of the
         #: head): recorded with each send's state before it, siblings are looked for above it
         self._head_seq = 0
+        #: session clock when each open sibling was first seen with its send over
+        self._open_since: dict[int, float] = {}
         self._held: set[str] = set()  # symbols whose unresolved orders recovery is settling
         self._recovered = asyncio.Event()
         self._audited = False
@@ -612,9 +614,14 @@ class OrderPipeline:
         return found
 
     async def _refresh(self, watches: list[Watch]) -> None:
-        """Before each scan: the orders sent on each watch's symbol since its send, from the
-        journal (:mod:`~mt5gate.orders.activity`). State checks need none."""
+        """Before each scan: the orders sent on each watch's symbol since its state was read,
+        from the journal (:mod:`~mt5gate.orders.activity`), and whether the history's lag
+        has passed since its send and its open siblings' ended. State checks need none."""
         reader = SiblingReader(self.store, self.login)
+        now, lag = self._clock.monotonic(), self.reconciler.policy.history_lag_s
+        still = await reader.open_orders()
+        for gone in self._open_since.keys() - still:
+            del self._open_since[gone]
         for watch in watches:
             if watch.check is not None:
                 continue
@@ -622,7 +629,20 @@ class OrderPipeline:
             scan = await self._timed("siblings", reader.scan(
                 watch.client_id, watch.symbol, sending=sending, after=watch.after_seq))  # fmt: skip
             watch.siblings = scan.siblings
-            watch.ended_seq = watch.ended_seq or scan.ended_seq
+            if not watch.ended_seq and scan.ended_seq:
+                watch.ended_seq, watch.ended_at = scan.ended_seq, now
+            if watch.ended_at is not None:  # for the orders it is a sibling of
+                self._open_since.setdefault(watch.client_id.sequence, watch.ended_at)
+            quiet = [self._quiet(s.sequence, now, lag) for s in scan.siblings if s.open]
+            ended = watch.ended_at is not None and now - watch.ended_at >= lag
+            watch.lagged = ended and all(quiet)
+
+    def _quiet(self, sequence: int, now: float, lag: float) -> bool:
+        """An open sibling whose send is over, first seen so at least ``lag`` ago (the first
+        sighting is recorded here)."""
+        if sequence in self._sending:
+            return False
+        return now - self._open_since.setdefault(sequence, now) >= lag
 
     def _late_verdict(self, watch: Watch) -> Verdict | None:
         late = self._late.get(watch.client_id.sequence)

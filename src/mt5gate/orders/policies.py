@@ -28,6 +28,8 @@ class ReconcilePolicy:
     reconciling it); ``replay_budget_s`` how long a call repeating the key of an unknown order
     looks before answering with the current status. History is searched ``window_s`` either
     side of now (and back to the send), because history times are broker server time.
+    ``history_lag_s`` bounds how late the history may be: lost orders that can only wait for
+    each other are judged once their sends ended that long ago.
     """
 
     first_s: float = 0.1
@@ -39,6 +41,11 @@ class ReconcilePolicy:
     window_s: float = 2 * 86400.0
     require_clock_advance: bool = False
     sweep_interval_s: float | None = 60.0  # None: no periodic sweep (call sweep() yourself)
+    #: the longest the terminal's history may run late: two lost orders on one symbol whose
+    #: outcomes are open wait for each other until an order sent after them shows its deal,
+    #: or until both sends ended this long ago (UNSURE for real terminals: set it above your
+    #: broker's lag; docs/orders.md)
+    history_lag_s: float = 60.0
 
     def __post_init__(self) -> None:
         for f in fields(self):

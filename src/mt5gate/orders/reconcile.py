@@ -171,6 +171,11 @@ class Watch:
     ended_seq: int = 0
     #: the open siblings the last judgement waited on (nothing else held it)
     waiting: frozenset[int] = frozenset()
+    #: session clock when this send was first known to be over (``ended_seq`` set)
+    ended_at: float | None = None
+    #: this send and every open sibling's ended at least ``history_lag_s`` ago: the history
+    #: shows their deals, had they any (set before each scan)
+    lagged: bool = False
 
     def reset(self) -> None:
         """An unhealthy or uninformative scan: absence must be shown again from scratch."""
@@ -300,7 +305,9 @@ class Reconciler:
         nothing, or the history shows its deals (so the proof sees the positions it touched),
         or the terminal shows its effect now. Or a watermark: an order of ours sent after this
         send had ended shows its deal, and the history, synchronised in time order, would then
-        show this order's deal too."""
+        show this order's deal too. Open siblings are taken as accounted for once this send
+        and theirs ended ``history_lag_s`` ago (:attr:`Watch.lagged`): the history shows
+        their deals by then, and none carries their ids."""
         if not watch.siblings:
             return True
         deals = {d.ticket for d in snap.deals}
@@ -310,7 +317,8 @@ class Reconciler:
             return True
         current = {o.ticket for o in snap.orders}
         unaccounted = [s for s in watch.siblings
-                       if not _sibling_accounted(s, snap, deals, current)]  # fmt: skip
+                       if not (_sibling_accounted(s, snap, deals, current)
+                               or (watch.lagged and s.open))]  # fmt: skip
         watch.waiting = frozenset(s.sequence for s in unaccounted if s.open)
         return not unaccounted
 

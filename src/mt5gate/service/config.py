@@ -203,6 +203,7 @@ class ReconcileSettings(_Frozen):
     window_s: StrictFloat | StrictInt = 2 * 86400.0
     require_clock_advance: StrictBool = False
     sweep_interval_s: StrictFloat | StrictInt | None = 60.0
+    history_lag_s: StrictFloat | StrictInt = 60.0
 
     @model_validator(mode="after")
     def _as_policy(self) -> Self:
@@ -218,7 +219,7 @@ class ReconcileSettings(_Frozen):
         return ReconcilePolicy(
             float(self.first_s), float(self.multiplier), float(self.max_interval_s),
             float(self.settle_s), float(self.budget_s), float(self.replay_budget_s),
-            float(self.window_s), self.require_clock_advance, sweep,
+            float(self.window_s), self.require_clock_advance, sweep, float(self.history_lag_s),
         )  # fmt: skip
 
 
