@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 from mt5gate.orders import ClientOrderId, EventKind, SqliteJournal
 from mt5gate.orders.activity import Sibling, SiblingReader, SiblingScan
@@ -84,7 +83,7 @@ def test_siblings_are_found_past_a_page_of_events(tmp_path: Path) -> None:
         journal.record(K.UNKNOWN, w, LOGIN, note="reply lost")
         for n in range(260):  # 520 events on another symbol
             _send(journal, f"gbp-{n}", "GBPUSD")
-        late: Any = _send(journal, "late", "EURUSD")
+        late = _send(journal, "late", "EURUSD")
         _ack(journal, late, 30, 31)
     scan = _scan(path, w)
     assert [s.sequence for s in scan.siblings] == [late.sequence]

@@ -13,8 +13,9 @@ from typing import Any, TypeVar
 
 import pytest
 
+from mt5gate.orders import SqliteJournal
 from mt5gate.session import MT5SessionManager, ReconcilePolicy, ReconnectPolicy, Timeouts
-from mt5gate.sim import SimConfig, VirtualClock, server_ms
+from mt5gate.sim import BrokerOptions, SimConfig, VirtualClock, server_ms
 from mt5gate.sim.terminal import SimTerminal
 
 T = TypeVar("T")
@@ -110,3 +111,35 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
         return await coro_fn()
 
     return asyncio.run(main())
+
+
+#: How late the broker's history is in :func:`late_history`'s simulators (ms).
+LATE_MS = 10_000
+PASSWORDS = {5001: "sim-pass-5001", 5002: "sim-pass-5002"}
+
+
+@pytest.fixture
+def late_history(tmp_path: Any) -> Iterator[Callable[[int, ReconcilePolicy], Harness]]:
+    """``build(login, policy)``: a connected session, with a journal file, on an account
+    whose broker history is :data:`LATE_MS` late (the simulator's virtual clock stands until
+    the test moves it; the session's clock is manual)."""
+    made: list[Harness] = []
+
+    def build(login: int, policy: ReconcilePolicy) -> Harness:
+        config = SimConfig(history_days=1, broker=BrokerOptions(history_delay_ms=LATE_MS))
+        sim = SimTerminal(config, clock=VirtualClock(TUESDAY_10))
+        loop = asyncio.new_event_loop()
+        session, sim, clock = make_session(
+            sim, login=login, password=PASSWORDS[login], reconcile=policy,
+            journal=SqliteJournal(tmp_path / f"orders-{login}.db"),
+        )  # fmt: skip
+        harness = Harness(session, sim, clock, loop)
+        harness.run(session.connect())
+        made.append(harness)
+        return harness
+
+    yield build
+    for harness in made:
+        harness.run(harness.session.close())
+        harness.session.close_journal()
+        harness.loop.close()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,40 +25,26 @@ from mt5gate.models import OrderRequest, OrderStatus, Side
 from mt5gate.orders import ClientOrderId, EventKind, SqliteJournal
 from mt5gate.orders.journal import SqliteJournal as Journal
 from mt5gate.session import ReconcilePolicy
-from mt5gate.sim import BrokerOptions, SimConfig, VirtualClock
+from mt5gate.sim import SimConfig, VirtualClock
 from mt5gate.sim.terminal import SimTerminal
-from tests.session.conftest import SATURDAY_12, TUESDAY_10, Harness, make_session
+from tests.session.conftest import (
+    LATE_MS,
+    PASSWORDS,
+    SATURDAY_12,
+    TUESDAY_10,
+    Harness,
+    make_session,
+)
 
 K = EventKind
 NETTING, HEDGING = 5002, 5001
-PASSWORDS = {NETTING: "sim-pass-5002", HEDGING: "sim-pass-5001"}
-LATE_MS = 10_000
 POLICY = ReconcilePolicy(sweep_interval_s=None, settle_s=3.0, budget_s=20.0, replay_budget_s=5.0)
 
 
 @pytest.fixture
-def late(tmp_path: Any) -> Iterator[Any]:
-    """A connected session on an account whose broker history is 10 s late."""
-    made: list[Harness] = []
-
-    def build(login: int) -> Harness:
-        config = SimConfig(history_days=1, broker=BrokerOptions(history_delay_ms=LATE_MS))
-        sim = SimTerminal(config, clock=VirtualClock(TUESDAY_10))
-        loop = asyncio.new_event_loop()
-        session, sim, clock = make_session(
-            sim, login=login, password=PASSWORDS[login], reconcile=POLICY,
-            journal=SqliteJournal(tmp_path / f"orders-{login}.db"),
-        )  # fmt: skip
-        harness = Harness(session, sim, clock, loop)
-        harness.run(session.connect())
-        made.append(harness)
-        return harness
-
-    yield build
-    for harness in made:
-        harness.run(harness.session.close())
-        harness.session.close_journal()
-        harness.loop.close()
+def late(late_history: Any) -> Any:
+    """``build(login)`` on an account whose history is 10 s late."""
+    return lambda login: late_history(login, POLICY)
 
 
 def _journal(h: Harness) -> Journal:

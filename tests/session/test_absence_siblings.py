@@ -14,7 +14,6 @@ the session on a manual clock (settle windows pass instantly).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,12 +25,10 @@ from mt5gate.orders import ClientOrderId, EventKind, SqliteJournal
 from mt5gate.session import ReconcilePolicy
 from mt5gate.sim import BrokerOptions, SimConfig, VirtualClock
 from mt5gate.sim.terminal import SimTerminal
-from tests.session.conftest import TUESDAY_10, Harness, make_session
+from tests.session.conftest import LATE_MS, PASSWORDS, TUESDAY_10, Harness, make_session
 
 K = EventKind
 NETTING, HEDGING = 5002, 5001
-PASSWORDS = {NETTING: "sim-pass-5002", HEDGING: "sim-pass-5001"}
-LATE_MS = 10_000
 #: history_lag_s far beyond the test: only evidence (and a watermark) settles an open sibling
 POLICY = ReconcilePolicy(sweep_interval_s=None, settle_s=3.0, budget_s=20.0, replay_budget_s=5.0,
                          history_lag_s=1e6)  # fmt: skip
@@ -40,28 +37,9 @@ BUY = OrderRequest("EURUSD", Side.BUY, 0.01)
 
 
 @pytest.fixture
-def late(tmp_path: Any) -> Iterator[Any]:
-    """A connected session on an account whose broker history is 10 s late."""
-    made: list[Harness] = []
-
-    def build(login: int, policy: ReconcilePolicy = POLICY) -> Harness:
-        config = SimConfig(history_days=1, broker=BrokerOptions(history_delay_ms=LATE_MS))
-        sim = SimTerminal(config, clock=VirtualClock(TUESDAY_10))
-        loop = asyncio.new_event_loop()
-        session, sim, clock = make_session(
-            sim, login=login, password=PASSWORDS[login], reconcile=policy,
-            journal=SqliteJournal(tmp_path / f"orders-{login}.db"),
-        )  # fmt: skip
-        harness = Harness(session, sim, clock, loop)
-        harness.run(session.connect())
-        made.append(harness)
-        return harness
-
-    yield build
-    for harness in made:
-        harness.run(harness.session.close())
-        harness.session.close_journal()
-        harness.loop.close()
+def late(late_history: Any) -> Any:
+    """``build(login, policy=POLICY)`` on an account whose history is 10 s late."""
+    return lambda login, policy=POLICY: late_history(login, policy)
 
 
 def _client(h: Harness, key: str, login: int = NETTING) -> ClientOrderId:
