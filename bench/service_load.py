@@ -142,6 +142,7 @@ class WsSpec:
     key: str
     account: str
     symbols: list[str]
+    batch: bool = False  # ``/v1/stream?batch=true``: every frame an array of messages
 
 
 @dataclass(slots=True)
@@ -165,7 +166,12 @@ class _Client:
 
 
 def _note(client: _Client, raw: str | bytes, received_ns: int) -> None:
-    message = json.loads(raw)
+    decoded = json.loads(raw)
+    for message in decoded if isinstance(decoded, list) else [decoded]:
+        _note_one(client, message, received_ns)
+
+
+def _note_one(client: _Client, message: dict[str, Any], received_ns: int) -> None:
     seq = int(message["seq"])
     if seq != client.seq + 1:
         client.gaps += 1
@@ -190,7 +196,7 @@ async def _read(client: _Client, websocket: ClientConnection) -> None:
 async def _subscribe(
     spec: WsSpec, client: _Client, gate: asyncio.Semaphore
 ) -> tuple[ClientConnection, asyncio.Task[None]]:
-    url = f"ws://127.0.0.1:{spec.port}/v1/stream"
+    url = f"ws://127.0.0.1:{spec.port}/v1/stream" + ("?batch=true" if spec.batch else "")
     async with gate:
         websocket = await connect(url, additional_headers={"X-API-Key": spec.key},
                                   close_timeout=2, open_timeout=30)  # fmt: skip
@@ -198,7 +204,8 @@ async def _subscribe(
         await websocket.send(json.dumps(request))
         first = await asyncio.wait_for(websocket.recv(), 30)
     _note(client, first, time.time_ns())
-    if json.loads(first).get("type") != "subscribed":
+    answer = json.loads(first)
+    if (answer[0] if isinstance(answer, list) else answer).get("type") != "subscribed":
         raise RuntimeError(f"subscribe refused: {first!r}")
     return websocket, asyncio.ensure_future(_read(client, websocket))
 

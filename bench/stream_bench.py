@@ -68,7 +68,7 @@ SYMBOLS = (
 SIM_START = "2026-01-06T10:00"
 RATES = (20.0, 100.0, 200.0, 2000.0)
 QUICK_RATES = (200.0,)
-DESIGNS = ("floor", "push", "poll")
+DESIGNS = ("floor", "push", "batch", "poll")
 _START_S = 60.0
 _TAIL_S = 1.0  # ticks stamped in the window's last second are not counted
 
@@ -111,7 +111,7 @@ def _spawn(design: str, rate: float, scratch: Path, key: str, tree: Path | None)
             "--symbols", ",".join(SYMBOLS), "--sim-start", SIM_START,
             "--clock-file", str(clock)]  # fmt: skip
     if design != "floor":
-        args += ["--mode", design]
+        args += ["--mode", "push" if design == "batch" else design]
     env = {**os.environ, "MT5GATE_DATA_DIR": str(scratch / f"{design}-{rate:g}"),
            "MT5GATE_API_KEYS": _key_setting(key), "MT5GATE_LOG_LEVEL": "WARNING",
            "MT5GATE_PUBLIC_METRICS": "true"}  # fmt: skip
@@ -159,9 +159,10 @@ def _clients(
     items the session dropped for slow subscribers in it."""
     symbols = [SYMBOLS[n % len(SYMBOLS)] for n in range(CLIENTS)]
     parts = [symbols[n::CLIENT_PROCESSES] for n in range(CLIENT_PROCESSES)]
+    batch = server.name == "batch"
     with ExitStack() as stack:
-        loads = [_load("ws", WsSpec(server.port, key, ACCOUNT, part), stdin=subprocess.PIPE)
-                 for part in parts]  # fmt: skip
+        loads = [_load("ws", WsSpec(server.port, key, ACCOUNT, part, batch),
+                       stdin=subprocess.PIPE) for part in parts]  # fmt: skip
         for load in loads:
             stack.callback(_end, load)
         ready = [_read_line(load) for load in loads]
@@ -315,41 +316,58 @@ def all_rows(repeat: int, quick: bool, *, verbose: bool = False) -> list[Row]:
 
 
 def rows(runs: Sequence[StreamRun]) -> list[Row]:
-    """The table rows: per rate, push against the floor, and the poll design."""
+    """The table rows: per rate, push (one message per frame) and batch (``?batch=true``)
+    against the floor, and the poll design."""
     by = {(run.design, run.rate): run for run in runs}
     found: list[Row] = []
     for rate in sorted({run.rate for run in runs}):
-        push, floor, poll = by.get(("push", rate)), by.get(("floor", rate)), by.get(("poll", rate))
+        floor, poll = by.get(("floor", rate)), by.get(("poll", rate))
         name = f"/v1/stream, {CLIENTS} clients x 1 of {len(SYMBOLS)} symbols, {rate:g} ticks/s"
-        if push is None:
-            continue
-        per = CLIENTS // len(SYMBOLS)
-        found += [
-            Row("stream", f"{name}: ticks offered", push.offered, "ticks/s"),
-            Row("stream", f"{name}: ticks delivered", push.delivered, "ticks/s",
-                f"every tick to its {per} subscribers", push.complete),
-            Row("stream", f"{name}: dropped (clients, gaps, buffer items)", float(push.drops),
-                "items"),
-            Row("stream", f"{name}: latency max", push.max_ms, "ms"),
-            Row("stream", f"{name}: first-to-last receipt of a tick, p99", push.spread_p99_ms,
-                "ms"),
-        ]  # fmt: skip
-        for share, label in ((0.5, "p50"), (0.99, "p99")):
-            mine = push.p50_ms if share == 0.5 else push.p99_ms
-            if floor is not None:
-                base = floor.p50_ms if share == 0.5 else floor.p99_ms
-                found.append(Row("stream", f"{name}: floor latency {label}", base, "ms"))
-                found.append(Row("stream", f"{name}: latency {label}", mine, "ms",
-                                 f"floor {label}", mine / base if base else None))  # fmt: skip
-            if poll is not None:
-                old = poll.p50_ms if share == 0.5 else poll.p99_ms
-                found.append(Row("stream", f"{name}: poll every 50 ms (before), latency {label}",
-                                 old, "ms", f"push {label}",
-                                 old / mine if mine else None))  # fmt: skip
+        if floor is not None:
+            found += [Row("stream", f"{name}: floor latency {label}", _latency(floor, share), "ms")
+                      for share, label in ((0.5, "p50"), (0.99, "p99"))]  # fmt: skip
+        for design, label in (("push", ""), ("batch", " (?batch=true)")):
+            run = by.get((design, rate))
+            if run is not None:
+                found += _design_rows(f"{name}{label}", run, floor, poll)
         if poll is not None:
+            per = CLIENTS // len(SYMBOLS)
             found.append(Row("stream", f"{name}: poll every 50 ms (before), ticks delivered",
                              poll.delivered, "ticks/s", f"every tick to its {per} subscribers",
                              poll.complete))  # fmt: skip
+    return found
+
+
+def _latency(run: StreamRun, share: float) -> float:
+    return run.p50_ms if share == 0.5 else run.p99_ms
+
+
+def _design_rows(
+    name: str, run: StreamRun, floor: StreamRun | None, poll: StreamRun | None
+) -> list[Row]:
+    """One design's rows at one rate: what it delivered, lost, and how late, against the
+    floor's latency and (push only) the poll design's."""
+    per = CLIENTS // len(SYMBOLS)
+    found = [
+        Row("stream", f"{name}: ticks offered", run.offered, "ticks/s"),
+        Row("stream", f"{name}: ticks delivered", run.delivered, "ticks/s",
+            f"every tick to its {per} subscribers", run.complete),
+        Row("stream", f"{name}: dropped (clients, gaps, buffer items)", float(run.drops),
+            "items"),
+        Row("stream", f"{name}: latency max", run.max_ms, "ms"),
+        Row("stream", f"{name}: first-to-last receipt of a tick, p99", run.spread_p99_ms, "ms"),
+        Row("stream", f"{name}: server CPU", run.server_cpu, "cores"),
+    ]  # fmt: skip
+    for share, label in ((0.5, "p50"), (0.99, "p99")):
+        mine = _latency(run, share)
+        base = None if floor is None else _latency(floor, share)
+        against = f"floor {label}" if base else ""
+        found.append(Row("stream", f"{name}: latency {label}", mine, "ms", against,
+                         mine / base if base else None))  # fmt: skip
+        if poll is not None and run.design == "push":
+            old = _latency(poll, share)
+            found.append(Row("stream", f"{name}: poll every 50 ms (before), latency {label}",
+                             old, "ms", f"push {label}", old / mine if mine else None))  # fmt: skip
     return found
 
 

@@ -165,6 +165,7 @@ class StuckSocket:
 
     def __init__(self) -> None:
         self.headers = {"x-api-key": KEY}
+        self.query_params: dict[str, str] = {}
         self.closed: tuple[int, str] | None = None
         self.never = asyncio.Event()
 

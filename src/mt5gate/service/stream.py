@@ -35,6 +35,15 @@ book (``market_book_add``) for its first subscriber and releases it after its la
 symbol answers the same not-found ``error`` as for ticks. Bars and books are read from the
 account's local session: a service with a ``[bus]`` streams ticks and trades only.
 
+Frames: one message per WebSocket frame by default. A client that connects with
+``?batch=true`` gets every frame as a JSON array of messages instead, each message as above with
+its own ``seq``: the messages waiting for it when its sender runs go out together (at most
+``StreamOptions.batch_max`` messages or about ``batch_bytes`` of text per frame). An idle stream
+sends arrays of one, as soon as each message exists, so batching adds no delay; a busy one
+spends one frame (one ``send``, one compression, one pass through the server's WebSocket code)
+on many messages instead of one each. That is what lets one process carry thousands of ticks a
+second to hundreds of clients ([performance.md](../../docs/performance.md)).
+
 Slow clients: each subscription reads the session's shared stream through its own bounded
 buffer, which drops the oldest items (the session counts the drops); each connection has one
 bounded outbox. A client whose outbox stays full is closed (1013, "try again later"): it is
@@ -95,6 +104,14 @@ class StreamOptions:
     buffer: int = 256  # per subscription, in the session's stream (oldest dropped)
     max_subscriptions: int = 32
     max_symbols: int = 64
+    batch_max: int = 256  # messages per frame with ?batch=true
+    batch_bytes: int = 65_536  # a frame takes no further message once it holds this much text
+
+    def __post_init__(self) -> None:
+        for name in ("heartbeat_s", "auth_timeout_s", "outbox", "buffer", "max_subscriptions",
+                     "max_symbols", "batch_max", "batch_bytes"):  # fmt: skip
+            if getattr(self, name) <= 0:
+                raise ValueError(f"StreamOptions.{name} must be > 0, got {getattr(self, name)}")
 
 
 def _fields(values: dict[str, Any]) -> str:
@@ -132,6 +149,7 @@ class _Connection:
     websocket: WebSocket
     gateway: Gateway
     options: StreamOptions
+    batch: bool = False
     outbox: asyncio.Queue[str] = field(init=False)
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     ids: count[int] = field(default_factory=lambda: count(1))
@@ -159,10 +177,15 @@ class _Connection:
 async def serve_stream(websocket: WebSocket, gateway: Gateway, options: StreamOptions) -> None:
     """Run one client's connection until it leaves, is dropped, or the service stops."""
     await websocket.accept()
-    principal = await _authenticate(websocket, gateway, options)
+    batch = _batch_wanted(websocket.query_params.get("batch"))
+    if batch is None:
+        wrong = MT5ValidationError(field="batch", rule="'true' or 'false' (in the URL's query)")
+        await _refuse(websocket, False, problem_for(wrong), "batch: 'true' or 'false'")
+        return
+    principal = await _authenticate(websocket, gateway, options, batch)
     if principal is None:
         return
-    connection = _Connection(websocket, gateway, options)
+    connection = _Connection(websocket, gateway, options, batch)
     sender = asyncio.ensure_future(_send_loop(connection))
     beats = asyncio.ensure_future(_heartbeats(connection))
     watchdog = asyncio.ensure_future(connection.slow.wait())
@@ -183,8 +206,25 @@ async def _close(websocket: WebSocket, code: int, reason: str) -> None:
         await websocket.close(code, reason)
 
 
+def _batch_wanted(value: str | None) -> bool | None:
+    """``?batch=``: absent or ``false``/``0`` one message per frame, ``true``/``1`` arrays;
+    anything else is None (refused)."""
+    if value is None:
+        return False
+    return {"true": True, "1": True, "false": False, "0": False}.get(value.lower())
+
+
+async def _refuse(websocket: WebSocket, batch: bool, problem: Problem, reason: str) -> None:
+    """Send one ``error`` message (``seq`` 0, in an array when batching) and close the
+    connection as a policy violation."""
+    text = f'{{"seq":0,{_fields({"type": "error", "problem": problem.body()})}}}'
+    with contextlib.suppress(Exception):
+        await websocket.send_text(f"[{text}]" if batch else text)
+    await _close(websocket, _POLICY, reason)
+
+
 async def _authenticate(
-    websocket: WebSocket, gateway: Gateway, options: StreamOptions
+    websocket: WebSocket, gateway: Gateway, options: StreamOptions, batch: bool
 ) -> Principal | None:
     """The client's key (header, the console's cookie from a page of this site, or a first
     ``auth`` message), authorised for ``read``."""
@@ -199,9 +239,7 @@ async def _authenticate(
         gateway.authenticator.authorize(principal, "read")
     except AuthError as refused:
         problem = Problem(refused.status, refused.title, refused.detail)
-        with contextlib.suppress(Exception):
-            await websocket.send_json({"seq": 0, "type": "error", "problem": problem.body()})
-        await _close(websocket, _POLICY, refused.title)
+        await _refuse(websocket, batch, problem, refused.title)
         return None
     except (TimeoutError, WebSocketDisconnect, json.JSONDecodeError, ValueError):
         await _close(websocket, _POLICY, "authenticate first")
@@ -218,11 +256,29 @@ def _console_key(websocket: WebSocket) -> str | None:
 
 
 async def _send_loop(connection: _Connection) -> None:
-    """Each queued message, numbered as it goes out (a JSON object: ``seq`` first)."""
+    """Each queued message, numbered as it goes out (a JSON object: ``seq`` first); with
+    ``batch``, every message waiting goes out in one frame (see the module docstring)."""
     websocket, seq, outbox = connection.websocket, connection.seq, connection.outbox
+    if connection.batch:
+        return await _send_batches(connection)
     while True:
         fields = await outbox.get()
         await websocket.send_text(f'{{"seq":{next(seq)},{fields}}}')
+
+
+async def _send_batches(connection: _Connection) -> None:
+    """Send frames of ``[message, ...]``: the first message as soon as it is queued, with
+    whatever else is already waiting, up to ``batch_max`` messages or ``batch_bytes``."""
+    websocket, seq, outbox = connection.websocket, connection.seq, connection.outbox
+    most, limit = connection.options.batch_max, connection.options.batch_bytes
+    while True:
+        message = f'{{"seq":{next(seq)},{await outbox.get()}}}'
+        parts, size = [message], len(message)
+        while len(parts) < most and size < limit and not outbox.empty():
+            message = f'{{"seq":{next(seq)},{outbox.get_nowait()}}}'
+            parts.append(message)
+            size += len(message)
+        await websocket.send_text(f"[{','.join(parts)}]")
 
 
 async def _heartbeats(connection: _Connection) -> None:
