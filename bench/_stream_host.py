@@ -90,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = uvicorn.Config(
         create_app(gateway), host=settings.host, port=settings.port,
         log_config=log_config(), log_level=settings.log_level.lower(),
-        access_log=settings.access_log, timeout_graceful_shutdown=20, server_header=False,
+        access_log=settings.access_log, ws_per_message_deflate=settings.stream_compression,
+        timeout_graceful_shutdown=20, server_header=False,
     )  # fmt: skip
     uvicorn.Server(server).run()
     return 0

@@ -511,6 +511,7 @@ def test_every_environment_override(tmp_path: Path) -> None:
         "MT5GATE_MAX_BODY_BYTES": "1024",
         "MT5GATE_LOG_LEVEL": "warning",
         "MT5GATE_ACCESS_LOG": "off",
+        "MT5GATE_STREAM_COMPRESSION": "0",
         "MT5GATE_REQUIRE_IDEMPOTENCY_KEY": "no",
         "MT5GATE_API_KEYS": json.dumps(keys),
     }
@@ -521,6 +522,7 @@ def test_every_environment_override(tmp_path: Path) -> None:
         assert settings.cors_origins == ("https://a.example", "http://b.example:8080")
         assert (settings.max_body_bytes, settings.log_level) == (1024, "WARNING")
         assert settings.access_log is False
+        assert settings.stream_compression is False
         assert settings.require_idempotency_key is False
         (only,) = settings.api_keys  # replaces the file's keys
         assert (only.name, only.scopes, only.burst) == ("env-key", frozenset({"admin"}), 10)

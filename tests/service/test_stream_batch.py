@@ -21,6 +21,7 @@ from mt5gate.service.auth import hash_api_key
 from mt5gate.service.config import ApiKeySettings, default_settings
 from mt5gate.service.gateway import Gateway
 from mt5gate.service.stream import StreamOptions, serve_stream
+from tests.service.conftest import Served, start_service
 from tests.service.test_stream import KEY, InProcess
 
 
@@ -162,3 +163,24 @@ def test_without_batch_the_same_burst_is_one_frame_per_message(tmp_path: Path) -
 def test_stream_options_must_be_positive(name: str) -> None:
     with pytest.raises(ValueError, match=f"StreamOptions.{name} must be > 0"):
         StreamOptions(**{name: 0})
+
+
+def test_compression_is_offered_by_default_and_can_be_declined(
+    service: Served, tmp_path: Path
+) -> None:
+    """``stream_compression`` (``MT5GATE_STREAM_COMPRESSION``) decides whether the real
+    ``mt5gate serve`` accepts the client's permessage-deflate offer; the stream works either way."""
+    plain = start_service(tmp_path, env={"MT5GATE_STREAM_COMPRESSION": "false"})
+    try:
+        agreed = {}
+        for name, served in (("default", service), ("declined", plain)):
+            url = served.base.replace("http://", "ws://") + "/v1/stream?batch=true"
+            with connect(url, additional_headers={"X-API-Key": served.key}) as connection:
+                assert connection.response is not None
+                agreed[name] = connection.response.headers.get("Sec-WebSocket-Extensions", "")
+                connection.send(json.dumps({"op": "ping"}))
+                assert _frame(connection) == [{"seq": 1, "type": "pong"}]
+    finally:
+        plain.stop()
+    assert agreed["default"].startswith("permessage-deflate")
+    assert agreed["declined"] == ""

@@ -243,7 +243,7 @@ def _serve(
     config = uvicorn.Config(
         create_app(gateway, on_started=settle_heap), host=settings.host, port=settings.port,
         log_config=log_config(), log_level=settings.log_level.lower(),
-        access_log=settings.access_log,
+        access_log=settings.access_log, ws_per_message_deflate=settings.stream_compression,
         timeout_graceful_shutdown=20, server_header=False,
     )  # fmt: skip
     uvicorn.Server(config).run(sockets=[sock])
