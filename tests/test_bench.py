@@ -17,6 +17,7 @@ from bench import (
     orders_bench,
     service_baseline,
     service_bench,
+    service_load,
     stream_bench,
     stream_floor,
 )
@@ -182,6 +183,32 @@ def test_stream_rows_compare_push_with_the_floor_and_the_poll_design() -> None:
     assert found["latency p99"].ratio == pytest.approx(1.5)
     assert found["poll every 50 ms (before), latency p50"].ratio == pytest.approx(9.0)
     assert found["ticks offered"].value == 190.0
+
+
+def test_stream_rows_give_the_batched_design_its_own_rows_against_the_floor() -> None:
+    def run(design: str, p50: float, p99: float, drops: int = 0) -> stream_bench.StreamRun:
+        return stream_bench.StreamRun(design, 2000.0, 1800.0, 1800.0, 36000.0, 1.0, p50, p99,
+                                      p99, 1.0, 0, 0, drops, 0.9, 1.0)  # fmt: skip
+
+    rows = stream_bench.rows([run("floor", 50.0, 200.0), run("push", 900.0, 1800.0, 400),
+                              run("batch", 50.0, 100.0)])  # fmt: skip
+    found = {row.name.split(" ticks/s", 1)[1]: row for row in rows}
+    assert found[" (?batch=true): latency p99"].ratio == pytest.approx(0.5)
+    assert found[" (?batch=true): dropped (clients, gaps, buffer items)"].value == 0
+    assert found[": dropped (clients, gaps, buffer items)"].value == 400
+    assert found[": latency p50"].ratio == pytest.approx(18.0)
+    assert not any("poll" in name for name in found)
+
+
+def test_the_stream_client_counts_every_message_of_a_batched_frame() -> None:
+    client = service_load._Client(0, "EURUSD")
+    frame = [{"seq": 1, "type": "subscribed", "id": "s1"},
+             {"seq": 2, "type": "tick", "data": {"symbol": "EURUSD", "time_msc": 5}},
+             {"seq": 4, "type": "heartbeat", "time_ms": 6}]  # fmt: skip
+    service_load._note(client, json.dumps(frame), 99)
+    service_load._note(client, json.dumps({"seq": 5, "type": "pong"}), 100)
+    assert client.ticks == [("EURUSD", 5, 99, 0)]
+    assert (client.seq, client.gaps, client.heartbeats) == (5, 1, 1)
 
 
 def test_the_orders_benchmark_journals_every_order_on_disk(tmp_path: Path) -> None:
