@@ -111,6 +111,29 @@ def test_a_tls_client_of_a_bridge_without_tls_is_told_so(pki: Path) -> None:
         plain.close()
 
 
+def test_a_plain_client_of_a_tls_bridge_is_told_to_set_tls(tls_bridge: ServedBridge) -> None:
+    """Python's TLS server closes a connection whose first bytes are no TLS handshake, without
+    an alert: the plain client hears nothing, and is told the likeliest cause."""
+    client = tls_bridge.client()
+    assert client.initialize(**HEDGING) is False
+    code, text = client.last_error()
+    assert code == INIT_FAILED
+    where = f"bridge 127.0.0.1:{tls_bridge.port}"
+    assert text.startswith(f"IPC initialize failed, {where}: no answer to the handshake (IPC "
+                           "recv failed); the connection was closed")  # fmt: skip
+    assert "needs tls = true for this account, with tls_ca_file" in text
+
+
+def test_a_plain_client_told_no_by_a_bridge_gets_no_tls_hint() -> None:
+    plain = ServedBridge(new_sim())
+    try:
+        client = plain.client(token="mg_not-the-token")
+        assert client.initialize(**HEDGING) is False
+        assert "tls" not in client.last_error()[1]
+    finally:
+        plain.close()
+
+
 @pytest.mark.parametrize(
     "name", ["bridge.test", "BRIDGE.test", "localhost", "a-1.b", "127.0.0.1", "::1", "x" * 63]
 )

@@ -89,6 +89,16 @@ def test_an_http_port_is_not_a_bridge(stranger: Stranger) -> None:
     assert "1,213,486,160" not in text
 
 
+@pytest.mark.parametrize("stranger", [b"\x15\x03\x01\x00\x02\x02\x46"], indirect=True)
+def test_a_tls_alert_says_the_bridge_serves_tls(stranger: Stranger) -> None:
+    """A TLS server that answers a plain hello with an alert record (protocol_version)."""
+    code, text = _initialize(stranger.port)
+    assert code == -10003
+    assert text.startswith(f"IPC initialize failed, 127.0.0.1:{stranger.port} is not an mt5gate "
+                           "bridge (it answered with a TLS alert; a bridge that serves TLS "
+                           "(mt5gate bridge --tls-cert) needs tls = true")  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("stranger", "said"),
     [(b"\xff\xff\xff\xff and more", "its first reply begins b'\\xff\\xff\\xff\\xff'"),

@@ -136,6 +136,8 @@ class _Connection:
         header = self._read(4, deadline)
         if header == b"HTTP":
             raise _NotABridgeError("it answered HTTP: is this the gateway's port?")
+        if header[:2] == _TLS_ALERT:
+            raise _NotABridgeError(f"it answered with a TLS alert; {_SERVES_TLS}")
         try:
             length = frame_length(header, MAX_REQUEST_FRAME)
         except ProtocolError:
@@ -310,7 +312,8 @@ class BridgeTerminal(Forwarding):
             return init_failed(f"the mt5gate bridge at {self.host}:{self.port} refused the token")
         except (OSError, ProtocolError, _IPCError, _HandshakeRefusedError) as error:
             sock.close()
-            return init_failed(f"{where}: {_describe(error)}")
+            hint = _plain_hint(error) if self.ssl_context is None else ""
+            return init_failed(f"{where}: {_describe(error)}{hint}")
         self._connection = connection
         return None
 
@@ -452,6 +455,23 @@ class _TLSFailedError(Exception):
 
 class _NotABridgeError(Exception):
     """Something other than an mt5gate bridge answered the hello; the text says what."""
+
+
+#: A TLS alert record begins with its content type (21) and the major version (3).
+_TLS_ALERT = b"\x15\x03"
+_SERVES_TLS = (
+    "a bridge that serves TLS (mt5gate bridge --tls-cert) needs tls = true for this account, "
+    "with tls_ca_file when its certificate is not from a CA the system trusts"
+)
+
+
+def _plain_hint(error: BaseException) -> str:
+    """For a plain (non-TLS) client whose hello was met by a closed connection: a bridge
+    that serves TLS closes a connection that does not start with a TLS handshake, so say so
+    (the likeliest cause: a bridge that refuses a client, busy or at its limit, says why)."""
+    if isinstance(error, _IPCError) and error.error == RECV_FAILED:
+        return f"; the connection was closed without a word: {_SERVES_TLS}"
+    return ""
 
 
 def _describe(error: BaseException) -> str:
