@@ -62,6 +62,16 @@ def _scaled(specs: tuple[SymbolSpec, ...], rate: float) -> tuple[SymbolSpec, ...
     )
 
 
+def _settled() -> dict[str, Any]:
+    """``on_started=settle_heap``, as ``mt5gate serve`` passes it (its garbage collector set
+    for a server); nothing on a tree from before it."""
+    try:
+        from mt5gate.service.heap import settle_heap
+    except ImportError:
+        return {}
+    return {"on_started": settle_heap}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
@@ -88,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     gateway = Gateway.build(settings, os.environ,
                             terminal_for=lambda account: kind(config, clock=clock))  # fmt: skip
     server = uvicorn.Config(
-        create_app(gateway), host=settings.host, port=settings.port,
+        create_app(gateway, **_settled()), host=settings.host, port=settings.port,
         log_config=log_config(), log_level=settings.log_level.lower(),
         access_log=settings.access_log, ws_per_message_deflate=settings.stream_compression,
         timeout_graceful_shutdown=20, server_header=False,
