@@ -51,7 +51,7 @@ app = typer.Typer(
     help="A resilient gateway to MetaTrader 5. Without --config or --terminal every command "
     "runs on the SIMULATED demo account (and says so).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,  # a traceback with locals could show a password
     rich_markup_mode=None,  # plain help: rich and markdown-it cost more than the rest of --help
     cls=FrontEndGroup,
