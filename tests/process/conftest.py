@@ -24,12 +24,14 @@ def spawn() -> Iterator[Spawn]:
     made: list[ProcessTerminal] = []
 
     def make(
-        *, call_timeout_s: float = 5.0, factory: Callable[[], Any] | None = None, **sim: Any
-    ) -> ProcessTerminal:
+        *, call_timeout_s: float = 5.0, order_timeout_s: float = 5.0,
+        factory: Callable[[], Any] | None = None, **sim: Any,
+    ) -> ProcessTerminal:  # fmt: skip
         terminal = ProcessTerminal(
             factory or functools.partial(build_sim, **sim),
             name=f"test-terminal-{len(made)}",
             call_timeout_s=call_timeout_s,
+            order_timeout_s=order_timeout_s,
             host_methods=SIM_CONTROLS,
         )
         made.append(terminal)

@@ -22,6 +22,7 @@ SIM_CONTROLS = frozenset(
         "market.push_tick",
         "set_autotrading",
         "faults.hang",
+        "faults.latency",
         "faults.release",
         "faults.wait",
         "faults.clear",

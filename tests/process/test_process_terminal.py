@@ -188,10 +188,36 @@ def test_initialize_waits_its_own_timeout_not_the_call_timeout(spawn: Spawn) -> 
     assert 0.8 <= time.monotonic() - started < 2.0  # 0.5 s timeout + 0.3 s margin
 
 
+def test_an_order_waits_the_order_timeout_not_the_call_timeout(spawn: Spawn) -> None:
+    """A broker slower than a read's deadline does not get the child killed under an order:
+    order_send waits ``order_timeout_s``, and is cut off there."""
+    terminal = spawn(call_timeout_s=0.3, order_timeout_s=1.5)
+    assert terminal.initialize(**HEDGING)
+    pid = terminal.pid
+    terminal.host_call("faults.latency", "order_send", 0.6, times=1)
+    started = time.monotonic()
+    filled = terminal.order_send(BUY)
+    assert filled is not None
+    assert filled.retcode == 10009
+    assert time.monotonic() - started >= 0.6
+    assert terminal.pid == pid  # nothing was killed
+
+    terminal.host_call("faults.hang", "order_send", cap_s=60)
+    started = time.monotonic()
+    assert terminal.order_send(BUY) is None
+    assert terminal.last_error() == IPC_TIMEOUT
+    assert 1.5 <= time.monotonic() - started < 2.5
+    assert terminal.restarts == 1
+
+
 def test_deadlines_per_function() -> None:
     terminal = ProcessTerminal(build_sim, call_timeout_s=3.0)
     deadline = terminal._deadline_s
     assert deadline("symbol_info_tick", ("EURUSD",), {}) == 3.0
+    assert deadline("order_send", ({},), {}) == deadline("order_check", ({},), {}) == 13.0
+    assert ProcessTerminal(build_sim, order_timeout_s=4.0)._deadline_s("order_send", (), {}) == 4.0
+    with pytest.raises(ValueError, match="order_timeout_s"):
+        ProcessTerminal(build_sim, order_timeout_s=0)
     assert deadline("initialize", (), {"timeout": 20_000}) == 22.0
     assert deadline("initialize", (), {}) == 62.0
     assert deadline("initialize", (), {"timeout": "soon"}) == 62.0  # refused by the terminal

@@ -26,10 +26,13 @@ forwards each Terminal call to it over a private pipe (DESIGN ยง2, RELIABILITY ย
 
 Deadlines, and how they fit the session's :class:`~mt5gate.session.Timeouts`:
 
-* reads and trading calls wait ``call_timeout_s``. Keep it *below* ``Timeouts.call_s`` and
-  ``Timeouts.order_s``: the child is then killed and the call answered (-10005) before the
-  session's worker deadline passes, so the session's worker never sits stuck behind a hung call,
-  and its next call meets the fresh child (-10004) and reconnects;
+* reads and the other trading calls wait ``call_timeout_s`` (8 s); ``order_send`` and
+  ``order_check`` wait ``order_timeout_s`` (13 s), since a broker may take longer to fill an
+  order than a terminal takes to answer a read, and killing the child ends the wait for the
+  order's reply (its outcome is then reconciled). Keep them *below* ``Timeouts.call_s`` (10 s)
+  and ``Timeouts.order_s`` (15 s): the child is then killed and the call answered (-10005)
+  before the session's worker deadline passes, so the session's worker never sits stuck behind
+  a hung call, and its next call meets the fresh child (-10004) and reconnects;
 * ``initialize`` and ``login`` wait their own ``timeout`` argument (the terminal's wait for its
   trade server, milliseconds) plus :attr:`ProcessTerminal.connect_margin_s`, or
   ``call_timeout_s`` if longer. The session passes ``Timeouts.connect_s - 5 s`` as that timeout,
@@ -82,6 +85,8 @@ log = logging.getLogger("mt5gate.terminal")
 
 #: Functions that carry the terminal's own ``timeout`` (ms), and its default.
 _CONNECT_FUNCTIONS = frozenset({"initialize", "login"})
+#: Calls that wait for the broker, not only the terminal: ``order_timeout_s``.
+_ORDER_FUNCTIONS = frozenset({"order_send", "order_check"})
 _DEFAULT_CONNECT_MS = 60_000
 _LOGIN_TIMEOUT_POSITION = 3  # login(login, password, server, timeout)
 
@@ -149,15 +154,18 @@ class ProcessTerminal(Forwarding):
         *,
         name: str = "mt5gate-terminal",
         call_timeout_s: float = 8.0,
+        order_timeout_s: float = 13.0,
         start_timeout_s: float = 30.0,
         host_methods: Iterable[str] = frozenset(),
     ) -> None:
         _require_picklable(factory)
-        if call_timeout_s <= 0 or start_timeout_s <= 0:
-            raise ValueError("ProcessTerminal: call_timeout_s and start_timeout_s must be > 0")
+        if min(call_timeout_s, order_timeout_s, start_timeout_s) <= 0:
+            raise ValueError("ProcessTerminal: call_timeout_s, order_timeout_s and "
+                             "start_timeout_s must be > 0")  # fmt: skip
         self.factory = factory
         self.name = name
         self.call_timeout_s = call_timeout_s
+        self.order_timeout_s = order_timeout_s
         self.start_timeout_s = start_timeout_s
         self.host_methods = _checked_paths(host_methods)
         self.restarts = 0  # children replaced after a hang or a death
@@ -396,7 +404,10 @@ class ProcessTerminal(Forwarding):
         return reply
 
     def _deadline_s(self, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> float:
-        """``call_timeout_s``; for initialize/login at least their own timeout plus a margin."""
+        """``call_timeout_s``; ``order_timeout_s`` for order_send/order_check; for
+        initialize/login at least their own timeout plus a margin."""
+        if function in _ORDER_FUNCTIONS:
+            return self.order_timeout_s
         if function not in _CONNECT_FUNCTIONS:
             return self.call_timeout_s
         positional = function == "login" and len(args) > _LOGIN_TIMEOUT_POSITION
