@@ -196,3 +196,43 @@ def test_a_bad_override_answers_a_500_problem_without_details(tmp_path: Path) ->
     answer = asyncio.run(main())
     assert answer.status_code == 500
     assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_the_stream_answers_from_the_gateway_swapped_in(tmp_path: Path) -> None:
+    """``/v1/stream`` over a real socket (uvicorn on a thread, the websockets client): with
+    the override its key check is the other gateway's, and the app's own again without."""
+    import json
+
+    from websockets.sync.client import connect
+
+    from tests.service.test_stream import KEY as OWN_KEY
+    from tests.service.test_stream import InProcess
+
+    served = InProcess(tmp_path / "served")
+    other = gateway_for(tmp_path / "other", OTHER, EURO)  # keys only: it need not run
+    app = served.server.config.app
+    url = f"ws://127.0.0.1:{served.port}/v1/stream"
+
+    def pong(api_key: str) -> str:
+        """``pong``, or the refusal's title (a refused key is answered at once, then the
+        connection is closed; an accepted one hears heartbeats until it pings)."""
+        with connect(url, additional_headers=key(api_key)) as ws:
+            try:
+                first = json.loads(ws.recv(timeout=0.5))
+            except TimeoutError:
+                first = {"type": "nothing yet"}
+            if first["type"] == "error":
+                return str(first["problem"]["title"])
+            ws.send(json.dumps({"op": "ping"}))
+            while (answer := json.loads(ws.recv(timeout=10)))["type"] != "pong":
+                assert answer["type"] == "heartbeat", answer
+        return "pong"
+
+    try:
+        assert (pong(OWN_KEY), pong(OTHER)) == ("pong", "Unauthorized")
+        app.dependency_overrides[current_gateway] = lambda: other
+        assert (pong(OWN_KEY), pong(OTHER)) == ("Unauthorized", "pong")
+        app.dependency_overrides.clear()
+        assert pong(OWN_KEY) == "pong"
+    finally:
+        served.stop()

@@ -37,6 +37,7 @@ from mt5gate.service.accepted import accepted
 from mt5gate.service.auth import AuthError
 from mt5gate.service.body_limit import BodyLimit
 from mt5gate.service.console import STATIC_DIR, add_console
+from mt5gate.service.deps import resolve_gateway
 from mt5gate.service.docs import STATIC_PATH, add_offline_docs
 from mt5gate.service.examples import STATIC_EXAMPLES, simulated_examples
 from mt5gate.service.forward import Forward
@@ -104,8 +105,9 @@ def create_app(
 
     @app.websocket("/v1/stream")
     async def stream_route(websocket: WebSocket) -> None:
-        """Ticks and trade events (see ``mt5gate.service.stream`` for the protocol)."""
-        await serve_stream(websocket, gateway, options)
+        """Ticks and trade events (see ``mt5gate.service.stream`` for the protocol), from the
+        gateway the ``/v1`` routes answer from (an override of ``current_gateway`` included)."""
+        await serve_stream(websocket, resolve_gateway(websocket), options)
 
     return app
 

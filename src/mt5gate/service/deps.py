@@ -19,9 +19,10 @@ the same gateway.
 An override is called as it is, not solved as a dependency: a plain function (not a coroutine
 function), called with no argument, or with the request when it takes one. What it returns must
 be a :class:`Gateway`; anything else is a ``TypeError`` saying so (a 500 problem).
-The override swaps what the routes answer from; the middleware (metrics, body limit, fleet
-forwarding), the probes (``/livez``, ``/readyz``, ``/v1/health``, ``/metrics``), ``/v1/stream``
-and the console stay on the gateway the app was made with, which its lifespan starts and stops.
+The override swaps what the routes and ``/v1/stream`` answer from (a stream resolves it when
+it opens); the middleware (metrics, body limit, fleet forwarding), the probes (``/livez``,
+``/readyz``, ``/v1/health``, ``/metrics``: the process's own health) and the console stay on the
+gateway the app was made with, which its lifespan starts and stops.
 A gateway swapped in is the caller's to start and stop.
 """
 
