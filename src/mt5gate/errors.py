@@ -383,10 +383,19 @@ class MT5TradingHalted(MT5RiskLimitError):  # noqa: N818 (reads as a state, like
     default_hint = "Resume trading (session.resume_trading()) when it is safe to."
 
 
+#: What a session that is not usable yet tells a Python caller (the two situations' hints);
+#: the front ends say the same in their own terms (``service.problems.SESSION_HINTS``, the
+#: command line's ``cli.failures``).
+CONNECT_FIRST_HINT: Final = (
+    "Connect the session first (await session.connect()), or open a new one."
+)
+RECONNECTING_HINT: Final = "Retry shortly, or await session.connection.wait_reconnected()."
+
+
 class MT5StateError(MT5Error):
     """The session is in the wrong state for the call (closed, not connected yet)."""
 
-    default_hint = "Connect the session first (await session.connect()), or open a new one."
+    default_hint = CONNECT_FIRST_HINT
 
 
 class MT5OwnershipError(MT5StateError):

@@ -51,7 +51,13 @@ from mt5gate.bot.text import (
 from mt5gate.bot.views import Digits, health_view, help_view, positions_view, prices_view
 from mt5gate.circuit_breaker import BreakerState, BreakerTransition
 from mt5gate.constants import DealEntry, DealReason, DealType, PositionType
-from mt5gate.errors import MT5ConnectionError, MT5TradeRejected, error_from_trade_result
+from mt5gate.errors import (
+    RECONNECTING_HINT,
+    MT5ConnectionError,
+    MT5StateError,
+    MT5TradeRejected,
+    error_from_trade_result,
+)
 from mt5gate.health import Check, HealthStatus, Status
 from mt5gate.models import Deal, Position, Price, Side
 
@@ -446,6 +452,14 @@ def test_error_text_of_a_rejected_trade() -> None:
 
 def test_error_text_of_a_trade_without_a_comment() -> None:
     assert "The trade server answered 10019 “no comment”." in error_text(rejected(""))
+
+
+def test_error_text_of_a_session_not_ready_names_no_python_call() -> None:
+    not_ready = error_text(MT5StateError("the session is connecting"))
+    reconnecting = error_text(MT5ConnectionError("lost", hint=RECONNECTING_HINT))
+    assert "not connected yet: /health says why" in not_ready
+    assert "reconnects by itself" in reconnecting
+    assert "await" not in not_ready + reconnecting
 
 
 def test_error_text_of_a_connection_error() -> None:

@@ -17,6 +17,7 @@ import pytest
 from mt5gate.cli.answers import ERROR_CLASSES, Call, error_from_problem, outcome_unknown
 from mt5gate.cli.failures import Exit, describe
 from mt5gate.errors import (
+    RECONNECTING_HINT,
     MT5CircuitBreakerOpen,
     MT5ConnectionError,
     MT5DataError,
@@ -26,6 +27,7 @@ from mt5gate.errors import (
     MT5OrderOutcomeUnknown,
     MT5OwnershipError,
     MT5RiskLimitError,
+    MT5StateError,
     MT5TradeError,
     MT5TradingDisabledError,
     MT5ValidationError,
@@ -212,3 +214,22 @@ def test_a_202_is_an_unknown_outcome_that_says_where_the_status_is() -> None:
     assert "Do not resend it under a new key" in found.hint
     keyless = outcome_unknown(Call(URL, write=True), {})
     assert "same Idempotency-Key" in keyless.hint
+
+
+@pytest.mark.parametrize(
+    ("original", "said"),
+    [(MT5StateError("the session is connecting"), "not connected yet: mt5gate health"),
+     (MT5ConnectionError("reconnecting", hint=RECONNECTING_HINT), "reconnects by itself")],
+)  # fmt: skip
+def test_a_session_not_ready_is_told_in_the_command_s_words_either_way(
+    original: MT5Error, said: str
+) -> None:
+    """On its own session or through ``mt5gate serve`` (whose problem says it in HTTP terms),
+    the command gives the same hint, and never a Python call."""
+    problem = problem_for(original, account="demo")
+    assert "GET /v1/health" in problem.body()["hint"]
+    for error in (original, mapped(problem)):
+        hint = describe(error).hint
+        assert said in hint
+        assert "session" not in hint
+        assert "await" not in hint

@@ -152,6 +152,9 @@ def test_a_bridge_certificate_the_ca_does_not_sign_fails_clearly(tls_service: TL
               f"[CERTIFICATE_VERIFY_FAILED] (bridge 127.0.0.1:{tls_service.bridge.port}; "
               "trust the CA")  # fmt: skip
     assert reason in answer.json()["detail"]
+    # the service's own advice, not the session's Python one (await session.connect())
+    assert answer.json()["hint"].startswith("The gateway connects the account by itself")
+    assert "session" not in answer.json()["detail"].split("trust the CA")[1]
 
 
 def _state_check(served: Served, account: str, expected: str) -> dict[str, Any]:

@@ -14,7 +14,14 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
-from mt5gate.errors import MT5Error, MT5NotFoundError, MT5TradeError, error_title
+from mt5gate.errors import (
+    CONNECT_FIRST_HINT,
+    RECONNECTING_HINT,
+    MT5Error,
+    MT5NotFoundError,
+    MT5TradeError,
+    error_title,
+)
 
 __all__ = [
     "MAX_MESSAGE",
@@ -101,10 +108,18 @@ NOT_FOUND_HINTS: Final = {
 }
 
 
+#: A chat user's words for a session not usable yet (the session's hints name Python calls).
+SESSION_HINTS: Final = {
+    CONNECT_FIRST_HINT: "The account is not connected yet: /health says why; try again soon.",
+    RECONNECTING_HINT: "The gateway reconnects by itself: try again soon (/health says why).",
+}
+
+
 def error_text(error: MT5Error) -> str:
     """An error as a person should read it: what happened, in plain words, and what to do."""
     what = error.message
     hint = NOT_FOUND_HINTS[error.kind] if isinstance(error, MT5NotFoundError) else error.hint
+    hint = SESSION_HINTS.get(hint, hint)
     if isinstance(error, MT5TradeError) and error.retcode is not None:
         answer = error.comment or "no comment"
         what = f"The trade server answered {error.retcode} “{answer}”."

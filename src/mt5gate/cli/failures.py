@@ -31,9 +31,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from mt5gate.errors import (
+    MT5ConnectionError,
     MT5Error,
     MT5NotFoundError,
     MT5OrderOutcomeUnknown,
+    MT5StateError,
     MT5TradeError,
     MT5TradingHalted,
     MT5ValidationError,
@@ -58,6 +60,14 @@ NOT_FOUND_HINTS: Final = {
 HALTED_HINT: Final = (
     "When it is safe to: mt5gate resume (through the mt5gate serve that owns the account), "
     "or set risk.halted = false in the account's TOML."
+)
+
+
+#: The command's words for a session that is not usable yet (the session's hints name Python
+#: calls, the service's name its routes): the same two situations, however the command met them.
+NOT_READY_HINT: Final = "The account is not connected yet: mt5gate health says why; try again."
+RECONNECTING_HINT: Final = (
+    "mt5gate reconnects by itself: try again shortly (mt5gate health says why it is down)."
 )
 
 
@@ -139,7 +149,20 @@ def _mt5(error: MT5Error) -> Described:
         hint = NOT_FOUND_HINTS[error.kind]
     elif isinstance(error, MT5TradingHalted):
         hint = HALTED_HINT
+    elif isinstance(error, MT5StateError | MT5ConnectionError):
+        hint = _session_hint(hint)
     return Described(error_title(error), message.rstrip("."), hint, code)
+
+
+def _session_hint(hint: str) -> str:
+    """The command's words for the session's (or, through ``mt5gate serve``, the service's)
+    hint of a session not usable yet; any other hint as it is."""
+    from mt5gate import errors
+    from mt5gate.service.problems import SESSION_HINTS  # a failure's path only
+
+    ours = {errors.CONNECT_FIRST_HINT: NOT_READY_HINT, errors.RECONNECTING_HINT: RECONNECTING_HINT}
+    ours |= {SESSION_HINTS[library]: said for library, said in ours.items()}
+    return ours.get(hint, hint)
 
 
 def _is_state_file_error(error: BaseException) -> bool:

@@ -189,7 +189,7 @@ class OrderPipeline:
     def login(self) -> int:
         """The account orders are journaled under (known once connected)."""
         if self._login is None:
-            raise MT5StateError("the session has not connected yet; call connect() first")
+            raise MT5StateError("the session has not connected yet")  # CONNECT_FIRST_HINT
         return self._login
 
     @property

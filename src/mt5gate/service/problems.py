@@ -19,7 +19,9 @@ secret: texts come from the errors, which are redacted at construction.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Final
 
 from fastapi.responses import JSONResponse
@@ -27,6 +29,8 @@ from pydantic import BaseModel, ConfigDict
 
 from mt5gate.constants import TradeRetcode
 from mt5gate.errors import (
+    CONNECT_FIRST_HINT,
+    RECONNECTING_HINT,
     MT5AuthError,
     MT5CircuitBreakerOpen,
     MT5ConnectionError,
@@ -217,11 +221,22 @@ def _extensions(error: MT5Error, hint: str) -> dict[str, Any]:
     return found
 
 
+#: The HTTP API's words for the session's hints that name Python calls (a session not usable
+#: yet): the gateway connects and reconnects its accounts by itself, so a client waits
+#: (``Retry-After``) and can ask why.
+SESSION_HINTS: Final[Mapping[str, str]] = MappingProxyType({
+    CONNECT_FIRST_HINT: "The gateway connects the account by itself: retry after Retry-After; "
+    "GET /v1/health says why it is not ready.",
+    RECONNECTING_HINT: "The gateway reconnects by itself: retry after Retry-After; "
+    "GET /v1/health says why the terminal is unavailable.",
+})  # fmt: skip
+
+
 def _hint(error: MT5Error, account: str | None) -> str:
     """The error's hint, in the HTTP API's terms where the session's would name Python."""
     if isinstance(error, MT5NotFoundError):
         return _NOT_FOUND_HINTS[error.kind].replace("{account}", account or "{account}")
-    return error.hint
+    return SESSION_HINTS.get(error.hint, error.hint)
 
 
 def _status(error: MT5Error, status: int) -> int:

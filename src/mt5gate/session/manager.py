@@ -25,6 +25,7 @@ from pydantic import SecretStr
 
 from mt5gate.circuit_breaker import BreakerPolicy, CircuitBreaker
 from mt5gate.errors import (
+    RECONNECTING_HINT,
     MT5ConnectionError,
     MT5DataError,
     MT5Error,
@@ -292,10 +293,10 @@ class MT5SessionManager:
         why = "" if failure is None else f" (the last connect attempt failed: {failure})"
         if state == S.RECONNECTING:
             raise MT5ConnectionError(
-                f"the terminal connection was lost and mt5gate is reconnecting{why}. Retry "
-                "shortly, or await session.connection.wait_reconnected()."
+                f"the terminal connection was lost and mt5gate is reconnecting{why}",
+                hint=RECONNECTING_HINT,
             )
-        raise MT5StateError(f"the session is {state}{why}; call connect() first")
+        raise MT5StateError(f"the session is {state}{why}")  # CONNECT_FIRST_HINT
 
     async def call(self, function: str, *args: Any, **kwargs: Any) -> Any:
         """A raw terminal call through the session's path (breaker, worker, deadline).
