@@ -11,6 +11,7 @@ from the app's own again once the override is gone.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ import pytest
 from fastapi import Depends, FastAPI
 from pydantic import SecretStr
 from starlette.requests import Request
+from websockets.sync.client import connect
 
 from mt5gate.service.app import create_app
 from mt5gate.service.auth import hash_api_key
@@ -29,6 +31,8 @@ from mt5gate.service.config import AccountSettings, ApiKeySettings, default_sett
 from mt5gate.service.deps import current_gateway, resolve_gateway
 from mt5gate.service.gateway import Gateway
 from tests.service.conftest import open_market_terminal
+from tests.service.test_stream import KEY as OWN_KEY
+from tests.service.test_stream import InProcess
 
 OWN, OTHER = (f"mg_override-{name}-0123456789abcdef" for name in ("own", "other"))
 ACCOUNT = "/v1/accounts/demo"
@@ -201,13 +205,6 @@ def test_a_bad_override_answers_a_500_problem_without_details(tmp_path: Path) ->
 def test_the_stream_answers_from_the_gateway_swapped_in(tmp_path: Path) -> None:
     """``/v1/stream`` over a real socket (uvicorn on a thread, the websockets client): with
     the override its key check is the other gateway's, and the app's own again without."""
-    import json
-
-    from websockets.sync.client import connect
-
-    from tests.service.test_stream import KEY as OWN_KEY
-    from tests.service.test_stream import InProcess
-
     served = InProcess(tmp_path / "served")
     other = gateway_for(tmp_path / "other", OTHER, EURO)  # keys only: it need not run
     app = served.server.config.app

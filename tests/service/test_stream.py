@@ -185,10 +185,15 @@ class StuckSocket:
         self.closed = (code, reason)
 
 
-def test_a_client_too_slow_to_read_is_dropped(tmp_path: Path) -> None:
+def read_gateway(data_dir: Path) -> Gateway:
+    """A gateway (not started) on the default settings with one ``read`` key: :data:`KEY`."""
     keys = (ApiKeySettings(name="all", hash=hash_api_key(KEY), scopes=frozenset({"read"})),)
-    settings = default_settings().model_copy(update={"data_dir": tmp_path, "api_keys": keys})
-    gateway = Gateway.build(settings, os.environ)
+    settings = default_settings().model_copy(update={"data_dir": data_dir, "api_keys": keys})
+    return Gateway.build(settings, os.environ)
+
+
+def test_a_client_too_slow_to_read_is_dropped(tmp_path: Path) -> None:
+    gateway = read_gateway(tmp_path)
     socket = StuckSocket()
 
     async def main() -> None:

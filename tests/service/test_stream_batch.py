@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,9 @@ import websockets
 from fastapi import WebSocketDisconnect
 from websockets.sync.client import ClientConnection, connect
 
-from mt5gate.service.auth import hash_api_key
-from mt5gate.service.config import ApiKeySettings, default_settings
-from mt5gate.service.gateway import Gateway
 from mt5gate.service.stream import StreamOptions, serve_stream
 from tests.service.conftest import Served, start_service
-from tests.service.test_stream import KEY, InProcess
+from tests.service.test_stream import KEY, InProcess, read_gateway
 
 
 @pytest.fixture
@@ -122,9 +118,7 @@ class ScriptedSocket:
 
 
 def _serve(tmp_path: Path, socket: ScriptedSocket, options: StreamOptions) -> None:
-    keys = (ApiKeySettings(name="all", hash=hash_api_key(KEY), scopes=frozenset({"read"})),)
-    settings = default_settings().model_copy(update={"data_dir": tmp_path, "api_keys": keys})
-    gateway = Gateway.build(settings, os.environ)
+    gateway = read_gateway(tmp_path)
 
     async def main() -> None:
         try:

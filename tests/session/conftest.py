@@ -113,6 +113,26 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
+def connected(
+    made: list[Harness], session: MT5SessionManager, sim: SimTerminal, clock: ManualClock,
+    loop: asyncio.AbstractEventLoop,
+) -> Harness:  # fmt: skip
+    """A harness of ``session``, connected on ``loop`` and listed in ``made`` (for
+    :func:`close_all`)."""
+    harness = Harness(session, sim, clock, loop)
+    harness.run(session.connect())
+    made.append(harness)
+    return harness
+
+
+def close_all(made: list[Harness]) -> None:
+    """Close every harness :func:`connected` made: its session, its journal file, its loop."""
+    for harness in made:
+        harness.run(harness.session.close())
+        harness.session.close_journal()
+        harness.loop.close()
+
+
 #: How late the broker's history is in :func:`late_history`'s simulators (ms).
 LATE_MS = 10_000
 PASSWORDS = {5001: "sim-pass-5001", 5002: "sim-pass-5002"}
@@ -133,13 +153,7 @@ def late_history(tmp_path: Any) -> Iterator[Callable[[int, ReconcilePolicy], Har
             sim, login=login, password=PASSWORDS[login], reconcile=policy,
             journal=SqliteJournal(tmp_path / f"orders-{login}.db"),
         )  # fmt: skip
-        harness = Harness(session, sim, clock, loop)
-        harness.run(session.connect())
-        made.append(harness)
-        return harness
+        return connected(made, session, sim, clock, loop)
 
     yield build
-    for harness in made:
-        harness.run(harness.session.close())
-        harness.session.close_journal()
-        harness.loop.close()
+    close_all(made)

@@ -43,7 +43,14 @@ from mt5gate.session import (
 )
 from mt5gate.sim import SimConfig, VirtualClock
 from mt5gate.sim.terminal import SimTerminal
-from tests.session.conftest import PASSWORD, TUESDAY_10, Harness, make_session
+from tests.session.conftest import (
+    PASSWORD,
+    TUESDAY_10,
+    Harness,
+    close_all,
+    connected,
+    make_session,
+)
 
 K = EventKind
 BUY, SELL = Side.BUY, Side.SELL
@@ -61,15 +68,10 @@ def build() -> Iterator[Build]:
     def make(*, terminal: SimTerminal | None = None, **options: Any) -> Harness:
         loop = asyncio.new_event_loop()
         session, sim, clock = make_session(terminal, **options)
-        harness = Harness(session, sim, clock, loop)
-        harness.run(session.connect())
-        made.append(harness)
-        return harness
+        return connected(made, session, sim, clock, loop)
 
     yield make
-    for harness in made:
-        harness.run(harness.session.close())
-        harness.loop.close()
+    close_all(made)
 
 
 @pytest.fixture

@@ -108,10 +108,10 @@ class StreamOptions:
     batch_bytes: int = 65_536  # a frame takes no further message once it holds this much text
 
     def __post_init__(self) -> None:
-        for name in ("heartbeat_s", "auth_timeout_s", "outbox", "buffer", "max_subscriptions",
-                     "max_symbols", "batch_max", "batch_bytes"):  # fmt: skip
-            if getattr(self, name) <= 0:
-                raise ValueError(f"StreamOptions.{name} must be > 0, got {getattr(self, name)}")
+        for option in dataclass_fields(self):  # every limit is a positive number
+            if getattr(self, option.name) <= 0:
+                value = getattr(self, option.name)
+                raise ValueError(f"StreamOptions.{option.name} must be > 0, got {value}")
 
 
 def _fields(values: dict[str, Any]) -> str:
