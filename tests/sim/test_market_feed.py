@@ -204,3 +204,33 @@ def test_last_tick_before_live_is_last_history_close() -> None:
     assert market.spec("NOPE") is None
     assert [s.name for s in market.symbols()][:2] == ["EURUSD", "GBPUSD"]
     assert np.zeros(0, TICKS_DTYPE).dtype == TICKS_DTYPE
+
+
+def test_a_market_started_late_in_a_minute_has_its_ticks_up_to_now() -> None:
+    """The history ends at the start of the start's minute and the walks begin there: the
+    rest of that minute has live ticks (before, the newest tick at start was the history's last,
+    up to two minutes old, and ``mt5gate health`` warned of a stale BTCUSD on a fresh start).
+    They are the past: no listener hears of them. The ticks are those of a market started at
+    the minute's start."""
+    late = MONDAY_8 + 59_500
+    market, clock = _market(late)
+    heard: list[str] = []
+    market.add_listener(lambda s, t: heard.append(s))
+    for symbol in ("EURUSD", "BTCUSD", "XAUUSD"):
+        spec = market.spec(symbol)
+        tick = market.last_tick(symbol)
+        assert spec is not None
+        assert tick is not None
+        assert MONDAY_8 <= tick.time_msc <= late, symbol
+        assert late - tick.time_msc < 10 * spec.mean_tick_interval_ms, symbol
+    market.sync()
+    assert heard == []
+    early, early_clock = _market(MONDAY_8)
+    early_clock.advance(59.5)
+    for spec in market.symbols():
+        assert np.array_equal(
+            _live(market, spec.name, MONDAY_8, late), _live(early, spec.name, MONDAY_8, late)
+        ), spec.name
+    clock.advance(30)
+    market.sync()
+    assert "EURUSD" in heard  # what comes after the start is news

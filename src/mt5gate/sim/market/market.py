@@ -96,26 +96,42 @@ class Market:
         retention = live_ticks_retention_s
         self._retention_ms = None if retention is None else retention * 1000
         self._masks = {s.name: SessionMask(s.sessions) for s in self._specs}
-        self._start(clock.now_ms())
         self._listeners: list[Listener] = []
+        self._syncing = False
+        self._start(clock.now_ms())
         self._deep_from_s = deep_history_from_s
         self.deep_cache = ChunkCache(deep_cache_chunks)
         self.deep_frames = ChunkCache(2**31, max_bytes=deep_frame_cache_bytes)
         self._deep: dict[str, DeepHistory] = {}
         self._download_ms = None if deep_download_s is None else int(deep_download_s * 1000)
         self._downloaded_at: dict[str, int] = {}  # symbol -> when its deep past is "on disk"
-        self._syncing = False
         self._converter = Converter(self._specs, self._quote)
 
     def _start(self, start_ms: int) -> None:
-        """Begin the seeded market at ``start_ms``: history ends there, the random walks start."""
-        self.start_ms = self._done_ms = start_ms
+        """Begin the seeded market at ``start_ms``: the history ends at the start of its minute,
+        and the random walks start there and fill the minute up to ``start_ms`` with ticks that
+        no listener hears of (they are the past). A terminal has ticks up to now: without them
+        the newest tick at start was the history's last, up to two minutes old, and health
+        called a fresh feed stale."""
+        self.start_ms = start_ms
         start_s = start_ms // 60_000 * 60
+        self._done_ms = start_s * 1000
         self._series = {s.name: Series(s, start_s) for s in self._specs}
         self._day_cache: dict[str, tuple[tuple[int, ...], TickArray | None, DayStats]] = {}
         self._last_days: dict[str, RateArray] = {}  # history's last day, before it is built
         self._history_ticks: dict[str, TickArray | None] = {}  # its last tick, likewise
-        self._feeds: dict[str, Feed] = {s.name: self._random_feed(s, start_ms) for s in self._specs}
+        self._feeds: dict[str, Feed] = {
+            s.name: self._random_feed(s, self._done_ms) for s in self._specs
+        }
+        self._advance_quietly(start_ms)
+
+    def _advance_quietly(self, until_ms: int) -> None:
+        """:meth:`_advance` without telling the listeners (they already saw, or never will)."""
+        listeners, self._listeners = self._listeners, []
+        try:
+            self._advance(until_ms)
+        finally:
+            self._listeners = listeners
 
     def _random_feed(self, spec: SymbolSpec, start_ms: int) -> RandomFeed:
         """The seeded random walk of ``spec`` from ``start_ms``, at the market's pace."""
@@ -133,16 +149,10 @@ class Market:
         """
         if start_ms != self.start_ms:
             self._start(start_ms)
-        listeners, self._listeners = self._listeners, []
-        try:
-            # a week at a time: months of a real clock's ticks never sit in memory at once
-            for step_ms in range(
-                self._done_ms + _REGENERATE_STEP_MS, until_ms, _REGENERATE_STEP_MS
-            ):
-                self._advance(step_ms)
-            self._advance(until_ms)
-        finally:
-            self._listeners = listeners
+        # a week at a time: months of a real clock's ticks never sit in memory at once
+        for step_ms in range(self._done_ms + _REGENERATE_STEP_MS, until_ms, _REGENERATE_STEP_MS):
+            self._advance_quietly(step_ms)
+        self._advance_quietly(until_ms)
 
     # -- catalogue -----------------------------------------------------------------------------
 
