@@ -130,6 +130,11 @@ def _tick_throughput(positions: int, pendings: int, hours: float) -> float:
     return seen[0] / elapsed
 
 
+def _symbol_count() -> int:
+    """How many symbols the simulator's catalogue has (every one of them ticks)."""
+    return len(_terminal().market.symbols())
+
+
 def tick_processing_rows(repeat: int, quick: bool) -> list[Row]:
     """Ticks per second through market + trade server: empty, 10 + 10 and 1,000 + 1,000 orders.
 
@@ -144,7 +149,7 @@ def tick_processing_rows(repeat: int, quick: bool) -> list[Row]:
     empty, few, many = best(0), best(10), best(1_000)
     name = "ticks processed"
     return [
-        Row("sim", f"{name}, empty account (13 symbols)", empty, "ticks/s"),
+        Row("sim", f"{name}, empty account ({_symbol_count()} symbols)", empty, "ticks/s"),
         Row("sim", f"{name}, 10 positions + 10 pending orders", few, "ticks/s",
             "empty", few / empty),
         Row("sim", f"{name}, 1,000 positions + 1,000 pending orders", many, "ticks/s",
@@ -171,7 +176,12 @@ def market_rows(repeat: int, quick: bool) -> list[Row]:
         catch_up.append(time.perf_counter() - started)
     return [
         Row("sim", "market.sync() with nothing due", idle, "us/call"),
-        Row("sim", "catch up 2 days of 13 symbols (one step)", min(catch_up), "s"),
+        Row(
+            "sim",
+            f"catch up 2 days of {len(market.symbols())} symbols (one step)",
+            min(catch_up),
+            "s",
+        ),
         Row("sim", "copy_rates_from_pos 1,000 M1 bars", bars["M1"], "us/call"),
         Row("sim", "copy_rates_from_pos 1,000 H1 bars", bars["H1"], "us/call"),
     ]

@@ -8,6 +8,10 @@ first and answers "no match" at once when the path does not fit; any other reque
 FastAPI's own matching, so a match, a 405 for the wrong method and everything FastAPI records
 for a matched route are unchanged.
 
+A :class:`QuickRoute` also answers through :func:`~mt5gate.service.lean.lean_handler` when its
+endpoint is plain enough for it (a request and ``str`` path segments, a response model), and
+through FastAPI's own handler otherwise.
+
 The shortcut tests the route's own path. That is the path FastAPI matches for a route on the
 app's router, where ``create_app`` puts every route of this kind; a route of an *included*
 router is matched by FastAPI against its prefixed path, so these classes are not for routers
@@ -20,11 +24,17 @@ from fastapi.routing import APIRoute
 from starlette.routing import Match
 from starlette.types import Scope
 
+from mt5gate.service.lean import Handler, lean_handler
+
 __all__ = ["QuickRoute"]
 
 
 class QuickRoute(APIRoute):
-    """An ``APIRoute`` that refuses a path its pattern does not match before anything else."""
+    """An ``APIRoute`` that refuses a path its pattern does not match before anything else,
+    and answers through the lean handler where it can."""
+
+    def get_route_handler(self) -> Handler:
+        return lean_handler(self) or super().get_route_handler()
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         quick = scope["type"] == "http" and not scope.get("root_path")
