@@ -18,6 +18,7 @@ from bench import (
     console_bench,
     fleet_bench,
     orders_bench,
+    service_app,
     service_bench,
     session_bench,
     sim_bench,
@@ -44,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows += terminal_paths.rows(repeat=args.repeat, quick=args.quick)
     rows += orders_bench.all_rows(repeat=args.repeat, quick=args.quick)
     rows += service_bench.all_rows(repeat=args.repeat, quick=args.quick)
+    rows += service_app.all_rows(repeat=args.repeat, quick=args.quick)
     rows += stream_bench.all_rows(repeat=args.repeat, quick=args.quick)
     rows += fleet_bench.all_rows(repeat=args.repeat, quick=args.quick)
     rows += console_bench.all_rows(repeat=args.repeat, quick=args.quick)

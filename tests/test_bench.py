@@ -15,12 +15,14 @@ import pytest
 from bench import (
     _stream_host,
     orders_bench,
+    service_app,
     service_baseline,
     service_bench,
     service_load,
     stream_bench,
     stream_floor,
 )
+from fastapi import FastAPI, HTTPException
 
 from mt5gate.orders import EventKind, SqliteJournal
 from mt5gate.sim import RealClock, SimTerminal, VirtualClock
@@ -238,3 +240,25 @@ def test_the_orders_benchmark_runs_alone_with_its_options(
                 "machine load"):  # fmt: skip
         assert row in table
     assert list(tmp_path.iterdir()) == []  # nothing left behind
+
+
+def test_the_app_alone_benchmark_measures_three_apps_answering_200() -> None:
+    """``bench/service_app.py``: the baseline, the service, and the service on FastAPI's handler
+    each answer GET tick (every answer 200, or no figure), on the pinned weekday clock."""
+    rows = service_app.all_rows(repeat=1, quick=True)
+    assert [row.name.rsplit(": ", 1)[1] for row in rows] == [
+        "minimal FastAPI app (baseline)", "mt5gate serve", "mt5gate serve, FastAPI's handler "
+        "everywhere"]  # fmt: skip
+    assert all(row.value > 0 for row in rows)
+
+
+def test_the_app_alone_benchmark_refuses_a_run_with_errors() -> None:
+    """An answer other than 200 fails the run instead of being counted as a request."""
+    app = FastAPI()
+
+    @app.get(service_bench.TICK_PATH)
+    async def refused() -> None:
+        raise HTTPException(401, "no key")
+
+    with pytest.raises(RuntimeError, match=r"\[401\]"):
+        asyncio.run(service_app.cost_us(app, [], 64))

@@ -17,6 +17,7 @@ import json
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -34,6 +35,7 @@ from mt5gate.cli.sinks import Output
 from mt5gate.cli.target import AccountChoice, build_session, close_session, resolve_target
 from mt5gate.cli.ui import Ui
 from mt5gate.errors import MT5Error, MT5ValidationError
+from mt5gate.models import OrderRequest, Price, Side
 from mt5gate.records import RATES_DTYPE
 
 
@@ -231,6 +233,52 @@ def test_a_key_that_stays_over_its_rate_is_refused_in_the_end() -> None:
     assert refused.value.code == Exit.MT5
     assert "over its rate" in refused.value.message
     assert len(calls) == 10
+
+
+PRICE = {"symbol": "EURUSD", "bid": 1.1, "ask": 1.2, "last": 0.0, "volume": 0,
+         "time_msc": 1_767_693_600_000, "flags": 6}  # fmt: skip
+OVER = {"Retry-After": "0", "content-type": "application/problem+json"}
+
+
+@pytest.mark.parametrize(
+    ("read", "body"),
+    [
+        (lambda account: account.get_price("EURUSD"), PRICE),
+        (lambda account: account.simulated(), {"accounts": [{"name": "demo", "simulated": True}]}),
+    ],
+    ids=["price", "simulated"],
+)
+def test_every_read_waits_out_the_rate_not_only_pages(
+    read: Callable[[RemoteAccount], Any], body: object
+) -> None:
+    """A command's first reads (the export's price, the account list) wait out a key another
+    command just used up, as pages do (CI: an export right after a 140-page one got 429 on its
+    first read and failed)."""
+    answers = iter([wire(429, {"detail": "over its rate"}, headers=OVER), wire(200, body)])
+    account = remote(lambda _: next(answers))
+
+    async def run() -> object:
+        async with account:
+            return await read(account)
+
+    assert asyncio.run(run()) in (True, Price(**PRICE))
+
+
+def test_a_write_refused_for_the_rate_is_not_sent_again() -> None:
+    """A trading write is never repeated by the waiting: its 429 is the command's answer."""
+    calls: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return wire(429, {"detail": "over its rate"}, headers=OVER)
+
+    async def run() -> None:
+        async with remote(answer) as account:
+            await account.place_order(OrderRequest("EURUSD", Side.BUY, 0.01), idempotency_key="k1")
+
+    with pytest.raises(CommandError, match="over its rate"):
+        asyncio.run(run())
+    assert len(calls) == 1
 
 
 def test_a_tick_filter_is_not_sent_to_a_route_without_one() -> None:

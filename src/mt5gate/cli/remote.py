@@ -18,7 +18,7 @@ client never uses a proxy (the key goes to the service only) and never follows r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -90,7 +90,7 @@ _RESULT: Final = TypeAdapter(OrderResult)
 _ROWS: Final = TypeAdapter(list[dict[str, Any]])
 #: ``copy_ticks_*``'s every tick: the service's ticks route has no other filter.
 _ALL_TICKS: Final = -1
-#: How many times in a row a bars or ticks read waits out the key's rate (429), and the
+#: How many times in a row a read (any ``GET``) waits out the key's rate (429), and the
 #: longest it waits at once (seconds).
 _RATE_WAITS: Final = 10
 _RATE_WAIT_MAX_S: Final = 60.0
@@ -147,7 +147,7 @@ class RemoteAccount:
         """Whether the service says this account runs on mt5gate's simulator (``GET
         /v1/accounts``): a ``sim`` account, or a bridge whose welcome said it serves one."""
         call = Call(self.url)
-        response = await self._send(call, "GET", "/v1/accounts")
+        response = await self._waiting(lambda: self._send(call, "GET", "/v1/accounts"))
         listed = self._read(call, _ACCOUNTS, response)
         return any(entry.name == self.account and entry.simulated for entry in listed.accounts)
 
@@ -290,16 +290,10 @@ class RemoteAccount:
     async def _array(self, path: str, params: Mapping[str, str], dtype: np.dtype[Any]) -> Array:
         """The service's rows of bars or ticks as MT5's array of ``dtype`` (field by field).
 
-        A long export asks page after page: when the key is over its rate (429), the read is
-        asked again after the ``Retry-After`` the service gives (a read sends nothing), up to
-        :data:`_RATE_WAITS` times in a row."""
+        A long export asks page after page, past the key's burst: it waits out the rate as
+        every read does (:meth:`_waiting`)."""
         call = Call(self.url)
-        for _ in range(_RATE_WAITS):
-            response = await self._streamed(call, self._base + path, params)
-            wait = _retry_after(response)
-            if wait is None:
-                break
-            await asyncio.sleep(wait)
+        response = await self._waiting(lambda: self._streamed(call, self._base + path, params))
         rows = self._read(call, _ROWS, response)
         names = dtype.names or ()
         try:
@@ -312,8 +306,25 @@ class RemoteAccount:
         self, adapter: TypeAdapter[T], path: str, params: Mapping[str, str] | None = None
     ) -> T:
         call = Call(self.url)
-        response = await self._send(call, "GET", self._base + path, params=params)
+        response = await self._waiting(
+            lambda: self._send(call, "GET", self._base + path, params=params)
+        )
         return self._read(call, adapter, response)
+
+    @staticmethod
+    async def _waiting(read: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
+        """``read()``, asked again after the ``Retry-After`` the service gives while the key is
+        over its rate (429), up to :data:`_RATE_WAITS` times in a row: a read sends nothing,
+        and a command that reads just after another one used up the key's burst (an export
+        of many pages, then the next command) waits instead of failing. Writes are never
+        asked twice here."""
+        for _ in range(_RATE_WAITS):
+            response = await read()
+            wait = _retry_after(response)
+            if wait is None:
+                return response
+            await asyncio.sleep(wait)
+        return response
 
     async def _post(self, adapter: TypeAdapter[T], path: str, body: Mapping[str, Any]) -> T:
         call = Call(self.url)
