@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from bench import (
     service_load,
     stream_bench,
     stream_floor,
+    terminal_paths,
 )
 from fastapi import FastAPI, HTTPException
 
@@ -262,3 +266,32 @@ def test_the_app_alone_benchmark_refuses_a_run_with_errors() -> None:
 
     with pytest.raises(RuntimeError, match=r"\[401\]"):
         asyncio.run(service_app.cost_us(app, [], 64))
+
+
+def _affinities(pid: int) -> list[set[int]]:
+    return [os.sched_getaffinity(int(tid)) for tid in os.listdir(f"/proc/{pid}/task")]
+
+
+@pytest.mark.skipif(not terminal_paths.can_place(), reason="needs Linux and two CPUs")
+def test_a_placement_pins_every_thread_of_the_servers_and_is_undone() -> None:
+    """The head to head's placements move every thread of a server (a process's affinity
+    call alone moves only its main thread), and put everything back afterwards."""
+    server = subprocess.Popen([sys.executable, "-c", "import threading, time; threading.Thread("
+                               "target=time.sleep, args=(60,)).start(); print(1, flush=True); "
+                               "time.sleep(60)"], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert server.stdout is not None
+        assert server.stdout.readline().strip() == "1"
+        everyone = os.sched_getaffinity(0)
+        first, second = sorted(everyone)[:2]
+        assert len(_affinities(server.pid)) == 2
+        with terminal_paths.placed("separate cores", [server.pid]):
+            assert _affinities(server.pid) == [{second}, {second}]
+            assert _affinities(os.getpid())[0] == {first}
+        with terminal_paths.placed("one core", [server.pid]):
+            assert _affinities(server.pid) == [{first}, {first}]
+        assert _affinities(server.pid) == [everyone, everyone]
+        assert set(map(frozenset, _affinities(os.getpid()))) == {frozenset(everyone)}
+    finally:
+        server.kill()
+        server.wait()
