@@ -173,6 +173,14 @@ def _tiny_app() -> FastAPI:
     async def short(name: Annotated[str, PathParam(max_length=3)]) -> Price:
         return Price(name, 1.0, 2.0, 0.0, 0, 1, 6)
 
+    @app.get("/converted/{n:int}")
+    async def converted(n: str) -> Price:
+        return Price(n, 1.0, 2.0, 0.0, 0, 1, 6)
+
+    @app.get("/whole/{rest:path}")
+    async def whole(rest: str) -> Price:
+        return Price(rest, 1.0, 2.0, 0.0, 0, 1, 6)
+
     @app.get("/number/{n}")
     async def number(n: int) -> Price:
         return Price("N", 1.0, 2.0, 0.0, 0, n, 6)
@@ -212,12 +220,12 @@ def _routes(app: FastAPI) -> dict[str, APIRoute]:
 def test_only_plain_routes_are_lean() -> None:
     routes = _routes(_tiny_app())
     lean = {name for name, route in routes.items() if lean_handler(route) is not None}
-    assert lean == {"plain", "response", "created", "broken"}
+    assert lean == {"plain", "whole", "response", "created", "broken"}
 
 
-PROBES = ["/plain/EURUSD", "/short/EURUSD", "/short/EUR", "/number/12", "/number/x",
-          "/query/A?side=ask", "/query/A", "/depends/A", "/sync/A", "/response/A",
-          "/created/A", "/broken/A"]  # fmt: skip
+PROBES = ["/plain/EURUSD", "/converted/12", "/whole/a/b%20c", "/short/EURUSD", "/short/EUR",
+          "/number/12", "/number/x", "/query/A?side=ask", "/query/A", "/depends/A", "/sync/A",
+          "/response/A", "/created/A", "/broken/A"]  # fmt: skip
 
 
 def test_the_tiny_apps_answer_alike_with_and_without_lean_handlers(fastapi_only: None) -> None:
@@ -238,6 +246,8 @@ def test_the_tiny_apps_answer_alike_with_and_without_lean_handlers(fastapi_only:
     assert got == expected
     statuses = dict(zip(PROBES, (status for status, _, _ in got), strict=True))
     assert statuses["/short/EURUSD"] == statuses["/number/x"] == 422
+    assert statuses["/converted/12"] == 422  # an int from the path is not a str to FastAPI
+    assert b'"symbol":"a/b c"' in got[PROBES.index("/whole/a/b%20c")][2]
     assert statuses["/created/A"] == 201
     assert statuses["/response/A"] == 202
     assert statuses["/broken/A"] == 500

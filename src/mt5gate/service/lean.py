@@ -12,7 +12,8 @@ request through FastAPI's handler, 82 µs through this one; the bare FastAPI app
 it (:func:`is_plain`):
 
 * its parameters are the request and path parameters annotated plain ``str``, with no
-  constraint (a path segment is a string, so FastAPI's validation returns it unchanged);
+  constraint, taken from the path as strings (``{name}``, ``{name:path}``), so FastAPI's
+  validation would return them unchanged;
 * no dependency (none of its own, of its router or of the app), query, header, cookie or body
   parameter, nor any of FastAPI's special ones (``Response``, ``BackgroundTasks``, ...);
 * a coroutine endpoint (not a generator, not a stream), FastAPI's default response class and
@@ -42,6 +43,7 @@ from fastapi.datastructures import DefaultPlaceholder
 from fastapi.exceptions import ResponseValidationError
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
+from starlette.convertors import PathConvertor, StringConvertor
 
 __all__ = ["Handler", "is_plain", "lean_handler"]
 
@@ -65,17 +67,24 @@ def is_plain(route: APIRoute) -> bool:
         and inspect.iscoroutinefunction(call)
         and not any(getattr(dependant, name, None) for name in _OTHER_PARAMETERS)
         and not any(getattr(dependant, name, None) for name in _SPECIAL)
-        and all(_plain_string(field) for field in dependant.path_params)
+        and all(_plain_string(field, route) for field in dependant.path_params)
         and route.body_field is None
         and route.response_field is not None
         and isinstance(route.response_class, DefaultPlaceholder)
     )
 
 
-def _plain_string(field: Any) -> bool:
-    """A path parameter FastAPI's validation hands on unchanged: ``str``, no constraint."""
+def _plain_string(field: Any, route: APIRoute) -> bool:
+    """A path parameter FastAPI's validation hands on unchanged: ``str``, no constraint, and
+    a string from the path (``{name}`` or ``{name:path}``; ``{name:int}`` gives an int, which
+    FastAPI would refuse for a ``str``)."""
     info = field.field_info
-    return info.annotation is str and not info.metadata
+    convertor = route.param_convertors.get(field.alias)
+    return (
+        info.annotation is str
+        and not info.metadata
+        and isinstance(convertor, StringConvertor | PathConvertor)
+    )
 
 
 def lean_handler(route: APIRoute) -> Handler | None:
