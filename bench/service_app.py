@@ -115,8 +115,7 @@ async def _service_cost(count: int, *, lean: bool) -> float:
             app = create_app(gateway)
         await gateway.start()
         try:
-            while not gateway.account("demo").ready:
-                await asyncio.sleep(0.01)
+            await _until_ready(gateway)
             headers = [(b"x-api-key", KEY.encode())]
             await cost_us(app, headers, min(count, 2_000))  # warm-up
             return await cost_us(app, headers, count)
@@ -134,6 +133,15 @@ def _quiet(name: str) -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
+
+
+async def _until_ready(gateway: Gateway, within_s: float = 30.0) -> None:
+    """Wait until the demo account serves requests; RuntimeError after ``within_s``."""
+    deadline = time.monotonic() + within_s
+    while not gateway.account("demo").ready:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the demo account was not ready within {within_s:.0f} s")
+        await asyncio.sleep(0.01)
 
 
 def all_rows(repeat: int, quick: bool) -> list[Row]:

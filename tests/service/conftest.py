@@ -8,6 +8,7 @@ their clocks start on a weekday morning (``OPEN_MARKET``) so that the tests trad
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -47,6 +48,15 @@ def open_market_terminal(_: AccountSettings | None = None) -> SimTerminal:
     ``Gateway.build(terminal_for=...)``: the in-process service trades forex on any day."""
     start = server_ms_of(datetime.fromisoformat(OPEN_MARKET))
     return SimTerminal(clock=RealClock(start_ms=start))
+
+
+async def until_ready(gateway: Gateway) -> None:
+    """Wait (up to 10 s) until the started ``gateway``'s demo account is ready for requests."""
+    for _ in range(1000):
+        if gateway.account("demo").ready:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the gateway's demo account did not get ready")
 
 
 def free_port() -> int:

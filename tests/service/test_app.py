@@ -34,7 +34,7 @@ from mt5gate.service.config import ApiKeySettings, ConfigError, ServiceSettings,
 from mt5gate.service.gateway import Gateway
 from mt5gate.service.problems import problem_for
 from mt5gate.terminal.base import Terminal
-from tests.service.conftest import free_port, open_market_terminal
+from tests.service.conftest import free_port, open_market_terminal, until_ready
 
 T = TypeVar("T")
 KEY = "mg_app-test-key-0123456789abcdef"
@@ -62,10 +62,7 @@ async def serving(
     app = create_app(gateway)
     await gateway.start()
     try:
-        for _ in range(500):
-            if gateway.account("demo").ready:
-                break
-            await asyncio.sleep(0.01)
+        await until_ready(gateway)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://mt5gate.test", headers={"X-API-Key": KEY}

@@ -30,7 +30,7 @@ from mt5gate.service.auth import hash_api_key
 from mt5gate.service.config import AccountSettings, ApiKeySettings, default_settings
 from mt5gate.service.deps import current_gateway, resolve_gateway
 from mt5gate.service.gateway import Gateway
-from tests.service.conftest import open_market_terminal
+from tests.service.conftest import open_market_terminal, until_ready
 from tests.service.test_stream import KEY as OWN_KEY
 from tests.service.test_stream import InProcess
 
@@ -50,14 +50,6 @@ def gateway_for(data_dir: Path, key: str, account: AccountSettings | None = None
     update: dict[str, Any] = {"data_dir": data_dir, "api_keys": keys, "accounts": accounts}
     return Gateway.build(settings.model_copy(update=update), os.environ,
                          terminal_for=open_market_terminal)  # fmt: skip
-
-
-async def until_ready(gateway: Gateway) -> None:
-    for _ in range(1000):
-        if gateway.account("demo").ready:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the gateway's demo account did not get ready")
 
 
 @asynccontextmanager

@@ -33,7 +33,7 @@ from mt5gate.service.lean import is_plain, lean_handler
 from mt5gate.service.matching import QuickRoute
 from mt5gate.sim import SimTerminal, VirtualClock
 from mt5gate.sim.clock import server_ms_of
-from tests.service.conftest import OPEN_MARKET
+from tests.service.conftest import OPEN_MARKET, until_ready
 
 ADMIN = "mg_lean-admin-key-0123456789abcdef"
 READER = "mg_lean-read-key-0123456789abcdef0"
@@ -64,10 +64,7 @@ async def two_apps(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, htt
         plain = create_app(gateway)
     await gateway.start()
     try:
-        for _ in range(500):
-            if gateway.account("demo").ready:
-                break
-            await asyncio.sleep(0.01)
+        await until_ready(gateway)
         async with _client(lean) as one, _client(plain) as other:
             yield one, other
     finally:

@@ -32,7 +32,7 @@ from mt5gate.service.config import AccountSettings, ApiKeySettings, default_sett
 from mt5gate.service.gateway import SIMULATED_NOTICE, Gateway
 from mt5gate.service.problems import STATUS_MEANINGS
 from tests.bridge.conftest import TOKEN, CountingTerminal, ServedBridge, new_sim
-from tests.service.conftest import Served
+from tests.service.conftest import Served, until_ready
 
 PROBLEM = "application/problem+json"
 ACCOUNT = "/v1/accounts/demo"
@@ -197,10 +197,7 @@ def _accounts_seen(tmp_path: Path, bridge: ServedBridge) -> tuple[dict[str, Any]
         app = create_app(gateway)
         await gateway.start()
         try:
-            for _ in range(1000):
-                if gateway.account("demo").ready:
-                    break
-                await asyncio.sleep(0.01)
+            await until_ready(gateway)
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://mt5gate.test",
                                          headers={"X-API-Key": key}) as http:  # fmt: skip

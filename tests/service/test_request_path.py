@@ -32,7 +32,7 @@ from mt5gate.service.heap import YOUNG_THRESHOLD
 from mt5gate.service.matching import QuickRoute
 from mt5gate.service.routes import AccountRoute, AdminRoute, TradeRoute
 from mt5gate.service.security import KeyedRoute
-from tests.service.conftest import open_market_terminal
+from tests.service.conftest import open_market_terminal, until_ready
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,10 +64,7 @@ async def serving(
     started = None if on_started is None else (lambda: on_started(gateway))
     app = create_app(gateway, on_started=started)
     async with app.router.lifespan_context(app):
-        for _ in range(500):
-            if gateway.account("demo").ready:
-                break
-            await asyncio.sleep(0.01)
+        await until_ready(gateway)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, root_path=root_path)
         async with httpx.AsyncClient(transport=transport, base_url="http://mt5gate.test") as http:
             yield gateway, http
